@@ -1,0 +1,46 @@
+"""Typed errors raised by the core; each front end turns them into one polite message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class BriefbotError(Exception):
+    """Base class: the message is safe to show to a user as it is."""
+
+
+class SectionNotFound(BriefbotError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"There is no topic called {slug!r} here. Try /topics for the list.")
+        self.slug = slug
+
+
+class InvalidSection(BriefbotError):
+    """A section's field breaks a rule; `field` names it for the user."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class PackError(BriefbotError):
+    """The knowledge pack is refused as a whole; every problem names its file and field."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = f"The knowledge pack was refused ({count} problem{'s' if count != 1 else ''}):"
+        super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+class NotAllowed(BriefbotError):
+    """The member lacks a permission; the message says which."""
+
+
+class StorageError(BriefbotError):
+    """The database or a path cannot be used; the message names the path and the remedy."""
+
+
+class ConfigError(BriefbotError):
+    """A setting has a bad value; the message names the setting and the expected form."""

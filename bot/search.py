@@ -1,0 +1,384 @@
+"""Finding the section that answers a question: SQLite FTS5 bm25 plus rapidfuzz.
+
+The pipeline, each step a plain function over plain data so it can be tested without Discord:
+
+1. `Catalog` holds, in memory, what every section is called and which words the pack uses.
+2. `build_query` turns a member's text into words, drops function words, corrects typos
+   against the pack's vocabulary with rapidfuzz, weights each word by its rarity, and writes
+   a safe FTS5 expression (each word quoted; user text never becomes FTS syntax).
+3. The store runs that expression (bm25 over title, aliases and body, porter stemming).
+4. `rank` rescores the top hits by how much of the question's weight each one covers and how
+   closely the question resembles its title or an alias, and decides whether one is confident.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from bot.sections import Section
+from bot.store.sections import FtsHit
+from bot.text import STOPWORDS, content_words, stem, stems, words
+
+MAX_QUERY_WORDS = 24
+FTS_CANDIDATES = 30
+RESCORED = 12
+TYPO_CUTOFF = 0.79
+MAX_CHOICES = 25
+MAX_CHOICE_NAME = 100
+CONFIDENT_COVERAGE = 0.5
+CONFIDENT_SHARE = 0.3
+CONFIDENT_NAME = 0.5
+UNKNOWN_WEIGHT = 0.3
+W_COVERAGE = 0.5
+W_NAME = 0.3
+W_LEXICAL = 0.2
+CONFIDENT_SCORE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    section_id: int
+    slug: str
+    title: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    question: str
+    answer: Hit | None
+    results: tuple[Hit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    typed: str
+    match: str | None  # the pack's spelling of the word (typo corrected), None if unknown
+    key: str | None  # its stem, the unit of matching
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    text: str
+    terms: tuple[Term, ...]
+
+    @property
+    def fts(self) -> str:
+        """An FTS5 expression of quoted words joined by OR ("" if there is nothing to look up)."""
+        found = dict.fromkeys(t.match for t in self.terms if t.match)
+        return " OR ".join(f'"{w}"' for w in found)
+
+    @property
+    def total_weight(self) -> float:
+        return sum(t.weight for t in self.terms)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    name: str
+    value: str
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class Catalog:
+    """What every section is called and the words the pack uses, for one process's lifetime.
+
+    Rebuilt from the store after a change; cheap next to a query, so it is never consulted
+    on disk during a search.
+    """
+
+    def __init__(self, sections: Iterable[Section]) -> None:
+        self.sections: dict[int, Section] = {}
+        self._curated: list[Section] = []
+        self._by_guild: dict[int, dict[str, Section]] = defaultdict(dict)
+        self.document_frequency: Counter[str] = Counter()
+        names: dict[str, set[int]] = defaultdict(set)
+        surface: set[str] = set()
+        self._names: dict[int, list[str]] = {}
+        for section in sections:
+            self.sections[section.id] = section
+            if section.guild_id is None:
+                if section.status == "active":
+                    self._curated.append(section)
+            else:
+                self._by_guild[section.guild_id][section.slug] = section
+            if section.status != "active":
+                continue
+            content = section.content
+            section_names = [content.title, *content.aliases, content.slug.replace("-", " ")]
+            self._names[section.id] = [" ".join(words(n)) for n in section_names]
+            for name in section_names + list(content.tags):
+                for word in words(name):
+                    names[word].add(section.id)
+            text = " ".join([*section_names, content.body])
+            surface.update(words(text))
+            self.document_frequency.update(stems(text))
+        self._curated.sort(key=lambda s: (s.content.position, s.slug))
+        self._name_index = dict(names)
+        self._name_words = sorted(names)
+        self._vocabulary_by_length: dict[int, list[str]] = defaultdict(list)
+        self._surface = surface
+        for word in surface:
+            self._vocabulary_by_length[len(word)].append(word)
+        self._views: dict[int | None, list[Section]] = {}
+        self.size = max(1, sum(1 for s in self.sections.values() if s.status == "active"))
+
+    # -- visibility: a server sees its own sections, and the curated ones it has not replaced --
+
+    def visible(self, guild_id: int | None) -> list[Section]:
+        """The sections a server sees, in rotation order."""
+        cached = self._views.get(guild_id)
+        if cached is not None:
+            return cached
+        own = self._by_guild.get(guild_id, {}) if guild_id is not None else {}
+        view = [s for s in self._curated if s.slug not in own]
+        view += [s for s in own.values() if s.status == "active"]
+        view.sort(key=lambda s: (s.content.position, s.slug))
+        self._views[guild_id] = view
+        return view
+
+    def is_visible(self, section: Section, guild_id: int | None) -> bool:
+        if section.status != "active":
+            return False
+        if section.guild_id is None:
+            return guild_id is None or section.slug not in self._by_guild.get(guild_id, {})
+        return section.guild_id == guild_id
+
+    def find(self, guild_id: int | None, slug: str) -> Section | None:
+        """The section a server sees under `slug` (its override before the curated one)."""
+        slug = slug.strip().casefold()
+        if guild_id is not None:
+            own = self._by_guild.get(guild_id, {}).get(slug)
+            if own is not None:
+                return own if own.status == "active" else None
+        for section in self._curated:
+            if section.slug == slug:
+                return section
+        return None
+
+    # -- vocabulary --
+
+    def weight(self, key: str) -> float:
+        """Inverse document frequency of a stem: rare words say more about what is asked."""
+        return math.log((self.size + 1) / (self.document_frequency.get(key, 0) + 0.5))
+
+    def correct(self, word: str) -> str | None:
+        """The pack's word closest to `word` (a typo), or None when nothing is close enough."""
+        if word in self._surface or stem(word) in self.document_frequency:
+            return word
+        if len(word) < 4 or not word.isalpha():
+            return None
+        choices: list[str] = []
+        for length in range(len(word) - 2, len(word) + 3):
+            choices.extend(self._vocabulary_by_length.get(length, ()))
+        found = process.extract(
+            word, choices, scorer=OSA.normalized_similarity, score_cutoff=TYPO_CUTOFF, limit=5
+        )
+        if not found:
+            return None
+        # Among equally close words prefer the commoner one ("natto" -> "nato", not "nat").
+        ties = [w for w, score, _ in found if score >= found[0][1] - 1e-6]
+        return max(ties, key=lambda w: self.document_frequency[stem(w)])
+
+    # -- autocomplete --
+
+    def _words_for(self, token: str, prefix: bool) -> list[str]:
+        if prefix:
+            start = bisect.bisect_left(self._name_words, token)
+            found = []
+            for word in self._name_words[start : start + 64]:
+                if not word.startswith(token):
+                    break
+                found.append(word)
+            if found:
+                return found
+        elif token in self._name_index:
+            return [token]
+        if len(token) < 3:
+            return []
+        best = process.extract(
+            token,
+            self._name_words,
+            scorer=fuzz.ratio,
+            processor=(lambda w: w[: len(token) + 1]) if prefix else None,
+            score_cutoff=75,
+            limit=8,
+        )
+        return [w for w, _, _ in best]
+
+    def autocomplete(self, partial: str, guild_id: int | None) -> list[Choice]:
+        """Up to 25 choices whose title or alias matches what has been typed so far."""
+        typed = words(partial[:200])
+        view = self.visible(guild_id)
+        if not typed:
+            return [Choice(_shorten(s.title, MAX_CHOICE_NAME), s.slug) for s in view[:MAX_CHOICES]]
+        complete = partial.rstrip() != partial
+        matched: Counter[int] = Counter()
+        meaningful = [t for t in typed if t not in STOPWORDS] or typed
+        for i, token in enumerate(meaningful[:8]):
+            is_last = i == len(meaningful) - 1
+            ids: set[int] = set()
+            for word in self._words_for(token, prefix=is_last and not complete):
+                ids |= self._name_index[word]
+            for section_id in ids:
+                matched[section_id] += 1
+        candidates = [
+            self.sections[i]
+            for i, _ in matched.most_common(400)
+            if self.is_visible(self.sections[i], guild_id)
+        ]
+        text = " ".join(typed)
+        scored = []
+        for section in candidates:
+            best = process.extractOne(text, self._names[section.id], scorer=fuzz.WRatio)
+            scored.append((matched[section.id], best[1] if best else 0.0, section))
+        scored.sort(key=lambda t: (-t[0], -t[1], t[2].content.position, t[2].slug))
+        return [
+            Choice(_shorten(s.title, MAX_CHOICE_NAME), s.slug) for _, _, s in scored[:MAX_CHOICES]
+        ]
+
+
+def _is_misspelt_stopword(word: str) -> bool:
+    """'waht', 'teh', 'abuot': a function word typed in a hurry says nothing about the topic."""
+    if len(word) > 6:
+        return False
+    return (
+        process.extractOne(word, STOPWORDS, scorer=OSA.normalized_similarity, score_cutoff=0.75)
+        is not None
+    )
+
+
+def build_query(text: str, catalog: Catalog) -> Query:
+    terms = []
+    unknown_weight = math.log((catalog.size + 1) / 0.5)
+    for word in content_words(text, MAX_QUERY_WORDS):
+        match = catalog.correct(word)
+        if match is None and _is_misspelt_stopword(word):
+            continue
+        key = stem(match) if match else None
+        weight = catalog.weight(key) if key else unknown_weight
+        terms.append(Term(word, match, key, weight))
+    return Query(text, tuple(terms))
+
+
+def _matched(query: Query, hit: FtsHit) -> tuple[float, int]:
+    """Weight of the question's words this section's text holds, and how many of them."""
+    held = stems(f"{hit.title} {hit.aliases} {hit.body}")
+    covered = 0.0
+    count = 0
+    for term in query.terms:
+        if term.key is None:
+            continue
+        if term.key in held:
+            covered += term.weight
+            count += 1
+        elif len(term.key) >= 5:
+            # A spelling variant the stemmer keeps apart ("zelensky" / "zelenskyy").
+            near = process.extractOne(
+                term.key, held, scorer=OSA.normalized_similarity, score_cutoff=TYPO_CUTOFF
+            )
+            if near is not None:
+                covered += term.weight * near[1]
+                count += 1
+    return covered, count
+
+
+def _resemblance(query: Query, section: Section, catalog: Catalog) -> float:
+    """How much of the section's title or best alias the question says, weighted by rarity.
+
+    "what's happening at the berlin talks" says all of "What are the Berlin talks?", and only
+    a little of "What happened in earlier peace talks?".
+    """
+    asked = {t.key for t in query.terms if t.key}
+    if not asked:
+        return 0.0
+    best = 0.0
+    for name in (section.title, *section.content.aliases):
+        keys = {stem(w) for w in content_words(name)}
+        total = sum(catalog.weight(k) for k in keys)
+        if total > 0:
+            best = max(best, sum(catalog.weight(k) for k in keys & asked) / total)
+    return best
+
+
+def rank(
+    query: Query, hits: Sequence[FtsHit], catalog: Catalog, guild_id: int | None, limit: int = 5
+) -> SearchResult:
+    """Rescore FTS hits visible to `guild_id`; the top one is the answer if it is confident.
+
+    Confidence needs most of the question's known words in the section, and either two of them
+    or nothing in the question the pack has never heard of: one shared word ("the purpose of
+    life", "berlin flights") is not enough to brief someone on the wrong thing.
+    """
+    visible = [
+        (hit, catalog.sections[hit.section_id])
+        for hit in hits
+        if hit.section_id in catalog.sections
+        and catalog.is_visible(catalog.sections[hit.section_id], guild_id)
+    ][:RESCORED]
+    if not visible:
+        return SearchResult(query.text, None, ())
+    known = sum(t.weight for t in query.terms if t.match)
+    unknown = sum(1 for t in query.terms if t.match is None)
+    best_bm25 = min(hit.bm25 for hit, _ in visible) or -1.0
+    unknown_weight = catalog.weight("") * UNKNOWN_WEIGHT
+    scored = []
+    for hit, section in visible:
+        covered, count = _matched(query, hit)
+        coverage = covered / known if known else 0.0
+        resemblance = _resemblance(query, section, catalog)
+        lexical = hit.bm25 / best_bm25
+        score = W_COVERAGE * coverage + W_NAME * resemblance + W_LEXICAL * lexical
+        share = covered / (known + unknown * unknown_weight) if known else 0.0
+        sure = (
+            coverage >= CONFIDENT_COVERAGE
+            and share >= CONFIDENT_SHARE
+            and (count >= 2 or (unknown == 0 and resemblance >= CONFIDENT_NAME))
+        )
+        scored.append((score, sure, section))
+    scored.sort(key=lambda t: (-t[0], t[2].content.position))
+    results = tuple(
+        Hit(s.id, s.slug, s.title, round(score, 4)) for score, _, s in scored[:limit]
+    )
+    top_score, top_sure, _ = scored[0]
+    confident = top_sure and top_score >= CONFIDENT_SCORE
+    return SearchResult(query.text, results[0] if confident else None, results)
+
+
+class Searcher:
+    """Runs the pipeline for one question against the store's FTS index and the catalog."""
+
+    def __init__(
+        self,
+        fts: Callable[[str, int], Awaitable[list[FtsHit]]],
+        catalog: Catalog,
+    ) -> None:
+        self._fts = fts
+        self.catalog = catalog
+
+    async def search(self, question: str, guild_id: int | None, limit: int = 5) -> SearchResult:
+        query = build_query(question, self.catalog)
+        expression = query.fts
+        hits = await self._fts(expression, FTS_CANDIDATES) if expression else []
+        return rank(query, hits, self.catalog, guild_id, limit)
+
+    def closest_topics(self, result: SearchResult, guild_id: int | None, count: int = 3) -> list[Section]:
+        """Topics to offer when there is no confident answer: the best hits, then the rotation."""
+        chosen = [self.catalog.sections[h.section_id] for h in result.results[:count]]
+        for section in self.catalog.visible(guild_id):
+            if len(chosen) >= count:
+                break
+            if section not in chosen:
+                chosen.append(section)
+        return chosen

@@ -1,0 +1,190 @@
+"""The SQLite connection: pragmas, numbered migrations, transactions and online backup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from bot.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+BUSY_TIMEOUT_MS = 5000
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """The packaged migrations, in version order; versions must run 1, 2, 3... without gaps."""
+    folder = resources.files("bot.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = MIGRATION_RE.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations are not numbered 1..n: {[m.name for m in found]}")
+    return found
+
+
+class Database:
+    """One aiosqlite connection. Writes go through `transaction()`, which serialises them."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str, clock: Clock) -> None:
+        self.conn = conn
+        self.path = path
+        self.clock = clock
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path, *, clock: Clock = utcnow, migrate: bool = True) -> Database:
+        """Open (creating folders as needed) and bring the schema up to date."""
+        location = str(path)
+        if location != ":memory:":
+            _prepare_path(Path(location))
+        try:
+            conn = await aiosqlite.connect(location, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Cannot open the database {location}: {exc}. {_REMEDY}") from None
+        db = cls(conn, location, clock)
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            if location != ":memory:":
+                await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            if migrate:
+                await db.migrate()
+        except sqlite3.DatabaseError as exc:
+            await conn.close()
+            raise StorageError(
+                f"{location} is not a usable SQLite database ({exc}). Move it aside or restore a "
+                "backup, then start again."
+            ) from None
+        return db
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def schema_version(self) -> int:
+        async with self.conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> tuple[int, int]:
+        """Apply every migration above PRAGMA user_version, each in its own transaction."""
+        before = current = await self.schema_version()
+        known = migrations()
+        if current > len(known):
+            raise StorageError(
+                f"{self.path} has schema version {current}, newer than this Briefbot knows "
+                f"({len(known)}). Upgrade Briefbot or use another database file."
+            )
+        async with self._write_lock:
+            for migration in known[current:]:
+                # executescript runs the whole file; BEGIN/COMMIT make it all-or-nothing.
+                script = (
+                    f"BEGIN IMMEDIATE;\n{migration.sql}\n"
+                    f"PRAGMA user_version = {migration.version};\nCOMMIT;"
+                )
+                try:
+                    await self.conn.executescript(script)
+                except sqlite3.Error:
+                    if self.conn.in_transaction:
+                        await self.conn.execute("ROLLBACK")
+                    raise
+                log.info("applied migration %s", migration.name)
+                current = migration.version
+        return before, current
+
+    @property
+    def latest_version(self) -> int:
+        return len(migrations())
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; one writer at a time."""
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")
+
+    async def backup(self, target: str | Path) -> Path:
+        """Copy the live database with SQLite's online backup API, then move it into place."""
+        destination = Path(target)
+        if destination.is_dir():
+            stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
+            destination = destination / f"briefbot-{stamp}.sqlite3"
+        if not destination.parent.is_dir():
+            raise StorageError(f"Cannot write the backup: the folder {destination.parent} does not exist.")
+        partial = destination.with_name(destination.name + ".partial")
+        partial.unlink(missing_ok=True)
+        try:
+            async with aiosqlite.connect(partial) as copy:
+                await self.conn.backup(copy)
+        except sqlite3.Error as exc:
+            partial.unlink(missing_ok=True)
+            raise StorageError(f"Cannot write the backup to {destination}: {exc}") from None
+        partial.replace(destination)
+        return destination
+
+    def now(self) -> str:
+        return self.clock().astimezone(UTC).isoformat(timespec="seconds")
+
+
+_REMEDY = "Set BRIEFBOT_DB to a writable file path (the default is data/briefbot.sqlite3)."
+
+
+def _prepare_path(path: Path) -> None:
+    if path.is_dir():
+        raise StorageError(f"The database path {path} is a folder, not a file. {_REMEDY}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"Cannot create the folder {path.parent} for the database: {exc.strerror}. {_REMEDY}"
+        ) from None
+    if path.exists():
+        try:
+            with path.open("rb+"):
+                pass
+        except OSError as exc:
+            raise StorageError(f"Cannot write the database {path}: {exc.strerror}. {_REMEDY}") from None
+    else:
+        probe = path.parent / f".{path.name}.probe"
+        try:
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(
+                f"Cannot create the database in {path.parent}: {exc.strerror}. {_REMEDY}"
+            ) from None

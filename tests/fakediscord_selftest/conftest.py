@@ -1,0 +1,8 @@
+"""Make ``tests.fakediscord`` importable however pytest is invoked."""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
