@@ -1,0 +1,154 @@
+"""The local console: the same commands as on Discord, through the same service, as plain text."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import TextIO
+
+from bot.errors import BriefbotError
+from bot.sections import Section
+from bot.service import Answer, BriefingService
+
+PAGE_SIZE = 10
+WIDTH = 78
+
+HELP = """\
+Commands (the same as the Discord slash commands):
+  /ask QUESTION      answer a question from the briefing (plain text works too)
+  /explain TOPIC     show a topic by its slug or name (try /topics for the list)
+  /topics [PAGE]     list the topics, ten to a page, in rotation order
+  /briefing now      show today's explainer
+  /help              this help
+  /quit              leave (Ctrl-D or Ctrl-C work too)"""
+
+
+def render_section(section: Section, related: list[Section] | None = None, header: str = "") -> str:
+    content = section.content
+    lines = [f"== {header} ==", ""] if header else []
+    lines += [f"# {content.title}", ""]
+    for paragraph in content.body.split("\n"):
+        lines.extend(textwrap.wrap(paragraph, WIDTH) or [""])
+    lines += ["", f"Updated {content.updated.isoformat()}"]
+    for source in content.sources:
+        lines.append(f"Source: {source.title} <{source.url}>")
+    if related:
+        lines.append("Related topics: " + ", ".join(f"{s.title} [{s.slug}]" for s in related))
+    return "\n".join(lines)
+
+
+def render_answer(answer: Answer, related: list[Section]) -> str:
+    if answer.section is not None:
+        return render_section(answer.section, related)
+    lines = ["I don't have a briefing on that yet."]
+    if answer.suggestions:
+        lines.append("Closest topics:")
+        lines += [f"  - {s.title}  (/explain {s.slug})" for s in answer.suggestions]
+    return "\n".join(lines)
+
+
+def render_topics(sections: list[Section], page: int) -> str:
+    pages = max(1, -(-len(sections) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    chunk = sections[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    lines = [f"Topics (page {page} of {pages}):"]
+    start = (page - 1) * PAGE_SIZE
+    lines += [f"{start + i:>3}. {s.title}  [{s.slug}]" for i, s in enumerate(chunk, start=1)]
+    if page < pages:
+        lines.append(f"More: /topics {page + 1}")
+    return "\n".join(lines)
+
+
+class Console:
+    """Reads commands line by line and prints answers; guild None is the curated briefing."""
+
+    def __init__(
+        self,
+        service: BriefingService,
+        out: TextIO = sys.stdout,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.service = service
+        self.out = out
+        self.today = today
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def handle(self, line: str) -> bool:
+        """Run one command; False when the user asked to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        command, _, rest = line.partition(" ") if line.startswith("/") else ("/ask", "", line)
+        command = command.lower()
+        rest = rest.strip()
+        handlers: dict[str, Callable[[str], Awaitable[None]]] = {
+            "/ask": self._ask,
+            "/explain": self._explain,
+            "/topics": self._topics,
+            "/briefing": self._briefing,
+        }
+        if command in ("/quit", "/exit"):
+            return False
+        if command == "/help":
+            self.say(HELP)
+            return True
+        handler = handlers.get(command)
+        if handler is None:
+            self.say(f"Unknown command {command}. Type /help for the list.")
+            return True
+        try:
+            await handler(rest)
+        except BriefbotError as exc:
+            self.say(str(exc))
+        return True
+
+    async def _ask(self, question: str) -> None:
+        if not question:
+            self.say("Usage: /ask QUESTION, for example /ask what are the Berlin talks?")
+            return
+        answer = await self.service.ask(question, None, record=False)
+        related = self.service.related(answer.section, None) if answer.section else []
+        self.say(render_answer(answer, related))
+
+    async def _explain(self, topic: str) -> None:
+        if not topic:
+            self.say("Usage: /explain TOPIC, for example /explain berlin-talks")
+            return
+        answer = await self.service.explain(topic, None)
+        related = self.service.related(answer.section, None) if answer.section else []
+        self.say(render_answer(answer, related))
+
+    async def _topics(self, arg: str) -> None:
+        page = int(arg) if arg.isdigit() else 1
+        self.say(render_topics(self.service.topics(None), page))
+
+    async def _briefing(self, arg: str) -> None:
+        if arg.lower() != "now":
+            self.say("Usage: /briefing now")
+            return
+        today = self.today()
+        section = self.service.explainer_for(None, today)
+        self.say(render_section(section, header=f"Daily explainer — {today.isoformat()}"))
+
+    async def run(self, lines: Callable[[], Awaitable[str | None]]) -> None:
+        """Serve until end of input, /quit or Ctrl-C."""
+        self.say("Briefbot local console (no DISCORD_TOKEN set): the curated briefing, offline.")
+        self.say("Type a question, or /help for the commands.")
+        while True:
+            line = await lines()
+            if line is None or not await self.handle(line):
+                break
+        self.say("Bye.")
+
+
+async def stdin_lines() -> str | None:
+    """One line from standard input without blocking the event loop; None at end of input."""
+    if sys.stdin.isatty():
+        print("> ", end="", flush=True)
+    line = await asyncio.to_thread(sys.stdin.readline)
+    return line if line else None

@@ -1,0 +1,164 @@
+"""The use cases every front end calls: ask, explain, topics, briefing, and pack import/export.
+
+The Discord cogs, the console and the CLI all go through `BriefingService` and get the same
+plain result objects back; only the rendering differs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from bot import pack
+from bot.errors import BriefbotError, SectionNotFound
+from bot.search import Catalog, Choice, Hit, Searcher
+from bot.sections import Section
+from bot.store import Database, ImportReport, SectionStore
+from bot.store.asks import AskLog
+from bot.store.database import Clock, utcnow
+from bot.text import clean, content_words, stem
+
+log = logging.getLogger(__name__)
+
+MAX_RELATED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a question got: a confident section, or none and the closest topics instead."""
+
+    question: str
+    section: Section | None
+    score: float | None
+    results: tuple[Hit, ...]
+    suggestions: tuple[Section, ...] = ()
+
+
+class BriefingService:
+    def __init__(self, db: Database, knowledge_dir: Path | None = None) -> None:
+        self.db = db
+        self.knowledge_dir = knowledge_dir
+        self.sections = SectionStore(db)
+        self.asks = AskLog(db)
+        self.searcher = Searcher(self.sections.fts, Catalog(()))
+
+    @classmethod
+    async def open(
+        cls, db_path: str | Path, knowledge_dir: Path | None, *, clock: Clock = utcnow
+    ) -> BriefingService:
+        """Open the database, import the curated pack on first start, and load the catalog."""
+        db = await Database.open(db_path, clock=clock)
+        service = cls(db, knowledge_dir)
+        try:
+            if knowledge_dir is not None and await service.sections.count() == 0:
+                report = await service.sections.import_curated(pack.load_pack(knowledge_dir))
+                log.info("first start: imported the curated pack (%s)", report.summary())
+            await service.reload()
+        except BaseException:
+            await db.close()
+            raise
+        return service
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def reload(self) -> None:
+        """Rebuild the in-memory catalog after the sections changed."""
+        self.searcher.catalog = Catalog(await self.sections.all(statuses=("active", "hidden")))
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.searcher.catalog
+
+    # -- reading --
+
+    async def ask(self, question: str, guild_id: int | None, *, record: bool = True) -> Answer:
+        question = clean(question)
+        if not question:
+            raise BriefbotError("Please type a question, for example: what are the Berlin talks?")
+        result = await self.searcher.search(question, guild_id)
+        suggestions: tuple[Section, ...] = ()
+        section = None
+        if result.answer is not None:
+            section = self.catalog.sections[result.answer.section_id]
+        else:
+            suggestions = tuple(self.searcher.closest_topics(result, guild_id))
+        if record and guild_id is not None:
+            await self.asks.record(
+                guild_id,
+                question,
+                section.slug if section else None,
+                result.answer.score if result.answer else None,
+            )
+        return Answer(
+            question=question,
+            section=section,
+            score=result.answer.score if result.answer else None,
+            results=result.results,
+            suggestions=suggestions,
+        )
+
+    async def explain(self, topic: str, guild_id: int | None) -> Answer:
+        """A topic chosen from autocomplete (a slug), or typed text searched like a question."""
+        section = self.catalog.find(guild_id, topic)
+        if section is not None:
+            hit = Hit(section.id, section.slug, section.title, 1.0)
+            return Answer(topic, section, 1.0, (hit,))
+        return await self.ask(topic, guild_id)
+
+    def section(self, slug: str, guild_id: int | None) -> Section:
+        section = self.catalog.find(guild_id, slug)
+        if section is None:
+            raise SectionNotFound(slug)
+        return section
+
+    def section_by_id(self, section_id: int, guild_id: int | None) -> Section:
+        """A section by id, only if this server can see it (ids from buttons are untrusted)."""
+        section = self.catalog.sections.get(section_id)
+        if section is None or not self.catalog.is_visible(section, guild_id):
+            raise SectionNotFound(str(section_id))
+        return section
+
+    def topics(self, guild_id: int | None) -> list[Section]:
+        return self.catalog.visible(guild_id)
+
+    def autocomplete(self, partial: str, guild_id: int | None) -> list[Choice]:
+        return self.catalog.autocomplete(partial, guild_id)
+
+    def related(self, section: Section, guild_id: int | None) -> list[Section]:
+        """Other sections sharing tags or title words with `section`, most related first."""
+        tags = set(section.content.tags)
+        keys = {stem(w) for w in content_words(f"{section.title} {' '.join(section.content.aliases)}")}
+        scored = []
+        for other in self.catalog.visible(guild_id):
+            if other.id == section.id:
+                continue
+            other_keys = {
+                stem(w) for w in content_words(f"{other.title} {' '.join(other.content.aliases)}")
+            }
+            shared_words = sum(self.catalog.weight(k) for k in keys & other_keys)
+            score = 2.0 * len(tags & set(other.content.tags)) + shared_words
+            if score > 0:
+                scored.append((score, other))
+        scored.sort(key=lambda t: (-t[0], t[1].content.position))
+        return [s for _, s in scored[:MAX_RELATED]]
+
+    def explainer_for(self, guild_id: int | None, day: date) -> Section:
+        """The section of the day: the server's rotation walked one step per calendar day."""
+        view = self.catalog.visible(guild_id)
+        if not view:
+            raise BriefbotError("There are no topics to post yet.")
+        return view[day.toordinal() % len(view)]
+
+    # -- the pack --
+
+    async def import_pack(self, folder: Path) -> ImportReport:
+        report = await self.sections.import_curated(pack.load_pack(folder))
+        if report.changed:
+            await self.reload()
+        return report
+
+    async def export_pack(self, folder: Path, guild_id: int | None = None) -> list[Path]:
+        return pack.write_pack((s.content for s in self.catalog.visible(guild_id)), folder)
