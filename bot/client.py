@@ -1,0 +1,169 @@
+"""The discord.py client: intents, REST and gateway endpoints, command sync, the one error handler.
+
+`run_bot` is what `python -m bot run` calls when a token is set; the end-to-end tests start
+the bot through `create_bot` + `Briefbot.start` exactly the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import DEFAULT_API_BASE, Settings
+from bot.errors import BriefbotError
+from bot.service import BriefingService
+from bot.store.database import utcnow
+from bot.ui.replies import reply_error
+from bot.ui.views import DYNAMIC_ITEMS
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EXIT_BAD_TOKEN = 2
+# Discord allows 3 seconds for the first reply; past this much work we defer first.
+DEFER_AFTER = 2.0
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing")
+SYNC_HASH_KEY = "command_sync_hash"
+
+
+def intents() -> discord.Intents:
+    """Guilds only: no message content, members or presences."""
+    return discord.Intents(guilds=True)
+
+
+def point_at(settings: Settings) -> None:
+    """Send REST and the gateway where the settings say (a proxy, or the test's fake Discord)."""
+    discord.http.Route.BASE = settings.api_base or DEFAULT_API_BASE
+    if settings.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+
+
+class BriefbotTree(app_commands.CommandTree["Briefbot"]):
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        command = interaction.command.qualified_name if interaction.command else "?"
+        cause: BaseException = error
+        if isinstance(error, app_commands.CommandInvokeError):
+            cause = error.original
+        if isinstance(error, app_commands.CommandOnCooldown):
+            seconds = max(1, round(error.retry_after))
+            cause = BriefbotError(
+                f"You're asking quickly: please wait {seconds} second{'s' if seconds != 1 else ''} "
+                "and try again."
+            )
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            cause = BriefbotError("Briefbot's commands work in servers, not in direct messages.")
+        elif isinstance(error, app_commands.CheckFailure) and not isinstance(cause, BriefbotError):
+            cause = BriefbotError(str(error) or "You can't use this command here.")
+        await reply_error(interaction, cause, f"/{command}")
+
+
+class Briefbot(commands.Bot):
+    def __init__(
+        self,
+        service: BriefingService,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=BriefbotTree,
+            **options,
+        )
+        self.service = service
+        self.settings = settings
+        self.clock = clock
+        self.defer_after = DEFER_AFTER
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> bool:
+        """Sync slash commands only when their definitions changed since the last sync."""
+        guild = discord.Object(self.settings.dev_guild) if self.settings.dev_guild else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        definitions = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
+        scope = f"guild:{guild.id}" if guild else "global"
+        digest = hashlib.sha256(
+            json.dumps([scope, definitions], sort_keys=True).encode()
+        ).hexdigest()
+        key = f"{SYNC_HASH_KEY}:{scope}"
+        if await self.service.db.get_meta(key) == digest:
+            log.info("slash commands unchanged since the last sync (%s)", scope)
+            return False
+        await self.tree.sync(guild=guild)
+        await self.service.db.set_meta(key, digest)
+        log.info("synced %d slash commands (%s)", len(definitions), scope)
+        return True
+
+    async def run_within_deadline(
+        self, interaction: discord.Interaction, work: Awaitable[T]
+    ) -> T:
+        """Await `work`; if it is slow, defer first so Discord's 3-second deadline holds."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=self.defer_after)
+        if not done and not interaction.response.is_done():
+            await interaction.response.defer(thinking=True)
+        return await task
+
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any]
+    ) -> None:
+        elapsed_ms = (time.time() - interaction.created_at.timestamp()) * 1000
+        log.info(
+            "interaction /%s guild=%s outcome=ok latency_ms=%.0f",
+            command.qualified_name,
+            interaction.guild_id,
+            elapsed_ms,
+        )
+
+
+def create_bot(service: BriefingService, settings: Settings, **options: Any) -> Briefbot:
+    point_at(settings)
+    return Briefbot(service, settings, **options)
+
+
+async def run_bot(settings: Settings) -> int:
+    """Run until stopped. A refused token gets one line and exit code 2."""
+    assert settings.token is not None
+    service = await BriefingService.open(settings.db_path, settings.knowledge_dir)
+    bot = create_bot(service, settings)
+    try:
+        async with bot:
+            await bot.start(settings.token.reveal())
+    except discord.LoginFailure:
+        print(
+            "briefbot: Discord refused the bot token (it is wrong or was reset). Copy a new one "
+            "from the Developer Portal's Bot page into DISCORD_TOKEN.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_TOKEN
+    finally:
+        await service.close()
+    return 0

@@ -1,0 +1,1 @@
+"""Thin command declarations: parse the interaction, call the service, render the result."""

@@ -1,0 +1,88 @@
+"""/ask, /explain and /topics: what every member can use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.search import MAX_CHOICE_NAME, MAX_CHOICES
+from bot.ui.cards import no_answer_text
+from bot.ui.replies import send, send_section
+from bot.ui.views import suggestions_view, topics_page
+
+if TYPE_CHECKING:
+    from bot.client import Briefbot
+
+# Five uses per thirty seconds per member per server; discord.py's mapping expires old entries.
+COOLDOWN_RATE = 5
+COOLDOWN_SECONDS = 30.0
+
+
+def _member_key(interaction: discord.Interaction) -> tuple[int, int]:
+    return (interaction.guild_id or 0, interaction.user.id)
+
+
+@app_commands.guild_only()
+class AskCog(commands.Cog):
+    def __init__(self, bot: Briefbot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="ask", description="Ask a question about the story in your own words")
+    @app_commands.describe(question="Your question, e.g. what are the Berlin talks?")
+    @app_commands.checks.cooldown(COOLDOWN_RATE, COOLDOWN_SECONDS, key=_member_key)
+    async def ask(
+        self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 300]
+    ) -> None:
+        answer = await self.bot.run_within_deadline(
+            interaction, self.bot.service.ask(question, interaction.guild_id)
+        )
+        if answer.section is not None:
+            await send_section(interaction, answer.section)
+            return
+        await send(
+            interaction,
+            content=no_answer_text(question),
+            view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="explain", description="Read the briefing on one topic")
+    @app_commands.describe(topic="Start typing a topic")
+    @app_commands.checks.cooldown(COOLDOWN_RATE, COOLDOWN_SECONDS, key=_member_key)
+    async def explain(
+        self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, 300]
+    ) -> None:
+        answer = await self.bot.run_within_deadline(
+            interaction, self.bot.service.explain(topic, interaction.guild_id)
+        )
+        if answer.section is not None:
+            await send_section(interaction, answer.section)
+            return
+        await send(
+            interaction,
+            content=no_answer_text(topic),
+            view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
+            ephemeral=True,
+        )
+
+    @explain.autocomplete("topic")
+    async def explain_topic(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        choices = self.bot.service.autocomplete(current, interaction.guild_id)
+        return [
+            app_commands.Choice(name=c.name[:MAX_CHOICE_NAME], value=c.value)
+            for c in choices[:MAX_CHOICES]
+        ]
+
+    @app_commands.command(name="topics", description="Every topic of this server's briefing")
+    async def topics(self, interaction: discord.Interaction) -> None:
+        embed, view = topics_page(interaction, 0)
+        await interaction.response.send_message(embed=embed, view=view)
+
+
+async def setup(bot: Briefbot) -> None:
+    await bot.add_cog(AskCog(bot))

@@ -1,0 +1,73 @@
+"""Answering an interaction: section cards with their menu, and the one error reply."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import BriefbotError
+from bot.sections import Section
+from bot.ui.cards import section_cards
+
+if TYPE_CHECKING:
+    from bot.service import BriefingService
+
+log = logging.getLogger(__name__)
+
+FALLBACK_ERROR = "Something went wrong on my side. It has been logged; please try again shortly."
+
+
+def service_of(interaction: discord.Interaction) -> BriefingService:
+    service: BriefingService = interaction.client.service  # type: ignore[attr-defined]
+    return service
+
+
+async def send(interaction: discord.Interaction, **kwargs: Any) -> None:
+    """Reply, or follow up when the interaction was already answered or deferred."""
+    if interaction.response.is_done():
+        await interaction.followup.send(**kwargs)
+    else:
+        await interaction.response.send_message(**kwargs)
+
+
+async def send_section(
+    interaction: discord.Interaction,
+    section: Section,
+    *,
+    ephemeral: bool = False,
+    header: str | None = None,
+) -> None:
+    """The answer card, its continuation if the section is long, and the related-topics menu."""
+    from bot.ui.views import section_view
+
+    service = service_of(interaction)
+    related = service.related(section, interaction.guild_id)
+    cards = section_cards(section, header)
+    view = section_view(interaction.guild_id or 0, section, related)
+    for i, card in enumerate(cards):
+        last = i == len(cards) - 1
+        kwargs: dict[str, Any] = {"embeds": card.embeds, "ephemeral": ephemeral}
+        if last and view is not None:
+            kwargs["view"] = view
+        await send(interaction, **kwargs)
+
+
+async def reply_error(interaction: discord.Interaction, error: BaseException, where: str) -> None:
+    """Turn any error into one short ephemeral message; log the unexpected ones in full."""
+    if isinstance(error, BriefbotError):
+        message = str(error)
+    else:
+        log.error(
+            "error in %s (guild %s, interaction %s)",
+            where,
+            interaction.guild_id,
+            interaction.id,
+            exc_info=error,
+        )
+        message = FALLBACK_ERROR
+    try:
+        await send(interaction, content=message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell interaction %s about its error", interaction.id)

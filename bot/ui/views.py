@@ -1,0 +1,154 @@
+"""Buttons and menus that keep working after a restart: `discord.ui.DynamicItem`s.
+
+Every custom id carries the server it was sent in; a click from anywhere else is refused, and a
+section id from a custom id or a menu value is only honoured if that server can see it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+from bot.errors import BriefbotError
+from bot.sections import Section
+from bot.ui.cards import OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT, shorten, topics_embed
+from bot.ui.replies import reply_error, send_section, service_of
+
+BUTTON_LABEL_LIMIT = 80
+TOPICS_PAGE_SIZE = 10
+
+
+def _check_guild(interaction: discord.Interaction, guild: int) -> None:
+    if (interaction.guild_id or 0) != guild:
+        raise BriefbotError("This button belongs to another server's message.")
+
+
+class TopicButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:topic:(?P<guild>\d+):(?P<section>\d+)"):
+    """Opens one topic (the closest-topics buttons under an unanswered question)."""
+
+    def __init__(self, guild: int, section_id: int, label: str = "Open") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=shorten(label, BUTTON_LABEL_LIMIT),
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"bb:topic:{guild}:{section_id}",
+            )
+        )
+        self.guild = guild
+        self.section_id = section_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> TopicButton:
+        return cls(int(match["guild"]), int(match["section"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            _check_guild(interaction, self.guild)
+            section = service_of(interaction).section_by_id(self.section_id, interaction.guild_id)
+            await send_section(interaction, section, ephemeral=True)
+        except Exception as exc:
+            await reply_error(interaction, exc, "topic button")
+
+
+class RelatedSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"bb:related:(?P<guild>\d+):(?P<section>\d+)"):
+    """The "Related topics" menu under an answer card."""
+
+    def __init__(self, guild: int, section_id: int, related: list[Section] | None = None) -> None:
+        options = [
+            discord.SelectOption(
+                label=shorten(s.title, OPTION_LABEL_LIMIT),
+                value=str(s.id),
+                description=shorten(s.slug, OPTION_LABEL_LIMIT),
+            )
+            for s in (related or [])[:SELECT_OPTIONS_LIMIT]
+        ]
+        super().__init__(
+            discord.ui.Select(
+                placeholder="Related topics",
+                options=options or [discord.SelectOption(label="-", value="0")],
+                custom_id=f"bb:related:{guild}:{section_id}",
+            )
+        )
+        self.guild = guild
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> RelatedSelect:
+        return cls(int(match["guild"]), int(match["section"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            _check_guild(interaction, self.guild)
+            values = self.item.values
+            if len(values) != 1 or not values[0].isdigit():
+                raise BriefbotError("Pick one topic from the menu.")
+            service = service_of(interaction)
+            section = service.section_by_id(int(values[0]), interaction.guild_id)
+            await send_section(interaction, section, ephemeral=True)
+        except Exception as exc:
+            await reply_error(interaction, exc, "related menu")
+
+
+class TopicsPageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:topics:(?P<guild>\d+):(?P<page>\d+):(?P<dir>prev|next)"):
+    """Previous / Next under /topics: edits the list in place."""
+
+    def __init__(self, guild: int, page: int, direction: str, disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Previous" if direction == "prev" else "Next",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"bb:topics:{guild}:{page}:{direction}",
+                disabled=disabled,
+            )
+        )
+        self.guild = guild
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> TopicsPageButton:
+        return cls(int(match["guild"]), int(match["page"]), match["dir"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            _check_guild(interaction, self.guild)
+            embed, view = topics_page(interaction, self.page)
+            await interaction.response.edit_message(embed=embed, view=view)
+        except Exception as exc:
+            await reply_error(interaction, exc, "topics page")
+
+
+def topics_page(interaction: discord.Interaction, page: int) -> tuple[discord.Embed, discord.ui.View]:
+    """The embed and Previous / Next buttons for one page of this server's topics."""
+    sections = service_of(interaction).topics(interaction.guild_id)
+    embed, pages = topics_embed(sections, page, TOPICS_PAGE_SIZE)
+    page = min(max(page, 0), pages - 1)
+    guild = interaction.guild_id or 0
+    view = discord.ui.View(timeout=None)
+    view.add_item(TopicsPageButton(guild, max(page - 1, 0), "prev", disabled=page == 0))
+    view.add_item(TopicsPageButton(guild, min(page + 1, pages - 1), "next", disabled=page >= pages - 1))
+    return embed, view
+
+
+def section_view(guild: int, section: Section, related: list[Section]) -> discord.ui.View | None:
+    if not related:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(RelatedSelect(guild, section.id, related))
+    return view
+
+
+def suggestions_view(guild: int, suggestions: list[Section]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for section in suggestions[:3]:
+        view.add_item(TopicButton(guild, section.id, section.title))
+    return view
+
+
+DYNAMIC_ITEMS = (TopicButton, RelatedSelect, TopicsPageButton)

@@ -1,0 +1,142 @@
+"""The rules every section keeps: slugs, lengths, de-duplication, links and JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from bot.errors import InvalidSection
+from bot.sections import (
+    MAX_ALIAS,
+    MAX_ALIASES,
+    MAX_BODY,
+    MAX_SLUG,
+    MAX_SOURCES,
+    MAX_TITLE,
+    SectionContent,
+    Source,
+    validate,
+    validate_slug,
+    validate_url,
+)
+
+BASE = SectionContent(slug="us-role", title="Title", body="Body text.", updated=date(2026, 1, 2))
+
+
+def refused(content: SectionContent) -> InvalidSection:
+    with pytest.raises(InvalidSection) as caught:
+        validate(content)
+    return caught.value
+
+
+@pytest.mark.parametrize("slug", ["us-role", "a", "nato2", "2026-talks", "a" * MAX_SLUG])
+def test_valid_slugs(slug):
+    assert validate_slug(slug) == slug
+
+
+def test_slug_is_stripped():
+    assert validate_slug("  us-role \n") == "us-role"
+
+
+@pytest.mark.parametrize(
+    "slug",
+    ["", "   ", "Us-Role", "us_role", "us--role", "-us", "us-", "us role", "a" * (MAX_SLUG + 1),
+     "café", "us/role", "us.role"],
+)
+def test_invalid_slugs(slug):
+    with pytest.raises(InvalidSection) as caught:
+        validate_slug(slug)
+    assert caught.value.field == "slug"
+
+
+def test_title_and_body_limits_are_inclusive():
+    ok = validate(replace(BASE, title="t" * MAX_TITLE, body="b" * MAX_BODY))
+    assert len(ok.title) == MAX_TITLE
+    assert len(ok.body) == MAX_BODY
+    assert refused(replace(BASE, title="t" * (MAX_TITLE + 1))).field == "title"
+    error = refused(replace(BASE, body="b" * (MAX_BODY + 1)))
+    assert error.field == "body"
+    assert "4,001" in error.reason
+
+
+@pytest.mark.parametrize("field", ["title", "body"])
+@pytest.mark.parametrize("value", ["", "  \n\t "])
+def test_blank_title_or_body_is_refused(field, value):
+    assert refused(replace(BASE, **{field: value})).field == field
+
+
+def test_validate_normalises_to_nfc_and_strips():
+    content = validate(replace(BASE, title="  Cafe\u0301  ", body="\nCafe\u0301\n"))
+    assert content.title == "Café"
+    assert content.body == "Café"
+
+
+def test_aliases_are_deduplicated_case_insensitively_keeping_the_first_spelling():
+    content = validate(replace(BASE, aliases=("Berlin talks", "BERLIN TALKS", " ", "Other")))
+    assert content.aliases == ("Berlin talks", "Other")
+
+
+def test_alias_limits():
+    assert refused(replace(BASE, aliases=("a" * (MAX_ALIAS + 1),))).field == "aliases"
+    many = tuple(f"alias {i}" for i in range(MAX_ALIASES + 1))
+    assert refused(replace(BASE, aliases=many)).field == "aliases"
+    assert len(validate(replace(BASE, aliases=many[:MAX_ALIASES])).aliases) == MAX_ALIASES
+
+
+def test_tags_are_deduplicated():
+    assert validate(replace(BASE, tags=("europe", "Europe", "diplomacy"))).tags == (
+        "europe",
+        "diplomacy",
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.org/x", "http://example.org", "https://example.org/a?b=1#c"],
+)
+def test_http_links_are_accepted(url):
+    assert validate_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.org", "javascript:alert(1)", "https://", "example.org", "",
+     "https://example.org/" + "x" * 500],
+)
+def test_other_links_are_refused(url):
+    with pytest.raises(InvalidSection) as caught:
+        validate_url(url)
+    assert caught.value.field == "sources"
+
+
+def test_source_count_and_title_limits():
+    many = tuple(Source(f"S{i}", f"https://example.org/{i}") for i in range(MAX_SOURCES + 1))
+    assert refused(replace(BASE, sources=many)).field == "sources"
+    assert refused(replace(BASE, sources=(Source(" ", "https://example.org"),))).field == "sources"
+
+
+def test_negative_position_is_refused():
+    assert refused(replace(BASE, position=-1)).field == "order"
+
+
+def test_changed_fields_names_exactly_what_differs():
+    other = replace(BASE, body="New body.", tags=("x",))
+    assert other.changed_fields(BASE) == ["body", "tags"]
+    assert BASE.changed_fields(BASE) == []
+    assert replace(BASE, slug="other-slug").changed_fields(BASE) == []
+
+
+def test_json_round_trip():
+    content = SectionContent(
+        slug="s",
+        title="T",
+        body="B",
+        aliases=("a", "b"),
+        tags=("t",),
+        sources=(Source("S", "https://example.org"),),
+        updated=date(2025, 12, 31),
+        position=7,
+    )
+    assert SectionContent.from_json(content.to_json()) == content

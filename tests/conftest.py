@@ -1,0 +1,141 @@
+"""Shared fixtures for the Briefbot suite: the repository paths, a fixed clock and the service.
+
+The suite runs without ``tests/__init__.py``: this file puts the repository root on
+``sys.path`` so ``import bot`` works however pytest is invoked.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bot.service import BriefingService  # noqa: E402
+
+KNOWLEDGE = REPO_ROOT / "knowledge"
+FIXED_NOW = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
+
+# The curated pack's rotation order, as the editors defined it.
+EXPECTED_SLUGS = (
+    "nato-purpose",
+    "ukraine-nato-bid",
+    "security-guarantees",
+    "us-role",
+    "russia-relations",
+    "nato-expansion",
+    "ceding-territory",
+    "past-peace-talks",
+    "berlin-talks",
+    "european-allies",
+)
+
+_REPORT = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_REPORT] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Figures recorded with the `report` fixture, shown whether or not output is captured."""
+    lines = config.stash.get(_REPORT, [])
+    if lines:
+        terminalreporter.section("Briefbot figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print a line and keep it for the end-of-run summary (visible without `-s`)."""
+
+    def emit(line: str) -> None:
+        print(line)
+        request.config.stash[_REPORT].append(line)
+
+    return emit
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture
+def knowledge_dir() -> Path:
+    return KNOWLEDGE
+
+
+@pytest.fixture
+def expected_slugs() -> list[str]:
+    return list(EXPECTED_SLUGS)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return FIXED_NOW
+
+
+@pytest.fixture
+def clock() -> Callable[[], datetime]:
+    """The injected clock: always FIXED_NOW, so timestamps in the database are predictable."""
+    return lambda: FIXED_NOW
+
+
+@pytest.fixture
+def pack_dir(tmp_path: Path) -> Path:
+    """A private, editable copy of the curated pack."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, target)
+    return target
+
+
+@pytest.fixture
+async def open_service(
+    tmp_path: Path, clock: Callable[[], datetime]
+) -> AsyncIterator[Callable[..., Awaitable[BriefingService]]]:
+    """Open any number of services on tmp databases; all are closed after the test."""
+    opened: list[BriefingService] = []
+
+    async def factory(
+        db_path: Path | None = None, knowledge: Path | None = KNOWLEDGE
+    ) -> BriefingService:
+        svc = await BriefingService.open(db_path or tmp_path / "db.sqlite3", knowledge, clock=clock)
+        opened.append(svc)
+        return svc
+
+    yield factory
+    for svc in opened:
+        await svc.close()
+
+
+@pytest.fixture
+async def service(
+    open_service: Callable[..., Awaitable[BriefingService]],
+) -> BriefingService:
+    """The service over a fresh tmp database holding the curated pack."""
+    return await open_service()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No Briefbot or Discord settings inherited from the developer's shell."""
+    for name in (
+        "DISCORD_TOKEN",
+        "DISCORD_TOKEN_FILE",
+        "BRIEFBOT_DB",
+        "BRIEFBOT_KNOWLEDGE",
+        "BRIEFBOT_DEV_GUILD",
+        "DISCORD_API_BASE",
+        "DISCORD_GATEWAY_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    yield monkeypatch
