@@ -44,6 +44,13 @@ def intents() -> discord.Intents:
     return discord.Intents(guilds=True)
 
 
+def quiet_voice_warnings() -> None:
+    """Briefbot has no voice features, so discord.py's missing-voice-library warnings are noise."""
+    for flag in ("warn_nacl", "warn_dave"):
+        if hasattr(discord.VoiceClient, flag):
+            setattr(discord.VoiceClient, flag, False)
+
+
 def point_at(settings: Settings) -> None:
     """Send REST and the gateway where the settings say (a proxy, or the test's fake Discord)."""
     discord.http.Route.BASE = settings.api_base or DEFAULT_API_BASE
@@ -146,6 +153,7 @@ class Briefbot(commands.Bot):
 
 def create_bot(service: BriefingService, settings: Settings, **options: Any) -> Briefbot:
     point_at(settings)
+    quiet_voice_warnings()
     return Briefbot(service, settings, **options)
 
 

@@ -1,0 +1,193 @@
+"""The SQLite connection: pragmas, migrations, transactions, backup and unusable paths."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.errors import StorageError
+from bot.store import database
+from bot.store.database import Database, migrations
+
+MIGRATION_FILES = sorted(
+    (Path(database.__file__).parent / "migrations").glob("*.sql"), key=lambda p: p.name
+)
+
+
+async def scalar(db: Database, sql: str) -> object:
+    async with db.conn.execute(sql) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+@pytest.fixture
+async def db(tmp_path, clock):
+    opened = await Database.open(tmp_path / "db.sqlite3", clock=clock)
+    yield opened
+    await opened.close()
+
+
+async def test_every_migration_file_is_applied(db):
+    assert MIGRATION_FILES, "no migration files found"
+    assert await db.schema_version() == len(MIGRATION_FILES)
+    assert db.latest_version == len(MIGRATION_FILES)
+    assert [m.name for m in migrations()] == [p.name for p in MIGRATION_FILES]
+    tables = {
+        row[0]
+        for row in await db.conn.execute_fetchall(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')"
+        )
+    }
+    assert {"sections", "section_aliases", "revisions", "sections_fts", "meta", "asks"} <= tables
+
+
+async def test_file_database_uses_wal_and_foreign_keys(db):
+    assert str(await scalar(db, "PRAGMA journal_mode")).lower() == "wal"
+    assert await scalar(db, "PRAGMA foreign_keys") == 1
+
+
+async def test_memory_database_has_foreign_keys_and_schema():
+    memory = await Database.open(":memory:")
+    try:
+        assert await scalar(memory, "PRAGMA foreign_keys") == 1
+        assert await memory.schema_version() == len(MIGRATION_FILES)
+    finally:
+        await memory.close()
+
+
+async def test_migrate_again_is_a_no_op(db):
+    latest = len(MIGRATION_FILES)
+    assert await db.migrate() == (latest, latest)
+
+
+async def test_open_without_migrating_then_migrate_reports_versions(tmp_path):
+    plain = await Database.open(tmp_path / "fresh.sqlite3", migrate=False)
+    try:
+        assert await plain.schema_version() == 0
+        assert await plain.migrate() == (0, len(MIGRATION_FILES))
+    finally:
+        await plain.close()
+
+
+async def test_reopening_keeps_the_data(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    first = await Database.open(path)
+    async with first.transaction() as conn:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+    await first.close()
+    second = await Database.open(path)
+    try:
+        assert await scalar(second, "SELECT value FROM meta WHERE key = 'k'") == "v"
+    finally:
+        await second.close()
+
+
+async def test_transaction_rolls_back_on_error(db):
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+            raise RuntimeError("boom")
+    assert await scalar(db, "SELECT count(*) FROM meta") == 0
+    assert not db.conn.in_transaction
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('k2', 'v2')")
+    assert await scalar(db, "SELECT count(*) FROM meta") == 1
+
+
+async def test_now_uses_the_injected_clock(db, now):
+    assert db.now() == now.isoformat(timespec="seconds")
+
+
+async def test_backup_to_a_file_is_a_usable_copy(db, tmp_path):
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+    target = await db.backup(tmp_path / "copy.sqlite3")
+    assert target == tmp_path / "copy.sqlite3"
+    assert not list(tmp_path.glob("*.partial"))
+    copy = await Database.open(target)
+    try:
+        assert await scalar(copy, "SELECT value FROM meta WHERE key = 'k'") == "v"
+        assert await copy.schema_version() == len(MIGRATION_FILES)
+    finally:
+        await copy.close()
+
+
+async def test_backup_into_a_folder_names_the_file_by_the_clock(db, tmp_path, now):
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = await db.backup(folder)
+    assert target.parent == folder
+    assert target.name == f"briefbot-{now.strftime('%Y%m%dT%H%M%SZ')}.sqlite3"
+    assert target.is_file()
+
+
+async def test_backup_into_a_missing_folder_is_refused(db, tmp_path):
+    missing = tmp_path / "missing" / "copy.sqlite3"
+    with pytest.raises(StorageError, match=str(missing.parent)):
+        await db.backup(missing)
+
+
+async def test_corrupt_file_raises_storage_error_naming_the_path(tmp_path):
+    path = tmp_path / "corrupt.sqlite3"
+    path.write_bytes(b"this is not an SQLite database\n" * 200)
+    with pytest.raises(StorageError) as caught:
+        await Database.open(path)
+    assert str(path) in str(caught.value)
+
+
+async def test_directory_as_database_path_raises_storage_error(tmp_path):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    with pytest.raises(StorageError) as caught:
+        await Database.open(folder)
+    assert str(folder) in str(caught.value)
+
+
+async def test_path_inside_a_regular_file_raises_storage_error(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("I am a file", encoding="utf-8")
+    with pytest.raises(StorageError) as caught:
+        await Database.open(blocker / "db.sqlite3")
+    assert str(blocker) in str(caught.value)
+
+
+async def test_schema_newer_than_the_code_is_refused(tmp_path):
+    path = tmp_path / "future.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATION_FILES) + 5}")
+    with pytest.raises(StorageError) as caught:
+        await Database.open(path)
+    assert str(path) in str(caught.value)
+    assert "newer" in str(caught.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/store/database.py Database.open closes the connection only on sqlite3."
+    "DatabaseError; the StorageError from migrate() (schema newer than the code) leaks it",
+)
+async def test_refused_database_leaves_no_connection_open(tmp_path, monkeypatch):
+    path = tmp_path / "future.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATION_FILES) + 5}")
+    made: list[aiosqlite.Connection] = []
+    real_connect = aiosqlite.connect
+
+    def recording_connect(*args, **kwargs):
+        connection = real_connect(*args, **kwargs)
+        made.append(connection)
+        return connection
+
+    monkeypatch.setattr(database.aiosqlite, "connect", recording_connect)
+    with pytest.raises(StorageError):
+        await Database.open(path)
+    assert len(made) == 1
+    try:
+        with pytest.raises(ValueError, match="no active connection"):
+            await made[0].execute("SELECT 1")
+    finally:
+        await made[0].close()

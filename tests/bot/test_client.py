@@ -1,0 +1,124 @@
+"""The client as `python -m bot run` starts it: endpoints, intents, command sync, a bad token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.discord_support import KNOWLEDGE, running_bot
+from tests.fakediscord import FakeDiscord
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def test_commands_sync_to_the_dev_guild_only_when_changed(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="Dev")
+        async with running_bot(fake, db, dev_guild=guild.id):
+            pass
+        async with running_bot(fake, db, dev_guild=guild.id):
+            pass
+        guild_syncs = fake.requests_matching("PUT", rf"/guilds/{guild.id}/commands$")
+        global_syncs = fake.requests_matching("PUT", r"/applications/\d+/commands$")
+        assert len(guild_syncs) == 1
+        assert global_syncs == []
+        assert set(fake.command_names(guild.id)) >= {"ask", "explain", "topics", "briefing"}
+        # The same database pointed at global scope syncs globally once.
+        async with running_bot(fake, db):
+            pass
+        assert len(fake.requests_matching("PUT", r"/applications/\d+/commands$")) == 1
+
+
+async def test_global_commands_have_the_public_names_and_options(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        fake.add_guild(name="News")
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            ask = fake.command("ask")
+            explain = fake.command("explain")
+            briefing = fake.command("briefing")
+        assert ask is not None and explain is not None and briefing is not None
+        question = ask["options"][0]
+        assert (question["name"], question["min_length"], question["max_length"]) == (
+            "question",
+            1,
+            300,
+        )
+        assert explain["options"][0]["autocomplete"] is True
+        assert [o["name"] for o in briefing["options"]] == ["now"]
+
+
+def _run(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    full = {
+        "PATH": os.environ.get("PATH", ""),
+        "BRIEFBOT_DB": str(tmp_path / "db.sqlite3"),
+        "BRIEFBOT_KNOWLEDGE": str(KNOWLEDGE),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=REPO,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_a_refused_token_gets_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    token = "NotARealToken.abcdefghijklmnop.qrstuvwxyz0123"
+    async with FakeDiscord(valid_tokens={"some-other-token-entirely-0123456789"}) as fake:
+        import asyncio
+
+        result = await asyncio.to_thread(
+            _run,
+            {
+                "DISCORD_TOKEN": token,
+                "DISCORD_API_BASE": fake.api_base,
+                "DISCORD_GATEWAY_URL": fake.gateway_url,
+            },
+            tmp_path,
+        )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "refused the bot token" in lines[0]
+    assert token not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+async def test_token_file_is_read_and_never_printed(tmp_path: Path) -> None:
+    token = "FileToken.abcdefghijklmnop.qrstuvwxyz0123456"
+    secret = tmp_path / "token"
+    secret.write_text(token + "\n")
+    async with FakeDiscord(valid_tokens={"valid-token-that-differs-0123456789"}) as fake:
+        import asyncio
+
+        result = await asyncio.to_thread(
+            _run,
+            {
+                "DISCORD_TOKEN_FILE": str(secret),
+                "DISCORD_API_BASE": fake.api_base,
+                "DISCORD_GATEWAY_URL": fake.gateway_url,
+            },
+            tmp_path,
+        )
+        tried = fake.requests_matching("GET", r"^/users/@me$")
+    assert result.returncode == 2
+    assert tried and tried[0].headers["Authorization"] == f"Bot {token}"
+    assert token not in result.stderr + result.stdout
+
+
+async def test_reconnect_keeps_the_same_service(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            service = bot.service
+            await fake.drop_gateway(code=1001)
+            await fake.wait_ready(count=2, timeout=15)
+            ix = await fake.send_slash(guild.id, name="topics")
+            data = (await ix.wait_response(timeout=10))["data"]
+            assert bot.service is service
+        assert data["embeds"][0]["title"] == "Topics"
