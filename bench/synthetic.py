@@ -14,6 +14,7 @@ collections do (Heaps' law); the English part of the vocabulary is fixed at a fe
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 from collections import Counter
@@ -22,14 +23,19 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bench.core import DEFAULT_SEED
 from bot import pack
 from bot.sections import SectionContent, Source
 from bot.text import STOPWORDS, words
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 WORDS_FILE = Path(__file__).resolve().parent / "words.txt"
-DEFAULT_SEED = 20261128
 ZIPF_EXPONENT = 1.05
+# Topics (and the words of titles and aliases) come from below the very commonest content
+# words, on a flatter curve: sections are about "sanctions" and "grain", rarely about "time".
+TOPIC_SKIP = 40
+TOPIC_EXPONENT = 0.7
+URN_SIZE = 400_000
 UPDATED = date(2026, 11, 28)
 
 # The most frequent English function words, most frequent first: they fill roughly half of
@@ -98,7 +104,8 @@ ALIAS_TEMPLATES = (
     "why {p} {v} {a}",
     "is the {a} {b} {j}",
     "{a} and {x}",
-    "the {p} {a} {b} question",
+    "{p} and the {a} {b}",
+    "{a} in {p}",
     "what about the {a} {b}",
 )
 
@@ -125,22 +132,28 @@ OFFTOPIC_WORDS = {
     "sport": ["football", "basketball", "baseball", "tennis", "hockey", "golf", "cricket"],
     "instrument": ["guitar", "piano", "violin", "saxophone", "trumpet", "ukulele"],
 }
-OFFTOPIC_VOCABULARY = frozenset(
-    w for template in OFFTOPIC_TEMPLATES for w in words(template.format(food="", sport="", instrument=""))
-) | {w for options in OFFTOPIC_WORDS.values() for o in options for w in words(o)} | {
-    "weather",
-    "recipe",
-    "homework",
-    "calories",
-    "cheap",
-    "teacher",
-    "scores",
-    "game",
-    "healthy",
-    "town",
-    "bake",
-    "tune",
-}
+OFFTOPIC_VOCABULARY = (
+    frozenset(
+        w
+        for template in OFFTOPIC_TEMPLATES
+        for w in words(template.format(food="", sport="", instrument=""))
+    )
+    | {w for options in OFFTOPIC_WORDS.values() for o in options for w in words(o)}
+    | {
+        "weather",
+        "recipe",
+        "homework",
+        "calories",
+        "cheap",
+        "teacher",
+        "scores",
+        "game",
+        "healthy",
+        "town",
+        "bake",
+        "tune",
+    }
+)
 
 QUESTION_OPENERS = ("", "", "", "eli5 ", "so ", "can someone explain ", "quick question: ", "hey ")
 
@@ -194,21 +207,30 @@ def invented_names(count: int, rng: random.Random, taken: set[str]) -> list[str]
 class Vocabulary:
     """Ranked words and the cumulative Zipf weights used to draw them."""
 
-    ranked: list[str]
-    cumulative: list[float]
-    content: list[str]
-    content_cumulative: list[float]
+    ranked: list[str]  # every word, commonest first
+    urn: list[str]  # `ranked` with each word repeated in proportion to its Zipf weight
+    content: list[str]  # the words topics, titles and aliases are made of
+    content_urn: list[str]
     names: frozenset[str]
+    name_list: tuple[str, ...]
+    display: dict[str, str]  # how a word is written: proper nouns capitalised
 
     def draw(self, rng: random.Random, k: int) -> list[str]:
-        return rng.choices(self.ranked, cum_weights=self.cumulative, k=k)
+        return rng.choices(self.urn, k=k)
 
     def draw_content(self, rng: random.Random, k: int) -> list[str]:
-        return rng.choices(self.content, cum_weights=self.content_cumulative, k=k)
+        return rng.choices(self.content_urn, k=k)
 
 
-def _zipf_cumulative(count: int, exponent: float) -> list[float]:
-    return list(itertools.accumulate(1.0 / (rank + 1) ** exponent for rank in range(count)))
+def _zipf_urn(ranked: Sequence[str], exponent: float, size: int = URN_SIZE) -> list[str]:
+    """Each word repeated ~size * weight times (at least once): drawing from it uniformly is
+    drawing from the Zipf distribution, several times faster than weighted `choices`."""
+    weights = [1.0 / (rank + 1) ** exponent for rank in range(len(ranked))]
+    scale = size / sum(weights)
+    urn: list[str] = []
+    for word, weight in zip(ranked, weights, strict=True):
+        urn.extend(itertools.repeat(word, max(1, round(weight * scale))))
+    return urn
 
 
 def build_vocabulary(
@@ -239,17 +261,16 @@ def build_vocabulary(
                 mixed.append(name)
     mixed.extend(name_iter)
     ranked = function + mixed
+    name_set = frozenset(names)
     return Vocabulary(
         ranked=ranked,
-        cumulative=_zipf_cumulative(len(ranked), ZIPF_EXPONENT),
-        content=mixed,
-        content_cumulative=_zipf_cumulative(len(mixed), 0.8),
-        names=frozenset(names),
+        urn=_zipf_urn(ranked, ZIPF_EXPONENT),
+        content=mixed[TOPIC_SKIP:],
+        content_urn=_zipf_urn(mixed[TOPIC_SKIP:], TOPIC_EXPONENT),
+        names=name_set,
+        name_list=tuple(names),
+        display={w: w.capitalize() if w in name_set else w for w in ranked},
     )
-
-
-def _display(word: str, vocabulary: Vocabulary) -> str:
-    return word.capitalize() if word in vocabulary.names else word
 
 
 class PackGenerator:
@@ -264,9 +285,13 @@ class PackGenerator:
         vocabulary = build_vocabulary(self.curated, 200 + count // 20, rng)
         slugs = {c.slug for c in self.curated}
         start = max((c.position for c in self.curated), default=0) + 1
-        return [
-            self._section(rng, vocabulary, slugs, start + i) for i in range(count)
-        ]
+        enabled = gc.isenabled()
+        gc.disable()  # a few million short strings: collections would only slow this down
+        try:
+            return [self._section(rng, vocabulary, slugs, start + i) for i in range(count)]
+        finally:
+            if enabled:
+                gc.enable()
 
     def _section(
         self, rng: random.Random, vocabulary: Vocabulary, slugs: set[str], position: int
@@ -274,21 +299,20 @@ class PackGenerator:
         topic = list(dict.fromkeys(vocabulary.draw_content(rng, rng.randint(3, 5))))
         while len(topic) < 3:
             topic.append(vocabulary.draw_content(rng, 1)[0])
-        name_pool = [w for w in vocabulary.content[400:] if w in vocabulary.names]
-        proper = rng.choice(name_pool) if rng.random() < 0.7 and name_pool else topic[-1]
+        names = vocabulary.name_list
+        proper = rng.choice(names) if rng.random() < 0.7 and names else topic[-1]
+        display = vocabulary.display
+        slots = {
+            "a": display[topic[0]],
+            "b": display[topic[1]],
+            "c": display[topic[2]],
+            "p": display[proper],
+        }
 
         def fill(template: str) -> str:
-            a, b, c = (_display(w, vocabulary) for w in topic[:3])
-            x = _display(vocabulary.draw_content(rng, 1)[0], vocabulary)
-            return template.format(
-                a=a,
-                b=b,
-                c=c,
-                x=x,
-                p=_display(proper, vocabulary),
-                v=rng.choice(VERBS),
-                j=rng.choice(ADJECTIVES),
-            )
+            if "{x}" in template:
+                slots["x"] = display[vocabulary.draw_content(rng, 1)[0]]
+            return template.format(v=rng.choice(VERBS), j=rng.choice(ADJECTIVES), **slots)
 
         title = fill(rng.choice(TITLE_TEMPLATES))
         title = title[0].upper() + title[1:]
@@ -300,7 +324,7 @@ class PackGenerator:
             alias = fill(rng.choice(ALIAS_TEMPLATES))
             if alias.casefold() != title.casefold():
                 aliases.setdefault(alias.casefold(), alias)
-        body = self._body(rng, vocabulary, topic + [proper])
+        body = self._body(rng, vocabulary, [*topic, proper])
         tags = tuple(dict.fromkeys(rng.choices(TAGS, k=rng.randint(1, 3))))
         slug = self._slug(topic, proper, slugs)
         return SectionContent(
@@ -316,20 +340,20 @@ class PackGenerator:
 
     @staticmethod
     def _body(rng: random.Random, vocabulary: Vocabulary, topic: list[str]) -> str:
+        """60-110 words in sentences of 8-20; about one word in twelve is the topic's."""
         total = rng.randint(60, 110)
         drawn = vocabulary.draw(rng, total)
+        for i in rng.sample(range(total), total // 12):
+            drawn[i] = rng.choice(topic)
+        display = vocabulary.display
+        shown = [display[w] for w in drawn]
         sentences: list[str] = []
         i = 0
         while i < total:
             length = min(rng.randint(8, 20), total - i)
-            chunk = []
-            for word in drawn[i : i + length]:
-                if rng.random() < 0.08:
-                    word = rng.choice(topic)
-                chunk.append(_display(word, vocabulary))
+            chunk = shown[i : i + length]
             if length > 10 and rng.random() < 0.5:
-                cut = rng.randint(3, length - 3)
-                chunk[cut] += ","
+                chunk[rng.randint(3, length - 3)] += ","
             sentence = " ".join(chunk)
             sentences.append(sentence[0].upper() + sentence[1:] + ".")
             i += length
@@ -403,7 +427,9 @@ def _typo_text(text: str, rng: random.Random, count: int) -> str:
 
 def _on_topic(content: SectionContent, rng: random.Random) -> str:
     """A title or alias, lower-cased, with up to two of its words dropped."""
-    name = content.title if rng.random() < 0.5 or not content.aliases else rng.choice(content.aliases)
+    name = (
+        content.title if rng.random() < 0.5 or not content.aliases else rng.choice(content.aliases)
+    )
     tokens = name.rstrip("?").split()
     drop = min(rng.choice((0, 1, 1, 2)), max(0, len(tokens) - 2))
     for _ in range(drop):

@@ -15,16 +15,19 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import discord
 import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.briefing import POLL_SECONDS, Scheduler
 from bot.config import DEFAULT_API_BASE, Settings
 from bot.errors import BriefbotError
 from bot.service import BriefingService
 from bot.store.database import utcnow
+from bot.ui.posting import DiscordPoster
 from bot.ui.replies import reply_error
 from bot.ui.views import DYNAMIC_ITEMS
 
@@ -86,6 +89,7 @@ class Briefbot(commands.Bot):
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        poll_seconds: float | None = POLL_SECONDS,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -100,15 +104,45 @@ class Briefbot(commands.Bot):
         self.settings = settings
         self.clock = clock
         self.defer_after = DEFER_AFTER
+        self.poll_seconds = poll_seconds
+        self.scheduler = Scheduler(
+            service.briefing, service, DiscordPoster(self), clock, owns=self.owns_guild
+        )
+        self._stop = asyncio.Event()
+        self._scheduler_task: asyncio.Task[None] | None = None
 
-    def today(self) -> date:
-        return self.clock().date()
+    def local_today(self, zone: str | None) -> date:
+        now = self.clock()
+        return now.astimezone(ZoneInfo(zone)).date() if zone else now.date()
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process's shards serve `guild_id` (all of them when not sharded)."""
+        if self.shard_count is None or self.shard_count <= 1:
+            return True
+        shard_ids = getattr(self, "shard_ids", None)
+        if shard_ids is None:
+            return True
+        return (guild_id >> 22) % self.shard_count in shard_ids
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.sync_commands()
+        if self.poll_seconds is not None:
+            self._scheduler_task = asyncio.create_task(
+                self.scheduler.run(self._stop, self.poll_seconds), name="briefbot-daily-explainer"
+            )
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._scheduler_task is not None:
+            try:
+                async with asyncio.timeout(10):
+                    await self._scheduler_task
+            except TimeoutError:
+                self._scheduler_task.cancel()
+        await super().close()
 
     async def sync_commands(self) -> bool:
         """Sync slash commands only when their definitions changed since the last sync."""

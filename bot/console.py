@@ -6,12 +6,16 @@ import asyncio
 import sys
 import textwrap
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import datetime
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
+from bot.briefing import CONSOLE_GUILD, Scheduler, header_for
 from bot.errors import BriefbotError
 from bot.sections import Section
-from bot.service import Answer, BriefingService
+from bot.service import Answer, BriefingService, ScheduleStatus
+from bot.store.briefing import Schedule
+from bot.store.database import utcnow
 
 PAGE_SIZE = 10
 WIDTH = 78
@@ -21,7 +25,10 @@ Commands (the same as the Discord slash commands):
   /ask QUESTION      answer a question from the briefing (plain text works too)
   /explain TOPIC     show a topic by its slug or name (try /topics for the list)
   /topics [PAGE]     list the topics, ten to a page, in rotation order
-  /briefing now      show today's explainer
+  /briefing now      show the next daily explainer now (the schedule is not disturbed)
+  /briefing set HH:MM ZONE   print the daily explainer here at that local time
+                     (ZONE is an IANA name such as Europe/Berlin)
+  /briefing show | pause | resume | off | next TOPIC
   /help              this help
   /quit              leave (Ctrl-D or Ctrl-C work too)"""
 
@@ -50,6 +57,23 @@ def render_answer(answer: Answer, related: list[Section]) -> str:
     return "\n".join(lines)
 
 
+def render_status(status: ScheduleStatus) -> str:
+    schedule = status.schedule
+    if schedule is None:
+        lines = ["The daily explainer is off. Turn it on with /briefing set HH:MM ZONE."]
+    else:
+        state = f"paused ({schedule.paused_reason})" if schedule.paused_reason else "on"
+        lines = [f"Daily explainer: {state}, at {schedule.local_time} {schedule.timezone}."]
+        if status.next_local is not None and not schedule.paused_reason:
+            lines.append(f"Next: {status.next_local:%a %d %b %Y %H:%M %Z}")
+        if status.next_topic is not None:
+            lines.append(f"Next topic: {status.next_topic.title}")
+    if status.last_post is not None:
+        last = status.last_post
+        lines.append(f"Last: {last.local_date.isoformat()} {last.slug or '-'} ({last.status})")
+    return "\n".join(lines)
+
+
 def render_topics(sections: list[Section], page: int) -> str:
     pages = max(1, -(-len(sections) // PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -69,11 +93,16 @@ class Console:
         self,
         service: BriefingService,
         out: TextIO = sys.stdout,
-        today: Callable[[], date] = date.today,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.service = service
         self.out = out
-        self.today = today
+        self.clock = clock
+        self.scheduler = Scheduler(service.briefing, service, self, clock)
+
+    async def post(self, schedule: Schedule, section: Section, header: str, nonce: str) -> None:
+        """The scheduler's poster in console mode: the daily explainer is printed here."""
+        self.say(render_section(section, header=header))
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -128,21 +157,52 @@ class Console:
         self.say(render_topics(self.service.topics(None), page))
 
     async def _briefing(self, arg: str) -> None:
-        if arg.lower() != "now":
-            self.say("Usage: /briefing now")
-            return
-        today = self.today()
-        section = self.service.explainer_for(None, today)
-        self.say(render_section(section, header=f"Daily explainer — {today.isoformat()}"))
+        action, _, rest = arg.partition(" ")
+        action = action.lower()
+        service = self.service
+        if action == "now":
+            schedule = await service.briefing.get(CONSOLE_GUILD)
+            now = self.clock()
+            today = now.astimezone(ZoneInfo(schedule.timezone)).date() if schedule else now.date()
+            section = await service.next_explainer(CONSOLE_GUILD)
+            self.say(render_section(section, header=header_for(today)))
+        elif action == "set":
+            parts = rest.split()
+            if len(parts) != 2:
+                self.say("Usage: /briefing set HH:MM ZONE, for example /briefing set 08:30 Europe/Berlin")
+                return
+            status = await service.set_schedule(CONSOLE_GUILD, None, parts[0], parts[1], self.clock())
+            self.say("The daily explainer is on.\n" + render_status(status))
+        elif action == "show":
+            self.say(render_status(await service.schedule_status(CONSOLE_GUILD)))
+        elif action == "pause":
+            await service.pause_schedule(CONSOLE_GUILD)
+            self.say("Paused. /briefing resume starts it again.")
+        elif action == "resume":
+            self.say("Resumed.\n" + render_status(await service.resume_schedule(CONSOLE_GUILD, self.clock())))
+        elif action == "off":
+            removed = await service.stop_schedule(CONSOLE_GUILD)
+            self.say("The daily explainer is off." if removed else "It was already off.")
+        elif action == "next" and rest.strip():
+            section = await service.choose_next_topic(CONSOLE_GUILD, rest.strip())
+            self.say(f"The next daily explainer will be: {section.title}")
+        else:
+            self.say("Usage: /briefing now | set HH:MM ZONE | show | pause | resume | off | next TOPIC")
 
     async def run(self, lines: Callable[[], Awaitable[str | None]]) -> None:
         """Serve until end of input, /quit or Ctrl-C."""
         self.say("Briefbot local console (no DISCORD_TOKEN set): the curated briefing, offline.")
         self.say("Type a question, or /help for the commands.")
-        while True:
-            line = await lines()
-            if line is None or not await self.handle(line):
-                break
+        stop = asyncio.Event()
+        daily = asyncio.create_task(self.scheduler.run(stop), name="console-daily-explainer")
+        try:
+            while True:
+                line = await lines()
+                if line is None or not await self.handle(line):
+                    break
+        finally:
+            stop.set()
+            await daily
         self.say("Bye.")
 
 

@@ -35,10 +35,12 @@ MAX_CHOICE_NAME = 100
 CONFIDENT_COVERAGE = 0.5
 CONFIDENT_SHARE = 0.3
 CONFIDENT_NAME = 0.5
+CONFIDENT_SOME_NAME = 0.2
+CONFIDENT_WHOLE_NAME = 0.9
 UNKNOWN_WEIGHT = 0.3
 W_COVERAGE = 0.5
-W_NAME = 0.3
-W_LEXICAL = 0.2
+W_NAME = 0.35
+W_LEXICAL = 0.15
 CONFIDENT_SCORE = 0.5
 
 
@@ -130,8 +132,11 @@ class Catalog:
         self._vocabulary_by_length: dict[int, list[str]] = defaultdict(list)
         self._surface = surface
         for word in surface:
-            self._vocabulary_by_length[len(word)].append(word)
+            # Function words are never a correction: "world" is not a typo of "would".
+            if word not in STOPWORDS:
+                self._vocabulary_by_length[len(word)].append(word)
         self._views: dict[int | None, list[Section]] = {}
+        self._name_keys: dict[int, list[frozenset[str]]] = {}
         self.size = max(1, sum(1 for s in self.sections.values() if s.status == "active"))
 
     # -- visibility: a server sees its own sections, and the curated ones it has not replaced --
@@ -169,6 +174,17 @@ class Catalog:
 
     # -- vocabulary --
 
+    def name_keys(self, section: Section) -> list[frozenset[str]]:
+        """The stems of the section's title and of each alias (cached per section)."""
+        cached = self._name_keys.get(section.id)
+        if cached is None:
+            cached = [
+                frozenset(stem(w) for w in content_words(name))
+                for name in (section.title, *section.content.aliases)
+            ]
+            self._name_keys[section.id] = cached
+        return cached
+
     def weight(self, key: str) -> float:
         """Inverse document frequency of a stem: rare words say more about what is asked."""
         return math.log((self.size + 1) / (self.document_frequency.get(key, 0) + 0.5))
@@ -182,9 +198,13 @@ class Catalog:
         choices: list[str] = []
         for length in range(len(word) - 2, len(word) + 3):
             choices.extend(self._vocabulary_by_length.get(length, ()))
-        found = process.extract(
-            word, choices, scorer=OSA.normalized_similarity, score_cutoff=TYPO_CUTOFF, limit=5
-        )
+        found = [
+            f
+            for f in process.extract(
+                word, choices, scorer=OSA.normalized_similarity, score_cutoff=TYPO_CUTOFF, limit=5
+            )
+            if _same_start(word, f[0])
+        ]
         if not found:
             return None
         # Among equally close words prefer the commoner one ("natto" -> "nato", not "nat").
@@ -249,6 +269,11 @@ class Catalog:
         ]
 
 
+def _same_start(typed: str, known: str) -> bool:
+    """Typos keep a word's first letter (or swap the first two): 'table' is not 'stable'."""
+    return typed[0] == known[0] or (typed[:2] == known[1::-1])
+
+
 def _is_misspelt_stopword(word: str) -> bool:
     """'waht', 'teh', 'abuot': a function word typed in a hurry says nothing about the topic."""
     if len(word) > 6:
@@ -268,27 +293,32 @@ def build_query(text: str, catalog: Catalog) -> Query:
             continue
         key = stem(match) if match else None
         weight = catalog.weight(key) if key else unknown_weight
+        if match is not None and match != word:
+            # A corrected word is a guess ("place" may be meant, not "peace"): it counts for less.
+            weight *= OSA.normalized_similarity(word, match)
         terms.append(Term(word, match, key, weight))
     return Query(text, tuple(terms))
 
 
 def _matched(query: Query, hit: FtsHit) -> tuple[float, int]:
     """Weight of the question's words this section's text holds, and how many of them."""
-    held = stems(f"{hit.title} {hit.aliases} {hit.body}")
+    surface = set(words(f"{hit.title} {hit.aliases} {hit.body}"))
+    held = {stem(w) for w in surface}
     covered = 0.0
     count = 0
     for term in query.terms:
-        if term.key is None:
+        if term.key is None or term.match is None:
             continue
         if term.key in held:
             covered += term.weight
             count += 1
-        elif len(term.key) >= 5:
-            # A spelling variant the stemmer keeps apart ("zelensky" / "zelenskyy").
+        elif len(term.match) >= 5:
+            # A spelling variant the stemmer keeps apart ("zelensky" / "zelenskyy"): compared
+            # as written, since stems bend spellings apart ("zelenski").
             near = process.extractOne(
-                term.key, held, scorer=OSA.normalized_similarity, score_cutoff=TYPO_CUTOFF
+                term.match, surface, scorer=OSA.normalized_similarity, score_cutoff=TYPO_CUTOFF
             )
-            if near is not None:
+            if near is not None and _same_start(term.match, near[0]):
                 covered += term.weight * near[1]
                 count += 1
     return covered, count
@@ -304,8 +334,7 @@ def _resemblance(query: Query, section: Section, catalog: Catalog) -> float:
     if not asked:
         return 0.0
     best = 0.0
-    for name in (section.title, *section.content.aliases):
-        keys = {stem(w) for w in content_words(name)}
+    for keys in catalog.name_keys(section):
         total = sum(catalog.weight(k) for k in keys)
         if total > 0:
             best = max(best, sum(catalog.weight(k) for k in keys & asked) / total)
@@ -319,7 +348,10 @@ def rank(
 
     Confidence needs most of the question's known words in the section, and either two of them
     or nothing in the question the pack has never heard of: one shared word ("the purpose of
-    life", "berlin flights") is not enough to brief someone on the wrong thing.
+    life", "berlin flights") is not enough to brief someone on the wrong thing. The question
+    must also say some of the section's title or an alias (words found only in the body, as in
+    "security deposit back", are not enough); a question that says (nearly) the whole of a
+    title or alias is confident even when it adds other words the section does not hold.
     """
     visible = [
         (hit, catalog.sections[hit.section_id])
@@ -342,8 +374,9 @@ def rank(
         score = W_COVERAGE * coverage + W_NAME * resemblance + W_LEXICAL * lexical
         share = covered / (known + unknown * unknown_weight) if known else 0.0
         sure = (
-            coverage >= CONFIDENT_COVERAGE
+            (coverage >= CONFIDENT_COVERAGE or resemblance >= CONFIDENT_WHOLE_NAME)
             and share >= CONFIDENT_SHARE
+            and resemblance >= CONFIDENT_SOME_NAME
             and (count >= 2 or (unknown == 0 and resemblance >= CONFIDENT_NAME))
         )
         scored.append((score, sure, section))

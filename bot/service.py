@@ -7,16 +7,17 @@ plain result objects back; only the rendering differs.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
-from bot import pack
+from bot import briefing, pack
 from bot.errors import BriefbotError, SectionNotFound
 from bot.search import Catalog, Choice, Hit, Searcher
 from bot.sections import Section
 from bot.store import Database, ImportReport, SectionStore
 from bot.store.asks import AskLog
+from bot.store.briefing import BriefingStore, Post, Schedule
 from bot.store.database import Clock, utcnow
 from bot.text import clean, content_words, stem
 
@@ -36,12 +37,23 @@ class Answer:
     suggestions: tuple[Section, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleStatus:
+    """What /briefing show tells a moderator."""
+
+    schedule: Schedule | None
+    next_local: datetime | None
+    next_topic: Section | None
+    last_post: Post | None
+
+
 class BriefingService:
     def __init__(self, db: Database, knowledge_dir: Path | None = None) -> None:
         self.db = db
         self.knowledge_dir = knowledge_dir
         self.sections = SectionStore(db)
         self.asks = AskLog(db)
+        self.briefing = BriefingStore(db)
         self.searcher = Searcher(self.sections.fts, Catalog(()))
 
     @classmethod
@@ -145,12 +157,90 @@ class BriefingService:
         scored.sort(key=lambda t: (-t[0], t[1].content.position))
         return [s for _, s in scored[:MAX_RELATED]]
 
-    def explainer_for(self, guild_id: int | None, day: date) -> Section:
-        """The section of the day: the server's rotation walked one step per calendar day."""
-        view = self.catalog.visible(guild_id)
-        if not view:
+    # -- the daily explainer --
+
+    def _view_id(self, guild_id: int) -> int | None:
+        return None if guild_id == briefing.CONSOLE_GUILD else guild_id
+
+    async def next_explainer(self, guild_id: int) -> Section:
+        """The section the next daily post will carry (what /briefing now shows)."""
+        schedule = await self.briefing.get(guild_id)
+        chosen = briefing.next_section(
+            self.topics(self._view_id(guild_id)),
+            await self.briefing.shown(guild_id),
+            schedule.next_topic if schedule else None,
+        )
+        if chosen is None:
             raise BriefbotError("There are no topics to post yet.")
-        return view[day.toordinal() % len(view)]
+        return chosen[0]
+
+    async def set_schedule(
+        self, guild_id: int, channel_id: int | None, at: str, zone: str, now: datetime
+    ) -> ScheduleStatus:
+        """Turn the daily explainer on, or change it; validated before anything is saved."""
+        local_time = briefing.parse_time(at)
+        tz = briefing.parse_zone(zone)
+        local_date, due = briefing.first_due(now, local_time, tz)
+        old = await self.briefing.get(guild_id)
+        await self.briefing.save(
+            Schedule(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                local_time=local_time.strftime("%H:%M"),
+                timezone=tz.key,
+                paused_reason=None,
+                next_due=due,
+                next_local_date=local_date,
+                next_topic=old.next_topic if old else None,
+            )
+        )
+        return await self.schedule_status(guild_id)
+
+    async def schedule_status(self, guild_id: int) -> ScheduleStatus:
+        schedule = await self.briefing.get(guild_id)
+        if schedule is None:
+            return ScheduleStatus(None, None, None, await self.briefing.last_post(guild_id))
+        tz = briefing.parse_zone(schedule.timezone)
+        try:
+            topic: Section | None = await self.next_explainer(guild_id)
+        except BriefbotError:
+            topic = None
+        return ScheduleStatus(
+            schedule,
+            schedule.next_due.astimezone(tz),
+            topic,
+            await self.briefing.last_post(guild_id),
+        )
+
+    async def _schedule(self, guild_id: int) -> Schedule:
+        schedule = await self.briefing.get(guild_id)
+        if schedule is None:
+            raise BriefbotError("The daily explainer is off here. Turn it on with /briefing set.")
+        return schedule
+
+    async def pause_schedule(self, guild_id: int, reason: str = "paused by a moderator") -> None:
+        schedule = await self._schedule(guild_id)
+        await self.briefing.save(replace(schedule, paused_reason=reason))
+
+    async def resume_schedule(self, guild_id: int, now: datetime) -> ScheduleStatus:
+        """Start again from the next due time after now: days missed while paused are not sent."""
+        schedule = await self._schedule(guild_id)
+        local_date, due = briefing.first_due(
+            now, briefing.parse_time(schedule.local_time), briefing.parse_zone(schedule.timezone)
+        )
+        await self.briefing.save(
+            replace(schedule, paused_reason=None, next_due=due, next_local_date=local_date)
+        )
+        return await self.schedule_status(guild_id)
+
+    async def stop_schedule(self, guild_id: int) -> bool:
+        return await self.briefing.delete(guild_id)
+
+    async def choose_next_topic(self, guild_id: int, topic: str) -> Section:
+        schedule = await self._schedule(guild_id)
+        section = self.section(topic, self._view_id(guild_id))
+        await self.briefing.save(replace(schedule, next_topic=section.slug))
+        return section
 
     # -- the pack --
 

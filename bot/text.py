@@ -21,6 +21,9 @@ STOPWORDS = frozenset(
     yourself yourselves also really actually anyway whats hows whos tell explain know think mean
     means going get got thing things something someone anything re s t ll ve d m don doesn didn
     isn aren wasn weren won wouldn couldn shouldn cant dont im ive its lol pls plz u ur
+    doesnt didnt isnt arent wasnt werent wont wouldnt couldnt shouldnt hasnt havent hadnt
+    youre theyre thats theres whens wheres whys hasn haven hadn mustn needn within without
+    might must shall may
     """.split()
 )
 

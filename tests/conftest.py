@@ -44,7 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_REPORT] = []
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     """Figures recorded with the `report` fixture, shown whether or not output is captured."""
     lines = config.stash.get(_REPORT, [])
     if lines:
@@ -59,7 +61,9 @@ def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
     def emit(line: str) -> None:
         print(line)
-        request.config.stash[_REPORT].append(line)
+        kept = request.config.stash[_REPORT]
+        if line not in kept:
+            kept.append(line)
 
     return emit
 

@@ -43,12 +43,15 @@ async def running_bot(
     db_path: Path,
     *,
     clock: Callable[[], datetime] = lambda: FIXED_NOW,
+    poll_seconds: float | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Briefbot]:
     """Open the service and start the bot on the fake; wait for ready; always close both."""
     settings = settings_for(fake, db_path, **overrides)
     service = await BriefingService.open(settings.db_path, settings.knowledge_dir, clock=clock)
-    bot = create_bot(service, settings, clock=clock, guild_ready_timeout=0.05)
+    bot = create_bot(
+        service, settings, clock=clock, poll_seconds=poll_seconds, guild_ready_timeout=0.05
+    )
     bot.__class__ = FastBriefbot
     assert settings.token is not None
     task = asyncio.create_task(bot.start(settings.token.reveal()))

@@ -1,4 +1,4 @@
-"""/briefing: the daily explainer."""
+"""/briefing: the daily explainer. Changing it needs Manage Server, checked on every use."""
 
 from __future__ import annotations
 
@@ -8,10 +8,55 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.briefing import header_for, zone_names
+from bot.errors import NotAllowed
+from bot.search import MAX_CHOICES
+from bot.service import ScheduleStatus
+from bot.ui.cards import COLOUR
 from bot.ui.replies import send_section
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
+
+NEEDED = (("View Channel", "view_channel"), ("Send Messages", "send_messages"), ("Embed Links", "embed_links"))
+
+
+def require_manage_guild(interaction: discord.Interaction) -> None:
+    """The bot's own check: `default_member_permissions` is only a hint admins can override."""
+    if not interaction.permissions.manage_guild:
+        raise NotAllowed("Changing the daily explainer needs the Manage Server permission.")
+
+
+def status_embed(status: ScheduleStatus) -> discord.Embed:
+    embed = discord.Embed(title="Daily explainer", colour=COLOUR)
+    schedule = status.schedule
+    if schedule is None:
+        embed.description = "Off. A moderator can turn it on with `/briefing set`."
+    else:
+        state = f"Paused: {schedule.paused_reason}" if schedule.paused_reason else "On"
+        embed.description = state
+        embed.add_field(name="Channel", value=f"<#{schedule.channel_id}>")
+        embed.add_field(name="Time", value=f"{schedule.local_time} {schedule.timezone}")
+        if status.next_local is not None and not schedule.paused_reason:
+            embed.add_field(
+                name="Next post",
+                value=(
+                    f"{status.next_local:%a %d %b %Y, %H:%M} {schedule.timezone}\n"
+                    f"{discord.utils.format_dt(status.next_local, 'F')} "
+                    f"({discord.utils.format_dt(status.next_local, 'R')})"
+                ),
+                inline=False,
+            )
+        if status.next_topic is not None:
+            embed.add_field(name="Next topic", value=status.next_topic.title[:1024], inline=False)
+    if status.last_post is not None:
+        last = status.last_post
+        embed.add_field(
+            name="Last post",
+            value=f"{last.local_date.isoformat()}: {last.slug or '-'} ({last.status})",
+            inline=False,
+        )
+    return embed
 
 
 @app_commands.guild_only()
@@ -20,13 +65,98 @@ class BriefingCog(commands.GroupCog, group_name="briefing", group_description="T
         self.bot = bot
         super().__init__()
 
-    @app_commands.command(name="now", description="Post today's explainer in this channel")
+    @app_commands.command(name="now", description="Post the next explainer in this channel now")
     async def now(self, interaction: discord.Interaction) -> None:
-        today = self.bot.today()
-        section = self.bot.service.explainer_for(interaction.guild_id, today)
-        await send_section(
-            interaction, section, header=f"Daily explainer — {today.isoformat()}"
+        guild_id = interaction.guild_id or 0
+        section = await self.bot.service.next_explainer(guild_id)
+        schedule = await self.bot.service.briefing.get(guild_id)
+        today = self.bot.local_today(schedule.timezone if schedule else None)
+        await send_section(interaction, section, header=header_for(today))
+
+    @app_commands.command(name="set", description="Turn the daily explainer on, or change it")
+    @app_commands.describe(
+        channel="Where to post",
+        time="Local time, 24-hour HH:MM (e.g. 08:30)",
+        timezone="IANA time zone, e.g. Europe/Berlin",
+    )
+    @app_commands.default_permissions(manage_guild=True)
+    async def set_(
+        self,
+        interaction: discord.Interaction,
+        channel: app_commands.AppCommandChannel,
+        time: app_commands.Range[str, 1, 10],
+        timezone: app_commands.Range[str, 1, 64],
+    ) -> None:
+        require_manage_guild(interaction)
+        guild = interaction.guild
+        target = guild.get_channel(channel.id) if guild else None
+        if guild is None or not isinstance(target, discord.TextChannel):
+            raise NotAllowed("Choose a text channel of this server.")
+        permissions = target.permissions_for(guild.me)
+        missing = [name for name, flag in NEEDED if not getattr(permissions, flag)]
+        if missing:
+            raise NotAllowed(
+                f"I can't post in {target.mention}: I'm missing {', '.join(missing)} there. "
+                "Nothing was saved."
+            )
+        status = await self.bot.service.set_schedule(
+            guild.id, target.id, time, timezone, self.bot.clock()
         )
+        await interaction.response.send_message(
+            content="The daily explainer is on.", embed=status_embed(status), ephemeral=True
+        )
+
+    @set_.autocomplete("timezone")
+    async def set_timezone(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=z, value=z) for z in zone_names(current, MAX_CHOICES)]
+
+    @app_commands.command(name="show", description="The schedule, the next post and the last one")
+    async def show(self, interaction: discord.Interaction) -> None:
+        status = await self.bot.service.schedule_status(interaction.guild_id or 0)
+        await interaction.response.send_message(embed=status_embed(status), ephemeral=True)
+
+    @app_commands.command(name="pause", description="Pause the daily explainer")
+    @app_commands.default_permissions(manage_guild=True)
+    async def pause(self, interaction: discord.Interaction) -> None:
+        require_manage_guild(interaction)
+        await self.bot.service.pause_schedule(interaction.guild_id or 0)
+        await interaction.response.send_message("Paused. `/briefing resume` starts it again.", ephemeral=True)
+
+    @app_commands.command(name="resume", description="Resume the daily explainer")
+    @app_commands.default_permissions(manage_guild=True)
+    async def resume(self, interaction: discord.Interaction) -> None:
+        require_manage_guild(interaction)
+        status = await self.bot.service.resume_schedule(interaction.guild_id or 0, self.bot.clock())
+        await interaction.response.send_message(content="Resumed.", embed=status_embed(status), ephemeral=True)
+
+    @app_commands.command(name="next", description="Choose the topic of the next daily post")
+    @app_commands.describe(topic="Start typing a topic")
+    @app_commands.default_permissions(manage_guild=True)
+    async def next_(self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, 100]) -> None:
+        require_manage_guild(interaction)
+        section = await self.bot.service.choose_next_topic(interaction.guild_id or 0, topic)
+        await interaction.response.send_message(
+            f"The next daily post will be: **{discord.utils.escape_markdown(section.title)}**", ephemeral=True
+        )
+
+    @next_.autocomplete("topic")
+    async def next_topic(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=c.name, value=c.value)
+            for c in self.bot.service.autocomplete(current, interaction.guild_id)
+        ]
+
+    @app_commands.command(name="off", description="Turn the daily explainer off")
+    @app_commands.default_permissions(manage_guild=True)
+    async def off(self, interaction: discord.Interaction) -> None:
+        require_manage_guild(interaction)
+        removed = await self.bot.service.stop_schedule(interaction.guild_id or 0)
+        text = "The daily explainer is off." if removed else "The daily explainer was already off."
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: Briefbot) -> None:

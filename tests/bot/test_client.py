@@ -47,7 +47,15 @@ async def test_global_commands_have_the_public_names_and_options(tmp_path: Path)
             300,
         )
         assert explain["options"][0]["autocomplete"] is True
-        assert [o["name"] for o in briefing["options"]] == ["now"]
+        assert sorted(o["name"] for o in briefing["options"]) == [
+            "next",
+            "now",
+            "off",
+            "pause",
+            "resume",
+            "set",
+            "show",
+        ]
 
 
 def _run(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -272,4 +272,3 @@ def test_zip_ignores_nested_and_non_markdown_entries():
         archive.writestr("nested/ignored.md", section_text(title=None))
         archive.writestr("readme.txt", "not a section")
     assert [s.slug for s in load_zip(buffer.getvalue())] == ["kept"]
-

@@ -42,8 +42,20 @@ def test_slug_is_stripped():
 
 @pytest.mark.parametrize(
     "slug",
-    ["", "   ", "Us-Role", "us_role", "us--role", "-us", "us-", "us role", "a" * (MAX_SLUG + 1),
-     "café", "us/role", "us.role"],
+    [
+        "",
+        "   ",
+        "Us-Role",
+        "us_role",
+        "us--role",
+        "-us",
+        "us-",
+        "us role",
+        "a" * (MAX_SLUG + 1),
+        "café",
+        "us/role",
+        "us.role",
+    ],
 )
 def test_invalid_slugs(slug):
     with pytest.raises(InvalidSection) as caught:
@@ -102,8 +114,14 @@ def test_http_links_are_accepted(url):
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.org", "javascript:alert(1)", "https://", "example.org", "",
-     "https://example.org/" + "x" * 500],
+    [
+        "ftp://example.org",
+        "javascript:alert(1)",
+        "https://",
+        "example.org",
+        "",
+        "https://example.org/" + "x" * 500,
+    ],
 )
 def test_other_links_are_refused(url):
     with pytest.raises(InvalidSection) as caught:

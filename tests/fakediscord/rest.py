@@ -797,6 +797,13 @@ class RestApi:
                         }
                     ),
                 )
+        if data.get("enforce_nonce") and data.get("nonce") is not None:
+            # Discord answers a repeated nonce (from the same author, within a few minutes)
+            # with the message it already created instead of posting a second one.
+            for existing in fake.channel_messages(cid):
+                if existing.get("nonce") == data["nonce"]:
+                    fake.nonce_dedupes += 1
+                    return self._json(fake._wire_message(fake.messages[int(existing["id"])]))
         msg = fake._create_message(cid, data, ctx.files, source="channel")
         return self._json(fake._wire_message(msg))
 

@@ -149,6 +149,8 @@ class FakeDiscord:
         self.interactions_by_token: dict[str, FakeInteraction] = {}
         self.modals: dict[str, tuple[FakeInteraction, JSON]] = {}
         """Modals the bot opened, by custom_id: (interaction, modal data)."""
+        self.nonce_dedupes = 0
+        """How many channel posts were answered with an earlier message of the same nonce."""
         self.allowed_mentions_log: list[JSON] = []
         """One ``{"message_id", "channel_id", "source", "allowed_mentions"}`` per message
         created or edited."""

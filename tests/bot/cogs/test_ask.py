@@ -199,7 +199,7 @@ async def test_briefing_now_posts_todays_explainer(tmp_path: Path) -> None:
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
             ix = await fake.send_slash(guild.id, name="briefing", subcommand="now")
             data = (await ix.wait_response())["data"]
-            expected = bot.service.explainer_for(guild.id, date(2026, 11, 28))
+            expected = await bot.service.next_explainer(guild.id)
         embed = data["embeds"][0]
         assert embed["author"]["name"] == "Daily explainer — 2026-11-28"
         assert embed["title"] == expected.title

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: percentiles, timing and Markdown tables."""
+"""What every benchmark shares: its options, percentiles, memory readings and Markdown tables."""
 
 from __future__ import annotations
 
@@ -7,8 +7,26 @@ import os
 import platform
 import resource
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+
+DEFAULT_SEED = 20261128
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Command-line options, passed to every benchmark function."""
+
+    quick: bool = False  # small sizes and few samples: a smoke test, not figures to quote
+    seed: int = DEFAULT_SEED
+    sizes: tuple[int, ...] | None = None  # override a benchmark's own list of sizes
+    profile: bool = False  # print cProfile statistics to stderr
+
+
+# A benchmark takes the options and returns its Markdown section (a heading and tables).
+Benchmark = Callable[[Options], str]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -24,6 +42,15 @@ def max_rss_mb() -> float:
     """The process's peak resident set size so far (ru_maxrss; KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def current_rss_mb() -> float | None:
+    """Resident set size now (Linux only: None elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

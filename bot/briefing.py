@@ -1,0 +1,300 @@
+"""The daily explainer: due times in each server's zone, the rotation, and the posting loop.
+
+Exactly once, through restarts and outages:
+- due times are computed with zoneinfo for the server's local date and stored in UTC;
+- a day's post is claimed (one row per server and local date) in the same transaction that
+  advances the rotation and the schedule, before anything is sent;
+- the send carries a nonce derived from the claim, so re-sending a claimed post after a crash
+  or a retry is answered by Discord with the message it already has;
+- a day missed while the bot was down is posted on start-up if it is still that local day, and
+  skipped (logged, recorded) otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import re
+import zoneinfo
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+
+from bot.errors import BriefbotError
+from bot.sections import Section
+from bot.store.briefing import BriefingStore, Post, Schedule
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 30.0
+CONCURRENCY = 25
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(minutes=30)
+CONSOLE_GUILD = 0
+TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
+
+
+class PostFailed(Exception):
+    """A send that did not happen; `permanent` failures pause the server's briefing."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Poster(Protocol):
+    async def post(
+        self, schedule: Schedule, section: Section, header: str, nonce: str
+    ) -> int | None: ...
+
+
+class SectionSource(Protocol):
+    def topics(self, guild_id: int | None) -> list[Section]: ...
+
+
+def parse_time(text: str) -> time:
+    match = TIME_RE.match(text)
+    if not match:
+        raise BriefbotError(
+            f"{text.strip()[:20]!r} is not a time. Use 24-hour HH:MM, for example 08:30 or 18:00."
+        )
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+@functools.cache
+def _zones() -> dict[str, str]:
+    return {name.casefold(): name for name in zoneinfo.available_timezones()}
+
+
+def parse_zone(text: str) -> zoneinfo.ZoneInfo:
+    name = _zones().get(text.strip().casefold())
+    if name is None:
+        raise BriefbotError(
+            f"{text.strip()[:40]!r} is not a time zone I know. Use an IANA name such as "
+            "Europe/Berlin, America/New_York or UTC."
+        )
+    return zoneinfo.ZoneInfo(name)
+
+
+def zone_names(partial: str, limit: int = 25) -> list[str]:
+    """Time zone names containing what has been typed, shortest first (for autocomplete)."""
+    needle = partial.strip().casefold().replace(" ", "_")
+    names = sorted(_zones().values(), key=lambda n: (len(n), n))
+    return [n for n in names if needle in n.casefold()][:limit]
+
+
+def due_at(day: date, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
+    """The UTC instant of `at` on local `day`.
+
+    A time skipped by a spring-forward change moves to the first valid minute after it; a
+    time that happens twice on a fall-back day is taken at its first occurrence.
+    """
+    wall = datetime.combine(day, at)
+    for minutes in range(0, 24 * 60):
+        candidate = (wall + timedelta(minutes=minutes)).replace(tzinfo=zone, fold=0)
+        utc = candidate.astimezone(UTC)
+        if utc.astimezone(zone).replace(tzinfo=None) == candidate.replace(tzinfo=None):
+            return utc
+    raise ValueError(f"no valid local time after {wall} in {zone}")  # pragma: no cover
+
+
+def first_due(now: datetime, at: time, zone: zoneinfo.ZoneInfo) -> tuple[date, datetime]:
+    """The next due (local date, UTC instant) strictly after `now`."""
+    today = now.astimezone(zone).date()
+    due = due_at(today, at, zone)
+    if due > now:
+        return today, due
+    tomorrow = today + timedelta(days=1)
+    return tomorrow, due_at(tomorrow, at, zone)
+
+
+def next_section(
+    sections: Sequence[Section], shown: set[str], override: str | None
+) -> tuple[Section, bool] | None:
+    """The next section of the rotation and whether it starts a new cycle.
+
+    Rotation order, no repeats until every section has been shown; sections added later join
+    the current cycle, removed ones simply are not there. A moderator's pick goes first.
+    """
+    if not sections:
+        return None
+    if override is not None:
+        for section in sections:
+            if section.slug == override:
+                return section, False
+    for section in sections:
+        if section.slug not in shown:
+            return section, False
+    return sections[0], True
+
+
+def nonce_for(guild_id: int, local_date: date) -> str:
+    """23 characters derived from the claim; a part number makes it Discord's 25 at most."""
+    return hashlib.sha256(f"briefbot:{guild_id}:{local_date}".encode()).hexdigest()[:23]
+
+
+def header_for(local_date: date) -> str:
+    return f"Daily explainer — {local_date.isoformat()}"
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(RETRY_CAP, RETRY_BASE * (2**attempts))
+
+
+@dataclass(slots=True)
+class TickReport:
+    posted: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retried: int = 0
+
+
+class Scheduler:
+    """Finds due posts and makes them, a bounded number at a time.
+
+    `tick()` does one pass and is what the tests drive with an injected clock; `run()` calls
+    it every POLL_SECONDS until stopped. One server's failure never stops the others.
+    """
+
+    def __init__(
+        self,
+        store: BriefingStore,
+        sections: SectionSource,
+        poster: Poster,
+        clock: Callable[[], datetime],
+        *,
+        owns: Callable[[int], bool] = lambda guild_id: True,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
+        self.store = store
+        self.sections = sections
+        self.poster = poster
+        self.clock = clock
+        self.owns = owns
+        self._limit = asyncio.Semaphore(concurrency)
+        self._busy: set[int] = set()
+
+    def _view_of(self, guild_id: int) -> list[Section]:
+        return self.sections.topics(None if guild_id == CONSOLE_GUILD else guild_id)
+
+    async def next_topic(self, schedule: Schedule | None, guild_id: int) -> Section | None:
+        shown = await self.store.shown(guild_id)
+        chosen = next_section(self._view_of(guild_id), shown, schedule.next_topic if schedule else None)
+        return chosen[0] if chosen else None
+
+    async def tick(self) -> TickReport:
+        now = self.clock()
+        report = TickReport()
+        pending = [p for p in await self.store.pending(now) if self.owns(p.guild_id)]
+        await asyncio.gather(*(self._guarded(self._resume(post, now, report), post.guild_id) for post in pending))
+        due = [s for s in await self.store.due(now) if self.owns(s.guild_id)]
+        await asyncio.gather(*(self._guarded(self._due(s, now, report), s.guild_id) for s in due))
+        return report
+
+    async def _guarded(self, work: Coroutine[Any, Any, None], guild_id: int) -> None:
+        """Run one server's work: bounded in number, one at a time per server, isolated."""
+        if guild_id in self._busy:
+            work.close()
+            return
+        self._busy.add(guild_id)
+        try:
+            async with self._limit:
+                await work
+        except Exception:
+            log.exception("daily explainer for guild %s failed; other servers go on", guild_id)
+        finally:
+            self._busy.discard(guild_id)
+
+    async def _due(self, schedule: Schedule, now: datetime, report: TickReport) -> None:
+        zone = parse_zone(schedule.timezone)
+        at = parse_time(schedule.local_time)
+        today = now.astimezone(zone).date()
+        day = schedule.next_local_date
+        if day < today:
+            # Down over a whole due day: that day is skipped, not posted late.
+            today_due = due_at(today, at, zone)
+            log.warning(
+                "guild %s: daily explainer for %s was missed while offline; not posted late",
+                schedule.guild_id,
+                day,
+            )
+            await self.store.skip(schedule, day, "missed while offline", today_due, today, now)
+            report.skipped += 1
+            if today_due > now:
+                return
+            day = today
+        chosen = next_section(
+            self._view_of(schedule.guild_id), await self.store.shown(schedule.guild_id), schedule.next_topic
+        )
+        following = day + timedelta(days=1)
+        next_due = due_at(following, at, zone)
+        if chosen is None:
+            await self.store.skip(schedule, day, "no topics to post", next_due, following, now)
+            report.skipped += 1
+            return
+        section, new_cycle = chosen
+        nonce = nonce_for(schedule.guild_id, day)
+        claimed = await self.store.claim(
+            schedule, day, section.slug, nonce, new_cycle, next_due, following, now
+        )
+        if not claimed:
+            return
+        post = await self.store.post(schedule.guild_id, day)
+        assert post is not None
+        await self._deliver(schedule, post, section, now, report)
+
+    async def _resume(self, post: Post, now: datetime, report: TickReport) -> None:
+        """A claimed post whose send was not confirmed: after a crash, or waiting for a retry."""
+        schedule = await self.store.get(post.guild_id)
+        if schedule is None or schedule.paused_reason is not None:
+            await self.store.finish(post.guild_id, post.local_date, "skipped", now=now, error="schedule off or paused")
+            report.skipped += 1
+            return
+        today = now.astimezone(parse_zone(schedule.timezone)).date()
+        section = next((s for s in self._view_of(post.guild_id) if s.slug == post.slug), None)
+        if post.local_date < today or section is None:
+            reason = "day over before it could be sent" if section else "topic was removed"
+            await self.store.finish(post.guild_id, post.local_date, "skipped", now=now, error=reason)
+            log.warning("guild %s: daily explainer for %s skipped (%s)", post.guild_id, post.local_date, reason)
+            report.skipped += 1
+            return
+        await self._deliver(schedule, post, section, now, report)
+
+    async def _deliver(
+        self, schedule: Schedule, post: Post, section: Section, now: datetime, report: TickReport
+    ) -> None:
+        try:
+            message_id = await self.poster.post(schedule, section, header_for(post.local_date), post.nonce)
+        except PostFailed as failure:
+            if failure.permanent:
+                await self.store.finish(
+                    post.guild_id, post.local_date, "failed", now=now, error=failure.reason,
+                    pause_reason=failure.reason,
+                )
+                log.warning("guild %s: daily explainer paused: %s", post.guild_id, failure.reason)
+                report.failed += 1
+            else:
+                await self.store.retry_later(
+                    post.guild_id, post.local_date, now + backoff(post.attempts), failure.reason
+                )
+                log.info("guild %s: daily explainer will be retried: %s", post.guild_id, failure.reason)
+                report.retried += 1
+            return
+        await self.store.finish(post.guild_id, post.local_date, "sent", now=now, message_id=message_id)
+        report.posted += 1
+
+    async def run(self, stop: asyncio.Event, poll_seconds: float = POLL_SECONDS) -> None:
+        """Tick until `stop` is set; an error in one pass is logged and the loop goes on."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("daily explainer pass failed; trying again next poll")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass

@@ -1,0 +1,277 @@
+"""Daily-explainer state: schedules, the rotation, and the claimed posts.
+
+`claim` is the heart of "exactly once": in one transaction it inserts the (server, local date)
+row, marks the section shown and moves the schedule to the next day. A second claim of the same
+day finds the row and does nothing, whatever crashed or retried in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+import aiosqlite
+
+from bot.store.database import Database
+
+PostStatus = Literal["claimed", "sent", "failed", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    guild_id: int
+    channel_id: int | None
+    local_time: str
+    timezone: str
+    paused_reason: str | None
+    next_due: datetime
+    next_local_date: date
+    next_topic: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    guild_id: int
+    local_date: date
+    slug: str | None
+    channel_id: int | None
+    nonce: str
+    status: PostStatus
+    claimed_at: str
+    sent_at: str | None
+    message_id: int | None
+    attempts: int
+    retry_at: datetime | None
+    error: str | None
+
+
+def _schedule(row: aiosqlite.Row) -> Schedule:
+    return Schedule(
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        local_time=row["local_time"],
+        timezone=row["timezone"],
+        paused_reason=row["paused_reason"],
+        next_due=datetime.fromisoformat(row["next_due_utc"]),
+        next_local_date=date.fromisoformat(row["next_local_date"]),
+        next_topic=row["next_topic"],
+    )
+
+
+def _post(row: aiosqlite.Row) -> Post:
+    return Post(
+        guild_id=row["guild_id"],
+        local_date=date.fromisoformat(row["local_date"]),
+        slug=row["slug"],
+        channel_id=row["channel_id"],
+        nonce=row["nonce"],
+        status=row["status"],
+        claimed_at=row["claimed_at"],
+        sent_at=row["sent_at"],
+        message_id=row["message_id"],
+        attempts=row["attempts"],
+        retry_at=datetime.fromisoformat(row["retry_at"]) if row["retry_at"] else None,
+        error=row["error"],
+    )
+
+
+class BriefingStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, guild_id: int) -> Schedule | None:
+        async with self.db.conn.execute(
+            "SELECT * FROM briefing_schedules WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _schedule(row) if row else None
+
+    async def save(self, schedule: Schedule) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO briefing_schedules (guild_id, channel_id, local_time, timezone, "
+                "paused_reason, next_due_utc, next_local_date, next_topic, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+                "channel_id = excluded.channel_id, local_time = excluded.local_time, "
+                "timezone = excluded.timezone, paused_reason = excluded.paused_reason, "
+                "next_due_utc = excluded.next_due_utc, next_local_date = excluded.next_local_date, "
+                "next_topic = excluded.next_topic, updated_at = excluded.updated_at",
+                (
+                    schedule.guild_id,
+                    schedule.channel_id,
+                    schedule.local_time,
+                    schedule.timezone,
+                    schedule.paused_reason,
+                    schedule.next_due.isoformat(),
+                    schedule.next_local_date.isoformat(),
+                    schedule.next_topic,
+                    self.db.now(),
+                ),
+            )
+
+    async def delete(self, guild_id: int) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM briefing_schedules WHERE guild_id = ?", (guild_id,)
+            )
+            return cursor.rowcount > 0
+
+    async def due(self, now: datetime) -> list[Schedule]:
+        """Running schedules whose next post is due at `now` (UTC), most overdue first."""
+        async with self.db.conn.execute(
+            "SELECT * FROM briefing_schedules WHERE paused_reason IS NULL AND next_due_utc <= ? "
+            "ORDER BY next_due_utc",
+            (now.isoformat(),),
+        ) as cursor:
+            return [_schedule(row) for row in await cursor.fetchall()]
+
+    async def pending(self, now: datetime) -> list[Post]:
+        """Claimed posts not yet confirmed sent whose (re)try time has come."""
+        async with self.db.conn.execute(
+            "SELECT * FROM briefing_posts WHERE status = 'claimed' AND retry_at <= ? "
+            "ORDER BY retry_at",
+            (now.isoformat(),),
+        ) as cursor:
+            return [_post(row) for row in await cursor.fetchall()]
+
+    async def shown(self, guild_id: int) -> set[str]:
+        async with self.db.conn.execute(
+            "SELECT slug FROM briefing_rotation WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def last_post(self, guild_id: int) -> Post | None:
+        async with self.db.conn.execute(
+            "SELECT * FROM briefing_posts WHERE guild_id = ? AND status != 'skipped' "
+            "ORDER BY local_date DESC LIMIT 1",
+            (guild_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _post(row) if row else None
+
+    async def post(self, guild_id: int, local_date: date) -> Post | None:
+        async with self.db.conn.execute(
+            "SELECT * FROM briefing_posts WHERE guild_id = ? AND local_date = ?",
+            (guild_id, local_date.isoformat()),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _post(row) if row else None
+
+    async def posts(self, guild_id: int) -> list[Post]:
+        async with self.db.conn.execute(
+            "SELECT * FROM briefing_posts WHERE guild_id = ? ORDER BY local_date", (guild_id,)
+        ) as cursor:
+            return [_post(row) for row in await cursor.fetchall()]
+
+    async def claim(
+        self,
+        schedule: Schedule,
+        local_date: date,
+        slug: str,
+        nonce: str,
+        new_cycle: bool,
+        next_due: datetime,
+        next_local_date: date,
+        now: datetime,
+    ) -> bool:
+        """Claim `local_date`'s post and advance the rotation and schedule, all or nothing.
+
+        Returns False (changing only the schedule) if the day was already claimed.
+        """
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO briefing_posts (guild_id, local_date, slug, channel_id, nonce, status, "
+                "claimed_at, retry_at) VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?) "
+                "ON CONFLICT (guild_id, local_date) DO NOTHING",
+                (
+                    schedule.guild_id,
+                    local_date.isoformat(),
+                    slug,
+                    schedule.channel_id,
+                    nonce,
+                    now.isoformat(),
+                    now.isoformat(),
+                ),
+            )
+            claimed = cursor.rowcount == 1
+            if claimed:
+                if new_cycle:
+                    await conn.execute(
+                        "DELETE FROM briefing_rotation WHERE guild_id = ?", (schedule.guild_id,)
+                    )
+                await conn.execute(
+                    "INSERT INTO briefing_rotation (guild_id, slug, shown_on) VALUES (?, ?, ?) "
+                    "ON CONFLICT (guild_id, slug) DO UPDATE SET shown_on = excluded.shown_on",
+                    (schedule.guild_id, slug, local_date.isoformat()),
+                )
+            await conn.execute(
+                "UPDATE briefing_schedules SET next_due_utc = ?, next_local_date = ?, "
+                "next_topic = CASE WHEN ? THEN NULL ELSE next_topic END WHERE guild_id = ?",
+                (next_due.isoformat(), next_local_date.isoformat(), claimed, schedule.guild_id),
+            )
+        return claimed
+
+    async def skip(
+        self,
+        schedule: Schedule,
+        local_date: date,
+        reason: str,
+        next_due: datetime,
+        next_local_date: date,
+        now: datetime,
+    ) -> None:
+        """Record a day that was not posted (missed while down) and move the schedule on."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO briefing_posts (guild_id, local_date, channel_id, nonce, status, "
+                "claimed_at, error) VALUES (?, ?, ?, '', 'skipped', ?, ?) "
+                "ON CONFLICT (guild_id, local_date) DO NOTHING",
+                (schedule.guild_id, local_date.isoformat(), schedule.channel_id, now.isoformat(), reason),
+            )
+            await conn.execute(
+                "UPDATE briefing_schedules SET next_due_utc = ?, next_local_date = ? "
+                "WHERE guild_id = ?",
+                (next_due.isoformat(), next_local_date.isoformat(), schedule.guild_id),
+            )
+
+    async def finish(
+        self,
+        guild_id: int,
+        local_date: date,
+        status: PostStatus,
+        *,
+        now: datetime,
+        message_id: int | None = None,
+        error: str | None = None,
+        pause_reason: str | None = None,
+    ) -> None:
+        """Mark a claimed post sent, failed or skipped; a failure may pause the server."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE briefing_posts SET status = ?, sent_at = ?, message_id = ?, error = ?, "
+                "retry_at = NULL WHERE guild_id = ? AND local_date = ?",
+                (
+                    status,
+                    now.isoformat() if status == "sent" else None,
+                    message_id,
+                    error,
+                    guild_id,
+                    local_date.isoformat(),
+                ),
+            )
+            if pause_reason is not None:
+                await conn.execute(
+                    "UPDATE briefing_schedules SET paused_reason = ? WHERE guild_id = ?",
+                    (pause_reason, guild_id),
+                )
+
+    async def retry_later(
+        self, guild_id: int, local_date: date, retry_at: datetime, error: str
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE briefing_posts SET attempts = attempts + 1, retry_at = ?, error = ? "
+                "WHERE guild_id = ? AND local_date = ? AND status = 'claimed'",
+                (retry_at.isoformat(), error, guild_id, local_date.isoformat()),
+            )

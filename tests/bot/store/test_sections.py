@@ -1,0 +1,266 @@
+"""Sections in the store: idempotent import, revisions, retiring, restoring, atomicity."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+
+import pytest
+
+from bot.errors import PackError, SectionNotFound
+from bot.pack import load_pack
+from bot.sections import SectionContent
+from bot.store import Database, SectionStore
+from bot.store.sections import CURATED_AUTHOR
+
+TABLES = ("sections", "section_aliases", "revisions", "sections_fts")
+
+
+async def dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every section table, to compare a database before and after."""
+    state = {}
+    for table in TABLES:
+        rows = await db.conn.execute_fetchall(f"SELECT rowid, * FROM {table} ORDER BY rowid")  # noqa: S608
+        state[table] = [tuple(row) for row in rows]
+    return state
+
+
+async def revisions(db: Database, slug: str) -> list[dict[str, object]]:
+    rows = await db.conn.execute_fetchall(
+        "SELECT r.number, r.action, r.changed, r.author, r.created_at, r.snapshot "
+        "FROM revisions r JOIN sections s ON s.id = r.section_id "
+        "WHERE s.slug = ? AND s.guild_id IS NULL ORDER BY r.number",
+        (slug,),
+    )
+    return [
+        {
+            "number": r[0],
+            "action": r[1],
+            "changed": json.loads(r[2]),
+            "author": r[3],
+            "created_at": r[4],
+            "snapshot": json.loads(r[5]),
+        }
+        for r in rows
+    ]
+
+
+async def revision_count(db: Database) -> int:
+    [(count,)] = await db.conn.execute_fetchall("SELECT count(*) FROM revisions")
+    return int(count)
+
+
+async def fts_ids(store: SectionStore, word: str) -> set[int]:
+    return {hit.section_id for hit in await store.fts(f'"{word}"', 50)}
+
+
+@pytest.fixture
+async def db(tmp_path, clock):
+    opened = await Database.open(tmp_path / "store.sqlite3", clock=clock)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def store(db):
+    return SectionStore(db)
+
+
+@pytest.fixture
+def pack(knowledge_dir) -> list[SectionContent]:
+    return load_pack(knowledge_dir)
+
+
+async def test_first_import_adds_every_section_with_a_created_revision(store, db, pack, now):
+    report = await store.import_curated(pack)
+    assert report.added == [s.slug for s in pack]
+    assert report.changed
+    stored = await store.all()
+    assert [s.content for s in stored] == pack
+    assert all(s.guild_id is None and s.status == "active" and s.revision == 1 for s in stored)
+    history = await revisions(db, "berlin-talks")
+    assert [(r["number"], r["action"], r["changed"]) for r in history] == [
+        (1, "created", ["created"])
+    ]
+    assert history[0]["author"] == CURATED_AUTHOR
+    assert history[0]["created_at"] == now.isoformat(timespec="seconds")
+    berlin = next(c for c in pack if c.slug == "berlin-talks")
+    assert history[0]["snapshot"] == {**berlin.to_json(), "status": "active"}
+
+
+async def test_second_import_changes_nothing(store, db, pack):
+    await store.import_curated(pack)
+    before = await dump(db)
+    report = await store.import_curated(pack)
+    assert report.unchanged == [s.slug for s in pack]
+    assert (report.added, report.updated, report.retired) == ([], [], [])
+    assert not report.changed
+    assert report.summary() == f"0 added, 0 updated, 0 retired, {len(pack)} unchanged"
+    assert await dump(db) == before
+
+
+async def test_aliases_are_stored_in_order(store, pack):
+    await store.import_curated(pack)
+    for content in pack:
+        section = await store.get(None, content.slug)
+        assert section is not None
+        assert section.content.aliases == content.aliases
+
+
+async def test_get_is_case_insensitive_and_scoped(store, pack):
+    await store.import_curated(pack)
+    found = await store.get(None, "Berlin-Talks")
+    assert found is not None and found.slug == "berlin-talks"
+    assert await store.get(123, "berlin-talks") is None
+    assert await store.by_id(found.id) == found
+    assert await store.by_id(10_000) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"body": "A rewritten body mentioning zanzibarian diplomacy."}, ["body"]),
+        ({"title": "New title", "aliases": ("fresh alias",)}, ["title", "aliases"]),
+        ({"position": 99}, ["position"]),
+    ],
+)
+async def test_changed_section_is_updated_with_a_revision_naming_the_fields(
+    store, db, pack, change, expected
+):
+    await store.import_curated(pack)
+    edited = [replace(c, **change) if c.slug == "us-role" else c for c in pack]
+    report = await store.import_curated(edited)
+    assert report.updated == ["us-role"]
+    assert len(report.unchanged) == len(pack) - 1
+    section = await store.get(None, "us-role")
+    assert section is not None
+    assert section.revision == 2
+    assert section.content == next(c for c in edited if c.slug == "us-role")
+    history = await revisions(db, "us-role")
+    assert [(r["number"], r["action"], r["changed"]) for r in history][-1] == (
+        2,
+        "updated",
+        expected,
+    )
+    assert await revision_count(db) == len(pack) + 1
+
+
+async def test_updated_body_replaces_the_index_row(store, db, pack):
+    await store.import_curated(pack)
+    us_role = await store.get(None, "us-role")
+    assert us_role is not None
+    assert await fts_ids(store, "zanzibarian") == set()
+    new_body = "Zanzibarian envoys only."
+    await store.import_curated(
+        [replace(c, body=new_body) if c.slug == "us-role" else c for c in pack]
+    )
+    assert await fts_ids(store, "zanzibarian") == {us_role.id}
+    rows = await db.conn.execute_fetchall(
+        "SELECT body FROM sections_fts WHERE rowid = ?", (us_role.id,)
+    )
+    assert [r[0] for r in rows] == [new_body]
+
+
+async def test_removed_section_is_retired_kept_and_unsearchable(store, db, pack):
+    await store.import_curated(pack)
+    berlin = await store.get(None, "berlin-talks")
+    assert berlin is not None
+    assert berlin.id in await fts_ids(store, "berlin")
+    report = await store.import_curated([c for c in pack if c.slug != "berlin-talks"])
+    assert report.retired == ["berlin-talks"]
+    assert report.added == report.updated == []
+    kept = await store.get(None, "berlin-talks")
+    assert kept is not None
+    assert kept.status == "retired"
+    assert kept.content == berlin.content
+    assert [s.slug for s in await store.all()] == [c.slug for c in pack if c.slug != "berlin-talks"]
+    assert await store.count(status="retired") == 1
+    history = await revisions(db, "berlin-talks")
+    assert [(r["action"], r["changed"]) for r in history][-1] == ("retired", ["status"])
+    assert history[-1]["snapshot"]["status"] == "retired"
+    assert berlin.id not in await fts_ids(store, "berlin")
+
+
+async def test_retiring_twice_writes_one_revision(store, db, pack):
+    await store.import_curated(pack)
+    smaller = [c for c in pack if c.slug != "berlin-talks"]
+    await store.import_curated(smaller)
+    before = await dump(db)
+    report = await store.import_curated(smaller)
+    assert not report.changed
+    assert await dump(db) == before
+
+
+async def test_readding_a_retired_section_restores_it(store, db, pack):
+    await store.import_curated(pack)
+    berlin = await store.get(None, "berlin-talks")
+    assert berlin is not None
+    await store.import_curated([c for c in pack if c.slug != "berlin-talks"])
+    report = await store.import_curated(pack)
+    assert report.updated == ["berlin-talks"]
+    restored = await store.get(None, "berlin-talks")
+    assert restored is not None
+    assert restored.id == berlin.id
+    assert restored.status == "active"
+    assert restored.revision == 3
+    history = await revisions(db, "berlin-talks")
+    assert [r["action"] for r in history] == ["created", "retired", "restored"]
+    assert history[-1]["changed"] == ["status"]
+    assert berlin.id in await fts_ids(store, "berlin")
+
+
+async def test_import_is_one_transaction_when_a_write_fails(store, db, pack, monkeypatch):
+    await store.import_curated(pack)
+    before = await dump(db)
+    calls = 0
+    real_save = SectionStore._save
+
+    async def failing_save(self, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise RuntimeError("disk on fire")
+        return await real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(SectionStore, "_save", failing_save)
+    edited = [replace(c, body=c.body + " Edited.") for c in pack]
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        await store.import_curated(edited)
+    assert calls == 5
+    assert await dump(db) == before
+    monkeypatch.undo()
+    report = await store.import_curated(edited)
+    assert report.updated == [c.slug for c in pack]
+
+
+async def test_import_violating_a_check_constraint_leaves_an_empty_store_empty(store, db, pack):
+    unchecked = SectionContent(slug="zz-too-long", title="Too long", body="x" * 4001, position=99)
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.import_curated([*pack, unchecked])
+    state = await dump(db)
+    assert all(rows == [] for rows in state.values()), state
+
+
+async def test_pack_refused_by_the_loader_changes_nothing(open_service, pack_dir, tmp_path):
+    service = await open_service(knowledge=pack_dir)
+    before = await dump(service.db)
+    (pack_dir / "us-role.md").write_text("---\ntitle: Broken\n---\nno date\n", encoding="utf-8")
+    (pack_dir / "berlin-talks.md").unlink()
+    with pytest.raises(PackError):
+        await service.import_pack(pack_dir)
+    assert await dump(service.db) == before
+    assert service.section("berlin-talks", None).slug == "berlin-talks"
+
+
+async def test_service_import_reloads_the_catalog(open_service, pack_dir):
+    service = await open_service(knowledge=pack_dir)
+    (pack_dir / "berlin-talks.md").unlink()
+    report = await service.import_pack(pack_dir)
+    assert report.retired == ["berlin-talks"]
+    with pytest.raises(SectionNotFound):
+        service.section("berlin-talks", None)
+    answer = await service.ask("what are the berlin talks", None)
+    assert answer.section is None or answer.section.slug != "berlin-talks"
+    assert "berlin-talks" not in [h.slug for h in answer.results]
+    assert "berlin-talks" not in [s.slug for s in service.topics(None)]

@@ -1,0 +1,377 @@
+"""The daily explainer's scheduler, driven by an injected clock: exact post counts per server."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.briefing import PostFailed, Scheduler, due_at, first_due, next_section, parse_time, parse_zone
+from bot.errors import BriefbotError
+from bot.sections import Section
+from bot.service import BriefingService
+from bot.store.briefing import Schedule
+from tests.discord_support import KNOWLEDGE
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set_local(self, zone: ZoneInfo, *args: int) -> None:
+        self.now = datetime(*args, tzinfo=zone).astimezone(UTC)  # type: ignore[misc]
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
+
+
+@dataclass
+class RecordingPoster:
+    """Stands in for Discord: records posts; can fail per server or crash mid-way."""
+
+    posts: list[tuple[int, date | str, str, str]] = field(default_factory=list)
+    fail: dict[int, PostFailed] = field(default_factory=dict)
+    crash: bool = False
+
+    async def post(self, schedule: Schedule, section: Section, header: str, nonce: str) -> int:
+        if self.crash:
+            raise SimulatedCrash("simulated crash before the send")
+        if schedule.guild_id in self.fail:
+            raise self.fail[schedule.guild_id]
+        self.posts.append((schedule.guild_id, header, section.slug, nonce))
+        return len(self.posts)
+
+    def count(self, guild_id: int) -> int:
+        return sum(1 for p in self.posts if p[0] == guild_id)
+
+
+async def open_service(db: Path, clock: Clock) -> BriefingService:
+    return await BriefingService.open(db, KNOWLEDGE, clock=clock)
+
+
+def scheduler(service: BriefingService, poster: RecordingPoster, clock: Clock) -> Scheduler:
+    return Scheduler(service.briefing, service, poster, clock)
+
+
+# -- pure parts --
+
+
+def test_parse_time_and_zone_explain_the_expected_form() -> None:
+    assert parse_time("8:05") == time(8, 5)
+    assert parse_time("18.30") == time(18, 30)
+    for bad in ("25:00", "8", "noon", "08:60", ""):
+        with pytest.raises(BriefbotError, match="HH:MM"):
+            parse_time(bad)
+    assert parse_zone("europe/berlin").key == "Europe/Berlin"
+    with pytest.raises(BriefbotError, match="Europe/Berlin"):
+        parse_zone("Mars/Olympus")
+
+
+def test_spring_forward_time_moves_to_the_first_valid_minute() -> None:
+    # 2026-03-29: Berlin jumps from 02:00 to 03:00; 02:30 does not exist.
+    assert due_at(date(2026, 3, 29), time(2, 30), BERLIN) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    # 2026-03-08: New York jumps from 02:00 to 03:00.
+    assert due_at(date(2026, 3, 8), time(2, 30), NEW_YORK) == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+
+
+def test_fall_back_time_is_taken_at_its_first_occurrence() -> None:
+    # 2026-10-25: Berlin's 02:30 happens at 00:30 and 01:30 UTC.
+    assert due_at(date(2026, 10, 25), time(2, 30), BERLIN) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    # 2026-11-01: New York's 01:30 happens at 05:30 and 06:30 UTC.
+    assert due_at(date(2026, 11, 1), time(1, 30), NEW_YORK) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+
+
+def test_first_due_is_today_if_still_ahead_else_tomorrow() -> None:
+    now = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
+    assert first_due(now, time(9, 0), BERLIN) == (date(2026, 11, 28), datetime(2026, 11, 28, 8, 0, tzinfo=UTC))
+    assert first_due(now, time(8, 0), BERLIN)[0] == date(2026, 11, 29)
+
+
+async def test_rotation_shows_every_section_before_repeating(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster()
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock())
+        topics = [s.slug for s in service.topics(1)]
+        run = scheduler(service, poster, clock)
+        for day in range(len(topics) + 2):
+            clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC) + timedelta(days=day)
+            await run.tick()
+        slugs = [p[2] for p in poster.posts]
+        assert slugs[: len(topics)] == topics
+        assert slugs[len(topics) :] == topics[:2]
+    finally:
+        await service.close()
+
+
+def test_next_section_lets_new_sections_join_and_removed_ones_drop(tmp_path: Path) -> None:
+    def fake(slug: str, position: int) -> Section:
+        from bot.sections import SectionContent
+
+        return Section(0, None, SectionContent(slug, slug, "b", position=position), "active", 1)
+
+    a, b, c = fake("a", 1), fake("b", 2), fake("c", 3)
+    assert next_section([a, b, c], {"a"}, None) == (b, False)
+    assert next_section([a, c], {"a"}, None) == (c, False)  # b removed: skipped
+    assert next_section([a, b, c], {"a", "b", "c"}, None) == (a, True)  # all shown: new cycle
+    assert next_section([a, b, c], {"a"}, "c") == (c, False)  # moderator's pick
+    assert next_section([], set(), None) is None
+
+
+# -- exactly once --
+
+
+async def test_posts_once_at_the_set_minute(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster()
+    try:
+        await service.set_schedule(1, 10, "08:30", "Europe/Berlin", clock())
+        run = scheduler(service, poster, clock)
+        clock.set_local(BERLIN, 2026, 11, 28, 8, 29)
+        await run.tick()
+        assert poster.count(1) == 0
+        clock.set_local(BERLIN, 2026, 11, 28, 8, 30)
+        await run.tick()
+        assert poster.count(1) == 1
+        for minute in (30, 31, 59):
+            clock.set_local(BERLIN, 2026, 11, 28, 9, minute)
+            await run.tick()
+        assert poster.count(1) == 1
+        assert poster.posts[0][1] == "Daily explainer — 2026-11-28"
+        clock.set_local(BERLIN, 2026, 11, 29, 8, 30)
+        await run.tick()
+        assert poster.count(1) == 2
+    finally:
+        await service.close()
+
+
+@pytest.mark.parametrize("restart_at_minute", [-1, 0, 1])
+async def test_restart_around_the_due_time_posts_exactly_once(
+    tmp_path: Path, restart_at_minute: int
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    poster = RecordingPoster()
+    service = await open_service(db, clock)
+    await service.set_schedule(1, 10, "08:30", "Europe/Berlin", clock())
+    due = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)
+    # The first process runs up to the restart minute, ticking as it goes.
+    run = scheduler(service, poster, clock)
+    for minute in range(-3, restart_at_minute + 1):
+        clock.now = due + timedelta(minutes=minute)
+        if restart_at_minute == 1 and minute >= 0:
+            break  # down over the due minute itself
+        await run.tick()
+    await service.close()
+    # A new process starts and ticks at start-up, then every poll for a while.
+    service = await open_service(db, clock)
+    try:
+        run = scheduler(service, poster, clock)
+        for minute in range(restart_at_minute, restart_at_minute + 5):
+            clock.now = due + timedelta(minutes=minute)
+            await run.tick()
+        assert poster.count(1) == 1
+    finally:
+        await service.close()
+
+
+async def test_crash_between_claim_and_send_posts_once_after_restart(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    poster = RecordingPoster(crash=True)
+    service = await open_service(db, clock)
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    with pytest.raises(SimulatedCrash):
+        await scheduler(service, poster, clock).tick()
+    assert (await service.briefing.post(1, date(2026, 11, 28))).status == "claimed"  # type: ignore[union-attr]
+    await service.close()
+
+    poster.crash = False
+    service = await open_service(db, clock)
+    try:
+        clock.now += timedelta(minutes=1)
+        run = scheduler(service, poster, clock)
+        await run.tick()
+        await run.tick()
+        assert poster.count(1) == 1
+        post = await service.briefing.post(1, date(2026, 11, 28))
+        assert post is not None and post.status == "sent" and post.nonce == poster.posts[0][3]
+    finally:
+        await service.close()
+
+
+async def test_downtime_over_a_whole_day_skips_it_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster()
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock())
+        run = scheduler(service, poster, clock)
+        # Down from before the 28th's post until the 29th at 07:00, before that day's post.
+        clock.now = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
+        with caplog.at_level(logging.WARNING):
+            await run.tick()
+        assert poster.count(1) == 0
+        assert "missed while offline" in caplog.text
+        assert (await service.briefing.post(1, date(2026, 11, 28))).status == "skipped"  # type: ignore[union-attr]
+        clock.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+        await run.tick()
+        assert [p[1] for p in poster.posts] == ["Daily explainer — 2026-11-29"]
+    finally:
+        await service.close()
+
+
+async def test_downtime_into_the_next_day_past_its_time_posts_only_that_day(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster()
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock())
+        clock.now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)  # the 29th's post was missed today
+        run = scheduler(service, poster, clock)
+        await run.tick()
+        await run.tick()
+        assert [p[1] for p in poster.posts] == ["Daily explainer — 2026-11-29"]
+    finally:
+        await service.close()
+
+
+@pytest.mark.parametrize(
+    ("zone", "at", "days"),
+    [
+        ("Europe/Berlin", "02:30", (date(2026, 3, 29), date(2026, 10, 25))),
+        ("America/New_York", "02:30", (date(2026, 3, 8), date(2026, 11, 1))),
+        ("America/New_York", "01:30", (date(2026, 3, 8), date(2026, 11, 1))),
+    ],
+)
+async def test_daylight_saving_days_post_exactly_once(
+    tmp_path: Path, zone: str, at: str, days: tuple[date, ...]
+) -> None:
+    tz = ZoneInfo(zone)
+    for day in days:
+        start = datetime.combine(day - timedelta(days=1), time(12, 0), tzinfo=tz).astimezone(UTC)
+        clock = Clock(start)
+        db = tmp_path / f"{day}.sqlite3"
+        service = await open_service(db, clock)
+        poster = RecordingPoster()
+        try:
+            await service.set_schedule(1, 10, at, zone, clock())
+            run = scheduler(service, poster, clock)
+            # Poll every 10 minutes for two days around the change.
+            for step in range(0, 48 * 6):
+                clock.now = start + timedelta(minutes=10 * step)
+                await run.tick()
+            per_day = Counter(p[1] for p in poster.posts)
+            assert per_day == {
+                f"Daily explainer — {day.isoformat()}": 1,
+                f"Daily explainer — {(day + timedelta(days=1)).isoformat()}": 1,
+            }, (zone, at, day)
+        finally:
+            await service.close()
+
+
+async def test_one_server_failing_pauses_only_that_server(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster(fail={3: PostFailed("The channel no longer exists (404)", permanent=True)})
+    try:
+        for guild in range(1, 11):
+            await service.set_schedule(guild, 100 + guild, "08:00", "UTC", clock())
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        run = scheduler(service, poster, clock)
+        report = await run.tick()
+        assert (report.posted, report.failed) == (9, 1)
+        assert {g: poster.count(g) for g in range(1, 11)} == {g: int(g != 3) for g in range(1, 11)}
+        status = await service.schedule_status(3)
+        assert status.schedule is not None and "404" in (status.schedule.paused_reason or "")
+        clock.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+        await run.tick()
+        assert poster.count(3) == 0 and poster.count(4) == 2
+    finally:
+        await service.close()
+
+
+async def test_transient_errors_are_retried_with_backoff_within_the_day(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster(fail={1: PostFailed("Discord error 503", permanent=False)})
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock())
+        run = scheduler(service, poster, clock)
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        await run.tick()
+        clock.now += timedelta(seconds=10)  # before the first retry is due
+        await run.tick()
+        clock.now += timedelta(seconds=30)
+        await run.tick()  # second failure, longer wait
+        post = await service.briefing.post(1, date(2026, 11, 28))
+        assert post is not None and post.attempts == 2 and post.status == "claimed"
+        del poster.fail[1]
+        clock.now += timedelta(seconds=59)
+        await run.tick()
+        assert poster.count(1) == 0
+        clock.now += timedelta(seconds=2)
+        await run.tick()
+        await run.tick()
+        assert poster.count(1) == 1
+    finally:
+        await service.close()
+
+
+async def test_next_topic_override_and_now_preview_do_not_disturb_the_rotation(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster()
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock())
+        first = (await service.next_explainer(1)).slug
+        assert (await service.next_explainer(1)).slug == first  # previewing changes nothing
+        await service.choose_next_topic(1, "berlin-talks")
+        assert (await service.next_explainer(1)).slug == "berlin-talks"
+        run = scheduler(service, poster, clock)
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        await run.tick()
+        assert poster.posts[-1][2] == "berlin-talks"
+        assert (await service.next_explainer(1)).slug == first
+    finally:
+        await service.close()
+
+
+async def test_pause_resume_and_off(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster()
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock())
+        await service.pause_schedule(1)
+        run = scheduler(service, poster, clock)
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        await run.tick()
+        assert poster.count(1) == 0
+        clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        status = await service.resume_schedule(1, clock())
+        assert status.next_local == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+        await run.tick()
+        assert poster.count(1) == 0  # days missed while paused are not sent
+        assert await service.stop_schedule(1) is True
+        with pytest.raises(BriefbotError, match="/briefing set"):
+            await service.pause_schedule(1)
+    finally:
+        await service.close()

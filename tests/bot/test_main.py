@@ -1,0 +1,329 @@
+"""The command line, run in-process through `main(argv)`; one test runs `python -m bot` for real."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bot.__main__ as cli_module
+from bot.__main__ import EXIT_ERROR, main
+from bot.console import Console
+from bot.pack import load_pack, parse_section
+from bot.service import BriefingService
+from bot.store.database import migrations
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "cli" / "briefbot.sqlite3"
+
+
+@pytest.fixture
+def cli(clean_env, db_path, knowledge_dir, capsys):
+    """Run `main(argv)` with BRIEFBOT_DB in tmp_path; returns (exit code, stdout, stderr)."""
+    clean_env.setenv("BRIEFBOT_DB", str(db_path))
+    clean_env.setenv("BRIEFBOT_KNOWLEDGE", str(knowledge_dir))
+
+    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            clean_env.setattr(sys, "stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def one_line_error(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("briefbot: ")
+    return lines[0]
+
+
+# -- ask --------------------------------------------------------------------------------------
+
+
+def test_ask_json_answers_a_typo(cli):
+    code, out, err = cli("ask", "--json", "berln talks")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert {"question", "answer", "results"} <= set(data)
+    assert data["question"] == "berln talks"
+    assert data["answer"]["slug"] == "berlin-talks"
+    assert 1 <= len(data["results"]) <= 5
+    assert data["results"][0]["slug"] == "berlin-talks"
+    assert data["answer"]["score"] == data["results"][0]["score"]
+
+
+def test_ask_json_off_topic_has_null_answer_and_suggestions(cli, expected_slugs):
+    code, out, _ = cli("ask", "--json", "how do I bake bread")
+    assert code == 0
+    data = json.loads(out)
+    assert data["answer"] is None
+    assert data["suggestions"]
+    assert {s["slug"] for s in data["suggestions"]} <= set(expected_slugs)
+
+
+def test_ask_json_reads_questions_from_stdin(cli):
+    questions = ["berln talks", "how do I bake bread", "securty guarantees"]
+    code, out, _ = cli("ask", "--json", "-", stdin="\n".join([questions[0], "", *questions[1:]]))
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["question"] for r in rows] == questions
+    assert [r["answer"] and r["answer"]["slug"] for r in rows] == [
+        "berlin-talks",
+        None,
+        "security-guarantees",
+    ]
+
+
+def test_ask_plain_prints_the_section_or_the_closest_topics(cli, knowledge_dir):
+    berlin = next(s for s in load_pack(knowledge_dir) if s.slug == "berlin-talks")
+    code, out, _ = cli("ask", "berln talks")
+    assert code == 0
+    assert out.startswith(f"{berlin.title}  [berlin-talks, score ")
+    assert berlin.body in out
+    code, out, _ = cli("ask", "how do I bake bread")
+    assert code == 0
+    assert out.startswith("No confident answer. Closest topics: ")
+
+
+def test_ask_does_not_log_questions(cli, db_path):
+    assert cli("ask", "--guild", "42", "berln talks")[0] == 0
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM asks").fetchone()[0] == 0
+
+
+# -- kb ---------------------------------------------------------------------------------------
+
+
+def test_kb_export_then_import_changes_nothing(cli, tmp_path, knowledge_dir):
+    out_dir = tmp_path / "exported"
+    code, out, _ = cli("kb", "export", str(out_dir))
+    assert code == 0
+    assert f"Exported 10 sections to {out_dir}" in out
+    assert load_pack(out_dir) == load_pack(knowledge_dir)
+    code, out, _ = cli("kb", "import", str(out_dir))
+    assert code == 0
+    assert "0 added, 0 updated, 0 retired" in out
+
+
+def test_kb_import_of_a_changed_pack_reports_it(cli, pack_dir):
+    (pack_dir / "berlin-talks.md").unlink()
+    code, out, _ = cli("kb", "import", str(pack_dir))
+    assert code == 0
+    assert "0 added, 0 updated, 1 retired, 9 unchanged" in out
+    _, listed, _ = cli("kb", "list", "--json")
+    assert "berlin-talks" not in [row["slug"] for row in json.loads(listed)]
+
+
+def test_kb_list_json(cli, expected_slugs, knowledge_dir):
+    code, out, _ = cli("kb", "list", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["slug"] for r in rows] == expected_slugs
+    pack = {s.slug: s for s in load_pack(knowledge_dir)}
+    for row in rows:
+        section = pack[row["slug"]]
+        assert row == {
+            "slug": section.slug,
+            "title": section.title,
+            "order": section.position,
+            "updated": section.updated.isoformat(),
+            "scope": None,
+        }
+
+
+def test_kb_list_text_is_in_rotation_order(cli, expected_slugs):
+    code, out, _ = cli("kb", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == len(expected_slugs)
+    assert [line.split()[1] for line in lines] == expected_slugs
+
+
+def test_kb_show_prints_the_section_in_pack_format(cli, knowledge_dir):
+    code, out, _ = cli("kb", "show", "berlin-talks")
+    assert code == 0
+    expected = next(s for s in load_pack(knowledge_dir) if s.slug == "berlin-talks")
+    assert parse_section(out, "berlin-talks") == expected
+
+
+def test_kb_show_unknown_slug_is_one_line_error(cli):
+    code, out, err = cli("kb", "show", "no-such-topic")
+    assert code == EXIT_ERROR
+    assert out == ""
+    assert "no-such-topic" in one_line_error(err)
+
+
+def test_kb_import_of_a_bad_pack_names_the_file_and_changes_nothing(cli, pack_dir):
+    assert cli("kb", "list")[0] == 0
+    (pack_dir / "us-role.md").write_text("---\nupdated: 2026-11-28\n---\nNo title.\n", "utf-8")
+    (pack_dir / "berlin-talks.md").unlink()
+    code, _, err = cli("kb", "import", str(pack_dir))
+    assert code == EXIT_ERROR
+    assert "Traceback" not in err
+    assert "us-role.md" in err
+    assert "'title'" in err
+    _, listed, _ = cli("kb", "list", "--json")
+    assert len(json.loads(listed)) == 10
+
+
+def test_first_start_with_a_bad_pack_names_the_file(cli, clean_env, pack_dir):
+    (pack_dir / "Bad_Slug.md").write_text("---\ntitle: T\nupdated: 2026-01-01\n---\nB\n", "utf-8")
+    clean_env.setenv("BRIEFBOT_KNOWLEDGE", str(pack_dir))
+    code, out, err = cli("ask", "berlin")
+    assert code == EXIT_ERROR
+    assert out == ""
+    assert "Traceback" not in err
+    assert "Bad_Slug.md" in err
+
+
+def test_kb_import_of_a_missing_folder(cli, tmp_path):
+    missing = tmp_path / "nowhere"
+    code, _, err = cli("kb", "import", str(missing))
+    assert code == EXIT_ERROR
+    assert str(missing) in err
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+def test_db_migrate_reports_versions(cli, db_path):
+    latest = len(migrations())
+    code, out, _ = cli("db", "migrate")
+    assert code == 0
+    assert out.strip() == f"{db_path}: schema version 0 -> {latest}."
+    code, out, _ = cli("db", "migrate")
+    assert out.strip() == f"{db_path}: schema version {latest} -> {latest}."
+
+
+async def _slugs_in(path: Path) -> list[str]:
+    service = await BriefingService.open(path, None)
+    try:
+        return [s.slug for s in service.topics(None)]
+    finally:
+        await service.close()
+
+
+def test_db_backup_is_a_usable_copy(cli, tmp_path, expected_slugs):
+    assert cli("kb", "list")[0] == 0
+    target = tmp_path / "backup.sqlite3"
+    code, out, _ = cli("db", "backup", str(target))
+    assert code == 0
+    assert str(target) in out
+    assert asyncio.run(_slugs_in(target)) == expected_slugs
+
+
+def test_db_backup_into_a_missing_folder_is_one_line_error(cli, tmp_path):
+    missing = tmp_path / "missing" / "copy.sqlite3"
+    code, _, err = cli("db", "backup", str(missing))
+    assert code == EXIT_ERROR
+    assert str(missing.parent) in one_line_error(err)
+
+
+# -- unusable settings end in one line, exit 1 ---------------------------------------------------
+
+COMMANDS = [
+    ("ask", "--json", "berln talks"),
+    ("kb", "list"),
+    ("db", "migrate"),
+    ("db", "backup", "backup.sqlite3"),
+]
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_database_path_inside_a_regular_file(cli, clean_env, tmp_path, argv):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder", encoding="utf-8")
+    clean_env.setenv("BRIEFBOT_DB", str(blocker / "db.sqlite3"))
+    code, out, err = cli(*argv)
+    assert code == EXIT_ERROR
+    assert out == ""
+    assert str(blocker) in one_line_error(err)
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_database_path_that_is_a_folder(cli, clean_env, tmp_path, argv):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    clean_env.setenv("BRIEFBOT_DB", str(folder))
+    code, _, err = cli(*argv)
+    assert code == EXIT_ERROR
+    assert str(folder) in one_line_error(err)
+
+
+def test_corrupt_database_is_one_line_error(cli, clean_env, tmp_path):
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"garbage, not SQLite\n" * 300)
+    clean_env.setenv("BRIEFBOT_DB", str(corrupt))
+    code, _, err = cli("kb", "list")
+    assert code == EXIT_ERROR
+    assert str(corrupt) in one_line_error(err)
+
+
+def test_bad_setting_is_one_line_error(cli, clean_env):
+    clean_env.setenv("BRIEFBOT_DEV_GUILD", "not-a-number")
+    code, _, err = cli("kb", "list")
+    assert code == EXIT_ERROR
+    assert "BRIEFBOT_DEV_GUILD" in one_line_error(err)
+
+
+def test_usage_errors_exit_2(cli):
+    with pytest.raises(SystemExit) as caught:
+        cli("kb")
+    assert caught.value.code == 2
+
+
+# -- run without a token: the local console -------------------------------------------------------
+
+
+def test_run_without_token_serves_the_console_from_stdin(
+    cli, clean_env, expected_slugs, knowledge_dir
+):
+    # Console's `out` defaults to the sys.stdout of import time; hand it the captured one.
+    clean_env.setattr(cli_module, "Console", lambda service: Console(service, out=sys.stdout))
+    title = next(s.title for s in load_pack(knowledge_dir) if s.slug == "berlin-talks")
+    code, out, _ = cli("run", stdin="/topics\nberln talks\n/quit\n/help\n")
+    assert code == 0
+    for slug in expected_slugs:
+        assert f"[{slug}]" in out
+    assert f"# {title}" in out
+    assert "Commands (the same" not in out, "lines after /quit must not run"
+    assert out.rstrip().endswith("Bye.")
+
+
+# -- the real entry point ------------------------------------------------------------------------
+
+
+def test_python_dash_m_bot_ask_json(repo_root, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "BRIEFBOT_"))}
+    env["BRIEFBOT_DB"] = str(tmp_path / "sub.sqlite3")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo_root), env.get("PYTHONPATH")]))
+    completed = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--json", "berln talks"],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    [line] = completed.stdout.splitlines()
+    data = json.loads(line)
+    assert data["answer"]["slug"] == "berlin-talks"
+    assert len(data["results"]) <= 5
