@@ -46,7 +46,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[str], Options]:
     parser.add_argument("--sizes", type=_sizes, help="synthetic pack sizes to use, e.g. 1000,10000")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of synthetic data")
     parser.add_argument(
-        "--profile", action="store_true", help="cProfile the largest size, to stderr"
+        "--profile", action="store_true", help="cProfile the largest size to stderr (slows it)"
     )
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.only)) if args.only else list(BENCHMARKS)

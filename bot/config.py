@@ -42,7 +42,7 @@ def _snowflake(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**64:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**64:
         raise ConfigError(f"{name} must be a Discord server id (digits only), not {raw[:30]!r}.")
     return int(raw)
 

@@ -153,7 +153,7 @@ class Console:
         self.say(render_answer(answer, related))
 
     async def _topics(self, arg: str) -> None:
-        page = int(arg) if arg.isdigit() else 1
+        page = int(arg) if arg.isascii() and arg.isdigit() else 1
         self.say(render_topics(self.service.topics(None), page))
 
     async def _briefing(self, arg: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ def _string_list(name: str, value: Any) -> tuple[str, ...]:
 
 
 def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        raise InvalidSection("updated", f"'{value}' has a time; give a date only (YYYY-MM-DD)")
     if isinstance(value, date):
         return value
     try:
@@ -61,6 +63,9 @@ def parse_section(text: str, default_slug: str) -> SectionContent:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise InvalidSection("frontmatter", f"is not valid YAML{where}") from None
+    except ValueError as exc:
+        # PyYAML builds dates itself and raises ValueError for impossible ones (2026-02-30).
+        raise InvalidSection("updated", f"is not a real date ({exc})") from None
     meta = post.metadata
     if not meta:
         raise InvalidSection("frontmatter", "is missing (the file must start with '---')")

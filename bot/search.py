@@ -14,6 +14,7 @@ The pipeline, each step a plain function over plain data so it can be tested wit
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -27,10 +28,17 @@ from bot.store.sections import FtsHit
 from bot.text import STOPWORDS, content_words, stem, stems, words
 
 MAX_QUERY_WORDS = 24
+MAX_FTS_WORDS = 8
+# In packs of this size or more, a word in over COMMON_SHARE of the sections is not looked up.
+COMMON_MIN_SIZE = 500
+COMMON_SHARE = 0.04
 FTS_CANDIDATES = 30
 RESCORED = 12
 TYPO_CUTOFF = 0.79
 MAX_CHOICES = 25
+MAX_PREFIX_WORDS = 32
+MAX_AUTOCOMPLETE_SCAN = 2000
+MAX_AUTOCOMPLETE_CANDIDATES = 150
 MAX_CHOICE_NAME = 100
 CONFIDENT_COVERAGE = 0.5
 CONFIDENT_SHARE = 0.3
@@ -71,12 +79,21 @@ class Term:
 class Query:
     text: str
     terms: tuple[Term, ...]
+    common: frozenset[str] = frozenset()
 
     @property
     def fts(self) -> str:
-        """An FTS5 expression of quoted words joined by OR ("" if there is nothing to look up)."""
-        found = dict.fromkeys(t.match for t in self.terms if t.match)
-        return " OR ".join(f'"{w}"' for w in found)
+        """An FTS5 expression of quoted words joined by OR ("" if there is nothing to look up).
+
+        Words found in a large share of a big pack are left out of the lookup (they would make
+        SQLite score most of the pack) but still count when the hits are rescored; the rarest
+        words are kept whatever their frequency so that a question always finds something.
+        """
+        known = sorted((t for t in self.terms if t.match), key=lambda t: -t.weight)
+        found = dict.fromkeys(t.match for t in known if t.key not in self.common)
+        if not found:
+            found = dict.fromkeys(t.match for t in known[:2])
+        return " OR ".join(f'"{w}"' for w in list(found)[:MAX_FTS_WORDS])
 
     @property
     def total_weight(self) -> float:
@@ -119,14 +136,16 @@ class Catalog:
                 continue
             content = section.content
             section_names = [content.title, *content.aliases, content.slug.replace("-", " ")]
-            self._names[section.id] = [" ".join(words(n)) for n in section_names]
-            for name in section_names + list(content.tags):
-                for word in words(name):
+            name_words = [words(n) for n in section_names]
+            self._names[section.id] = [" ".join(w) for w in name_words]
+            for name in [*name_words, *(words(t) for t in content.tags)]:
+                for word in name:
                     names[word].add(section.id)
-            text = " ".join([*section_names, content.body])
-            surface.update(words(text))
-            self.document_frequency.update(stems(text))
+            distinct = set(words(content.body)).union(*name_words)
+            surface |= distinct
+            self.document_frequency.update({stem(w) for w in distinct})
         self._curated.sort(key=lambda s: (s.content.position, s.slug))
+        self._curated_by_slug = {s.slug: s for s in self._curated}
         self._name_index = dict(names)
         self._name_words = sorted(names)
         self._vocabulary_by_length: dict[int, list[str]] = defaultdict(list)
@@ -167,10 +186,7 @@ class Catalog:
             own = self._by_guild.get(guild_id, {}).get(slug)
             if own is not None:
                 return own if own.status == "active" else None
-        for section in self._curated:
-            if section.slug == slug:
-                return section
-        return None
+        return self._curated_by_slug.get(slug)
 
     # -- vocabulary --
 
@@ -188,6 +204,12 @@ class Catalog:
     def weight(self, key: str) -> float:
         """Inverse document frequency of a stem: rare words say more about what is asked."""
         return math.log((self.size + 1) / (self.document_frequency.get(key, 0) + 0.5))
+
+    def is_common(self, key: str) -> bool:
+        return (
+            self.size >= COMMON_MIN_SIZE
+            and self.document_frequency.get(key, 0) > COMMON_SHARE * self.size
+        )
 
     def correct(self, word: str) -> str | None:
         """The pack's word closest to `word` (a typo), or None when nothing is close enough."""
@@ -213,21 +235,22 @@ class Catalog:
 
     # -- autocomplete --
 
-    def _words_for(self, token: str, prefix: bool) -> list[str]:
+    def _ids_for(self, token: str, prefix: bool) -> set[int] | None:
+        """Sections whose names hold `token` (or a word it starts, or a close spelling)."""
         if prefix:
             start = bisect.bisect_left(self._name_words, token)
-            found = []
-            for word in self._name_words[start : start + 64]:
-                if not word.startswith(token):
-                    break
-                found.append(word)
+            found = [
+                w
+                for w in self._name_words[start : start + MAX_PREFIX_WORDS]
+                if w.startswith(token)
+            ]
             if found:
-                return found
+                return set().union(*(self._name_index[w] for w in found))
         elif token in self._name_index:
-            return [token]
+            return self._name_index[token]
         if len(token) < 3:
-            return []
-        best = process.extract(
+            return None
+        close = process.extract(
             token,
             self._name_words,
             scorer=fuzz.ratio,
@@ -235,34 +258,47 @@ class Catalog:
             score_cutoff=75,
             limit=8,
         )
-        return [w for w, _, _ in best]
+        return set().union(*(self._name_index[w] for w, _, _ in close)) if close else None
 
     def autocomplete(self, partial: str, guild_id: int | None) -> list[Choice]:
-        """Up to 25 choices whose title or alias matches what has been typed so far."""
+        """Up to 25 choices whose title or alias matches what has been typed so far.
+
+        Candidates come from the rarest typed word (a set lookup), are counted against the
+        other words, and the best few hundred are ranked by rapidfuzz against their names.
+        """
         typed = words(partial[:200])
         view = self.visible(guild_id)
-        if not typed:
-            return [Choice(_shorten(s.title, MAX_CHOICE_NAME), s.slug) for s in view[:MAX_CHOICES]]
+        meaningful = [t for t in typed if t not in STOPWORDS][:8]
+        if not meaningful:
+            # Nothing but function words ("what is the "): rank the rotation by name.
+            return self._ranked(" ".join(typed), view[:MAX_AUTOCOMPLETE_CANDIDATES], {})
         complete = partial.rstrip() != partial
-        matched: Counter[int] = Counter()
-        meaningful = [t for t in typed if t not in STOPWORDS] or typed
-        for i, token in enumerate(meaningful[:8]):
+        sets = []
+        for i, token in enumerate(meaningful):
             is_last = i == len(meaningful) - 1
-            ids: set[int] = set()
-            for word in self._words_for(token, prefix=is_last and not complete):
-                ids |= self._name_index[word]
-            for section_id in ids:
-                matched[section_id] += 1
-        candidates = [
-            self.sections[i]
-            for i, _ in matched.most_common(400)
-            if self.is_visible(self.sections[i], guild_id)
-        ]
-        text = " ".join(typed)
+            if is_last and not complete and len(token) < 2 and len(meaningful) > 1:
+                continue  # one letter of a new word narrows nothing yet
+            ids = self._ids_for(token, prefix=is_last and not complete)
+            if ids:
+                sets.append(ids)
+        if not sets:
+            return []
+        sets.sort(key=len)
+        matched: dict[int, int] = {}
+        for section_id in itertools.islice(sets[0], MAX_AUTOCOMPLETE_SCAN):
+            section = self.sections[section_id]
+            if self.is_visible(section, guild_id):
+                matched[section_id] = 1 + sum(section_id in other for other in sets[1:])
+        best = sorted(matched, key=lambda i: -matched[i])[:MAX_AUTOCOMPLETE_CANDIDATES]
+        return self._ranked(" ".join(typed), [self.sections[i] for i in best], matched)
+
+    def _ranked(
+        self, text: str, candidates: list[Section], matched: dict[int, int]
+    ) -> list[Choice]:
         scored = []
         for section in candidates:
             best = process.extractOne(text, self._names[section.id], scorer=fuzz.WRatio)
-            scored.append((matched[section.id], best[1] if best else 0.0, section))
+            scored.append((matched.get(section.id, 0), best[1] if best else 0.0, section))
         scored.sort(key=lambda t: (-t[0], -t[1], t[2].content.position, t[2].slug))
         return [
             Choice(_shorten(s.title, MAX_CHOICE_NAME), s.slug) for _, _, s in scored[:MAX_CHOICES]
@@ -297,7 +333,10 @@ def build_query(text: str, catalog: Catalog) -> Query:
             # A corrected word is a guess ("place" may be meant, not "peace"): it counts for less.
             weight *= OSA.normalized_similarity(word, match)
         terms.append(Term(word, match, key, weight))
-    return Query(text, tuple(terms))
+    common = frozenset(
+        t.key for t in terms if t.key is not None and catalog.is_common(t.key)
+    )
+    return Query(text, tuple(terms), common)
 
 
 def _matched(query: Query, hit: FtsHit) -> tuple[float, int]:

@@ -85,6 +85,9 @@ class Database:
                 f"{location} is not a usable SQLite database ({exc}). Move it aside or restore a "
                 "backup, then start again."
             ) from None
+        except BaseException:
+            await conn.close()
+            raise
         return db
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
@@ -21,9 +22,7 @@ CURATED_AUTHOR = "knowledge pack"
 
 _SELECT = """
 SELECT s.id, s.guild_id, s.slug, s.title, s.body, s.tags, s.sources, s.updated, s.position,
-       s.status, s.revision,
-       (SELECT json_group_array(alias) FROM
-            (SELECT alias FROM section_aliases WHERE section_id = s.id ORDER BY position)) AS aliases
+       s.status, s.revision
 FROM sections AS s
 """
 
@@ -55,12 +54,25 @@ class ImportReport:
         )
 
 
-def _row_to_section(row: aiosqlite.Row) -> Section:
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One section state to write: what `_save_many` turns into rows."""
+
+    guild_id: int | None
+    content: SectionContent
+    old: Section | None
+    status: Status
+    action: str
+    author: str
+    author_id: int | None = None
+
+
+def _row_to_section(row: aiosqlite.Row, aliases: tuple[str, ...]) -> Section:
     content = SectionContent(
         slug=row["slug"],
         title=row["title"],
         body=row["body"],
-        aliases=tuple(json.loads(row["aliases"] or "[]")),
+        aliases=aliases,
         tags=tuple(json.loads(row["tags"])),
         sources=tuple(Source(s["title"], s["url"]) for s in json.loads(row["sources"])),
         updated=date.fromisoformat(row["updated"]),
@@ -86,7 +98,24 @@ class SectionStore:
 
     async def _fetch(self, where: str, params: Sequence[Any]) -> list[Section]:
         async with self.db.conn.execute(_SELECT + where, params) as cursor:
-            return [_row_to_section(row) for row in await cursor.fetchall()]
+            rows = await cursor.fetchall()
+        if not rows:
+            return []
+        aliases: dict[int, list[str]] = defaultdict(list)
+        if len(rows) > 500:
+            sql = "SELECT section_id, alias FROM section_aliases ORDER BY section_id, position"
+            args: Sequence[Any] = ()
+        else:
+            marks = ",".join("?" * len(rows))
+            sql = (
+                f"SELECT section_id, alias FROM section_aliases WHERE section_id IN ({marks}) "
+                "ORDER BY section_id, position"
+            )
+            args = [row["id"] for row in rows]
+        async with self.db.conn.execute(sql, args) as cursor:
+            for section_id, alias in await cursor.fetchall():
+                aliases[section_id].append(alias)
+        return [_row_to_section(row, tuple(aliases.get(row["id"], ()))) for row in rows]
 
     async def all(self, *, statuses: Iterable[Status] = ("active",)) -> list[Section]:
         """Every section of every scope with one of `statuses`, in rotation order."""
@@ -132,94 +161,106 @@ class SectionStore:
     async def import_curated(self, pack: Sequence[SectionContent]) -> ImportReport:
         """Make the curated scope equal to `pack` in one transaction; idempotent."""
         report = ImportReport()
+        changes: list[Change] = []
         async with self.db.transaction() as conn:
             existing = {s.slug: s for s in await self.in_scope(None)}
             for content in pack:
                 old = existing.pop(content.slug, None)
                 if old is None:
-                    await self._save(conn, None, content, None, "active", "created", CURATED_AUTHOR)
+                    changes.append(Change(None, content, None, "active", "created", CURATED_AUTHOR))
                     report.added.append(content.slug)
                 elif old.status != "active":
-                    await self._save(conn, None, content, old, "active", "restored", CURATED_AUTHOR)
+                    changes.append(Change(None, content, old, "active", "restored", CURATED_AUTHOR))
                     report.updated.append(content.slug)
                 elif content.changed_fields(old.content):
-                    await self._save(conn, None, content, old, "active", "updated", CURATED_AUTHOR)
+                    changes.append(Change(None, content, old, "active", "updated", CURATED_AUTHOR))
                     report.updated.append(content.slug)
                 else:
                     report.unchanged.append(content.slug)
             for old in existing.values():
                 if old.status == "active":
-                    await self._save(
-                        conn, None, old.content, old, "retired", "retired", CURATED_AUTHOR
+                    changes.append(
+                        Change(None, old.content, old, "retired", "retired", CURATED_AUTHOR)
                     )
                     report.retired.append(old.slug)
+            await self._save_many(conn, changes)
         return report
 
-    async def _save(
-        self,
-        conn: aiosqlite.Connection,
-        guild_id: int | None,
-        content: SectionContent,
-        old: Section | None,
-        status: Status,
-        action: str,
-        author: str,
-        author_id: int | None = None,
-    ) -> int:
-        """Write one section state with its aliases, index row and revision. Returns its id."""
-        row = (
-            content.slug,
-            content.title,
-            content.body,
-            json.dumps(list(content.tags)),
-            json.dumps([{"title": s.title, "url": s.url} for s in content.sources]),
-            content.updated.isoformat(),
-            content.position,
-            status,
-        )
-        if old is None:
-            cursor = await conn.execute(
-                "INSERT INTO sections (slug, title, body, tags, sources, updated, position, "
-                "status, guild_id, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                (*row, guild_id),
+    async def _save_many(self, conn: aiosqlite.Connection, changes: Sequence[Change]) -> list[int]:
+        """Write section states with their aliases, index rows and revisions, in bulk.
+
+        New sections get ids assigned here so that every table is written with one
+        `executemany` (one trip to SQLite's thread each, not one per section). The caller's
+        transaction makes it all or nothing.
+        """
+        if not changes:
+            return []
+        async with conn.execute("SELECT coalesce(max(id), 0) FROM sections") as cursor:
+            row = await cursor.fetchone()
+        next_id = int(row[0]) + 1 if row else 1
+        now = self.db.now()
+        ids: list[int] = []
+        inserts, updates, aliases, index, revisions = [], [], [], [], []
+        for change in changes:
+            content = change.content
+            fields = (
+                content.slug,
+                content.title,
+                content.body,
+                json.dumps(list(content.tags)),
+                json.dumps([{"title": s.title, "url": s.url} for s in content.sources]),
+                content.updated.isoformat(),
+                content.position,
+                change.status,
             )
-            section_id = cast(int, cursor.lastrowid)
-            number = 1
-            changed = ["created"]
-        else:
-            section_id = old.id
-            number = old.revision + 1
-            await conn.execute(
-                "UPDATE sections SET slug = ?, title = ?, body = ?, tags = ?, sources = ?, "
-                "updated = ?, position = ?, status = ?, revision = ? WHERE id = ?",
-                (*row, number, section_id),
+            if change.old is None:
+                section_id, number, changed = next_id, 1, ["created"]
+                next_id += 1
+                inserts.append((section_id, change.guild_id, *fields))
+            else:
+                section_id, number = change.old.id, change.old.revision + 1
+                changed = content.changed_fields(change.old.content)
+                if change.status != change.old.status:
+                    changed.append("status")
+                updates.append((*fields, number, section_id))
+            ids.append(section_id)
+            aliases.extend((section_id, i, alias) for i, alias in enumerate(content.aliases))
+            if change.status == "active":
+                index.append((section_id, content.title, fts_aliases(content), content.body))
+            revisions.append(
+                (
+                    section_id,
+                    number,
+                    change.author,
+                    change.author_id,
+                    now,
+                    change.action,
+                    json.dumps(changed),
+                    json.dumps({**content.to_json(), "status": change.status}),
+                )
             )
-            await conn.execute("DELETE FROM section_aliases WHERE section_id = ?", (section_id,))
-            changed = content.changed_fields(old.content)
-            if status != old.status:
-                changed.append("status")
         await conn.executemany(
-            "INSERT INTO section_aliases (section_id, position, alias) VALUES (?, ?, ?)",
-            [(section_id, i, alias) for i, alias in enumerate(content.aliases)],
+            "INSERT INTO sections (id, guild_id, slug, title, body, tags, sources, updated, "
+            "position, status, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            inserts,
         )
-        await conn.execute("DELETE FROM sections_fts WHERE rowid = ?", (section_id,))
-        if status == "active":
-            await conn.execute(
-                "INSERT INTO sections_fts (rowid, title, aliases, body) VALUES (?, ?, ?, ?)",
-                (section_id, content.title, fts_aliases(content), content.body),
-            )
-        await conn.execute(
+        await conn.executemany(
+            "UPDATE sections SET slug = ?, title = ?, body = ?, tags = ?, sources = ?, "
+            "updated = ?, position = ?, status = ?, revision = ? WHERE id = ?",
+            updates,
+        )
+        touched = [(section_id,) for section_id in ids]
+        await conn.executemany("DELETE FROM section_aliases WHERE section_id = ?", touched)
+        await conn.executemany(
+            "INSERT INTO section_aliases (section_id, position, alias) VALUES (?, ?, ?)", aliases
+        )
+        await conn.executemany("DELETE FROM sections_fts WHERE rowid = ?", touched)
+        await conn.executemany(
+            "INSERT INTO sections_fts (rowid, title, aliases, body) VALUES (?, ?, ?, ?)", index
+        )
+        await conn.executemany(
             "INSERT INTO revisions (section_id, number, author, author_id, created_at, action, "
             "changed, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                section_id,
-                number,
-                author,
-                author_id,
-                self.db.now(),
-                action,
-                json.dumps(changed),
-                json.dumps({**content.to_json(), "status": status}),
-            ),
+            revisions,
         )
-        return section_id
+        return ids

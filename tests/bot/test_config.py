@@ -99,11 +99,6 @@ def test_bad_dev_guild_is_refused_naming_the_setting(value):
     assert "BRIEFBOT_DEV_GUILD" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/config.py _snowflake: str.isdigit() is true for '²', int('²') raises ValueError "
-    "instead of ConfigError, so the CLI prints a traceback",
-)
 def test_superscript_dev_guild_is_a_config_error():
     with pytest.raises(ConfigError):
         Settings.from_env({"BRIEFBOT_DEV_GUILD": "²"})

@@ -117,11 +117,6 @@ async def main_figures(briefing) -> Figures:
     return await evaluate(briefing, "eval_questions", load_questions("eval_questions.yaml"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/search.py: main evaluation set below the 95 % in-topic target (see the figures "
-    "in the run summary); remove this marker once search reaches it",
-)
 @in_module_loop
 async def test_main_set_in_topic_accuracy(main_figures, report):
     for line in main_figures.lines():
@@ -131,11 +126,6 @@ async def test_main_set_in_topic_accuracy(main_figures, report):
     assert main_figures.accuracy >= MIN_ACCURACY, "\n".join(main_figures.lines())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/search.py: more than one off-topic question in the main set gets a confident "
-    "answer (see the figures in the run summary); remove this marker once fixed",
-)
 @in_module_loop
 async def test_main_set_off_topic_confident_answers(main_figures, report):
     for line in main_figures.lines():

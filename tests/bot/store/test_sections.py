@@ -210,26 +210,21 @@ async def test_readding_a_retired_section_restores_it(store, db, pack):
     assert berlin.id in await fts_ids(store, "berlin")
 
 
-async def test_import_is_one_transaction_when_a_write_fails(store, db, pack, monkeypatch):
+async def test_import_is_one_transaction_when_a_write_fails(store, db, pack):
     await store.import_curated(pack)
     before = await dump(db)
-    calls = 0
-    real_save = SectionStore._save
-
-    async def failing_save(self, *args, **kwargs):
-        nonlocal calls
-        calls += 1
-        if calls == 5:
-            raise RuntimeError("disk on fire")
-        return await real_save(self, *args, **kwargs)
-
-    monkeypatch.setattr(SectionStore, "_save", failing_save)
+    fifth = pack[4].slug
+    # Fail in the database itself when the fifth section is written, whatever the code's batching.
+    await db.conn.execute(
+        "CREATE TEMP TRIGGER fail_fifth BEFORE UPDATE ON sections "
+        f"WHEN NEW.slug = '{fifth}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
     edited = [replace(c, body=c.body + " Edited.") for c in pack]
-    with pytest.raises(RuntimeError, match="disk on fire"):
+    with pytest.raises(sqlite3.DatabaseError, match="injected failure"):
         await store.import_curated(edited)
-    assert calls == 5
+    assert not db.conn.in_transaction
     assert await dump(db) == before
-    monkeypatch.undo()
+    await db.conn.execute("DROP TRIGGER fail_fifth")
     report = await store.import_curated(edited)
     assert report.updated == [c.slug for c in pack]
 
@@ -264,3 +259,17 @@ async def test_service_import_reloads_the_catalog(open_service, pack_dir):
     assert answer.section is None or answer.section.slug != "berlin-talks"
     assert "berlin-talks" not in [h.slug for h in answer.results]
     assert "berlin-talks" not in [s.slug for s in service.topics(None)]
+
+
+async def test_backup_holds_the_same_sections_and_history(store, db, pack, tmp_path):
+    await store.import_curated(pack)
+    await store.import_curated([c for c in pack if c.slug != "us-role"])
+    target = await db.backup(tmp_path / "backup.sqlite3")
+    copy = await Database.open(target)
+    try:
+        copied = SectionStore(copy)
+        statuses = ("active", "retired", "hidden")
+        assert await copied.all(statuses=statuses) == await store.all(statuses=statuses)
+        assert await dump(copy) == await dump(db)
+    finally:
+        await copy.close()
