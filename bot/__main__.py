@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,9 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "answer": (
             {"slug": best.slug, "title": best.title, "score": answer.score} if best else None
         ),
-        "results": [{"slug": h.slug, "title": h.title, "score": h.score} for h in answer.results[:5]],
+        "results": [
+            {"slug": h.slug, "title": h.title, "score": h.score} for h in answer.results[:5]
+        ],
         "suggestions": [{"slug": s.slug, "title": s.title} for s in answer.suggestions],
     }
 
@@ -78,8 +80,13 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
             topics = service.topics(args.guild)
             if args.json:
                 rows = [
-                    {"slug": s.slug, "title": s.title, "order": s.content.position,
-                     "updated": s.content.updated.isoformat(), "scope": s.guild_id}
+                    {
+                        "slug": s.slug,
+                        "title": s.title,
+                        "order": s.content.position,
+                        "updated": s.content.updated.isoformat(),
+                        "scope": s.guild_id,
+                    }
                     for s in topics
                 ]
                 print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -160,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "run": cmd_run,
     "ask": cmd_ask,
     "kb": cmd_kb,

@@ -142,7 +142,8 @@ def header_for(local_date: date) -> str:
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(RETRY_CAP, RETRY_BASE * (2**attempts))
+    wait: timedelta = RETRY_BASE * (2 ** min(attempts, 16))
+    return min(RETRY_CAP, wait)
 
 
 @dataclass(slots=True)
@@ -183,14 +184,18 @@ class Scheduler:
 
     async def next_topic(self, schedule: Schedule | None, guild_id: int) -> Section | None:
         shown = await self.store.shown(guild_id)
-        chosen = next_section(self._view_of(guild_id), shown, schedule.next_topic if schedule else None)
+        chosen = next_section(
+            self._view_of(guild_id), shown, schedule.next_topic if schedule else None
+        )
         return chosen[0] if chosen else None
 
     async def tick(self) -> TickReport:
         now = self.clock()
         report = TickReport()
         pending = [p for p in await self.store.pending(now) if self.owns(p.guild_id)]
-        await asyncio.gather(*(self._guarded(self._resume(post, now, report), post.guild_id) for post in pending))
+        await asyncio.gather(
+            *(self._guarded(self._resume(post, now, report), post.guild_id) for post in pending)
+        )
         due = [s for s in await self.store.due(now) if self.owns(s.guild_id)]
         await asyncio.gather(*(self._guarded(self._due(s, now, report), s.guild_id) for s in due))
         return report
@@ -228,7 +233,9 @@ class Scheduler:
                 return
             day = today
         chosen = next_section(
-            self._view_of(schedule.guild_id), await self.store.shown(schedule.guild_id), schedule.next_topic
+            self._view_of(schedule.guild_id),
+            await self.store.shown(schedule.guild_id),
+            schedule.next_topic,
         )
         following = day + timedelta(days=1)
         next_due = due_at(following, at, zone)
@@ -251,15 +258,24 @@ class Scheduler:
         """A claimed post whose send was not confirmed: after a crash, or waiting for a retry."""
         schedule = await self.store.get(post.guild_id)
         if schedule is None or schedule.paused_reason is not None:
-            await self.store.finish(post.guild_id, post.local_date, "skipped", now=now, error="schedule off or paused")
+            await self.store.finish(
+                post.guild_id, post.local_date, "skipped", now=now, error="schedule off or paused"
+            )
             report.skipped += 1
             return
         today = now.astimezone(parse_zone(schedule.timezone)).date()
         section = next((s for s in self._view_of(post.guild_id) if s.slug == post.slug), None)
         if post.local_date < today or section is None:
             reason = "day over before it could be sent" if section else "topic was removed"
-            await self.store.finish(post.guild_id, post.local_date, "skipped", now=now, error=reason)
-            log.warning("guild %s: daily explainer for %s skipped (%s)", post.guild_id, post.local_date, reason)
+            await self.store.finish(
+                post.guild_id, post.local_date, "skipped", now=now, error=reason
+            )
+            log.warning(
+                "guild %s: daily explainer for %s skipped (%s)",
+                post.guild_id,
+                post.local_date,
+                reason,
+            )
             report.skipped += 1
             return
         await self._deliver(schedule, post, section, now, report)
@@ -268,11 +284,17 @@ class Scheduler:
         self, schedule: Schedule, post: Post, section: Section, now: datetime, report: TickReport
     ) -> None:
         try:
-            message_id = await self.poster.post(schedule, section, header_for(post.local_date), post.nonce)
+            message_id = await self.poster.post(
+                schedule, section, header_for(post.local_date), post.nonce
+            )
         except PostFailed as failure:
             if failure.permanent:
                 await self.store.finish(
-                    post.guild_id, post.local_date, "failed", now=now, error=failure.reason,
+                    post.guild_id,
+                    post.local_date,
+                    "failed",
+                    now=now,
+                    error=failure.reason,
                     pause_reason=failure.reason,
                 )
                 log.warning("guild %s: daily explainer paused: %s", post.guild_id, failure.reason)
@@ -281,10 +303,14 @@ class Scheduler:
                 await self.store.retry_later(
                     post.guild_id, post.local_date, now + backoff(post.attempts), failure.reason
                 )
-                log.info("guild %s: daily explainer will be retried: %s", post.guild_id, failure.reason)
+                log.info(
+                    "guild %s: daily explainer will be retried: %s", post.guild_id, failure.reason
+                )
                 report.retried += 1
             return
-        await self.store.finish(post.guild_id, post.local_date, "sent", now=now, message_id=message_id)
+        await self.store.finish(
+            post.guild_id, post.local_date, "sent", now=now, message_id=message_id
+        )
         report.posted += 1
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = POLL_SECONDS) -> None:

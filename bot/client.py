@@ -163,9 +163,7 @@ class Briefbot(commands.Bot):
         log.info("synced %d slash commands (%s)", len(definitions), scope)
         return True
 
-    async def run_within_deadline(
-        self, interaction: discord.Interaction, work: Awaitable[T]
-    ) -> T:
+    async def run_within_deadline(self, interaction: discord.Interaction, work: Awaitable[T]) -> T:
         """Await `work`; if it is slow, defer first so Discord's 3-second deadline holds."""
         task = asyncio.ensure_future(work)
         done, _ = await asyncio.wait({task}, timeout=self.defer_after)

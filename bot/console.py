@@ -169,9 +169,13 @@ class Console:
         elif action == "set":
             parts = rest.split()
             if len(parts) != 2:
-                self.say("Usage: /briefing set HH:MM ZONE, for example /briefing set 08:30 Europe/Berlin")
+                self.say(
+                    "Usage: /briefing set HH:MM ZONE, for example /briefing set 08:30 Europe/Berlin"
+                )
                 return
-            status = await service.set_schedule(CONSOLE_GUILD, None, parts[0], parts[1], self.clock())
+            status = await service.set_schedule(
+                CONSOLE_GUILD, None, parts[0], parts[1], self.clock()
+            )
             self.say("The daily explainer is on.\n" + render_status(status))
         elif action == "show":
             self.say(render_status(await service.schedule_status(CONSOLE_GUILD)))
@@ -179,7 +183,10 @@ class Console:
             await service.pause_schedule(CONSOLE_GUILD)
             self.say("Paused. /briefing resume starts it again.")
         elif action == "resume":
-            self.say("Resumed.\n" + render_status(await service.resume_schedule(CONSOLE_GUILD, self.clock())))
+            self.say(
+                "Resumed.\n"
+                + render_status(await service.resume_schedule(CONSOLE_GUILD, self.clock()))
+            )
         elif action == "off":
             removed = await service.stop_schedule(CONSOLE_GUILD)
             self.say("The daily explainer is off." if removed else "It was already off.")
@@ -187,7 +194,9 @@ class Console:
             section = await service.choose_next_topic(CONSOLE_GUILD, rest.strip())
             self.say(f"The next daily explainer will be: {section.title}")
         else:
-            self.say("Usage: /briefing now | set HH:MM ZONE | show | pause | resume | off | next TOPIC")
+            self.say(
+                "Usage: /briefing now | set HH:MM ZONE | show | pause | resume | off | next TOPIC"
+            )
 
     async def run(self, lines: Callable[[], Awaitable[str | None]]) -> None:
         """Serve until end of input, /quit or Ctrl-C."""

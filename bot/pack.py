@@ -71,7 +71,9 @@ def parse_section(text: str, default_slug: str) -> SectionContent:
         raise InvalidSection("frontmatter", "is missing (the file must start with '---')")
     unknown = sorted(set(meta) - FIELDS)
     if unknown:
-        raise InvalidSection(unknown[0], f"is not a known field (known: {', '.join(sorted(FIELDS))})")
+        raise InvalidSection(
+            unknown[0], f"is not a known field (known: {', '.join(sorted(FIELDS))})"
+        )
     title = meta.get("title")
     if not isinstance(title, str):
         raise InvalidSection("title", "is missing or not text")
@@ -127,7 +129,9 @@ def _load(entries: Iterable[tuple[str, str, bytes]], where: str) -> list[Section
             problems.append(f"{name}: field '{exc.field}' {exc.reason}")
             continue
         if content.slug in seen:
-            problems.append(f"{name}: field 'slug' {content.slug!r} is also used by {seen[content.slug]}")
+            problems.append(
+                f"{name}: field 'slug' {content.slug!r} is also used by {seen[content.slug]}"
+            )
             continue
         seen[content.slug] = name
         sections.append(content)

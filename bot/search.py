@@ -25,20 +25,20 @@ from rapidfuzz.distance import OSA
 
 from bot.sections import Section
 from bot.store.sections import FtsHit
-from bot.text import STOPWORDS, content_words, stem, stems, words
+from bot.text import STOPWORDS, content_words, stem, words
 
 MAX_QUERY_WORDS = 24
 MAX_FTS_WORDS = 8
-# In packs of this size or more, a word in over COMMON_SHARE of the sections is not looked up.
-COMMON_MIN_SIZE = 500
-COMMON_SHARE = 0.04
+# A word in more sections than this is too common to look up cheaply (see Query.lookups).
+COMMON_SECTIONS = 150
+MIN_HITS = 3
 FTS_CANDIDATES = 30
 RESCORED = 12
 TYPO_CUTOFF = 0.79
 MAX_CHOICES = 25
-MAX_PREFIX_WORDS = 32
-MAX_AUTOCOMPLETE_SCAN = 2000
-MAX_AUTOCOMPLETE_CANDIDATES = 150
+MAX_PREFIX_WORDS = 200
+MAX_AUTOCOMPLETE_SCAN = 600
+MAX_AUTOCOMPLETE_CANDIDATES = 60
 MAX_CHOICE_NAME = 100
 CONFIDENT_COVERAGE = 0.5
 CONFIDENT_SHARE = 0.3
@@ -83,17 +83,27 @@ class Query:
 
     @property
     def fts(self) -> str:
-        """An FTS5 expression of quoted words joined by OR ("" if there is nothing to look up).
+        """The first lookup to try (see `lookups`); "" if there is nothing to look up."""
+        found = self.lookups
+        return found[0] if found else ""
 
-        Words found in a large share of a big pack are left out of the lookup (they would make
-        SQLite score most of the pack) but still count when the hits are rescored; the rarest
-        words are kept whatever their frequency so that a question always finds something.
+    @property
+    def lookups(self) -> list[str]:
+        """FTS5 expressions of quoted words, to try in order until one finds enough.
+
+        First the words that are rare enough to look up cheaply (OR'd: any of them may be the
+        one that matters). If every word is common in a big pack, the two rarest together
+        (AND), then the rarest alone. Common words still count when the hits are rescored;
+        they are only kept out of the lookup, which would otherwise score most of the pack.
         """
         known = sorted((t for t in self.terms if t.match), key=lambda t: -t.weight)
-        found = dict.fromkeys(t.match for t in known if t.key not in self.common)
-        if not found:
-            found = dict.fromkeys(t.match for t in known[:2])
-        return " OR ".join(f'"{w}"' for w in list(found)[:MAX_FTS_WORDS])
+        words = list(dict.fromkeys(t.match for t in known if t.match))
+        rare = list(dict.fromkeys(t.match for t in known if t.match and t.key not in self.common))
+        if rare:
+            return [" OR ".join(f'"{w}"' for w in rare[:MAX_FTS_WORDS])]
+        if len(words) >= 2:
+            return [f'"{words[0]}" AND "{words[1]}"', f'"{words[0]}"']
+        return [f'"{w}"' for w in words[:1]]
 
     @property
     def total_weight(self) -> float:
@@ -206,10 +216,7 @@ class Catalog:
         return math.log((self.size + 1) / (self.document_frequency.get(key, 0) + 0.5))
 
     def is_common(self, key: str) -> bool:
-        return (
-            self.size >= COMMON_MIN_SIZE
-            and self.document_frequency.get(key, 0) > COMMON_SHARE * self.size
-        )
+        return self.document_frequency.get(key, 0) > COMMON_SECTIONS
 
     def correct(self, word: str) -> str | None:
         """The pack's word closest to `word` (a typo), or None when nothing is close enough."""
@@ -235,24 +242,36 @@ class Catalog:
 
     # -- autocomplete --
 
+    def _range(self, start: str) -> list[str]:
+        """Name words beginning with `start`, at most MAX_PREFIX_WORDS of them."""
+        first = bisect.bisect_left(self._name_words, start)
+        found = []
+        for word in self._name_words[first : first + MAX_PREFIX_WORDS]:
+            if not word.startswith(start):
+                break
+            found.append(word)
+        return found
+
     def _ids_for(self, token: str, prefix: bool) -> set[int] | None:
         """Sections whose names hold `token` (or a word it starts, or a close spelling)."""
         if prefix:
-            start = bisect.bisect_left(self._name_words, token)
-            found = [
-                w
-                for w in self._name_words[start : start + MAX_PREFIX_WORDS]
-                if w.startswith(token)
-            ]
+            found = self._range(token)
             if found:
-                return set().union(*(self._name_index[w] for w in found))
+                ids: set[int] = set()
+                for word in found:
+                    ids |= self._name_index[word]
+                    if len(ids) >= MAX_AUTOCOMPLETE_SCAN:
+                        break
+                return ids
         elif token in self._name_index:
             return self._name_index[token]
         if len(token) < 3:
             return None
+        # A typo keeps the first two letters, or swaps them: look only there.
+        choices = self._range(token[:2]) + self._range(token[1] + token[0])
         close = process.extract(
             token,
-            self._name_words,
+            choices,
             scorer=fuzz.ratio,
             processor=(lambda w: w[: len(token) + 1]) if prefix else None,
             score_cutoff=75,
@@ -333,9 +352,7 @@ def build_query(text: str, catalog: Catalog) -> Query:
             # A corrected word is a guess ("place" may be meant, not "peace"): it counts for less.
             weight *= OSA.normalized_similarity(word, match)
         terms.append(Term(word, match, key, weight))
-    common = frozenset(
-        t.key for t in terms if t.key is not None and catalog.is_common(t.key)
-    )
+    common = frozenset(t.key for t in terms if t.key is not None and catalog.is_common(t.key))
     return Query(text, tuple(terms), common)
 
 
@@ -420,9 +437,7 @@ def rank(
         )
         scored.append((score, sure, section))
     scored.sort(key=lambda t: (-t[0], t[2].content.position))
-    results = tuple(
-        Hit(s.id, s.slug, s.title, round(score, 4)) for score, _, s in scored[:limit]
-    )
+    results = tuple(Hit(s.id, s.slug, s.title, round(score, 4)) for score, _, s in scored[:limit])
     top_score, top_sure, _ = scored[0]
     confident = top_sure and top_score >= CONFIDENT_SCORE
     return SearchResult(query.text, results[0] if confident else None, results)
@@ -441,11 +456,16 @@ class Searcher:
 
     async def search(self, question: str, guild_id: int | None, limit: int = 5) -> SearchResult:
         query = build_query(question, self.catalog)
-        expression = query.fts
-        hits = await self._fts(expression, FTS_CANDIDATES) if expression else []
+        hits: list[FtsHit] = []
+        for expression in query.lookups:
+            hits = await self._fts(expression, FTS_CANDIDATES)
+            if len(hits) >= MIN_HITS:
+                break
         return rank(query, hits, self.catalog, guild_id, limit)
 
-    def closest_topics(self, result: SearchResult, guild_id: int | None, count: int = 3) -> list[Section]:
+    def closest_topics(
+        self, result: SearchResult, guild_id: int | None, count: int = 3
+    ) -> list[Section]:
         """Topics to offer when there is no confident answer: the best hits, then the rotation."""
         chosen = [self.catalog.sections[h.section_id] for h in result.results[:count]]
         for section in self.catalog.visible(guild_id):

@@ -105,7 +105,8 @@ def validate_slug(slug: str) -> str:
         raise InvalidSection("slug", f"is longer than {MAX_SLUG} characters")
     if not SLUG_RE.match(slug):
         raise InvalidSection(
-            "slug", f"{slug!r} must be lowercase letters, digits and single hyphens (like 'us-role')"
+            "slug",
+            f"{slug!r} must be lowercase letters, digits and single hyphens (like 'us-role')",
         )
     return slug
 

@@ -6,6 +6,8 @@ plain result objects back; only the rendering differs.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -78,7 +80,12 @@ class BriefingService:
 
     async def reload(self) -> None:
         """Rebuild the in-memory catalog after the sections changed."""
-        self.searcher.catalog = Catalog(await self.sections.all(statuses=("active", "hidden")))
+        sections = await self.sections.all(statuses=("active", "hidden"))
+        # Built off the event loop: with a large pack it takes long enough to delay heartbeats.
+        self.searcher.catalog = await asyncio.to_thread(Catalog, sections)
+        # The catalog lives until the next change: keep the collector from rescanning it on
+        # every full collection (the pauses would land in the middle of answering).
+        gc.freeze()
 
     @property
     def catalog(self) -> Catalog:
@@ -142,7 +149,9 @@ class BriefingService:
     def related(self, section: Section, guild_id: int | None) -> list[Section]:
         """Other sections sharing tags or title words with `section`, most related first."""
         tags = set(section.content.tags)
-        keys = {stem(w) for w in content_words(f"{section.title} {' '.join(section.content.aliases)}")}
+        keys = {
+            stem(w) for w in content_words(f"{section.title} {' '.join(section.content.aliases)}")
+        }
         scored = []
         for other in self.catalog.visible(guild_id):
             if other.id == section.id:

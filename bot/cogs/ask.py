@@ -30,7 +30,9 @@ class AskCog(commands.Cog):
     def __init__(self, bot: Briefbot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="ask", description="Ask a question about the story in your own words")
+    @app_commands.command(
+        name="ask", description="Ask a question about the story in your own words"
+    )
     @app_commands.describe(question="Your question, e.g. what are the Berlin talks?")
     @app_commands.checks.cooldown(COOLDOWN_RATE, COOLDOWN_SECONDS, key=_member_key)
     async def ask(

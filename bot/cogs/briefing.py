@@ -18,7 +18,11 @@ from bot.ui.replies import send_section
 if TYPE_CHECKING:
     from bot.client import Briefbot
 
-NEEDED = (("View Channel", "view_channel"), ("Send Messages", "send_messages"), ("Embed Links", "embed_links"))
+NEEDED = (
+    ("View Channel", "view_channel"),
+    ("Send Messages", "send_messages"),
+    ("Embed Links", "embed_links"),
+)
 
 
 def require_manage_guild(interaction: discord.Interaction) -> None:
@@ -60,7 +64,9 @@ def status_embed(status: ScheduleStatus) -> discord.Embed:
 
 
 @app_commands.guild_only()
-class BriefingCog(commands.GroupCog, group_name="briefing", group_description="The daily explainer"):
+class BriefingCog(
+    commands.GroupCog, group_name="briefing", group_description="The daily explainer"
+):
     def __init__(self, bot: Briefbot) -> None:
         self.bot = bot
         super().__init__()
@@ -122,23 +128,30 @@ class BriefingCog(commands.GroupCog, group_name="briefing", group_description="T
     async def pause(self, interaction: discord.Interaction) -> None:
         require_manage_guild(interaction)
         await self.bot.service.pause_schedule(interaction.guild_id or 0)
-        await interaction.response.send_message("Paused. `/briefing resume` starts it again.", ephemeral=True)
+        await interaction.response.send_message(
+            "Paused. `/briefing resume` starts it again.", ephemeral=True
+        )
 
     @app_commands.command(name="resume", description="Resume the daily explainer")
     @app_commands.default_permissions(manage_guild=True)
     async def resume(self, interaction: discord.Interaction) -> None:
         require_manage_guild(interaction)
         status = await self.bot.service.resume_schedule(interaction.guild_id or 0, self.bot.clock())
-        await interaction.response.send_message(content="Resumed.", embed=status_embed(status), ephemeral=True)
+        await interaction.response.send_message(
+            content="Resumed.", embed=status_embed(status), ephemeral=True
+        )
 
     @app_commands.command(name="next", description="Choose the topic of the next daily post")
     @app_commands.describe(topic="Start typing a topic")
     @app_commands.default_permissions(manage_guild=True)
-    async def next_(self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, 100]) -> None:
+    async def next_(
+        self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, 100]
+    ) -> None:
         require_manage_guild(interaction)
         section = await self.bot.service.choose_next_topic(interaction.guild_id or 0, topic)
         await interaction.response.send_message(
-            f"The next daily post will be: **{discord.utils.escape_markdown(section.title)}**", ephemeral=True
+            f"The next daily post will be: **{discord.utils.escape_markdown(section.title)}**",
+            ephemeral=True,
         )
 
     @next_.autocomplete("topic")

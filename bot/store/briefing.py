@@ -181,8 +181,8 @@ class BriefingStore:
         """
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO briefing_posts (guild_id, local_date, slug, channel_id, nonce, status, "
-                "claimed_at, retry_at) VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?) "
+                "INSERT INTO briefing_posts (guild_id, local_date, slug, channel_id, nonce, "
+                "status, claimed_at, retry_at) VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?) "
                 "ON CONFLICT (guild_id, local_date) DO NOTHING",
                 (
                     schedule.guild_id,
@@ -227,7 +227,13 @@ class BriefingStore:
                 "INSERT INTO briefing_posts (guild_id, local_date, channel_id, nonce, status, "
                 "claimed_at, error) VALUES (?, ?, ?, '', 'skipped', ?, ?) "
                 "ON CONFLICT (guild_id, local_date) DO NOTHING",
-                (schedule.guild_id, local_date.isoformat(), schedule.channel_id, now.isoformat(), reason),
+                (
+                    schedule.guild_id,
+                    local_date.isoformat(),
+                    schedule.channel_id,
+                    now.isoformat(),
+                    reason,
+                ),
             )
             await conn.execute(
                 "UPDATE briefing_schedules SET next_due_utc = ?, next_local_date = ? "

@@ -60,7 +60,9 @@ class Database:
         self._write_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path, *, clock: Clock = utcnow, migrate: bool = True) -> Database:
+    async def open(
+        cls, path: str | Path, *, clock: Clock = utcnow, migrate: bool = True
+    ) -> Database:
         """Open (creating folders as needed) and bring the schema up to date."""
         location = str(path)
         if location != ":memory:":
@@ -143,21 +145,16 @@ class Database:
 
     async def backup(self, target: str | Path) -> Path:
         """Copy the live database with SQLite's online backup API, then move it into place."""
-        destination = Path(target)
-        if destination.is_dir():
-            stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
-            destination = destination / f"briefbot-{stamp}.sqlite3"
-        if not destination.parent.is_dir():
-            raise StorageError(f"Cannot write the backup: the folder {destination.parent} does not exist.")
+        destination = _backup_destination(Path(target), self.clock())
         partial = destination.with_name(destination.name + ".partial")
-        partial.unlink(missing_ok=True)
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
         try:
             async with aiosqlite.connect(partial) as copy:
                 await self.conn.backup(copy)
         except sqlite3.Error as exc:
-            partial.unlink(missing_ok=True)
+            await asyncio.to_thread(partial.unlink, missing_ok=True)
             raise StorageError(f"Cannot write the backup to {destination}: {exc}") from None
-        partial.replace(destination)
+        await asyncio.to_thread(partial.replace, destination)
         return destination
 
     async def get_meta(self, key: str) -> str | None:
@@ -180,6 +177,15 @@ class Database:
 _REMEDY = "Set BRIEFBOT_DB to a writable file path (the default is data/briefbot.sqlite3)."
 
 
+def _backup_destination(target: Path, now: datetime) -> Path:
+    """The backup file: `target`, or a time-stamped file inside it if it is a folder."""
+    if target.is_dir():
+        return target / f"briefbot-{now.strftime('%Y%m%dT%H%M%SZ')}.sqlite3"
+    if not target.parent.is_dir():
+        raise StorageError(f"Cannot write the backup: the folder {target.parent} does not exist.")
+    return target
+
+
 def _prepare_path(path: Path) -> None:
     if path.is_dir():
         raise StorageError(f"The database path {path} is a folder, not a file. {_REMEDY}")
@@ -194,7 +200,9 @@ def _prepare_path(path: Path) -> None:
             with path.open("rb+"):
                 pass
         except OSError as exc:
-            raise StorageError(f"Cannot write the database {path}: {exc.strerror}. {_REMEDY}") from None
+            raise StorageError(
+                f"Cannot write the database {path}: {exc.strerror}. {_REMEDY}"
+            ) from None
     else:
         probe = path.parent / f".{path.name}.probe"
         try:

@@ -7,8 +7,8 @@ its index row and its revision row are written together or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
@@ -98,7 +98,7 @@ class SectionStore:
 
     async def _fetch(self, where: str, params: Sequence[Any]) -> list[Section]:
         async with self.db.conn.execute(_SELECT + where, params) as cursor:
-            rows = await cursor.fetchall()
+            rows = list(await cursor.fetchall())
         if not rows:
             return []
         aliases: dict[int, list[str]] = defaultdict(list)
@@ -106,12 +106,11 @@ class SectionStore:
             sql = "SELECT section_id, alias FROM section_aliases ORDER BY section_id, position"
             args: Sequence[Any] = ()
         else:
-            marks = ",".join("?" * len(rows))
             sql = (
-                f"SELECT section_id, alias FROM section_aliases WHERE section_id IN ({marks}) "
-                "ORDER BY section_id, position"
+                "SELECT section_id, alias FROM section_aliases "
+                "WHERE section_id IN (SELECT value FROM json_each(?)) ORDER BY section_id, position"
             )
-            args = [row["id"] for row in rows]
+            args = [json.dumps([row["id"] for row in rows])]
         async with self.db.conn.execute(sql, args) as cursor:
             for section_id, alias in await cursor.fetchall():
                 aliases[section_id].append(alias)
@@ -119,17 +118,14 @@ class SectionStore:
 
     async def all(self, *, statuses: Iterable[Status] = ("active",)) -> list[Section]:
         """Every section of every scope with one of `statuses`, in rotation order."""
-        wanted = list(statuses)
-        marks = ",".join("?" * len(wanted))
         return await self._fetch(
-            f"WHERE s.status IN ({marks}) ORDER BY s.position, s.slug, s.id", wanted
+            "WHERE s.status IN (SELECT value FROM json_each(?)) ORDER BY s.position, s.slug, s.id",
+            [json.dumps(list(statuses))],
         )
 
     async def in_scope(self, guild_id: int | None) -> list[Section]:
         """Every section of one scope (None: the curated pack), whatever its status."""
-        return await self._fetch(
-            "WHERE s.guild_id IS ? ORDER BY s.position, s.slug", (guild_id,)
-        )
+        return await self._fetch("WHERE s.guild_id IS ? ORDER BY s.position, s.slug", (guild_id,))
 
     async def get(self, guild_id: int | None, slug: str) -> Section | None:
         found = await self._fetch(
@@ -200,7 +196,11 @@ class SectionStore:
         next_id = int(row[0]) + 1 if row else 1
         now = self.db.now()
         ids: list[int] = []
-        inserts, updates, aliases, index, revisions = [], [], [], [], []
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        aliases: list[tuple[int, int, str]] = []
+        index: list[tuple[int, str, str, str]] = []
+        revisions: list[tuple[Any, ...]] = []
         for change in changes:
             content = change.content
             fields = (

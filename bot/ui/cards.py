@@ -90,7 +90,9 @@ def section_cards(section: Section, header: str | None = None) -> list[Card]:
         )
     last = embeds[-1]
     for i, value in enumerate(fields[:FIELDS_LIMIT]):
-        last.add_field(name="Sources" if i == 0 else "Sources (continued)", value=value, inline=False)
+        last.add_field(
+            name="Sources" if i == 0 else "Sources (continued)", value=value, inline=False
+        )
     last.set_footer(text=footer)
     return [Card([embed]) for embed in embeds]
 

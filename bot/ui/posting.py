@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -24,7 +23,9 @@ class DiscordPoster:
     def __init__(self, bot: Briefbot) -> None:
         self.bot = bot
 
-    async def post(self, schedule: Schedule, section: Section, header: str, nonce: str) -> int | None:
+    async def post(
+        self, schedule: Schedule, section: Section, header: str, nonce: str
+    ) -> int | None:
         if schedule.channel_id is None:
             raise PostFailed("no channel is set; use /briefing set", permanent=True)
         channel = discord.PartialMessageable(
@@ -44,8 +45,9 @@ class DiscordPoster:
                 )
                 first_id = first_id or message.id
         except discord.Forbidden as exc:
+            why = exc.text or "Missing Access"
             raise PostFailed(
-                f"Briefbot may no longer post in <#{schedule.channel_id}> (403: {exc.text or 'Missing Access'}). "
+                f"Briefbot may no longer post in <#{schedule.channel_id}> (403: {why}). "
                 "Give it View Channel, Send Messages and Embed Links, then /briefing resume.",
                 permanent=True,
             ) from None
@@ -58,7 +60,9 @@ class DiscordPoster:
         except discord.HTTPException as exc:
             if exc.status >= 500:
                 raise PostFailed(f"Discord error {exc.status}", permanent=False) from None
-            raise PostFailed(f"Discord refused the post ({exc.status}: {exc.text})", permanent=True) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise PostFailed(
+                f"Discord refused the post ({exc.status}: {exc.text})", permanent=True
+            ) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise PostFailed(f"network error: {type(exc).__name__}", permanent=False) from None
         return first_id

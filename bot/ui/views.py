@@ -25,7 +25,10 @@ def _check_guild(interaction: discord.Interaction, guild: int) -> None:
         raise BriefbotError("This button belongs to another server's message.")
 
 
-class TopicButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:topic:(?P<guild>\d+):(?P<section>\d+)"):
+class TopicButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:topic:(?P<guild>\d+):(?P<section>\d+)",
+):
     """Opens one topic (the closest-topics buttons under an unanswered question)."""
 
     def __init__(self, guild: int, section_id: int, label: str = "Open") -> None:
@@ -54,7 +57,10 @@ class TopicButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:
             await reply_error(interaction, exc, "topic button")
 
 
-class RelatedSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"bb:related:(?P<guild>\d+):(?P<section>\d+)"):
+class RelatedSelect(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=r"bb:related:(?P<guild>\d+):(?P<section>\d+)",
+):
     """The "Related topics" menu under an answer card."""
 
     def __init__(self, guild: int, section_id: int, related: list[Section] | None = None) -> None:
@@ -94,7 +100,10 @@ class RelatedSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"b
             await reply_error(interaction, exc, "related menu")
 
 
-class TopicsPageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:topics:(?P<guild>\d+):(?P<page>\d+):(?P<dir>prev|next)"):
+class TopicsPageButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:topics:(?P<guild>\d+):(?P<page>\d+):(?P<dir>prev|next)",
+):
     """Previous / Next under /topics: edits the list in place."""
 
     def __init__(self, guild: int, page: int, direction: str, disabled: bool = False) -> None:
@@ -124,7 +133,9 @@ class TopicsPageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
             await reply_error(interaction, exc, "topics page")
 
 
-def topics_page(interaction: discord.Interaction, page: int) -> tuple[discord.Embed, discord.ui.View]:
+def topics_page(
+    interaction: discord.Interaction, page: int
+) -> tuple[discord.Embed, discord.ui.View]:
     """The embed and Previous / Next buttons for one page of this server's topics."""
     sections = service_of(interaction).topics(interaction.guild_id)
     embed, pages = topics_embed(sections, page, TOPICS_PAGE_SIZE)
@@ -132,7 +143,9 @@ def topics_page(interaction: discord.Interaction, page: int) -> tuple[discord.Em
     guild = interaction.guild_id or 0
     view = discord.ui.View(timeout=None)
     view.add_item(TopicsPageButton(guild, max(page - 1, 0), "prev", disabled=page == 0))
-    view.add_item(TopicsPageButton(guild, min(page + 1, pages - 1), "next", disabled=page >= pages - 1))
+    view.add_item(
+        TopicsPageButton(guild, min(page + 1, pages - 1), "next", disabled=page >= pages - 1)
+    )
     return embed, view
 
 

@@ -11,7 +11,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.briefing import PostFailed, Scheduler, due_at, first_due, next_section, parse_time, parse_zone
+from bot.briefing import (
+    PostFailed,
+    Scheduler,
+    due_at,
+    first_due,
+    next_section,
+    parse_time,
+    parse_zone,
+)
 from bot.errors import BriefbotError
 from bot.sections import Section
 from bot.service import BriefingService
@@ -88,14 +96,21 @@ def test_spring_forward_time_moves_to_the_first_valid_minute() -> None:
 
 def test_fall_back_time_is_taken_at_its_first_occurrence() -> None:
     # 2026-10-25: Berlin's 02:30 happens at 00:30 and 01:30 UTC.
-    assert due_at(date(2026, 10, 25), time(2, 30), BERLIN) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert due_at(date(2026, 10, 25), time(2, 30), BERLIN) == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC
+    )
     # 2026-11-01: New York's 01:30 happens at 05:30 and 06:30 UTC.
-    assert due_at(date(2026, 11, 1), time(1, 30), NEW_YORK) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+    assert due_at(date(2026, 11, 1), time(1, 30), NEW_YORK) == datetime(
+        2026, 11, 1, 5, 30, tzinfo=UTC
+    )
 
 
 def test_first_due_is_today_if_still_ahead_else_tomorrow() -> None:
     now = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
-    assert first_due(now, time(9, 0), BERLIN) == (date(2026, 11, 28), datetime(2026, 11, 28, 8, 0, tzinfo=UTC))
+    assert first_due(now, time(9, 0), BERLIN) == (
+        date(2026, 11, 28),
+        datetime(2026, 11, 28, 8, 0, tzinfo=UTC),
+    )
     assert first_due(now, time(8, 0), BERLIN)[0] == date(2026, 11, 29)
 
 
@@ -290,7 +305,9 @@ async def test_daylight_saving_days_post_exactly_once(
 async def test_one_server_failing_pauses_only_that_server(tmp_path: Path) -> None:
     clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
     service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster(fail={3: PostFailed("The channel no longer exists (404)", permanent=True)})
+    poster = RecordingPoster(
+        fail={3: PostFailed("The channel no longer exists (404)", permanent=True)}
+    )
     try:
         for guild in range(1, 11):
             await service.set_schedule(guild, 100 + guild, "08:00", "UTC", clock())
@@ -335,7 +352,9 @@ async def test_transient_errors_are_retried_with_backoff_within_the_day(tmp_path
         await service.close()
 
 
-async def test_next_topic_override_and_now_preview_do_not_disturb_the_rotation(tmp_path: Path) -> None:
+async def test_next_topic_override_and_now_preview_do_not_disturb_the_rotation(
+    tmp_path: Path,
+) -> None:
     clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
     service = await open_service(tmp_path / "db.sqlite3", clock)
     poster = RecordingPoster()

@@ -242,7 +242,7 @@ async def test_timestamp_in_updated_does_not_poison_the_database(open_service, p
     path.write_text(
         re.sub(r"(?m)^updated: .*$", "updated: 2026-11-28 10:00:00", text), encoding="utf-8"
     )
-    with pytest.raises(PackError, match="us-role.md: field 'updated'"):
+    with pytest.raises(PackError, match=r"us-role\.md: field 'updated'"):
         await open_service(knowledge=pack_dir)
     path.write_text(text, encoding="utf-8")  # the moderator fixes the file
     again = await open_service(knowledge=pack_dir)

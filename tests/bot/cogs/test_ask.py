@@ -37,7 +37,9 @@ async def seed(db: Path, sections: list[SectionContent]) -> None:
 
 
 def extra_section(slug: str, title: str, body: str, **kw: object) -> SectionContent:
-    return SectionContent(slug=slug, title=title, body=body, updated=date(2026, 11, 1), position=50, **kw)  # type: ignore[arg-type]
+    return SectionContent(
+        slug=slug, title=title, body=body, updated=date(2026, 11, 1), position=50, **kw
+    )  # type: ignore[arg-type]
 
 
 async def test_ask_answers_with_a_card_and_related_menu(tmp_path: Path) -> None:
@@ -164,7 +166,9 @@ async def test_explain_by_slug_and_by_free_text(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, tmp_path / "db.sqlite3"):
-            by_slug = await fake.send_slash(guild.id, name="explain", options={"topic": "nato-expansion"})
+            by_slug = await fake.send_slash(
+                guild.id, name="explain", options={"topic": "nato-expansion"}
+            )
             typed = await fake.send_slash(
                 guild.id, name="explain", options={"topic": "giving up land for peace"}
             )
@@ -176,7 +180,9 @@ async def test_explain_by_slug_and_by_free_text(tmp_path: Path) -> None:
 
 async def test_topics_pages_with_previous_and_next(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
-    await seed(db, [extra_section(f"extra-{i:02d}", f"Extra topic {i}", "Text.") for i in range(15)])
+    await seed(
+        db, [extra_section(f"extra-{i:02d}", f"Extra topic {i}", "Text.") for i in range(15)]
+    )
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, db):
@@ -209,7 +215,11 @@ async def test_everyone_in_a_section_never_pings(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
     await seed(
         db,
-        [extra_section("ping-test", "Zebra crossing rules", "@everyone @here <@&123> zebra crossing rules")],
+        [
+            extra_section(
+                "ping-test", "Zebra crossing rules", "@everyone @here <@&123> zebra crossing rules"
+            )
+        ],
     )
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
@@ -230,7 +240,8 @@ async def test_long_section_is_split_and_a_429_on_the_continuation_is_waited_out
 ) -> None:
     db = tmp_path / "db.sqlite3"
     sources = tuple(
-        Source(f"Source {i} " + "x" * 180, f"https://example.org/{i}/" + "p" * 300) for i in range(10)
+        Source(f"Source {i} " + "x" * 180, f"https://example.org/{i}/" + "p" * 300)
+        for i in range(10)
     )
     body = " ".join(f"Sentence {i} about the long topic." for i in range(120))[:3990]
     await seed(db, [extra_section("long-topic", "A very long topic", body, sources=sources)])
@@ -251,7 +262,9 @@ async def test_long_section_is_split_and_a_429_on_the_continuation_is_waited_out
         for embed in embeds:
             assert len(embed.get("description", "")) <= 4096
             assert all(len(f["value"]) <= 1024 for f in embed.get("fields", []))
-        rate_limited = [r for r in fake.requests_matching("POST", r"^/webhooks/") if r.status == 429]
+        rate_limited = [
+            r for r in fake.requests_matching("POST", r"^/webhooks/") if r.status == 429
+        ]
         assert len(rate_limited) == 1
 
 
@@ -266,7 +279,9 @@ async def test_member_cooldown_is_polite_and_names_the_wait(tmp_path: Path) -> N
                     guild.id, name="ask", options={"question": "nato purpose"}, user_id=member.id
                 )
                 answers.append((await ix.wait_response())["data"])
-            other = await fake.send_slash(guild.id, name="ask", options={"question": "nato purpose"})
+            other = await fake.send_slash(
+                guild.id, name="ask", options={"question": "nato purpose"}
+            )
             other_data = (await other.wait_response())["data"]
         assert all("embeds" in a and a["embeds"] for a in answers[:5])
         assert int(answers[5]["flags"]) & EPHEMERAL

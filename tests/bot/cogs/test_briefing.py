@@ -26,7 +26,9 @@ class Clock:
         return self.now
 
 
-async def briefing(fake: FakeDiscord, guild_id: int, sub: str, perms: int = MODERATOR, **options: object) -> dict:
+async def briefing(
+    fake: FakeDiscord, guild_id: int, sub: str, perms: int = MODERATOR, **options: object
+) -> dict:
     ix = await fake.send_slash(
         guild_id, name="briefing", subcommand=sub, options=options or None, member_permissions=perms
     )
@@ -39,9 +41,13 @@ async def test_set_validates_before_saving_and_show_reports_the_schedule(tmp_pat
         guild = fake.add_guild(name="News")
         channel = guild.text_channel_id
         async with running_bot(fake, tmp_path / "db.sqlite3", clock=clock) as bot:
-            bad_time = await briefing(fake, guild.id, "set", channel=channel, time="25:99", timezone="UTC")
+            bad_time = await briefing(
+                fake, guild.id, "set", channel=channel, time="25:99", timezone="UTC"
+            )
             assert int(bad_time["flags"]) & EPHEMERAL and "HH:MM" in bad_time["content"]
-            bad_zone = await briefing(fake, guild.id, "set", channel=channel, time="08:00", timezone="Mars/Base")
+            bad_zone = await briefing(
+                fake, guild.id, "set", channel=channel, time="08:00", timezone="Mars/Base"
+            )
             assert "Europe/Berlin" in bad_zone["content"]
             refused = await briefing(
                 fake, guild.id, "set", perms=MEMBER, channel=channel, time="08:00", timezone="UTC"
@@ -50,7 +56,9 @@ async def test_set_validates_before_saving_and_show_reports_the_schedule(tmp_pat
             assert await bot.service.briefing.get(guild.id) is None
 
             guild.set_bot_channel_permissions(channel, deny=int(Perm.EMBED_LINKS))
-            missing = await briefing(fake, guild.id, "set", channel=channel, time="08:00", timezone="UTC")
+            missing = await briefing(
+                fake, guild.id, "set", channel=channel, time="08:00", timezone="UTC"
+            )
             assert "Embed Links" in missing["content"] and "Nothing was saved" in missing["content"]
             assert await bot.service.briefing.get(guild.id) is None
 
@@ -93,7 +101,11 @@ async def test_deleted_channel_in_one_server_while_nine_others_post(tmp_path: Pa
             clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
             report = await bot.scheduler.tick()
             await bot.scheduler.tick()
-            counts = {g.id: len(fake.channel_messages(g.text_channel_id)) for g in guilds if g is not broken}
+            counts = {
+                g.id: len(fake.channel_messages(g.text_channel_id))
+                for g in guilds
+                if g is not broken
+            }
             assert broken.text_channel_id != news  # /briefing show is asked from #chat
             status = await bot.service.schedule_status(broken.id)
             shown = (await briefing(fake, broken.id, "show"))["embeds"][0]
@@ -106,7 +118,9 @@ async def test_deleted_channel_in_one_server_while_nine_others_post(tmp_path: Pa
         assert message["allowed_mentions"] == {"parse": []}
 
 
-async def test_crash_after_the_send_before_it_was_recorded_does_not_post_twice(tmp_path: Path) -> None:
+async def test_crash_after_the_send_before_it_was_recorded_does_not_post_twice(
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "db.sqlite3"
     clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
     async with FakeDiscord() as fake:
@@ -149,7 +163,11 @@ async def test_a_thousand_servers_due_at_once_each_get_exactly_one_post_despite_
             report = await bot.scheduler.tick()
             again = await bot.scheduler.tick()
         counts = [len(fake.channel_messages(g.text_channel_id)) for g in guilds]
-        limited = [r for r in fake.requests_matching("POST", r"^/channels/\d+/messages$") if r.status == 429]
+        limited = [
+            r
+            for r in fake.requests_matching("POST", r"^/channels/\d+/messages$")
+            if r.status == 429
+        ]
         assert report.posted == 1000 and again.posted == 0
         assert counts == [1] * 1000
         assert len(limited) == 40
