@@ -782,7 +782,7 @@ def render_fanout(runs: Sequence[FanoutRun], profiles: Sequence[str]) -> str:
                 f"{r.posted / r.to_last_post_s:,.0f}" if r.to_last_post_s > 0 else "-",
                 f"{r.posted:,} / {r.failed} / {r.retried_later}",
                 f"{r.exactly_one:,} {_check(r.exactly_one == r.servers)}",
-                r.messages,
+                f"{r.messages:,}",
                 r.second_tick_posted,
                 f"{r.setup_s:.1f}",
             ]

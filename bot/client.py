@@ -24,9 +24,11 @@ from discord.ext import commands
 
 from bot.briefing import POLL_SECONDS, Scheduler
 from bot.config import DEFAULT_API_BASE, Settings
+from bot.editing import Editor
 from bot.errors import BriefbotError
 from bot.service import BriefingService
 from bot.store.database import utcnow
+from bot.ui.kb import KB_DYNAMIC_ITEMS
 from bot.ui.posting import DiscordPoster
 from bot.ui.replies import reply_error
 from bot.ui.views import DYNAMIC_ITEMS
@@ -38,7 +40,7 @@ T = TypeVar("T")
 EXIT_BAD_TOKEN = 2
 # Discord allows 3 seconds for the first reply; past this much work we defer first.
 DEFER_AFTER = 2.0
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing")
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing", "bot.cogs.kb")
 SYNC_HASH_KEY = "command_sync_hash"
 
 
@@ -101,6 +103,7 @@ class Briefbot(commands.Bot):
             **options,
         )
         self.service = service
+        self.editor = Editor(service)
         self.settings = settings
         self.clock = clock
         self.defer_after = DEFER_AFTER
@@ -127,7 +130,7 @@ class Briefbot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *KB_DYNAMIC_ITEMS)
         await self.sync_commands()
         if self.poll_seconds is not None:
             self._scheduler_task = asyncio.create_task(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from bot.errors import InvalidSection
@@ -63,18 +63,18 @@ class SectionContent:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> SectionContent:
-        sources = data.get("sources") or []
-        assert isinstance(sources, list)
+    def from_json(cls, data: dict[str, Any]) -> SectionContent:
         return cls(
             slug=str(data["slug"]),
             title=str(data["title"]),
             body=str(data["body"]),
-            aliases=tuple(str(a) for a in data.get("aliases") or []),  # type: ignore[attr-defined]
-            tags=tuple(str(t) for t in data.get("tags") or []),  # type: ignore[attr-defined]
-            sources=tuple(Source(str(s["title"]), str(s["url"])) for s in sources),
+            aliases=tuple(str(a) for a in data.get("aliases") or []),
+            tags=tuple(str(t) for t in data.get("tags") or []),
+            sources=tuple(
+                Source(str(s["title"]), str(s["url"])) for s in data.get("sources") or []
+            ),
             updated=date.fromisoformat(str(data["updated"])),
-            position=int(data.get("position") or 0),  # type: ignore[call-overload]
+            position=int(data.get("position") or 0),
         )
 
 

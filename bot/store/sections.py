@@ -67,6 +67,27 @@ class Change:
     author_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Revision:
+    section_id: int
+    number: int
+    author: str
+    author_id: int | None
+    created_at: str
+    action: str
+    changed: tuple[str, ...]
+    content: SectionContent
+    status: str
+
+
+class EditConflict(Exception):
+    """The section changed since the form was opened; `current` is what is there now."""
+
+    def __init__(self, current: Section | None) -> None:
+        super().__init__("the section changed since it was opened")
+        self.current = current
+
+
 def _row_to_section(row: aiosqlite.Row, aliases: tuple[str, ...]) -> Section:
     content = SectionContent(
         slug=row["slug"],
@@ -153,6 +174,91 @@ class SectionStore:
         async with self.db.conn.execute(sql, (match, limit)) as cursor:
             rows = await cursor.fetchall()
         return [FtsHit(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def revisions(self, section_id: int) -> list[Revision]:
+        """A section's history, newest first."""
+        async with self.db.conn.execute(
+            "SELECT section_id, number, author, author_id, created_at, action, changed, snapshot "
+            "FROM revisions WHERE section_id = ? ORDER BY number DESC",
+            (section_id,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        found = []
+        for row in rows:
+            snapshot = json.loads(row[7])
+            found.append(
+                Revision(
+                    section_id=row[0],
+                    number=row[1],
+                    author=row[2],
+                    author_id=row[3],
+                    created_at=row[4],
+                    action=row[5],
+                    changed=tuple(json.loads(row[6])),
+                    content=SectionContent.from_json(snapshot),
+                    status=str(snapshot.get("status", "active")),
+                )
+            )
+        return found
+
+    async def _visible(self, guild_id: int, slug: str) -> tuple[Section | None, Section | None]:
+        """(the server's own row for `slug`, whatever its status; the row the server sees)."""
+        own = await self.get(guild_id, slug)
+        if own is not None:
+            return own, own if own.status == "active" else None
+        curated = await self.get(None, slug)
+        return None, curated if curated is not None and curated.status == "active" else None
+
+    async def save_for_guild(
+        self,
+        guild_id: int,
+        content: SectionContent,
+        *,
+        opened: tuple[int, int] | None,
+        author: str,
+        author_id: int | None,
+        action: str = "updated",
+    ) -> Section:
+        """Create or edit a server's section (an edit of a curated one becomes an override).
+
+        `opened` is the (section id, revision) the moderator's form was filled from, or None
+        for a new section; if what the server sees now differs, nothing is written and
+        EditConflict says what is there.
+        """
+        async with self.db.transaction() as conn:
+            own, visible = await self._visible(guild_id, content.slug)
+            if opened is None:
+                if visible is not None:
+                    raise EditConflict(visible)
+            elif visible is None or (visible.id, visible.revision) != opened:
+                raise EditConflict(visible)
+            change = Change(
+                guild_id,
+                content,
+                own,
+                "active",
+                action if own is not None else ("created" if opened is None else action),
+                author,
+                author_id,
+            )
+            (section_id,) = await self._save_many(conn, [change])
+        saved = await self.by_id(section_id)
+        assert saved is not None
+        return saved
+
+    async def hide_for_guild(
+        self, guild_id: int, slug: str, *, author: str, author_id: int | None
+    ) -> Section:
+        """Hide a section in one server only: its own row, or a hiding override of a curated one."""
+        async with self.db.transaction() as conn:
+            own, visible = await self._visible(guild_id, slug)
+            if visible is None:
+                raise EditConflict(None)
+            change = Change(guild_id, visible.content, own, "hidden", "hidden", author, author_id)
+            (section_id,) = await self._save_many(conn, [change])
+        hidden = await self.by_id(section_id)
+        assert hidden is not None
+        return hidden
 
     async def import_curated(self, pack: Sequence[SectionContent]) -> ImportReport:
         """Make the curated scope equal to `pack` in one transaction; idempotent."""

@@ -1,0 +1,172 @@
+"""/kb: moderators correct and extend their server's briefing. Everyone may read history."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.briefing import require_manage_guild
+from bot.search import MAX_CHOICES
+from bot.ui.cards import COLOUR, shorten
+from bot.ui.kb import (
+    SectionForm,
+    announce,
+    author_of,
+    edit_form,
+    history_page,
+    require_editor,
+)
+
+if TYPE_CHECKING:
+    from bot.client import Briefbot
+
+
+@app_commands.guild_only()
+class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this server's briefing"):
+    def __init__(self, bot: Briefbot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def _topics(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=c.name, value=c.value)
+            for c in self.bot.service.autocomplete(current, interaction.guild_id)[:MAX_CHOICES]
+        ]
+
+    @app_commands.command(name="add", description="Write a new topic for this server")
+    async def add(self, interaction: discord.Interaction) -> None:
+        await require_editor(interaction)
+        await interaction.response.send_modal(SectionForm(interaction.guild_id or 0, None, None))
+
+    @app_commands.command(name="edit", description="Correct a topic (yours, or this server's copy)")
+    @app_commands.describe(topic="Start typing a topic")
+    async def edit(self, interaction: discord.Interaction, topic: str) -> None:
+        await require_editor(interaction)
+        section = self.bot.service.section(topic, interaction.guild_id)
+        await interaction.response.send_modal(edit_form(interaction.guild_id or 0, section))
+
+    @app_commands.command(name="remove", description="Hide a topic in this server")
+    @app_commands.describe(topic="Start typing a topic")
+    async def remove(self, interaction: discord.Interaction, topic: str) -> None:
+        from bot.ui.kb import ConfirmRemove
+
+        await require_editor(interaction)
+        section = self.bot.service.section(topic, interaction.guild_id)
+        view = discord.ui.View(timeout=None)
+        view.add_item(ConfirmRemove(interaction.guild_id or 0, section.id))
+        await interaction.response.send_message(
+            f"Remove **{discord.utils.escape_markdown(section.title)}** from this server's "
+            "briefing? Other servers keep it; `/kb revert` brings it back.",
+            view=view,
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="history", description="A topic's revisions")
+    @app_commands.describe(topic="Start typing a topic")
+    async def history(self, interaction: discord.Interaction, topic: str) -> None:
+        section, revisions = await self.bot.editor.history(interaction.guild_id or 0, topic)
+        embed, view = history_page(interaction.guild_id or 0, section, revisions, 0)
+        await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
+
+    @app_commands.command(name="revert", description="Restore a revision (as a new revision)")
+    @app_commands.describe(topic="Start typing a topic", revision="The number from /kb history")
+    async def revert(
+        self,
+        interaction: discord.Interaction,
+        topic: str,
+        revision: app_commands.Range[int, 1, 100000],
+    ) -> None:
+        await require_editor(interaction)
+        saved = await self.bot.editor.revert(
+            interaction.guild_id or 0,
+            author_of(interaction),
+            topic,
+            revision,
+            self.bot.clock().date(),
+        )
+        await interaction.response.send_message(
+            f"Restored revision {revision} of **{discord.utils.escape_markdown(saved.title)}** "
+            f"as revision {saved.revision}.",
+            ephemeral=True,
+        )
+        await announce(interaction, saved, f"reverted to revision {revision}")
+
+    @app_commands.command(name="gaps", description="Questions asked here that got no answer")
+    @app_commands.describe(days="How far back to look (default 7)")
+    async def gaps(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = 7
+    ) -> None:
+        await require_editor(interaction)
+        found = await self.bot.editor.gaps(interaction.guild_id or 0, days, self.bot.clock())
+        lines = [
+            f"**{g.count}×** {discord.utils.escape_markdown(shorten(g.question, 150))}"
+            for g in found[:20]
+        ]
+        embed = discord.Embed(
+            title=f"Unanswered questions, last {days} days",
+            description="\n".join(lines) or "None: every question found a briefing.",
+            colour=COLOUR,
+        )
+        embed.set_footer(text="Grouped by similarity, most asked first · /kb add writes a topic")
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="stale", description="Topics not updated in a while")
+    @app_commands.describe(days="Not updated in this many days")
+    async def stale(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 3650]
+    ) -> None:
+        await require_editor(interaction)
+        old = self.bot.editor.stale(interaction.guild_id or 0, days, self.bot.clock().date())
+        lines = [
+            f"{s.content.updated.isoformat()} · {shorten(s.title, 120)} (`{s.slug}`)"
+            for s in old[:25]
+        ]
+        embed = discord.Embed(
+            title=f"Not updated in {days} days",
+            description="\n".join(lines) or "Everything is fresh.",
+            colour=COLOUR,
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="export", description="This server's briefing as a pack (zip)")
+    async def export(self, interaction: discord.Interaction) -> None:
+        await require_editor(interaction)
+        data = self.bot.editor.export(interaction.guild_id or 0)
+        await interaction.response.send_message(
+            "This server's briefing in the pack format (`python -m bot kb import` reads it).",
+            file=discord.File(io.BytesIO(data), filename="briefing.zip"),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="role", description="Who besides Manage Server may edit")
+    @app_commands.describe(role="Members with this role may edit the briefing")
+    async def role(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        require_manage_guild(interaction)
+        await self.bot.editor.set_role(interaction.guild_id or 0, role.id)
+        await interaction.response.send_message(
+            f"Members with {role.mention} may now edit the briefing.", ephemeral=True
+        )
+
+    @app_commands.command(name="log", description="Where each change is announced")
+    @app_commands.describe(channel="The channel for change notes")
+    async def log(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        require_manage_guild(interaction)
+        await self.bot.editor.set_log_channel(interaction.guild_id or 0, channel.id)
+        await interaction.response.send_message(
+            f"Changes will be announced in {channel.mention}.", ephemeral=True
+        )
+
+    edit.autocomplete("topic")(_topics)
+    remove.autocomplete("topic")(_topics)
+    history.autocomplete("topic")(_topics)
+    revert.autocomplete("topic")(_topics)
+
+
+async def setup(bot: Briefbot) -> None:
+    await bot.add_cog(KbCog(bot))

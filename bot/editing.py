@@ -1,0 +1,278 @@
+"""Moderators' knowledge edits: who may edit, forms to sections, history, gaps and staleness.
+
+Transport-free like the service: the Discord cog parses interactions and renders; everything
+that decides lives here. Every change is one transaction with its revision row, and the
+catalog is rebuilt at once so search sees it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from rapidfuzz import fuzz, process
+
+from bot.errors import BriefbotError, InvalidSection, NotAllowed, SectionNotFound
+from bot.pack import zip_pack
+from bot.sections import MAX_SLUG, Section, SectionContent, Source, validate
+from bot.service import BriefingService
+from bot.store.moderation import GuildSettings, ModerationStore
+from bot.store.sections import EditConflict, Revision
+from bot.text import clean, words
+
+GAP_SIMILARITY = 75.0
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    id: int
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    question: str
+    count: int
+    examples: tuple[str, ...]
+
+
+class Conflict(BriefbotError):
+    """Someone saved the section after this form was opened; both texts travel with it."""
+
+    def __init__(self, current: Section | None, draft_id: int) -> None:
+        super().__init__(
+            "This topic changed since you opened it, so nothing was saved. Your text is kept: "
+            "compare it with the current one below and reopen the form to merge them."
+        )
+        self.current = current
+        self.draft_id = draft_id
+
+
+class Rejected(BriefbotError):
+    """A form failed validation; the moderator's text is kept as draft `draft_id`."""
+
+    def __init__(self, error: InvalidSection, draft_id: int) -> None:
+        super().__init__(
+            f"Not saved: {error.field} {error.reason}. "
+            "Your text is kept; reopen the form to fix it."
+        )
+        self.error = error
+        self.draft_id = draft_id
+
+
+def content_to_form(content: SectionContent) -> dict[str, str]:
+    return {
+        "title": content.title,
+        "aliases": "\n".join(content.aliases),
+        "body": content.body,
+        "sources": "\n".join(f"{s.title} | {s.url}" for s in content.sources),
+    }
+
+
+def _sources(text: str) -> tuple[Source, ...]:
+    sources = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        title, bar, url = line.rpartition("|")
+        if not bar:
+            title, url = line, line
+        sources.append(Source(title.strip() or url.strip(), url.strip()))
+    return tuple(sources)
+
+
+def form_to_content(
+    fields: dict[str, str], slug: str, base: SectionContent | None, today: date
+) -> SectionContent:
+    """Validate a moderator's form into section content; InvalidSection names the field."""
+    aliases = tuple(
+        a for line in fields.get("aliases", "").splitlines() for a in [line.strip()] if a
+    )
+    content = SectionContent(
+        slug=slug,
+        title=fields.get("title", ""),
+        body=fields.get("body", ""),
+        aliases=aliases,
+        tags=base.tags if base else (),
+        sources=_sources(fields.get("sources", "")),
+        updated=today,
+        position=base.position if base else 0,
+    )
+    return validate(content)
+
+
+def slug_for(title: str, taken: set[str]) -> str:
+    base = "-".join(words(title))[:MAX_SLUG].strip("-") or "topic"
+    slug, n = base, 2
+    while slug in taken:
+        suffix = f"-{n}"
+        slug = base[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
+        n += 1
+    return slug
+
+
+def group_gaps(questions: Sequence[str]) -> list[Gap]:
+    """Unanswered questions grouped by similarity, most asked first."""
+    groups: list[list[str]] = []
+    keys: list[str] = []
+    for question in questions:
+        key = " ".join(words(question))
+        if not key:
+            continue
+        best = process.extractOne(
+            key, keys, scorer=fuzz.token_set_ratio, score_cutoff=GAP_SIMILARITY
+        )
+        if best is None:
+            keys.append(key)
+            groups.append([clean(question)])
+        else:
+            groups[best[2]].append(clean(question))
+    gaps = []
+    for members in groups:
+        common = max(set(members), key=lambda q: (members.count(q), -len(q)))
+        gaps.append(Gap(common, len(members), tuple(dict.fromkeys(members))[:3]))
+    gaps.sort(key=lambda g: (-g.count, g.question))
+    return gaps
+
+
+class Editor:
+    def __init__(self, service: BriefingService) -> None:
+        self.service = service
+        self.moderation = ModerationStore(service.db)
+
+    # -- who may edit --
+
+    async def check_editor(
+        self, guild_id: int, manage_guild: bool, role_ids: Sequence[int]
+    ) -> None:
+        """Manage Server, or the server's moderator role; the bot checks this on every use."""
+        if manage_guild:
+            return
+        settings = await self.moderation.settings(guild_id)
+        if settings.mod_role_id is not None and settings.mod_role_id in role_ids:
+            return
+        need = "the Manage Server permission"
+        if settings.mod_role_id is not None:
+            need += f" or the <@&{settings.mod_role_id}> role"
+        raise NotAllowed(f"Editing the briefing needs {need}. Nothing was changed.")
+
+    async def settings(self, guild_id: int) -> GuildSettings:
+        return await self.moderation.settings(guild_id)
+
+    async def set_role(self, guild_id: int, role_id: int | None) -> GuildSettings:
+        return await self.moderation.update(guild_id, mod_role_id=role_id)
+
+    async def set_log_channel(self, guild_id: int, channel_id: int | None) -> GuildSettings:
+        return await self.moderation.update(guild_id, log_channel_id=channel_id)
+
+    # -- changes --
+
+    def opened(self, guild_id: int, slug: str) -> tuple[Section, tuple[int, int]]:
+        """The section as this server sees it, and the version token its form carries."""
+        section = self.service.section(slug, guild_id)
+        return section, (section.id, section.revision)
+
+    async def save(
+        self,
+        guild_id: int,
+        author: Author,
+        fields: dict[str, str],
+        *,
+        slug: str | None,
+        opened: tuple[int, int] | None,
+        today: date,
+    ) -> Section:
+        """Create (slug None) or edit a section from a form, keeping the text if it fails."""
+        base = self.service.catalog.find(guild_id, slug) if slug else None
+        try:
+            if slug is None:
+                taken = {s.slug for s in self.service.topics(guild_id)}
+                new_slug = slug_for(fields.get("title", ""), taken)
+                position = max(
+                    (s.content.position for s in self.service.topics(guild_id)), default=0
+                )
+                content = form_to_content(fields, new_slug, None, today)
+                content = dataclasses.replace(content, position=position + 1)
+            else:
+                content = form_to_content(fields, slug, base.content if base else None, today)
+        except InvalidSection as error:
+            draft = await self.moderation.keep_draft(guild_id, author.id, slug, opened, fields)
+            raise Rejected(error, draft) from None
+        try:
+            saved = await self.service.sections.save_for_guild(
+                guild_id,
+                content,
+                opened=opened,
+                author=author.label,
+                author_id=author.id,
+                action="created" if slug is None else "updated",
+            )
+        except EditConflict as conflict:
+            # Reopening should offer to save over what is there now, knowingly.
+            current = conflict.current
+            now_opened = (current.id, current.revision) if current else None
+            draft = await self.moderation.keep_draft(guild_id, author.id, slug, now_opened, fields)
+            raise Conflict(current, draft) from None
+        await self.service.reload()
+        return saved
+
+    async def remove(self, guild_id: int, author: Author, slug: str) -> Section:
+        self.service.section(slug, guild_id)  # SectionNotFound if not visible here
+        try:
+            hidden = await self.service.sections.hide_for_guild(
+                guild_id, slug, author=author.label, author_id=author.id
+            )
+        except EditConflict:
+            raise SectionNotFound(slug) from None
+        await self.service.reload()
+        return hidden
+
+    async def history(self, guild_id: int, slug: str) -> tuple[Section, list[Revision]]:
+        section = self.service.section(slug, guild_id)
+        return section, await self.service.sections.revisions(section.id)
+
+    async def revert(
+        self, guild_id: int, author: Author, slug: str, number: int, today: date
+    ) -> Section:
+        section, revisions = await self.history(guild_id, slug)
+        target = next((r for r in revisions if r.number == number), None)
+        if target is None:
+            raise BriefbotError(
+                f"{slug} has no revision {number}; "
+                f"/kb history shows revisions 1 to {section.revision}."
+            )
+        content = dataclasses.replace(target.content, slug=section.slug, updated=today)
+        try:
+            saved = await self.service.sections.save_for_guild(
+                guild_id,
+                content,
+                opened=(section.id, section.revision),
+                author=author.label,
+                author_id=author.id,
+                action="reverted",
+            )
+        except EditConflict as conflict:
+            raise Conflict(conflict.current, 0) from None
+        await self.service.reload()
+        return saved
+
+    # -- reports --
+
+    async def gaps(self, guild_id: int, days: int, now: datetime) -> list[Gap]:
+        since = (now - timedelta(days=days)).isoformat(timespec="seconds")
+        return group_gaps(await self.service.asks.unanswered(guild_id, since))
+
+    def stale(self, guild_id: int, days: int, today: date) -> list[Section]:
+        cutoff = today - timedelta(days=days)
+        old = [s for s in self.service.topics(guild_id) if s.content.updated <= cutoff]
+        return sorted(old, key=lambda s: (s.content.updated, s.slug))
+
+    def export(self, guild_id: int) -> bytes:
+        return zip_pack(s.content for s in self.service.topics(guild_id))

@@ -1,0 +1,326 @@
+"""The moderators' form, confirmations and history pages for /kb (rendering and dispatch only)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.editing import Author, Conflict, Editor, Rejected, content_to_form
+from bot.errors import BriefbotError
+from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_TITLE, Section
+from bot.store.sections import Revision
+from bot.ui.cards import COLOUR, shorten
+from bot.ui.replies import reply_error, service_of
+
+if TYPE_CHECKING:
+    from bot.client import Briefbot
+
+HISTORY_PAGE = 10
+
+
+def editor_of(interaction: discord.Interaction) -> Editor:
+    bot: Briefbot = interaction.client  # type: ignore[assignment]
+    return bot.editor
+
+
+def author_of(interaction: discord.Interaction) -> Author:
+    return Author(interaction.user.id, interaction.user.name)
+
+
+def role_ids(interaction: discord.Interaction) -> list[int]:
+    roles = getattr(interaction.user, "roles", [])
+    return [role.id for role in roles]
+
+
+async def require_editor(interaction: discord.Interaction) -> None:
+    """Checked on every command, form and click: permissions in Discord are only a hint."""
+    await editor_of(interaction).check_editor(
+        interaction.guild_id or 0, interaction.permissions.manage_guild, role_ids(interaction)
+    )
+
+
+class SectionForm(discord.ui.Modal):
+    """Title, aliases, body and sources; the version it was opened from travels with it."""
+
+    def __init__(
+        self,
+        guild_id: int,
+        slug: str | None,
+        opened: tuple[int, int] | None,
+        fields: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(title="Edit topic" if slug else "New topic", timeout=3600)
+        self.guild_id = guild_id
+        self.slug = slug
+        self.opened = opened
+        values = fields or {}
+        self.title_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Title (the question a reader would ask)",
+            default=values.get("title"),
+            max_length=MAX_TITLE,
+        )
+        self.aliases_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label=f"Aliases: other ways to ask, one per line (≤ {MAX_ALIASES})",
+            style=discord.TextStyle.paragraph,
+            default=values.get("aliases"),
+            required=False,
+            max_length=MAX_ALIASES * (MAX_ALIAS + 1),
+        )
+        self.body_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Briefing text",
+            style=discord.TextStyle.paragraph,
+            default=values.get("body"),
+            max_length=MAX_BODY,
+        )
+        self.sources_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Sources: 'Title | https://…', one per line",
+            style=discord.TextStyle.paragraph,
+            default=values.get("sources"),
+            required=False,
+            max_length=4000,
+        )
+        for item in (self.title_input, self.aliases_input, self.body_input, self.sources_input):
+            self.add_item(item)
+
+    def typed(self) -> dict[str, str]:
+        return {
+            "title": self.title_input.value,
+            "aliases": self.aliases_input.value,
+            "body": self.body_input.value,
+            "sources": self.sources_input.value,
+        }
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        try:
+            if (interaction.guild_id or 0) != self.guild_id:
+                raise BriefbotError("This form belongs to another server.")
+            await require_editor(interaction)
+            bot: Briefbot = interaction.client  # type: ignore[assignment]
+            saved = await editor_of(interaction).save(
+                self.guild_id,
+                author_of(interaction),
+                self.typed(),
+                slug=self.slug,
+                opened=self.opened,
+                today=bot.clock().date(),
+            )
+        except Rejected as rejected:
+            await interaction.response.send_message(
+                str(rejected), view=reopen_view(self.guild_id, rejected.draft_id), ephemeral=True
+            )
+            return
+        except Conflict as conflict:
+            embeds = conflict_embeds(conflict.current, self.typed())
+            await interaction.response.send_message(
+                str(conflict),
+                embeds=embeds,
+                view=reopen_view(self.guild_id, conflict.draft_id),
+                ephemeral=True,
+            )
+            return
+        except Exception as exc:
+            await reply_error(interaction, exc, "kb form")
+            return
+        await interaction.response.send_message(
+            f"Saved **{discord.utils.escape_markdown(saved.title)}** (`{saved.slug}`, "
+            f"revision {saved.revision}). Search uses it now.",
+            ephemeral=True,
+        )
+        await announce(interaction, saved, "created" if self.slug is None else "updated")
+
+
+def conflict_embeds(current: Section | None, typed: dict[str, str]) -> list[discord.Embed]:
+    now = discord.Embed(
+        title=shorten(f"Now: {current.title}" if current else "Now: (removed)", 256),
+        description=shorten(current.content.body if current else "This topic was removed.", 4000),
+        colour=COLOUR,
+    )
+    if current is not None:
+        now.set_footer(text=f"Revision {current.revision}")
+    yours = discord.Embed(
+        title=shorten(f"Yours: {typed.get('title') or '(no title)'}", 256),
+        description=shorten(typed.get("body") or "(empty)", 1800),
+        colour=discord.Colour.orange(),
+    )
+    return [now, yours]
+
+
+def reopen_view(guild_id: int, draft_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ReopenDraft(guild_id, draft_id))
+    return view
+
+
+class ReopenDraft(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:draft:(?P<guild>\d+):(?P<draft>\d+)",
+):
+    """Reopens the form filled with exactly what the moderator typed."""
+
+    def __init__(self, guild_id: int, draft_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Reopen the form with my text",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"bb:draft:{guild_id}:{draft_id}",
+            )
+        )
+        self.guild_id = guild_id
+        self.draft_id = draft_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> ReopenDraft:
+        return cls(int(match["guild"]), int(match["draft"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            if (interaction.guild_id or 0) != self.guild_id:
+                raise BriefbotError("This button belongs to another server's message.")
+            await require_editor(interaction)
+            draft = await editor_of(interaction).moderation.draft(
+                self.draft_id, self.guild_id, interaction.user.id
+            )
+            if draft is None:
+                raise BriefbotError("That draft is gone (a newer one replaced it).")
+            await interaction.response.send_modal(
+                SectionForm(self.guild_id, draft.slug, draft.revision, draft.fields)
+            )
+        except Exception as exc:
+            await reply_error(interaction, exc, "reopen draft")
+
+
+class ConfirmRemove(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:kbrm:(?P<guild>\d+):(?P<section>\d+)",
+):
+    def __init__(self, guild_id: int, section_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Remove it here",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"bb:kbrm:{guild_id}:{section_id}",
+            )
+        )
+        self.guild_id = guild_id
+        self.section_id = section_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> ConfirmRemove:
+        return cls(int(match["guild"]), int(match["section"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            if (interaction.guild_id or 0) != self.guild_id:
+                raise BriefbotError("This button belongs to another server's message.")
+            await require_editor(interaction)
+            section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
+            hidden = await editor_of(interaction).remove(
+                self.guild_id, author_of(interaction), section.slug
+            )
+            await interaction.response.edit_message(
+                content=f"Removed **{discord.utils.escape_markdown(hidden.title)}** from this "
+                "server's briefing (`/kb revert` brings it back).",
+                view=None,
+            )
+            await announce(interaction, hidden, "removed")
+        except Exception as exc:
+            await reply_error(interaction, exc, "kb remove")
+
+
+def history_page(
+    guild_id: int, section: Section, revisions: list[Revision], page: int
+) -> tuple[discord.Embed, discord.ui.View]:
+    pages = max(1, -(-len(revisions) // HISTORY_PAGE))
+    page = min(max(page, 0), pages - 1)
+    lines = []
+    for rev in revisions[page * HISTORY_PAGE : (page + 1) * HISTORY_PAGE]:
+        changed = ", ".join(rev.changed) or "-"
+        when = rev.created_at[:16].replace("T", " ")
+        lines.append(
+            f"**{rev.number}** · {when} UTC · {rev.action} by "
+            f"{discord.utils.escape_markdown(shorten(rev.author, 60))} · {changed}"
+        )
+    embed = discord.Embed(
+        title=shorten(f"History: {section.title}", 256), description="\n".join(lines), colour=COLOUR
+    )
+    embed.set_footer(text=f"Page {page + 1} of {pages} · /kb revert restores a revision")
+    view = discord.ui.View(timeout=None)
+    for direction, target, disabled in (
+        ("prev", page - 1, page == 0),
+        ("next", page + 1, page >= pages - 1),
+    ):
+        view.add_item(
+            HistoryPage(guild_id, section.id, max(0, min(target, pages - 1)), direction, disabled)
+        )
+    return embed, view
+
+
+class HistoryPage(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"bb:kbhist:(?P<guild>\d+):(?P<section>\d+):(?P<page>\d+):(?P<dir>prev|next)",
+):
+    def __init__(
+        self, guild_id: int, section_id: int, page: int, direction: str, disabled: bool = False
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Previous" if direction == "prev" else "Next",
+                custom_id=f"bb:kbhist:{guild_id}:{section_id}:{page}:{direction}",
+                disabled=disabled,
+            )
+        )
+        self.guild_id = guild_id
+        self.section_id = section_id
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> HistoryPage:
+        return cls(int(match["guild"]), int(match["section"]), int(match["page"]), match["dir"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            if (interaction.guild_id or 0) != self.guild_id:
+                raise BriefbotError("This button belongs to another server's message.")
+            section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
+            revisions = await service_of(interaction).sections.revisions(section.id)
+            embed, view = history_page(self.guild_id, section, revisions, self.page)
+            await interaction.response.edit_message(embed=embed, view=view)
+        except Exception as exc:
+            await reply_error(interaction, exc, "kb history")
+
+
+async def announce(interaction: discord.Interaction, section: Section, what: str) -> None:
+    """Tell the server's log channel who changed what (never pinging anyone)."""
+    editor = editor_of(interaction)
+    settings = await editor.settings(interaction.guild_id or 0)
+    if settings.log_channel_id is None:
+        return
+    bot: Briefbot = interaction.client  # type: ignore[assignment]
+    channel = discord.PartialMessageable(
+        state=bot._connection, id=settings.log_channel_id, guild_id=interaction.guild_id
+    )
+    text = (
+        f"{interaction.user.mention} {what} **{discord.utils.escape_markdown(section.title)}** "
+        f"(`{section.slug}`), revision {section.revision}. See `/kb history topic:{section.slug}`."
+    )
+    try:
+        await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException:
+        pass  # the change is saved; a missing log channel must not undo or hide it
+
+
+def edit_form(guild_id: int, section: Section) -> SectionForm:
+    return SectionForm(
+        guild_id, section.slug, (section.id, section.revision), content_to_form(section.content)
+    )
+
+
+KB_DYNAMIC_ITEMS = (ReopenDraft, ConfirmRemove, HistoryPage)
