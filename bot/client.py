@@ -40,6 +40,7 @@ T = TypeVar("T")
 EXIT_BAD_TOKEN = 2
 # Discord allows 3 seconds for the first reply; past this much work we defer first.
 DEFER_AFTER = 2.0
+WORK_LIMIT = 8
 EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing", "bot.cogs.kb")
 SYNC_HASH_KEY = "command_sync_hash"
 
@@ -107,6 +108,8 @@ class Briefbot(commands.Bot):
         self.settings = settings
         self.clock = clock
         self.defer_after = DEFER_AFTER
+        self._in_flight = 0
+        self._work_limit = asyncio.Semaphore(WORK_LIMIT)
         self.poll_seconds = poll_seconds
         self.scheduler = Scheduler(
             service.briefing, service, DiscordPoster(self), clock, owns=self.owns_guild
@@ -167,12 +170,23 @@ class Briefbot(commands.Bot):
         return True
 
     async def run_within_deadline(self, interaction: discord.Interaction, work: Awaitable[T]) -> T:
-        """Await `work`; if it is slow, defer first so Discord's 3-second deadline holds."""
-        task = asyncio.ensure_future(work)
-        done, _ = await asyncio.wait({task}, timeout=self.defer_after)
-        if not done and not interaction.response.is_done():
-            await interaction.response.defer(thinking=True)
-        return await task
+        """Await `work` within Discord's 3 seconds: defer first if it is slow or we are busy.
+
+        At most WORK_LIMIT answers are computed at once; when more are waiting, each is
+        deferred straight away so a burst never runs every interaction past its deadline.
+        """
+        self._in_flight += 1
+        try:
+            if self._in_flight > WORK_LIMIT and not interaction.response.is_done():
+                await interaction.response.defer(thinking=True)
+            async with self._work_limit:
+                task = asyncio.ensure_future(work)
+                done, _ = await asyncio.wait({task}, timeout=self.defer_after)
+                if not done and not interaction.response.is_done():
+                    await interaction.response.defer(thinking=True)
+                return await task
+        finally:
+            self._in_flight -= 1
 
     async def on_app_command_completion(
         self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any]

@@ -29,6 +29,7 @@ from bot.text import STOPWORDS, content_words, stem, words
 
 MAX_QUERY_WORDS = 24
 MAX_FTS_WORDS = 8
+TEXT_CACHE = 20_000
 # A word in more sections than this is too common to look up cheaply (see Query.lookups).
 COMMON_SECTIONS = 150
 MIN_HITS = 3
@@ -165,7 +166,8 @@ class Catalog:
             if word not in STOPWORDS:
                 self._vocabulary_by_length[len(word)].append(word)
         self._views: dict[int | None, list[Section]] = {}
-        self._name_keys: dict[int, list[frozenset[str]]] = {}
+        self._name_keys: dict[int, list[tuple[frozenset[str], float]]] = {}
+        self._text_words: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
         self.size = max(1, sum(1 for s in self.sections.values() if s.status == "active"))
 
     # -- visibility: a server sees its own sections, and the curated ones it has not replaced --
@@ -200,15 +202,26 @@ class Catalog:
 
     # -- vocabulary --
 
-    def name_keys(self, section: Section) -> list[frozenset[str]]:
-        """The stems of the section's title and of each alias (cached per section)."""
+    def name_keys(self, section: Section) -> list[tuple[frozenset[str], float]]:
+        """Stems of the title and of each alias, with their total weight (cached per section)."""
         cached = self._name_keys.get(section.id)
         if cached is None:
-            cached = [
-                frozenset(stem(w) for w in content_words(name))
-                for name in (section.title, *section.content.aliases)
-            ]
+            cached = []
+            for name in (section.title, *section.content.aliases):
+                keys = frozenset(stem(w) for w in content_words(name))
+                cached.append((keys, sum(self.weight(k) for k in keys)))
             self._name_keys[section.id] = cached
+        return cached
+
+    def text_words(self, hit: FtsHit) -> tuple[frozenset[str], frozenset[str]]:
+        """A hit's words as written and as stems, cached per section (a bounded cache)."""
+        cached = self._text_words.get(hit.section_id)
+        if cached is None:
+            if len(self._text_words) >= TEXT_CACHE:
+                self._text_words.clear()
+            surface = frozenset(words(f"{hit.title} {hit.aliases} {hit.body}"))
+            cached = (surface, frozenset(stem(w) for w in surface))
+            self._text_words[hit.section_id] = cached
         return cached
 
     def weight(self, key: str) -> float:
@@ -356,10 +369,9 @@ def build_query(text: str, catalog: Catalog) -> Query:
     return Query(text, tuple(terms), common)
 
 
-def _matched(query: Query, hit: FtsHit) -> tuple[float, int]:
+def _matched(query: Query, hit: FtsHit, catalog: Catalog) -> tuple[float, int]:
     """Weight of the question's words this section's text holds, and how many of them."""
-    surface = set(words(f"{hit.title} {hit.aliases} {hit.body}"))
-    held = {stem(w) for w in surface}
+    surface, held = catalog.text_words(hit)
     covered = 0.0
     count = 0
     for term in query.terms:
@@ -390,8 +402,7 @@ def _resemblance(query: Query, section: Section, catalog: Catalog) -> float:
     if not asked:
         return 0.0
     best = 0.0
-    for keys in catalog.name_keys(section):
-        total = sum(catalog.weight(k) for k in keys)
+    for keys, total in catalog.name_keys(section):
         if total > 0:
             best = max(best, sum(catalog.weight(k) for k in keys & asked) / total)
     return best
@@ -423,7 +434,7 @@ def rank(
     unknown_weight = catalog.weight("") * UNKNOWN_WEIGHT
     scored = []
     for hit, section in visible:
-        covered, count = _matched(query, hit)
+        covered, count = _matched(query, hit, catalog)
         coverage = covered / known if known else 0.0
         resemblance = _resemblance(query, section, catalog)
         lexical = hit.bm25 / best_bm25

@@ -104,19 +104,24 @@ class BriefingService:
             section = self.catalog.sections[result.answer.section_id]
         else:
             suggestions = tuple(self.searcher.closest_topics(result, guild_id))
-        if record and guild_id is not None:
-            await self.asks.record(
-                guild_id,
-                question,
-                section.slug if section else None,
-                result.answer.score if result.answer else None,
-            )
-        return Answer(
+        answer = Answer(
             question=question,
             section=section,
             score=result.answer.score if result.answer else None,
             results=result.results,
             suggestions=suggestions,
+        )
+        if record and guild_id is not None:
+            await self.record(guild_id, answer)
+        return answer
+
+    async def record(self, guild_id: int, answer: Answer) -> None:
+        """Log a question and whether it was answered (the gaps report and statistics)."""
+        await self.asks.record(
+            guild_id,
+            answer.question,
+            answer.section.slug if answer.section else None,
+            answer.score,
         )
 
     async def explain(self, topic: str, guild_id: int | None) -> Answer:

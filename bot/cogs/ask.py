@@ -39,17 +39,19 @@ class AskCog(commands.Cog):
         self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 300]
     ) -> None:
         answer = await self.bot.run_within_deadline(
-            interaction, self.bot.service.ask(question, interaction.guild_id)
+            interaction, self.bot.service.ask(question, interaction.guild_id, record=False)
         )
         if answer.section is not None:
             await send_section(interaction, answer.section)
-            return
-        await send(
-            interaction,
-            content=no_answer_text(question),
-            view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
-            ephemeral=True,
-        )
+        else:
+            await send(
+                interaction,
+                content=no_answer_text(question),
+                view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
+                ephemeral=True,
+            )
+        # Logged after answering: the member should not wait for the write.
+        await self.bot.service.record(interaction.guild_id or 0, answer)
 
     @app_commands.command(name="explain", description="Read the briefing on one topic")
     @app_commands.describe(topic="Start typing a topic")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +72,14 @@ async def test_unanswered_question_is_ephemeral_recorded_and_offers_topic_button
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, db) as bot:
+            recorded = asyncio.Event()
+            real_record = bot.service.record
+
+            async def record_and_signal(*args: Any, **kwargs: Any) -> None:
+                await real_record(*args, **kwargs)
+                recorded.set()
+
+            bot.service.record = record_and_signal  # type: ignore[method-assign]
             ix = await fake.send_slash(
                 guild.id, name="ask", options={"question": "how do I bake bread? @everyone"}
             )
@@ -82,6 +91,8 @@ async def test_unanswered_question_is_ephemeral_recorded_and_offers_topic_button
             assert data["allowed_mentions"] == NO_MENTIONS
             buttons = components(data)
             assert len(buttons) == 3
+            # The question is logged just after the reply: wait for that write, not for time.
+            await asyncio.wait_for(recorded.wait(), timeout=5)
             gaps = await bot.service.asks.unanswered(guild.id, "2000-01-01")
             assert gaps == ["how do I bake bread? @everyone"]
 
