@@ -57,11 +57,13 @@ class SectionForm(discord.ui.Modal):
         self.opened = opened
         values = fields or {}
         self.title_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id="title",
             label="Title (the question a reader would ask)",
             default=values.get("title"),
             max_length=MAX_TITLE,
         )
         self.aliases_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id="aliases",
             label=f"Aliases: other ways to ask, one per line (≤ {MAX_ALIASES})",
             style=discord.TextStyle.paragraph,
             default=values.get("aliases"),
@@ -69,12 +71,14 @@ class SectionForm(discord.ui.Modal):
             max_length=MAX_ALIASES * (MAX_ALIAS + 1),
         )
         self.body_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id="body",
             label="Briefing text",
             style=discord.TextStyle.paragraph,
             default=values.get("body"),
             max_length=MAX_BODY,
         )
         self.sources_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id="sources",
             label="Sources: 'Title | https://…', one per line",
             style=discord.TextStyle.paragraph,
             default=values.get("sources"),

@@ -1,0 +1,337 @@
+"""End to end: moderators edit their server's briefing through /kb, and nothing leaks across."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.pack import load_zip
+from tests.discord_support import KNOWLEDGE, running_bot
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.payloads import Perm
+
+MODAL = 9
+EPHEMERAL = 1 << 6
+MODERATOR = int(Perm.MANAGE_GUILD | Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
+MEMBER = int(Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
+NEW_TOPIC = {
+    "title": "What is the grain corridor?",
+    "aliases": "Black Sea grain deal\nUkrainian grain exports",
+    "body": "The grain corridor lets ships carry Ukrainian grain through the Black Sea.",
+    "sources": "UN explainer | https://example.org/grain",
+}
+
+
+def components(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for row in message.get("components") or [] for c in row.get("components", [])]
+
+
+def modal_values(modal: dict[str, Any]) -> dict[str, str]:
+    """The text inputs' prefilled values (action rows or type-18 labels)."""
+    found = {}
+    for row in modal["components"]:
+        for item in row.get("components") or [row.get("component") or {}]:
+            if "custom_id" in item:
+                found[item["custom_id"]] = item.get("value") or ""
+    return found
+
+
+async def kb(fake: FakeDiscord, guild_id: int, sub: str, perms: int = MODERATOR, **kw: Any) -> Any:
+    user_id = kw.pop("user_id", None)
+    roles = kw.pop("roles", None)
+    return await fake.send_slash(
+        guild_id,
+        name="kb",
+        subcommand=sub,
+        options=kw or None,
+        member_permissions=perms,
+        user_id=user_id,
+        roles=roles,
+    )
+
+
+async def open_form(fake: FakeDiscord, guild_id: int, sub: str, **kw: Any) -> tuple[Any, dict]:
+    opened = await kb(fake, guild_id, sub, **kw)
+    response = await opened.wait_response()
+    assert response["type"] == MODAL, response
+    return opened, response["data"]
+
+
+async def submit(
+    fake: FakeDiscord, opened: Any, modal: dict, fields: dict[str, str], **kw: Any
+) -> dict:
+    return (await submit_ix(fake, opened, modal, fields, **kw)).response["data"]
+
+
+async def submit_ix(
+    fake: FakeDiscord, opened: Any, modal: dict, fields: dict[str, str], **kw: Any
+) -> Any:
+    kw.setdefault("member_permissions", MODERATOR)
+    submitted = await fake.submit_modal(modal["custom_id"], fields, interaction=opened, **kw)
+    await submitted.wait_response()
+    return submitted
+
+
+async def ask_title(fake: FakeDiscord, guild_id: int, question: str) -> str | None:
+    ix = await fake.send_slash(guild_id, name="ask", options={"question": question})
+    data = (await ix.wait_response())["data"]
+    embeds = data.get("embeds") or []
+    return embeds[0]["title"] if embeds else None
+
+
+async def explain_body(fake: FakeDiscord, guild_id: int, topic: str) -> dict[str, Any]:
+    ix = await fake.send_slash(guild_id, name="explain", options={"topic": topic})
+    return (await ix.wait_response())["data"]
+
+
+async def test_added_topic_is_answered_at_once_in_its_server_only(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            opened, modal = await open_form(fake, a.id, "add")
+            saved = await submit(fake, opened, modal, NEW_TOPIC)
+            assert "Saved" in saved["content"] and int(saved["flags"]) & EPHEMERAL
+            assert await ask_title(fake, a.id, "black sea grain deal") == NEW_TOPIC["title"]
+            assert await ask_title(fake, b.id, "black sea grain deal") is None
+            topics_b = await fake.send_slash(b.id, name="topics")
+            listing = (await topics_b.wait_response())["data"]["embeds"][0]["description"]
+            assert "grain" not in listing
+
+
+async def test_override_stays_in_its_server_and_survives_a_pack_reimport(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(KNOWLEDGE, pack)
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            opened, modal = await open_form(fake, a.id, "edit", topic="berlin-talks")
+            fields = modal_values(modal)
+            assert fields["title"] == "What are the Berlin talks?"
+            saved = await submit(fake, opened, modal, {**fields, "body": "Server A's own account."})
+            assert "revision 1" in saved["content"]
+            # The curated text changes and is re-imported: B sees it, A keeps its override.
+            path = pack / "berlin-talks.md"
+            text = path.read_text("utf-8")
+            path.write_text(text.replace("The Berlin talks are", "The Berlin talks, updated, are"))
+            report = await bot.service.import_pack(pack)
+            assert report.updated == ["berlin-talks"]
+            body_a = (await explain_body(fake, a.id, "berlin-talks"))["embeds"][0]["description"]
+            body_b = (await explain_body(fake, b.id, "berlin-talks"))["embeds"][0]["description"]
+        assert body_a == "Server A's own account."
+        assert body_b.startswith("The Berlin talks, updated, are")
+
+
+async def test_remove_after_confirm_hides_it_here_only_and_revert_brings_it_back(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            asked = await kb(fake, a.id, "remove", topic="us-role")
+            confirm = (await asked.wait_response())["data"]
+            assert int(confirm["flags"]) & EPHEMERAL
+            button = components(confirm)[0]
+            clicked = await fake.click_component(
+                asked, button["custom_id"], member_permissions=MODERATOR
+            )
+            done = (await clicked.wait_response())["data"]
+            assert done["content"].startswith("Removed")
+            gone = await explain_body(fake, a.id, "us-role")  # searched as text: not a card
+            assert (
+                not gone.get("embeds")
+                or gone["embeds"][0]["title"] != "What role does the United States play?"
+            )
+            assert (await explain_body(fake, b.id, "us-role"))["embeds"][0]["title"].startswith(
+                "What role"
+            )
+            history = await kb(fake, a.id, "history", perms=MEMBER, topic="nato-purpose")
+            shown = (await history.wait_response())["data"]["embeds"][0]
+            assert shown["description"].startswith("**1**")
+
+
+async def test_history_and_revert_restore_an_earlier_text_as_a_new_revision(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            for body in ("First rewrite.", "Second rewrite."):
+                opened, modal = await open_form(fake, a.id, "edit", topic="nato-purpose")
+                await submit(fake, opened, modal, {**modal_values(modal), "body": body})
+            history = await kb(fake, a.id, "history", topic="nato-purpose")
+            lines = (await history.wait_response())["data"]["embeds"][0]["description"].splitlines()
+            assert [line.split(" ")[0] for line in lines] == ["**2**", "**1**"]
+            reverted = await kb(fake, a.id, "revert", topic="nato-purpose", revision=1)
+            assert "as revision 3" in (await reverted.wait_response())["data"]["content"]
+            body = (await explain_body(fake, a.id, "nato-purpose"))["embeds"][0]["description"]
+        assert body == "First rewrite."
+
+
+async def test_a_validation_error_keeps_the_text_and_reopens_the_form_with_it(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            opened, modal = await open_form(fake, a.id, "add")
+            typed = {**NEW_TOPIC, "sources": "Bad link | ftp://example.org/x"}
+            submitted = await submit_ix(fake, opened, modal, typed)
+            refused = submitted.response["data"]
+            assert refused["content"].startswith("Not saved: sources")
+            assert await ask_title(fake, a.id, "black sea grain deal") is None
+            reopen = components(refused)[0]
+            again = await fake.click_component(
+                submitted, reopen["custom_id"], member_permissions=MODERATOR
+            )
+            reopened = await again.wait_response()
+            assert reopened["type"] == MODAL
+            assert modal_values(reopened["data"]) == typed
+            assert bot.service.catalog.find(a.id, "what-is-the-grain-corridor") is None
+
+
+async def test_second_save_of_the_same_section_is_told_of_the_conflict(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        first_mod, second_mod = a.add_member(), a.add_member()
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            one, modal_one = await open_form(
+                fake, a.id, "edit", topic="us-role", user_id=first_mod.id
+            )
+            two, modal_two = await open_form(
+                fake, a.id, "edit", topic="us-role", user_id=second_mod.id
+            )
+            await submit(
+                fake, one, modal_one, {**modal_values(modal_one), "body": "First moderator."}
+            )
+            clash = await submit(
+                fake, two, modal_two, {**modal_values(modal_two), "body": "Second moderator."}
+            )
+            assert clash["content"].startswith("This topic changed since you opened it")
+            titles = [e["title"] for e in clash["embeds"]]
+            assert titles[0].startswith("Now:") and titles[1].startswith("Yours:")
+            assert clash["embeds"][0]["description"] == "First moderator."
+            assert clash["embeds"][1]["description"] == "Second moderator."
+            body = (await explain_body(fake, a.id, "us-role"))["embeds"][0]["description"]
+        assert body == "First moderator."
+
+
+async def test_members_without_permission_or_role_are_refused_everywhere(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        member = a.add_member()
+        helpers = a.add_role("Briefing helpers", MEMBER)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            refused = await kb(fake, a.id, "add", perms=MEMBER, user_id=member.id)
+            data = (await refused.wait_response())["data"]
+            assert int(data["flags"]) & EPHEMERAL and "Manage Server" in data["content"]
+            # A form opened by a moderator, submitted by someone without the permission.
+            opened, modal = await open_form(fake, a.id, "edit", topic="us-role")
+            crafted = await submit(
+                fake,
+                opened,
+                modal,
+                {**modal_values(modal), "body": "Vandalised."},
+                user_id=member.id,
+                member_permissions=MEMBER,
+            )
+            assert "Manage Server" in crafted["content"]
+            # A remove confirmation clicked by someone without the permission.
+            asked = await kb(fake, a.id, "remove", topic="us-role")
+            button = components((await asked.wait_response())["data"])[0]
+            click = await fake.click_component(
+                asked, button["custom_id"], user_id=member.id, member_permissions=MEMBER
+            )
+            assert "Manage Server" in (await click.wait_response())["data"]["content"]
+            assert bot.service.catalog.find(a.id, "us-role") is not None
+            # The moderator role opens the door.
+            role_set = await kb(fake, a.id, "role", role=helpers.id)
+            assert "may now edit" in (await role_set.wait_response())["data"]["content"]
+            with_role = await kb(
+                fake, a.id, "add", perms=MEMBER, user_id=member.id, roles=[helpers.id]
+            )
+            assert (await with_role.wait_response())["type"] == MODAL
+            body = (await explain_body(fake, a.id, "us-role"))["embeds"][0]["description"]
+        assert body.startswith("The U.S. plays")
+
+
+async def test_custom_ids_from_another_server_are_refused(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            in_a = await kb(fake, a.id, "remove", topic="us-role")
+            button_a = components((await in_a.wait_response())["data"])[0]
+            in_b = await kb(fake, b.id, "remove", topic="nato-purpose")
+            await in_b.wait_response()
+            stored = fake.messages[in_b.original_message_id]
+            stored["components"][0]["components"][0]["custom_id"] = button_a["custom_id"]
+            crafted = await fake.click_component(
+                in_b, button_a["custom_id"], member_permissions=MODERATOR
+            )
+            data = (await crafted.wait_response())["data"]
+            assert "another server" in data["content"]
+            assert bot.service.catalog.find(a.id, "us-role") is not None
+
+
+async def test_gaps_are_grouped_by_similarity_most_asked_first(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            questions = [
+                "what about sanctions on russian oil",
+                "Sanctions on Russian oil?",
+                "russian oil sanctions",
+                "how do I bake bread",
+            ]
+            logged = asyncio.Event()
+            real_record = bot.service.record
+            count = 0
+
+            async def record_and_count(*args: Any, **kwargs: Any) -> None:
+                nonlocal count
+                await real_record(*args, **kwargs)
+                count += 1
+                if count == len(questions) + 1:
+                    logged.set()
+
+            bot.service.record = record_and_count  # type: ignore[method-assign]
+            for question in questions:
+                member = a.add_member()
+                ix = await fake.send_slash(
+                    a.id, name="ask", options={"question": question}, user_id=member.id
+                )
+                await ix.wait_response()
+            other = await fake.send_slash(b.id, name="ask", options={"question": "lunar eclipse"})
+            await other.wait_response()
+            # Asks are logged just after each reply: wait for the writes, not for time.
+            await asyncio.wait_for(logged.wait(), timeout=5)
+            gaps = await kb(fake, a.id, "gaps", days=7)
+            lines = (await gaps.wait_response())["data"]["embeds"][0]["description"].splitlines()
+        assert lines[0].startswith("**3×**") and "oil" in lines[0].lower()
+        assert lines[1].startswith("**1×**") and "bread" in lines[1]
+        assert not any("eclipse" in line for line in lines)
+
+
+async def test_export_then_import_round_trip_and_stale_and_log(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A", channels=("general", "mod-log"))
+        log_channel = next(c for c in a.channels.values() if c.name == "mod-log").id
+        later = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)  # twelve days after the pack's date
+        async with running_bot(fake, tmp_path / "db.sqlite3", clock=lambda: later) as bot:
+            set_log = await kb(fake, a.id, "log", channel=log_channel)
+            await set_log.wait_response()
+            opened, modal = await open_form(fake, a.id, "add")
+            await submit(fake, opened, modal, NEW_TOPIC)
+            exported = await kb(fake, a.id, "export")
+            await exported.wait_response()
+            files = {f.filename: f.data for f in exported.response_files}
+            stale = await kb(fake, a.id, "stale", days=5)
+            stale_text = (await stale.wait_response())["data"]["embeds"][0]["description"]
+            topics = bot.service.topics(a.id)
+        sections = load_zip(files["briefing.zip"])
+        assert [s.slug for s in sections] == [t.slug for t in topics]
+        assert any(s.title == NEW_TOPIC["title"] for s in sections)
+        assert "grain" not in stale_text and "What is NATO" in stale_text
+        notes = fake.channel_messages(log_channel)
+        assert len(notes) == 1 and "created" in notes[0]["content"]
+        assert notes[0]["allowed_mentions"] == {"parse": []}
