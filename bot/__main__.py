@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
 
     kb = sub.add_parser("kb", help="the knowledge pack").add_subparsers(dest="kb", required=True)
-    kb_import = kb.add_parser("import", help="import a pack folder (default: BRIEFBOT_KNOWLEDGE)")
+    kb_import = kb.add_parser(
+        "import", help="import a pack folder or a /kb export zip (default: BRIEFBOT_KNOWLEDGE)"
+    )
     kb_import.add_argument("dir", nargs="?")
     kb_export = kb.add_parser("export", help="write the briefing as a pack folder")
     kb_export.add_argument("dir")

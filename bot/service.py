@@ -259,7 +259,12 @@ class BriefingService:
     # -- the pack --
 
     async def import_pack(self, folder: Path) -> ImportReport:
-        report = await self.sections.import_curated(pack.load_pack(folder))
+        """Import a pack folder, or a zip of one (what /kb export attaches)."""
+        if folder.suffix == ".zip" and folder.is_file():
+            contents = pack.load_zip(await asyncio.to_thread(folder.read_bytes))
+        else:
+            contents = pack.load_pack(folder)
+        report = await self.sections.import_curated(contents)
         if report.changed:
             await self.reload()
         return report

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.pack import load_zip
 from tests.discord_support import KNOWLEDGE, running_bot
@@ -335,3 +338,24 @@ async def test_export_then_import_round_trip_and_stale_and_log(tmp_path: Path) -
         notes = fake.channel_messages(log_channel)
         assert len(notes) == 1 and "created" in notes[0]["content"]
         assert notes[0]["allowed_mentions"] == {"parse": []}
+
+
+async def test_a_kb_export_zip_is_accepted_by_kb_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.__main__ import main
+
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            opened, modal = await open_form(fake, a.id, "add")
+            await submit(fake, opened, modal, NEW_TOPIC)
+            exported = await kb(fake, a.id, "export")
+            await exported.wait_response()
+    archive = tmp_path / "briefing.zip"
+    archive.write_bytes(exported.response_files[0].data)
+    monkeypatch.setenv("BRIEFBOT_DB", str(tmp_path / "other.sqlite3"))
+    assert await asyncio.to_thread(main, ["kb", "import", str(archive)]) == 0
+    assert await asyncio.to_thread(main, ["ask", "--json", "black sea grain deal"]) == 0
+    answer = json.loads(capsys.readouterr().out.splitlines()[-1])["answer"]
+    assert answer["slug"] == "what-is-the-grain-corridor"
