@@ -103,6 +103,13 @@ def load_pack(folder: Path) -> list[SectionContent]:
     return _load(((path.name, path.stem, path.read_bytes()) for path in files), str(folder))
 
 
+def load_path(path: Path) -> list[SectionContent]:
+    """A pack folder, or a zip of one (what /kb export attaches)."""
+    if path.suffix == ".zip" and path.is_file():
+        return load_zip(path.read_bytes())
+    return load_pack(path)
+
+
 def load_zip(data: bytes) -> list[SectionContent]:
     """A pack zipped by `export` (the Discord attachment form)."""
     try:

@@ -260,10 +260,7 @@ class BriefingService:
 
     async def import_pack(self, folder: Path) -> ImportReport:
         """Import a pack folder, or a zip of one (what /kb export attaches)."""
-        if folder.suffix == ".zip" and folder.is_file():
-            contents = pack.load_zip(await asyncio.to_thread(folder.read_bytes))
-        else:
-            contents = pack.load_pack(folder)
+        contents = await asyncio.to_thread(pack.load_path, folder)
         report = await self.sections.import_curated(contents)
         if report.changed:
             await self.reload()

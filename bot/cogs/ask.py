@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.search import MAX_CHOICE_NAME, MAX_CHOICES
+from bot.service import Answer
 from bot.ui.cards import no_answer_text
 from bot.ui.replies import send, send_section
 from bot.ui.views import suggestions_view, topics_page
@@ -23,6 +24,19 @@ COOLDOWN_SECONDS = 30.0
 
 def _member_key(interaction: discord.Interaction) -> tuple[int, int]:
     return (interaction.guild_id or 0, interaction.user.id)
+
+
+async def reply_with(interaction: discord.Interaction, answer: Answer) -> None:
+    """The answer card, or the ephemeral "no briefing yet" with the closest topics as buttons."""
+    if answer.section is not None:
+        await send_section(interaction, answer.section)
+        return
+    await send(
+        interaction,
+        content=no_answer_text(answer.question),
+        view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
+        ephemeral=True,
+    )
 
 
 @app_commands.guild_only()
@@ -41,15 +55,7 @@ class AskCog(commands.Cog):
         answer = await self.bot.run_within_deadline(
             interaction, self.bot.service.ask(question, interaction.guild_id, record=False)
         )
-        if answer.section is not None:
-            await send_section(interaction, answer.section)
-        else:
-            await send(
-                interaction,
-                content=no_answer_text(question),
-                view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
-                ephemeral=True,
-            )
+        await reply_with(interaction, answer)
         # Logged after answering: the member should not wait for the write.
         await self.bot.service.record(interaction.guild_id or 0, answer)
 
@@ -62,15 +68,7 @@ class AskCog(commands.Cog):
         answer = await self.bot.run_within_deadline(
             interaction, self.bot.service.explain(topic, interaction.guild_id)
         )
-        if answer.section is not None:
-            await send_section(interaction, answer.section)
-            return
-        await send(
-            interaction,
-            content=no_answer_text(topic),
-            view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
-            ephemeral=True,
-        )
+        await reply_with(interaction, answer)
 
     @explain.autocomplete("topic")
     async def explain_topic(

@@ -13,6 +13,7 @@ from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_TITLE, Section
 from bot.store.sections import Revision
 from bot.ui.cards import COLOUR, shorten
 from bot.ui.replies import reply_error, service_of
+from bot.ui.views import check_guild
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -182,8 +183,7 @@ class ReopenDraft(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            if (interaction.guild_id or 0) != self.guild_id:
-                raise BriefbotError("This button belongs to another server's message.")
+            check_guild(interaction, self.guild_id)
             await require_editor(interaction)
             draft = await editor_of(interaction).moderation.draft(
                 self.draft_id, self.guild_id, interaction.user.id
@@ -220,8 +220,7 @@ class ConfirmRemove(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            if (interaction.guild_id or 0) != self.guild_id:
-                raise BriefbotError("This button belongs to another server's message.")
+            check_guild(interaction, self.guild_id)
             await require_editor(interaction)
             section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
             hidden = await editor_of(interaction).remove(
@@ -291,8 +290,7 @@ class HistoryPage(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            if (interaction.guild_id or 0) != self.guild_id:
-                raise BriefbotError("This button belongs to another server's message.")
+            check_guild(interaction, self.guild_id)
             section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
             revisions = await service_of(interaction).sections.revisions(section.id)
             embed, view = history_page(self.guild_id, section, revisions, self.page)

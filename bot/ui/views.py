@@ -20,7 +20,7 @@ BUTTON_LABEL_LIMIT = 80
 TOPICS_PAGE_SIZE = 10
 
 
-def _check_guild(interaction: discord.Interaction, guild: int) -> None:
+def check_guild(interaction: discord.Interaction, guild: int) -> None:
     if (interaction.guild_id or 0) != guild:
         raise BriefbotError("This button belongs to another server's message.")
 
@@ -50,7 +50,7 @@ class TopicButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            _check_guild(interaction, self.guild)
+            check_guild(interaction, self.guild)
             section = service_of(interaction).section_by_id(self.section_id, interaction.guild_id)
             await send_section(interaction, section, ephemeral=True)
         except Exception as exc:
@@ -89,7 +89,7 @@ class RelatedSelect(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            _check_guild(interaction, self.guild)
+            check_guild(interaction, self.guild)
             values = self.item.values
             if len(values) != 1 or not values[0].isdigit():
                 raise BriefbotError("Pick one topic from the menu.")
@@ -126,7 +126,7 @@ class TopicsPageButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            _check_guild(interaction, self.guild)
+            check_guild(interaction, self.guild)
             embed, view = topics_page(interaction, self.page)
             await interaction.response.edit_message(embed=embed, view=view)
         except Exception as exc:
