@@ -10,12 +10,31 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.errors import ConfigError
 
 DEFAULT_DB = Path("data/briefbot.sqlite3")
 DEFAULT_KNOWLEDGE = Path("knowledge")
 DEFAULT_API_BASE = "https://discord.com/api/v10"
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# Every environment setting the code reads, and its default as .env.example spells it.
+# A test checks that docker-compose.yml and .env.example agree with this list.
+SETTINGS: dict[str, str] = {
+    "DISCORD_TOKEN": "",
+    "DISCORD_TOKEN_FILE": "",
+    "BRIEFBOT_DB": str(DEFAULT_DB),
+    "BRIEFBOT_KNOWLEDGE": str(DEFAULT_KNOWLEDGE),
+    "BRIEFBOT_DEV_GUILD": "",
+    "DISCORD_API_BASE": "",
+    "DISCORD_GATEWAY_URL": "",
+    "BRIEFBOT_LOG_FORMAT": "text",
+    "BRIEFBOT_LOG_LEVEL": "INFO",
+    "BRIEFBOT_SHARD_COUNT": "",
+    "BRIEFBOT_SHARD_IDS": "",
+}
 
 
 class Secret:
@@ -78,6 +97,48 @@ def _token(env: Mapping[str, str]) -> Secret | None:
     return Secret(token) if token else None
 
 
+def _choice(
+    env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str, upper: bool = False
+) -> str:
+    raw = env.get(name, "").strip() or default
+    value = raw.upper() if upper else raw.lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {raw[:20]!r}.")
+    return value
+
+
+def _shards(env: Mapping[str, str]) -> dict[str, Any]:
+    """BRIEFBOT_SHARD_COUNT (a whole number) and BRIEFBOT_SHARD_IDS ('0-3' or '0,2,4')."""
+    count_raw = env.get("BRIEFBOT_SHARD_COUNT", "").strip()
+    ids_raw = env.get("BRIEFBOT_SHARD_IDS", "").strip()
+    if not count_raw:
+        if ids_raw:
+            raise ConfigError("BRIEFBOT_SHARD_IDS needs BRIEFBOT_SHARD_COUNT as well.")
+        return {}
+    if not (count_raw.isascii() and count_raw.isdigit()) or not 1 <= int(count_raw) <= 100_000:
+        raise ConfigError(
+            f"BRIEFBOT_SHARD_COUNT must be a whole number from 1, not {count_raw[:20]!r}."
+        )
+    count = int(count_raw)
+    if not ids_raw:
+        return {"shard_count": count, "shard_ids": tuple(range(count))}
+    ids: set[int] = set()
+    try:
+        for part in ids_raw.split(","):
+            low, dash, high = part.strip().partition("-")
+            first, last = int(low), int(high) if dash else int(low)
+            ids.update(range(first, last + 1))
+    except ValueError:
+        raise ConfigError(
+            f"BRIEFBOT_SHARD_IDS must be shard numbers like 0-3 or 0,2,4, not {ids_raw[:30]!r}."
+        ) from None
+    if not ids or min(ids) < 0 or max(ids) >= count:
+        raise ConfigError(
+            f"BRIEFBOT_SHARD_IDS must lie within 0-{count - 1} (BRIEFBOT_SHARD_COUNT)."
+        )
+    return {"shard_count": count, "shard_ids": tuple(sorted(ids))}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     db_path: Path = DEFAULT_DB
@@ -86,6 +147,10 @@ class Settings:
     dev_guild: int | None = None
     api_base: str | None = None
     gateway_url: str | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,4 +162,7 @@ class Settings:
             dev_guild=_snowflake(env, "BRIEFBOT_DEV_GUILD"),
             api_base=_url(env, "DISCORD_API_BASE", ("http", "https")),
             gateway_url=_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
+            log_format=_choice(env, "BRIEFBOT_LOG_FORMAT", LOG_FORMATS, "text"),
+            log_level=_choice(env, "BRIEFBOT_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
+            **_shards(env),
         )
