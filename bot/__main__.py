@@ -1,4 +1,4 @@
-"""The command line: `python -m bot` (or `briefbot`) run, ask, kb and db.
+"""The command line: `python -m bot` (or `briefbot`) run, ask, kb, db, health and stats.
 
 Every failure a user can cause ends in one line on stderr naming the problem, never a traceback.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 from bot.config import Settings
 from bot.console import Console, stdin_lines
 from bot.errors import BriefbotError
+from bot.logs import setup_logging
 from bot.service import Answer, BriefingService
 
 log = logging.getLogger("bot")
@@ -123,6 +125,41 @@ async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when the database opens, its migrations are current and the pack is loaded."""
+    from bot.store import Database, SectionStore
+
+    if not settings.db_path.is_file():
+        print(f"unhealthy: no database at {settings.db_path} yet", file=sys.stderr)
+        return EXIT_ERROR
+    db = await Database.open(settings.db_path, migrate=False)
+    try:
+        version, latest = await db.schema_version(), db.latest_version
+        sections = await SectionStore(db).count()
+    finally:
+        await db.close()
+    if version != latest:
+        print(f"unhealthy: schema version {version}, expected {latest}", file=sys.stderr)
+        return EXIT_ERROR
+    if sections == 0:
+        print("unhealthy: no sections loaded (the pack was not imported)", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"ok: schema {version}, {sections} sections")
+    return 0
+
+
+async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.stats import collect, render
+
+    service = await _open(settings)
+    try:
+        report = await collect(service, days=args.days)
+    finally:
+        await service.close()
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else render(report))
+    return 0
+
+
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if settings.token is not None:
         from bot.client import run_bot
@@ -162,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     kb_show.add_argument("slug")
     kb_show.add_argument("--guild", type=int, default=None)
 
+    sub.add_parser("health", help="exit 0 if the database and pack are ready (for healthchecks)")
+    stats = sub.add_parser("stats", help="sections, servers, asks, gaps and daily posts")
+    stats.add_argument("--days", type=int, default=7, help="how many days back (default 7)")
+    stats.add_argument("--json", action="store_true")
+
     db = sub.add_parser("db", help="the database").add_subparsers(dest="db", required=True)
     db.add_parser("migrate", help="apply pending migrations")
     db_backup = db.add_parser("backup", help="copy the live database (safe while the bot runs)")
@@ -174,14 +216,20 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
     "ask": cmd_ask,
     "kb": cmd_kb,
     "db": cmd_db,
+    "health": cmd_health,
+    "stats": cmd_stats,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
+        if args.command == "run":
+            setup_logging(settings)
+        else:
+            quiet = dataclasses.replace(settings, log_level="WARNING")
+            setup_logging(quiet)
         return asyncio.run(COMMANDS[args.command](settings, args))
     except BriefbotError as exc:
         print(f"briefbot: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ EXIT_BAD_TOKEN = 2
 # Discord allows 3 seconds for the first reply; past this much work we defer first.
 DEFER_AFTER = 2.0
 WORK_LIMIT = 8
+SHUTDOWN_GRACE = 10.0
 EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing", "bot.cogs.kb")
 SYNC_HASH_KEY = "command_sync_hash"
 
@@ -65,6 +67,15 @@ def point_at(settings: Settings) -> None:
 
 
 class BriefbotTree(app_commands.CommandTree["Briefbot"]):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """While shutting down, new work gets a polite word instead of silence."""
+        if self.client.closing:
+            await interaction.response.send_message(
+                "Briefbot is restarting; please try again in a minute.", ephemeral=True
+            )
+            return False
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
@@ -82,7 +93,26 @@ class BriefbotTree(app_commands.CommandTree["Briefbot"]):
             cause = BriefbotError("Briefbot's commands work in servers, not in direct messages.")
         elif isinstance(error, app_commands.CheckFailure) and not isinstance(cause, BriefbotError):
             cause = BriefbotError(str(error) or "You can't use this command here.")
+        log_interaction(
+            interaction, command, "refused" if isinstance(cause, BriefbotError) else "error"
+        )
         await reply_error(interaction, cause, f"/{command}")
+
+
+def log_interaction(interaction: discord.Interaction, command: str, outcome: str) -> None:
+    latency_ms = round((time.time() - interaction.created_at.timestamp()) * 1000, 1)
+    log.info(
+        "interaction /%s %s",
+        command,
+        outcome,
+        extra={
+            "command": command,
+            "guild": interaction.guild_id,
+            "interaction": interaction.id,
+            "outcome": outcome,
+            "latency_ms": latency_ms,
+        },
+    )
 
 
 class Briefbot(commands.Bot):
@@ -109,6 +139,8 @@ class Briefbot(commands.Bot):
         self.clock = clock
         self.defer_after = DEFER_AFTER
         self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._work_limit = asyncio.Semaphore(WORK_LIMIT)
         self.poll_seconds = poll_seconds
         self.scheduler = Scheduler(
@@ -116,19 +148,22 @@ class Briefbot(commands.Bot):
         )
         self._stop = asyncio.Event()
         self._scheduler_task: asyncio.Task[None] | None = None
+        self.closing = False
 
     def local_today(self, zone: str | None) -> date:
         now = self.clock()
         return now.astimezone(ZoneInfo(zone)).date() if zone else now.date()
 
     def owns_guild(self, guild_id: int) -> bool:
-        """Whether this process's shards serve `guild_id` (all of them when not sharded)."""
-        if self.shard_count is None or self.shard_count <= 1:
+        """Whether this process's shards serve `guild_id` (all of them when not sharded).
+
+        Several processes may share one database; each posts only for its own servers, and
+        the claim row still makes a day's post happen once.
+        """
+        count, ids = self.settings.shard_count, self.settings.shard_ids
+        if not count or count <= 1 or ids is None:
             return True
-        shard_ids = getattr(self, "shard_ids", None)
-        if shard_ids is None:
-            return True
-        return (guild_id >> 22) % self.shard_count in shard_ids
+        return (guild_id >> 22) % count in ids
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -141,12 +176,17 @@ class Briefbot(commands.Bot):
             )
 
     async def close(self) -> None:
+        """Stop taking new work, let in-flight answers and posts finish (10 s at most), close."""
+        self.closing = True
         self._stop.set()
-        if self._scheduler_task is not None:
-            try:
-                async with asyncio.timeout(10):
+        try:
+            async with asyncio.timeout(SHUTDOWN_GRACE):
+                if self._scheduler_task is not None:
                     await self._scheduler_task
-            except TimeoutError:
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("shutdown: gave up waiting for in-flight work after %ss", SHUTDOWN_GRACE)
+            if self._scheduler_task is not None:
                 self._scheduler_task.cancel()
         await super().close()
 
@@ -176,6 +216,7 @@ class Briefbot(commands.Bot):
         deferred straight away so a burst never runs every interaction past its deadline.
         """
         self._in_flight += 1
+        self._idle.clear()
         try:
             if self._in_flight > WORK_LIMIT and not interaction.response.is_done():
                 await interaction.response.defer(thinking=True)
@@ -187,32 +228,44 @@ class Briefbot(commands.Bot):
                 return await task
         finally:
             self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def on_app_command_completion(
         self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any]
     ) -> None:
-        elapsed_ms = (time.time() - interaction.created_at.timestamp()) * 1000
-        log.info(
-            "interaction /%s guild=%s outcome=ok latency_ms=%.0f",
-            command.qualified_name,
-            interaction.guild_id,
-            elapsed_ms,
-        )
+        log_interaction(interaction, command.qualified_name, "ok")
+
+
+class ShardedBriefbot(Briefbot, commands.AutoShardedBot):
+    """The same bot over a range of shards in one process (BRIEFBOT_SHARD_COUNT / _IDS)."""
 
 
 def create_bot(service: BriefingService, settings: Settings, **options: Any) -> Briefbot:
     point_at(settings)
     quiet_voice_warnings()
+    if settings.shard_count:
+        return ShardedBriefbot(
+            service,
+            settings,
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids or range(settings.shard_count)),
+            **options,
+        )
     return Briefbot(service, settings, **options)
 
 
 async def run_bot(settings: Settings) -> int:
-    """Run until stopped. A refused token gets one line and exit code 2."""
+    """Run until SIGTERM or SIGINT (exit 0). A refused token gets one line and exit code 2."""
     assert settings.token is not None
     service = await BriefingService.open(settings.db_path, settings.knowledge_dir)
     bot = create_bot(service, settings)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
     try:
         async with bot:
+            log.info("starting the Discord bot", extra={"shards": settings.shard_ids})
             await bot.start(settings.token.reveal())
     except discord.LoginFailure:
         print(

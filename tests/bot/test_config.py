@@ -140,3 +140,39 @@ def test_token_never_shows_in_repr_or_str(tmp_path):
 def test_secret_truthiness():
     assert Secret(TOKEN)
     assert not Secret("")
+
+
+def test_shard_and_log_settings_are_validated() -> None:
+    from bot.config import Settings as S
+
+    parsed = S.from_env({"BRIEFBOT_SHARD_COUNT": "4", "BRIEFBOT_SHARD_IDS": "0-1,3"})
+    assert (parsed.shard_count, parsed.shard_ids) == (4, (0, 1, 3))
+    assert S.from_env({"BRIEFBOT_SHARD_COUNT": "2"}).shard_ids == (0, 1)
+    assert S.from_env({"BRIEFBOT_LOG_FORMAT": "JSON", "BRIEFBOT_LOG_LEVEL": "debug"}).log_level == (
+        "DEBUG"
+    )
+    for env, name in (
+        ({"BRIEFBOT_SHARD_IDS": "0"}, "BRIEFBOT_SHARD_COUNT"),
+        ({"BRIEFBOT_SHARD_COUNT": "two"}, "BRIEFBOT_SHARD_COUNT"),
+        ({"BRIEFBOT_SHARD_COUNT": "2", "BRIEFBOT_SHARD_IDS": "0-5"}, "BRIEFBOT_SHARD_IDS"),
+        ({"BRIEFBOT_SHARD_COUNT": "2", "BRIEFBOT_SHARD_IDS": "a"}, "BRIEFBOT_SHARD_IDS"),
+        ({"BRIEFBOT_LOG_FORMAT": "xml"}, "BRIEFBOT_LOG_FORMAT"),
+        ({"BRIEFBOT_LOG_LEVEL": "LOUD"}, "BRIEFBOT_LOG_LEVEL"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            S.from_env(env)
+
+
+def test_health_and_stats_commands(tmp_path, monkeypatch, capsys) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.setenv("BRIEFBOT_DB", str(tmp_path / "db.sqlite3"))
+    assert main(["health"]) == 1
+    assert "no database" in capsys.readouterr().err
+    assert main(["stats"]) == 0
+    assert "Sections: 10" in capsys.readouterr().out
+    assert main(["health"]) == 0
+    assert capsys.readouterr().out.startswith("ok: schema")
+    assert main(["stats", "--json"]) == 0
+    report = __import__("json").loads(capsys.readouterr().out)
+    assert report["sections"] == 10 and report["daily_posts"]["sent"] == 0
