@@ -91,8 +91,10 @@ async def test_a_refused_token_gets_one_line_and_exit_code_2(tmp_path: Path) -> 
             tmp_path,
         )
     assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # Start-up log records may precede it; the failure itself is one line, not a traceback.
+    lines = [line for line in result.stderr.splitlines() if line.startswith("briefbot:")]
     assert len(lines) == 1 and "refused the bot token" in lines[0]
+    assert not [line for line in result.stderr.splitlines() if " ERROR " in line]
     assert token not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
 
