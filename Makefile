@@ -35,5 +35,9 @@ test: lint
 bench: install
 	$(BIN)/python -m bench
 
+# Ten minutes of mixed load through the fake Discord; not part of `make test`.
+soak: install
+	$(BIN)/python -m bench.soak --minutes 10 --servers 1000
+
 clean:
 	rm -rf $(VENV) build *.egg-info
