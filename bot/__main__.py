@@ -161,6 +161,13 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.token is None and args.discord:
+        print(
+            "briefbot: no DISCORD_TOKEN or DISCORD_TOKEN_FILE is set (run --discord never falls "
+            "back to the console). Put the token in .env.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if settings.token is not None:
         from bot.client import run_bot
 
@@ -177,7 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="briefbot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", help="start the Discord bot (DISCORD_TOKEN set) or the local console")
+    run = sub.add_parser(
+        "run", help="start the Discord bot (DISCORD_TOKEN set) or the local console"
+    )
+    run.add_argument(
+        "--discord",
+        action="store_true",
+        help="require a token: never start the console (containers)",
+    )
 
     ask = sub.add_parser("ask", help="answer a question from the briefing")
     ask.add_argument("question", help="the question, or - to read one per line from stdin")

@@ -327,3 +327,12 @@ def test_python_dash_m_bot_ask_json(repo_root, tmp_path):
     data = json.loads(line)
     assert data["answer"]["slug"] == "berlin-talks"
     assert len(data["results"]) <= 5
+
+
+def test_run_discord_refuses_to_fall_back_to_the_console(monkeypatch, capsys) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    monkeypatch.delenv("DISCORD_TOKEN_FILE", raising=False)
+    assert main(["run", "--discord"]) == 2
+    assert "no DISCORD_TOKEN" in capsys.readouterr().err

@@ -1,0 +1,47 @@
+# Briefbot: the Discord bot in a small, non-root image.
+#   docker compose up -d --build        (see docker-compose.yml; settings come from .env)
+# The SQLite database lives in /data, a volume, so it survives rebuilds.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONPATH=/app \
+    BRIEFBOT_DB=/data/briefbot.sqlite3 \
+    BRIEFBOT_KNOWLEDGE=/app/knowledge
+
+# tzdata for the OS as well (zoneinfo also finds the Python tzdata package, a dependency);
+# a system user with no login shell and no home directory to write to.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tzdata \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 briefbot \
+    && useradd --system --uid 10001 --gid briefbot --no-create-home \
+        --home-dir /app --shell /usr/sbin/nologin briefbot \
+    && mkdir -p /data \
+    && chown briefbot:briefbot /data
+
+WORKDIR /app
+
+# The dependencies, in their own layer: it is rebuilt only when pyproject.toml changes, not on
+# every change to the source. They are read from [project] dependencies, so the list is kept
+# in one place.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install --no-compile -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The source last. It runs from /app (PYTHONPATH), not installed, so `python -m bot` works
+# from any directory; the migrations are read from bot/store/migrations.
+COPY bot ./bot
+COPY knowledge ./knowledge
+
+USER briefbot:briefbot
+VOLUME ["/data"]
+
+# run_bot closes the gateway and the database cleanly on SIGTERM (docker stop). The
+# healthcheck (`python -m bot health`) is set in docker-compose.yml.
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "bot", "run", "--discord"]
