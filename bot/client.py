@@ -131,6 +131,8 @@ class Briefbot(commands.Bot):
             intents=intents(),
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=BriefbotTree,
+            # Briefbot never reads messages back, so it keeps no message cache.
+            max_messages=None,
             **options,
         )
         self.service = service

@@ -84,7 +84,9 @@ class BriefingService:
         # Built off the event loop: with a large pack it takes long enough to delay heartbeats.
         self.searcher.catalog = await asyncio.to_thread(Catalog, sections)
         # The catalog lives until the next change: keep the collector from rescanning it on
-        # every full collection (the pauses would land in the middle of answering).
+        # every full collection (the pauses would land in the middle of answering). What the
+        # previous load froze is unfrozen first, so it can be collected once unreferenced.
+        gc.unfreeze()
         gc.freeze()
 
     @property
