@@ -55,6 +55,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.describe(topic="Start typing a topic")
     async def remove(self, interaction: discord.Interaction, topic: str) -> None:
         from bot.ui.kb import ConfirmRemove
+        from bot.ui.views import stateless
 
         await require_editor(interaction)
         section = self.bot.service.section(topic, interaction.guild_id)
@@ -63,7 +64,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         await interaction.response.send_message(
             f"Remove **{discord.utils.escape_markdown(section.title)}** from this server's "
             "briefing? Other servers keep it; `/kb revert` brings it back.",
-            view=view,
+            view=stateless(view),
             ephemeral=True,
         )
 

@@ -13,7 +13,7 @@ from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_TITLE, Section
 from bot.store.sections import Revision
 from bot.ui.cards import COLOUR, shorten
 from bot.ui.replies import reply_error, service_of
-from bot.ui.views import check_guild
+from bot.ui.views import check_guild, stateless
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -155,7 +155,7 @@ def conflict_embeds(current: Section | None, typed: dict[str, str]) -> list[disc
 def reopen_view(guild_id: int, draft_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(ReopenDraft(guild_id, draft_id))
-    return view
+    return stateless(view)
 
 
 class ReopenDraft(
@@ -261,7 +261,7 @@ def history_page(
         view.add_item(
             HistoryPage(guild_id, section.id, max(0, min(target, pages - 1)), direction, disabled)
         )
-    return embed, view
+    return embed, stateless(view)
 
 
 class HistoryPage(

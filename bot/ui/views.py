@@ -133,6 +133,18 @@ class TopicsPageButton(
             await reply_error(interaction, exc, "topics page")
 
 
+def stateless(view: discord.ui.View) -> discord.ui.View:
+    """Mark a view of DynamicItems as needing no per-message tracking, then return it.
+
+    DynamicItems are dispatched by their custom-id pattern (registered once at start-up), so
+    discord.py need not remember each message's view. Left running, it would: ephemeral views
+    get a 15-minute timeout task each, which under load is thousands of idle tasks. A stopped
+    view still renders its components.
+    """
+    view.stop()
+    return view
+
+
 def topics_page(
     interaction: discord.Interaction, page: int
 ) -> tuple[discord.Embed, discord.ui.View]:
@@ -146,7 +158,7 @@ def topics_page(
     view.add_item(
         TopicsPageButton(guild, min(page + 1, pages - 1), "next", disabled=page >= pages - 1)
     )
-    return embed, view
+    return embed, stateless(view)
 
 
 def section_view(guild: int, section: Section, related: list[Section]) -> discord.ui.View | None:
@@ -154,14 +166,14 @@ def section_view(guild: int, section: Section, related: list[Section]) -> discor
         return None
     view = discord.ui.View(timeout=None)
     view.add_item(RelatedSelect(guild, section.id, related))
-    return view
+    return stateless(view)
 
 
 def suggestions_view(guild: int, suggestions: list[Section]) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for section in suggestions[:3]:
         view.add_item(TopicButton(guild, section.id, section.title))
-    return view
+    return stateless(view)
 
 
 DYNAMIC_ITEMS = (TopicButton, RelatedSelect, TopicsPageButton)
