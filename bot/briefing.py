@@ -18,10 +18,10 @@ import hashlib
 import logging
 import re
 import zoneinfo
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.errors import BriefbotError
 from bot.sections import Section
@@ -176,7 +176,8 @@ class Scheduler:
         self.poster = poster
         self.clock = clock
         self.owns = owns
-        self._limit = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._limit = asyncio.Semaphore(concurrency)  # shared by overlapping passes
         self._busy: set[int] = set()
 
     def _view_of(self, guild_id: int) -> list[Section]:
@@ -193,22 +194,36 @@ class Scheduler:
         now = self.clock()
         report = TickReport()
         pending = [p for p in await self.store.pending(now) if self.owns(p.guild_id)]
-        await asyncio.gather(
-            *(self._guarded(self._resume(post, now, report), post.guild_id) for post in pending)
+        await self._each(
+            (post.guild_id, functools.partial(self._resume, post, now, report)) for post in pending
         )
         due = [s for s in await self.store.due(now) if self.owns(s.guild_id)]
-        await asyncio.gather(*(self._guarded(self._due(s, now, report), s.guild_id) for s in due))
+        await self._each((s.guild_id, functools.partial(self._due, s, now, report)) for s in due)
         return report
 
-    async def _guarded(self, work: Coroutine[Any, Any, None], guild_id: int) -> None:
-        """Run one server's work: bounded in number, one at a time per server, isolated."""
+    async def _each(self, jobs: Iterable[tuple[int, Callable[[], Awaitable[None]]]]) -> None:
+        """Run every server's job, at most `concurrency` at once.
+
+        A fixed pool of workers takes jobs from one shared iterator, so a pass over 10,000
+        servers holds 25 coroutines, not 10,000 waiting tasks (whose peak would stay in the
+        process's memory after they are gone).
+        """
+        queue = iter(jobs)
+
+        async def worker() -> None:
+            for guild_id, job in queue:
+                await self._guarded(job, guild_id)
+
+        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+
+    async def _guarded(self, job: Callable[[], Awaitable[None]], guild_id: int) -> None:
+        """Run one server's job: bounded in number, one at a time per server, isolated."""
         if guild_id in self._busy:
-            work.close()
             return
         self._busy.add(guild_id)
         try:
             async with self._limit:
-                await work
+                await job()
         except Exception:
             log.exception("daily explainer for guild %s failed; other servers go on", guild_id)
         finally:

@@ -84,9 +84,12 @@ class BriefingService:
         # Built off the event loop: with a large pack it takes long enough to delay heartbeats.
         self.searcher.catalog = await asyncio.to_thread(Catalog, sections)
         # The catalog lives until the next change: keep the collector from rescanning it on
-        # every full collection (the pauses would land in the middle of answering). What the
-        # previous load froze is unfrozen first, so it can be collected once unreferenced.
+        # every full collection (the pauses would land in the middle of answering). Freezing
+        # also catches whatever was in flight (an interaction, a task), and a frozen cycle is
+        # never collected: so what the previous load froze is unfrozen and collected first.
+        # One full collection per change: about 50 ms with 10,000 sections.
         gc.unfreeze()
+        gc.collect()
         gc.freeze()
 
     @property

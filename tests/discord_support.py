@@ -37,6 +37,16 @@ def settings_for(fake: FakeDiscord, db_path: Path, **overrides: Any) -> Settings
     return replace(base, **overrides)
 
 
+def modal_values(modal: dict[str, Any]) -> dict[str, str]:
+    """The text inputs' prefilled values (action rows or type-18 labels)."""
+    found = {}
+    for row in modal["components"]:
+        for item in row.get("components") or [row.get("component") or {}]:
+            if "custom_id" in item:
+                found[item["custom_id"]] = item.get("value") or ""
+    return found
+
+
 @asynccontextmanager
 async def running_bot(
     fake: FakeDiscord,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -28,6 +30,7 @@ from tests.discord_support import KNOWLEDGE
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
+START = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -73,6 +76,27 @@ def scheduler(service: BriefingService, poster: RecordingPoster, clock: Clock) -
     return Scheduler(service.briefing, service, poster, clock)
 
 
+@dataclass
+class Rig:
+    """One process's scheduler on a fresh database, its clock at 06:00 UTC on 2026-11-28."""
+
+    clock: Clock
+    service: BriefingService
+    poster: RecordingPoster
+    run: Scheduler
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    clock = Clock(START)
+    service = await open_service(tmp_path / "db.sqlite3", clock)
+    poster = RecordingPoster()
+    try:
+        yield Rig(clock, service, poster, scheduler(service, poster, clock))
+    finally:
+        await service.close()
+
+
 # -- pure parts --
 
 
@@ -114,22 +138,16 @@ def test_first_due_is_today_if_still_ahead_else_tomorrow() -> None:
     assert first_due(now, time(8, 0), BERLIN)[0] == date(2026, 11, 29)
 
 
-async def test_rotation_shows_every_section_before_repeating(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
-    service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster()
-    try:
-        await service.set_schedule(1, 10, "08:00", "UTC", clock())
-        topics = [s.slug for s in service.topics(1)]
-        run = scheduler(service, poster, clock)
-        for day in range(len(topics) + 2):
-            clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC) + timedelta(days=day)
-            await run.tick()
-        slugs = [p[2] for p in poster.posts]
-        assert slugs[: len(topics)] == topics
-        assert slugs[len(topics) :] == topics[:2]
-    finally:
-        await service.close()
+async def test_rotation_shows_every_section_before_repeating(rig: Rig) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    topics = [s.slug for s in service.topics(1)]
+    for day in range(len(topics) + 2):
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC) + timedelta(days=day)
+        await run.tick()
+    slugs = [p[2] for p in poster.posts]
+    assert slugs[: len(topics)] == topics
+    assert slugs[len(topics) :] == topics[:2]
 
 
 def test_next_section_lets_new_sections_join_and_removed_ones_drop(tmp_path: Path) -> None:
@@ -149,27 +167,64 @@ def test_next_section_lets_new_sections_join_and_removed_ones_drop(tmp_path: Pat
 # -- exactly once --
 
 
-async def test_posts_once_at_the_set_minute(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+async def test_posts_once_at_the_set_minute(rig: Rig) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:30", "Europe/Berlin", clock())
+    clock.set_local(BERLIN, 2026, 11, 28, 8, 29)
+    await run.tick()
+    assert poster.count(1) == 0
+    clock.set_local(BERLIN, 2026, 11, 28, 8, 30)
+    await run.tick()
+    assert poster.count(1) == 1
+    for minute in (30, 31, 59):
+        clock.set_local(BERLIN, 2026, 11, 28, 9, minute)
+        await run.tick()
+    assert poster.count(1) == 1
+    assert poster.posts[0][1] == "Daily explainer — 2026-11-28"
+    clock.set_local(BERLIN, 2026, 11, 29, 8, 30)
+    await run.tick()
+    assert poster.count(1) == 2
+
+
+@dataclass
+class SlowPoster(RecordingPoster):
+    """Holds each send until `width` are in flight at once, and notes the most seen."""
+
+    width: int = 4
+    in_flight: int = 0
+    most_in_flight: int = 0
+    most_tasks: int = 0
+    full: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def post(self, schedule: Schedule, section: Section, header: str, nonce: str) -> int:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.most_tasks = max(self.most_tasks, len(asyncio.all_tasks()))
+        if self.in_flight >= self.width:
+            self.full.set()
+        try:
+            await asyncio.wait_for(self.full.wait(), timeout=5)  # fails, not hangs, if never
+            return await super().post(schedule, section, header, nonce)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_pass_over_many_servers_holds_a_bounded_number_of_tasks(tmp_path: Path) -> None:
+    clock = Clock(START)
     service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster()
+    poster = SlowPoster()
     try:
-        await service.set_schedule(1, 10, "08:30", "Europe/Berlin", clock())
-        run = scheduler(service, poster, clock)
-        clock.set_local(BERLIN, 2026, 11, 28, 8, 29)
-        await run.tick()
-        assert poster.count(1) == 0
-        clock.set_local(BERLIN, 2026, 11, 28, 8, 30)
-        await run.tick()
-        assert poster.count(1) == 1
-        for minute in (30, 31, 59):
-            clock.set_local(BERLIN, 2026, 11, 28, 9, minute)
-            await run.tick()
-        assert poster.count(1) == 1
-        assert poster.posts[0][1] == "Daily explainer — 2026-11-28"
-        clock.set_local(BERLIN, 2026, 11, 29, 8, 30)
-        await run.tick()
-        assert poster.count(1) == 2
+        for guild in range(1, 61):
+            await service.set_schedule(guild, 1000 + guild, "08:00", "UTC", clock())
+        run = Scheduler(service.briefing, service, poster, clock, concurrency=4)
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        before = len(asyncio.all_tasks())
+        reports = await asyncio.gather(run.tick(), run.tick())  # two passes overlap
+        assert sum(r.posted for r in reports) == 60
+        assert {g: poster.count(g) for g in range(1, 61)} == dict.fromkeys(range(1, 61), 1)
+        assert poster.most_in_flight == 4
+        # Two passes of four workers, and the wait_for of each held send: not one per server.
+        assert poster.most_tasks <= before + 2 + 2 * 4 + 4
     finally:
         await service.close()
 
@@ -231,41 +286,29 @@ async def test_crash_between_claim_and_send_posts_once_after_restart(tmp_path: P
 
 
 async def test_downtime_over_a_whole_day_skips_it_and_logs(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
-    service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster()
-    try:
-        await service.set_schedule(1, 10, "08:00", "UTC", clock())
-        run = scheduler(service, poster, clock)
-        # Down from before the 28th's post until the 29th at 07:00, before that day's post.
-        clock.now = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
-        with caplog.at_level(logging.WARNING):
-            await run.tick()
-        assert poster.count(1) == 0
-        assert "missed while offline" in caplog.text
-        assert (await service.briefing.post(1, date(2026, 11, 28))).status == "skipped"  # type: ignore[union-attr]
-        clock.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    # Down from before the 28th's post until the 29th at 07:00, before that day's post.
+    clock.now = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
+    with caplog.at_level(logging.WARNING):
         await run.tick()
-        assert [p[1] for p in poster.posts] == ["Daily explainer — 2026-11-29"]
-    finally:
-        await service.close()
+    assert poster.count(1) == 0
+    assert "missed while offline" in caplog.text
+    assert (await service.briefing.post(1, date(2026, 11, 28))).status == "skipped"  # type: ignore[union-attr]
+    clock.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    await run.tick()
+    assert [p[1] for p in poster.posts] == ["Daily explainer — 2026-11-29"]
 
 
-async def test_downtime_into_the_next_day_past_its_time_posts_only_that_day(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
-    service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster()
-    try:
-        await service.set_schedule(1, 10, "08:00", "UTC", clock())
-        clock.now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)  # the 29th's post was missed today
-        run = scheduler(service, poster, clock)
-        await run.tick()
-        await run.tick()
-        assert [p[1] for p in poster.posts] == ["Daily explainer — 2026-11-29"]
-    finally:
-        await service.close()
+async def test_downtime_into_the_next_day_past_its_time_posts_only_that_day(rig: Rig) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    clock.now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)  # the 29th's post was missed today
+    await run.tick()
+    await run.tick()
+    assert [p[1] for p in poster.posts] == ["Daily explainer — 2026-11-29"]
 
 
 @pytest.mark.parametrize(
@@ -302,95 +345,69 @@ async def test_daylight_saving_days_post_exactly_once(
             await service.close()
 
 
-async def test_one_server_failing_pauses_only_that_server(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
-    service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster(
-        fail={3: PostFailed("The channel no longer exists (404)", permanent=True)}
-    )
-    try:
-        for guild in range(1, 11):
-            await service.set_schedule(guild, 100 + guild, "08:00", "UTC", clock())
-        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
-        run = scheduler(service, poster, clock)
-        report = await run.tick()
-        assert (report.posted, report.failed) == (9, 1)
-        assert {g: poster.count(g) for g in range(1, 11)} == {g: int(g != 3) for g in range(1, 11)}
-        status = await service.schedule_status(3)
-        assert status.schedule is not None and "404" in (status.schedule.paused_reason or "")
-        clock.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
-        await run.tick()
-        assert poster.count(3) == 0 and poster.count(4) == 2
-    finally:
-        await service.close()
+async def test_one_server_failing_pauses_only_that_server(rig: Rig) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    poster.fail[3] = PostFailed("The channel no longer exists (404)", permanent=True)
+    for guild in range(1, 11):
+        await service.set_schedule(guild, 100 + guild, "08:00", "UTC", clock())
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    report = await run.tick()
+    assert (report.posted, report.failed) == (9, 1)
+    assert {g: poster.count(g) for g in range(1, 11)} == {g: int(g != 3) for g in range(1, 11)}
+    status = await service.schedule_status(3)
+    assert status.schedule is not None and "404" in (status.schedule.paused_reason or "")
+    clock.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    await run.tick()
+    assert poster.count(3) == 0 and poster.count(4) == 2
 
 
-async def test_transient_errors_are_retried_with_backoff_within_the_day(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
-    service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster(fail={1: PostFailed("Discord error 503", permanent=False)})
-    try:
-        await service.set_schedule(1, 10, "08:00", "UTC", clock())
-        run = scheduler(service, poster, clock)
-        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
-        await run.tick()
-        clock.now += timedelta(seconds=10)  # before the first retry is due
-        await run.tick()
-        clock.now += timedelta(seconds=30)
-        await run.tick()  # second failure, longer wait
-        post = await service.briefing.post(1, date(2026, 11, 28))
-        assert post is not None and post.attempts == 2 and post.status == "claimed"
-        del poster.fail[1]
-        clock.now += timedelta(seconds=59)
-        await run.tick()
-        assert poster.count(1) == 0
-        clock.now += timedelta(seconds=2)
-        await run.tick()
-        await run.tick()
-        assert poster.count(1) == 1
-    finally:
-        await service.close()
+async def test_transient_errors_are_retried_with_backoff_within_the_day(rig: Rig) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    poster.fail[1] = PostFailed("Discord error 503", permanent=False)
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    await run.tick()
+    clock.now += timedelta(seconds=10)  # before the first retry is due
+    await run.tick()
+    clock.now += timedelta(seconds=30)
+    await run.tick()  # second failure, longer wait
+    post = await service.briefing.post(1, date(2026, 11, 28))
+    assert post is not None and post.attempts == 2 and post.status == "claimed"
+    del poster.fail[1]
+    clock.now += timedelta(seconds=59)
+    await run.tick()
+    assert poster.count(1) == 0
+    clock.now += timedelta(seconds=2)
+    await run.tick()
+    await run.tick()
+    assert poster.count(1) == 1
 
 
-async def test_next_topic_override_and_now_preview_do_not_disturb_the_rotation(
-    tmp_path: Path,
-) -> None:
-    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
-    service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster()
-    try:
-        await service.set_schedule(1, 10, "08:00", "UTC", clock())
-        first = (await service.next_explainer(1)).slug
-        assert (await service.next_explainer(1)).slug == first  # previewing changes nothing
-        await service.choose_next_topic(1, "berlin-talks")
-        assert (await service.next_explainer(1)).slug == "berlin-talks"
-        run = scheduler(service, poster, clock)
-        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
-        await run.tick()
-        assert poster.posts[-1][2] == "berlin-talks"
-        assert (await service.next_explainer(1)).slug == first
-    finally:
-        await service.close()
+async def test_next_topic_override_and_now_preview_do_not_disturb_the_rotation(rig: Rig) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    first = (await service.next_explainer(1)).slug
+    assert (await service.next_explainer(1)).slug == first  # previewing changes nothing
+    await service.choose_next_topic(1, "berlin-talks")
+    assert (await service.next_explainer(1)).slug == "berlin-talks"
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    await run.tick()
+    assert poster.posts[-1][2] == "berlin-talks"
+    assert (await service.next_explainer(1)).slug == first
 
 
-async def test_pause_resume_and_off(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
-    service = await open_service(tmp_path / "db.sqlite3", clock)
-    poster = RecordingPoster()
-    try:
-        await service.set_schedule(1, 10, "08:00", "UTC", clock())
+async def test_pause_resume_and_off(rig: Rig) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    await service.pause_schedule(1)
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    await run.tick()
+    assert poster.count(1) == 0
+    clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    status = await service.resume_schedule(1, clock())
+    assert status.next_local == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    await run.tick()
+    assert poster.count(1) == 0  # days missed while paused are not sent
+    assert await service.stop_schedule(1) is True
+    with pytest.raises(BriefbotError, match="/briefing set"):
         await service.pause_schedule(1)
-        run = scheduler(service, poster, clock)
-        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
-        await run.tick()
-        assert poster.count(1) == 0
-        clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-        status = await service.resume_schedule(1, clock())
-        assert status.next_local == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-        await run.tick()
-        assert poster.count(1) == 0  # days missed while paused are not sent
-        assert await service.stop_schedule(1) is True
-        with pytest.raises(BriefbotError, match="/briefing set"):
-            await service.pause_schedule(1)
-    finally:
-        await service.close()

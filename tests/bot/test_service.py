@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 
 import pytest
 
@@ -247,3 +249,24 @@ async def test_timestamp_in_updated_does_not_poison_the_database(open_service, p
     path.write_text(text, encoding="utf-8")  # the moderator fixes the file
     again = await open_service(knowledge=pack_dir)
     assert len(again.topics(None)) == 10
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+class Cycle:
+    """Stands for an interaction in flight: an object in a reference cycle."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_what_a_reload_froze_is_collected_once_it_is_garbage(service):
+    in_flight = Cycle()
+    alive = weakref.ref(in_flight)
+    await service.reload()  # freezes everything alive now, the cycle included
+    del in_flight
+    gc.collect()
+    await service.reload()
+    gc.collect()
+    assert alive() is None

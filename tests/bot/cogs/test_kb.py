@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.pack import load_zip
-from tests.discord_support import KNOWLEDGE, running_bot
+from tests.discord_support import KNOWLEDGE, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.payloads import Perm
 
@@ -30,16 +30,6 @@ NEW_TOPIC = {
 
 def components(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for row in message.get("components") or [] for c in row.get("components", [])]
-
-
-def modal_values(modal: dict[str, Any]) -> dict[str, str]:
-    """The text inputs' prefilled values (action rows or type-18 labels)."""
-    found = {}
-    for row in modal["components"]:
-        for item in row.get("components") or [row.get("component") or {}]:
-            if "custom_id" in item:
-                found[item["custom_id"]] = item.get("value") or ""
-    return found
 
 
 async def kb(fake: FakeDiscord, guild_id: int, sub: str, perms: int = MODERATOR, **kw: Any) -> Any:
