@@ -42,6 +42,13 @@ EXIT_BAD_TOKEN = 2
 # Discord allows 3 seconds for the first reply; past this much work we defer first.
 DEFER_AFTER = 2.0
 WORK_LIMIT = 8
+# How discord.py names the tasks that run a slash command, a button or menu callback, and an
+# on_interaction listener (Briefbot's forms).
+INTERACTION_TASK_NAMES = (
+    "CommandTree-invoker",
+    "discord-ui-view-dispatch-",
+    "discord.py: on_interaction",
+)
 SHUTDOWN_GRACE = 10.0
 EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing", "bot.cogs.kb")
 SYNC_HASH_KEY = "command_sync_hash"
@@ -97,6 +104,16 @@ class BriefbotTree(app_commands.CommandTree["Briefbot"]):
             interaction, command, "refused" if isinstance(cause, BriefbotError) else "error"
         )
         await reply_error(interaction, cause, f"/{command}")
+
+
+def interaction_tasks() -> set[asyncio.Task[Any]]:
+    """discord.py's tasks answering interactions now: commands, components, forms."""
+    current = asyncio.current_task()
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and task.get_name().startswith(INTERACTION_TASK_NAMES)
+    }
 
 
 def log_interaction(interaction: discord.Interaction, command: str, outcome: str) -> None:
@@ -186,6 +203,9 @@ class Briefbot(commands.Bot):
                 if self._scheduler_task is not None:
                     await self._scheduler_task
                 await self._idle.wait()
+                answering = interaction_tasks()
+                if answering:
+                    await asyncio.wait(answering)
         except TimeoutError:
             log.warning("shutdown: gave up waiting for in-flight work after %ss", SHUTDOWN_GRACE)
             if self._scheduler_task is not None:
@@ -211,22 +231,26 @@ class Briefbot(commands.Bot):
         log.info("synced %d slash commands (%s)", len(definitions), scope)
         return True
 
-    async def run_within_deadline(self, interaction: discord.Interaction, work: Awaitable[T]) -> T:
+    async def run_within_deadline(
+        self, interaction: discord.Interaction, work: Awaitable[T], *, ephemeral: bool = False
+    ) -> T:
         """Await `work` within Discord's 3 seconds: defer first if it is slow or we are busy.
 
         At most WORK_LIMIT answers are computed at once; when more are waiting, each is
         deferred straight away so a burst never runs every interaction past its deadline.
+        `ephemeral` makes the "thinking…" placeholder (and so the reply) visible only to the
+        member. Shutdown waits for this work.
         """
         self._in_flight += 1
         self._idle.clear()
         try:
             if self._in_flight > WORK_LIMIT and not interaction.response.is_done():
-                await interaction.response.defer(thinking=True)
+                await interaction.response.defer(thinking=True, ephemeral=ephemeral)
             async with self._work_limit:
                 task = asyncio.ensure_future(work)
                 done, _ = await asyncio.wait({task}, timeout=self.defer_after)
                 if not done and not interaction.response.is_done():
-                    await interaction.response.defer(thinking=True)
+                    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
                 return await task
         finally:
             self._in_flight -= 1

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.client import log_interaction
 from bot.cogs.briefing import require_manage_guild
 from bot.search import MAX_CHOICES
 from bot.ui.cards import COLOUR, shorten
@@ -18,7 +19,9 @@ from bot.ui.kb import (
     author_of,
     edit_form,
     history_page,
+    open_form,
     require_editor,
+    submit_form,
 )
 
 if TYPE_CHECKING:
@@ -39,17 +42,24 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
             for c in self.bot.service.autocomplete(current, interaction.guild_id)[:MAX_CHOICES]
         ]
 
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Forms are answered here, not by discord.py's in-memory modals (see `open_form`)."""
+        outcome = await submit_form(interaction)
+        if outcome is not None:
+            log_interaction(interaction, "kb form", outcome)
+
     @app_commands.command(name="add", description="Write a new topic for this server")
     async def add(self, interaction: discord.Interaction) -> None:
         await require_editor(interaction)
-        await interaction.response.send_modal(SectionForm(interaction.guild_id or 0, None, None))
+        await open_form(interaction, SectionForm(interaction.guild_id or 0, None, None))
 
     @app_commands.command(name="edit", description="Correct a topic (yours, or this server's copy)")
     @app_commands.describe(topic="Start typing a topic")
     async def edit(self, interaction: discord.Interaction, topic: str) -> None:
         await require_editor(interaction)
         section = self.bot.service.section(topic, interaction.guild_id)
-        await interaction.response.send_modal(edit_form(interaction.guild_id or 0, section))
+        await open_form(interaction, edit_form(interaction.guild_id or 0, section))
 
     @app_commands.command(name="remove", description="Hide a topic in this server")
     @app_commands.describe(topic="Start typing a topic")

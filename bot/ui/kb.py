@@ -12,7 +12,7 @@ from bot.errors import BriefbotError
 from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_TITLE, Section
 from bot.store.sections import Revision
 from bot.ui.cards import COLOUR, shorten
-from bot.ui.replies import reply_error, service_of
+from bot.ui.replies import reply_error, send, service_of
 from bot.ui.views import check_guild, stateless
 
 if TYPE_CHECKING:
@@ -42,8 +42,21 @@ async def require_editor(interaction: discord.Interaction) -> None:
     )
 
 
+FORM_FIELDS = ("title", "aliases", "body", "sources")
+FORM_ID_RE = re.compile(
+    r"bb:form:(?P<guild>\d+)(?::(?P<section>\d+):(?P<revision>\d+)|:(?P<slug>[a-z0-9-]+))?"
+)
+
+
 class SectionForm(discord.ui.Modal):
-    """Title, aliases, body and sources; the version it was opened from travels with it."""
+    """Title, aliases, body and sources. What the form edits travels in its custom id.
+
+    `bb:form:<guild>` is a new topic, `bb:form:<guild>:<section id>:<revision>` an edit of the
+    version it was opened from, and `bb:form:<guild>:<slug>` an edit with no version (a draft
+    whose topic was removed meanwhile). Forms are not kept in memory (see `open_form`): every
+    submit is read from its custom id by `submit_form`, so a form opened before a restart
+    still saves.
+    """
 
     def __init__(
         self,
@@ -52,88 +65,149 @@ class SectionForm(discord.ui.Modal):
         opened: tuple[int, int] | None,
         fields: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(title="Edit topic" if slug else "New topic", timeout=3600)
-        self.guild_id = guild_id
-        self.slug = slug
-        self.opened = opened
+        super().__init__(
+            title="Edit topic" if slug else "New topic",
+            custom_id=form_id(guild_id, slug, opened),
+        )
         values = fields or {}
-        self.title_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            custom_id="title",
-            label="Title (the question a reader would ask)",
-            default=values.get("title"),
-            max_length=MAX_TITLE,
+        self.add_item(
+            discord.ui.TextInput(
+                custom_id="title",
+                label="Title (the question a reader would ask)",
+                default=values.get("title"),
+                max_length=MAX_TITLE,
+            )
         )
-        self.aliases_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            custom_id="aliases",
-            label=f"Aliases: other ways to ask, one per line (≤ {MAX_ALIASES})",
-            style=discord.TextStyle.paragraph,
-            default=values.get("aliases"),
-            required=False,
-            max_length=MAX_ALIASES * (MAX_ALIAS + 1),
+        self.add_item(
+            discord.ui.TextInput(
+                custom_id="aliases",
+                label=f"Aliases: other ways to ask, one per line (≤ {MAX_ALIASES})",
+                style=discord.TextStyle.paragraph,
+                default=values.get("aliases"),
+                required=False,
+                max_length=MAX_ALIASES * (MAX_ALIAS + 1),
+            )
         )
-        self.body_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            custom_id="body",
-            label="Briefing text",
-            style=discord.TextStyle.paragraph,
-            default=values.get("body"),
-            max_length=MAX_BODY,
+        self.add_item(
+            discord.ui.TextInput(
+                custom_id="body",
+                label="Briefing text",
+                style=discord.TextStyle.paragraph,
+                default=values.get("body"),
+                max_length=MAX_BODY,
+            )
         )
-        self.sources_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            custom_id="sources",
-            label="Sources: 'Title | https://…', one per line",
-            style=discord.TextStyle.paragraph,
-            default=values.get("sources"),
-            required=False,
-            max_length=4000,
+        self.add_item(
+            discord.ui.TextInput(
+                custom_id="sources",
+                label="Sources: 'Title | https://…', one per line",
+                style=discord.TextStyle.paragraph,
+                default=values.get("sources"),
+                required=False,
+                max_length=4000,
+            )
         )
-        for item in (self.title_input, self.aliases_input, self.body_input, self.sources_input):
-            self.add_item(item)
 
-    def typed(self) -> dict[str, str]:
-        return {
-            "title": self.title_input.value,
-            "aliases": self.aliases_input.value,
-            "body": self.body_input.value,
-            "sources": self.sources_input.value,
-        }
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        try:
-            if (interaction.guild_id or 0) != self.guild_id:
-                raise BriefbotError("This form belongs to another server.")
-            await require_editor(interaction)
-            bot: Briefbot = interaction.client  # type: ignore[assignment]
-            saved = await editor_of(interaction).save(
-                self.guild_id,
+def form_id(guild_id: int, slug: str | None, opened: tuple[int, int] | None) -> str:
+    if opened is not None:
+        return f"bb:form:{guild_id}:{opened[0]}:{opened[1]}"
+    return f"bb:form:{guild_id}:{slug}" if slug else f"bb:form:{guild_id}"
+
+
+async def open_form(interaction: discord.Interaction, form: SectionForm) -> None:
+    """Show the form without discord.py keeping it: `submit_form` answers its submit."""
+    await interaction.response.send_modal(form)
+    form.stop()
+
+
+def submitted_fields(data: Any) -> dict[str, str]:
+    """The form's values from a modal submit (action rows, or labels wrapping one input)."""
+    values: dict[str, str] = {}
+    for row in (data or {}).get("components") or []:
+        for item in row.get("components") or [row.get("component") or {}]:
+            if item.get("custom_id") in FORM_FIELDS:
+                values[item["custom_id"]] = str(item.get("value") or "")
+    return {name: values.get(name, "") for name in FORM_FIELDS}
+
+
+async def submit_form(interaction: discord.Interaction) -> str | None:
+    """Save a submitted form and say how it went; None if it is not one of Briefbot's forms.
+
+    Whatever goes wrong, the moderator's text is kept as a draft they can reopen.
+    """
+    data: Any = interaction.data or {}
+    found = FORM_ID_RE.fullmatch(str(data.get("custom_id") or ""))
+    if interaction.type is not discord.InteractionType.modal_submit or found is None:
+        return None
+    bot: Briefbot = interaction.client  # type: ignore[assignment]
+    guild_id = int(found["guild"])
+    typed = submitted_fields(data)
+    editor = editor_of(interaction)
+
+    async def keep(why: str, slug: str | None = None) -> None:
+        draft = await editor.moderation.keep_draft(guild_id, interaction.user.id, slug, None, typed)
+        await send(interaction, content=why, view=reopen_view(guild_id, draft), ephemeral=True)
+
+    try:
+        if (interaction.guild_id or 0) != guild_id:
+            raise BriefbotError("This form belongs to another server.")
+        await require_editor(interaction)
+        slug: str | None = found["slug"]
+        opened = None
+        if found["section"] is not None:
+            opened = (int(found["section"]), int(found["revision"]))
+            section = service_of(interaction).catalog.sections.get(opened[0])
+            if section is None or section.guild_id not in (None, guild_id):
+                await keep(
+                    "The topic this form edited no longer exists. Your text is kept: reopen "
+                    "the form to save it as a new topic."
+                )
+                return "kept"
+            slug = section.slug
+        if bot.closing:
+            await keep(
+                "Briefbot is restarting, so nothing was saved. Your text is kept: reopen the "
+                "form in a minute.",
+                slug,
+            )
+            return "kept"
+        saved = await bot.run_within_deadline(
+            interaction,
+            editor.save(
+                guild_id,
                 author_of(interaction),
-                self.typed(),
-                slug=self.slug,
-                opened=self.opened,
+                typed,
+                slug=slug,
+                opened=opened,
                 today=bot.clock().date(),
-            )
-        except Rejected as rejected:
-            await interaction.response.send_message(
-                str(rejected), view=reopen_view(self.guild_id, rejected.draft_id), ephemeral=True
-            )
-            return
-        except Conflict as conflict:
-            embeds = conflict_embeds(conflict.current, self.typed())
-            await interaction.response.send_message(
-                str(conflict),
-                embeds=embeds,
-                view=reopen_view(self.guild_id, conflict.draft_id),
-                ephemeral=True,
-            )
-            return
-        except Exception as exc:
-            await reply_error(interaction, exc, "kb form")
-            return
-        await interaction.response.send_message(
-            f"Saved **{discord.utils.escape_markdown(saved.title)}** (`{saved.slug}`, "
-            f"revision {saved.revision}). Search uses it now.",
+            ),
             ephemeral=True,
         )
-        await announce(interaction, saved, "created" if self.slug is None else "updated")
+    except Rejected as rejected:
+        view = reopen_view(guild_id, rejected.draft_id)
+        await send(interaction, content=str(rejected), view=view, ephemeral=True)
+        return "refused"
+    except Conflict as conflict:
+        await send(
+            interaction,
+            content=str(conflict),
+            embeds=conflict_embeds(conflict.current, typed),
+            view=reopen_view(guild_id, conflict.draft_id),
+            ephemeral=True,
+        )
+        return "conflict"
+    except Exception as exc:
+        await reply_error(interaction, exc, "kb form")
+        return "refused" if isinstance(exc, BriefbotError) else "error"
+    await send(
+        interaction,
+        content=f"Saved **{discord.utils.escape_markdown(saved.title)}** (`{saved.slug}`, "
+        f"revision {saved.revision}). Search uses it now.",
+        ephemeral=True,
+    )
+    await announce(interaction, saved, "created" if slug is None else "updated")
+    return "ok"
 
 
 def conflict_embeds(current: Section | None, typed: dict[str, str]) -> list[discord.Embed]:
@@ -190,8 +264,8 @@ class ReopenDraft(
             )
             if draft is None:
                 raise BriefbotError("That draft is gone (a newer one replaced it).")
-            await interaction.response.send_modal(
-                SectionForm(self.guild_id, draft.slug, draft.revision, draft.fields)
+            await open_form(
+                interaction, SectionForm(self.guild_id, draft.slug, draft.revision, draft.fields)
             )
         except Exception as exc:
             await reply_error(interaction, exc, "reopen draft")

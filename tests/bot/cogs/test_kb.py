@@ -183,6 +183,63 @@ async def test_a_validation_error_keeps_the_text_and_reopens_the_form_with_it(
             assert bot.service.catalog.find(a.id, "what-is-the-grain-corridor") is None
 
 
+async def test_forms_opened_before_a_restart_still_save(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, db):
+            edit_ix, edit_modal = await open_form(fake, a.id, "edit", topic="us-role")
+            add_ix, add_modal = await open_form(fake, a.id, "add")
+        async with running_bot(fake, db) as bot:
+            typed = {**modal_values(edit_modal), "body": "Typed before the restart."}
+            saved = await submit(fake, edit_ix, edit_modal, typed)
+            assert saved["content"].startswith("Saved") and "revision 1" in saved["content"]
+            added = await submit(fake, add_ix, add_modal, NEW_TOPIC)
+            assert added["content"].startswith("Saved")
+            edited = bot.service.catalog.find(a.id, "us-role")
+            assert edited is not None and edited.content.body == "Typed before the restart."
+            assert await ask_title(fake, a.id, "black sea grain deal") == NEW_TOPIC["title"]
+
+
+async def test_a_form_for_a_topic_removed_meanwhile_keeps_the_text(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(KNOWLEDGE, pack)
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            opened, modal = await open_form(fake, a.id, "edit", topic="berlin-talks")
+            (pack / "berlin-talks.md").unlink()
+            assert (await bot.service.import_pack(pack)).retired == ["berlin-talks"]
+            typed = {**modal_values(modal), "body": "Written while it was being retired."}
+            submitted = await submit_ix(fake, opened, modal, typed)
+            data = submitted.response["data"]
+            assert "no longer exists" in data["content"] and int(data["flags"]) & EPHEMERAL
+            again = await fake.click_component(
+                submitted, components(data)[0]["custom_id"], member_permissions=MODERATOR
+            )
+            reopened = (await again.wait_response())["data"]
+            assert reopened["title"] == "New topic" and modal_values(reopened) == typed
+
+
+async def test_a_form_sent_to_another_server_is_refused(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            _opened, modal = await open_form(fake, a.id, "edit", topic="us-role")
+            crafted = await fake.submit_modal(
+                modal["custom_id"],
+                {**modal_values(modal), "body": "Crafted in B."},
+                guild_id=b.id,
+                channel_id=b.text_channel_id,
+                member_permissions=MODERATOR,
+            )
+            data = (await crafted.wait_response())["data"]
+            assert "another server" in data["content"]
+            for guild in (a.id, b.id):
+                section = bot.service.catalog.find(guild, "us-role")
+                assert section is not None and section.content.body.startswith("The U.S. plays")
+
+
 async def test_second_save_of_the_same_section_is_told_of_the_conflict(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         a = fake.add_guild(name="A")
