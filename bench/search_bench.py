@@ -153,7 +153,7 @@ async def measure(
             built = time.perf_counter()
             _stop(prof, f"load + Catalog(), {label}")
             rss_after = current_rss_mb()
-            service.searcher.catalog = catalog
+            service.use_catalog(catalog)  # as `reload` does: frozen out of the collector's way
             catalog_rss = (
                 rss_after - rss_before if rss_before is not None and rss_after is not None else None
             )

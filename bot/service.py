@@ -82,7 +82,11 @@ class BriefingService:
         """Rebuild the in-memory catalog after the sections changed."""
         sections = await self.sections.all(statuses=("active", "hidden"))
         # Built off the event loop: with a large pack it takes long enough to delay heartbeats.
-        self.searcher.catalog = await asyncio.to_thread(Catalog, sections)
+        self.use_catalog(await asyncio.to_thread(Catalog, sections))
+
+    def use_catalog(self, catalog: Catalog) -> None:
+        """Answer from `catalog` from now on."""
+        self.searcher.catalog = catalog
         # The catalog lives until the next change: keep the collector from rescanning it on
         # every full collection (the pauses would land in the middle of answering). Freezing
         # also catches whatever was in flight (an interaction, a task), and a frozen cycle is
