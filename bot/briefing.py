@@ -176,6 +176,8 @@ class Scheduler:
         self.poster = poster
         self.clock = clock
         self.owns = owns
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self._concurrency = concurrency
         self._limit = asyncio.Semaphore(concurrency)  # shared by overlapping passes
         self._busy: set[int] = set()
@@ -214,7 +216,12 @@ class Scheduler:
             for guild_id, job in queue:
                 await self._guarded(job, guild_id)
 
-        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+        workers = [asyncio.ensure_future(worker()) for _ in range(self._concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:  # if one died of a BaseException, the rest stop with it
+                task.cancel()
 
     async def _guarded(self, job: Callable[[], Awaitable[None]], guild_id: int) -> None:
         """Run one server's job: bounded in number, one at a time per server, isolated."""

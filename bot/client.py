@@ -42,10 +42,11 @@ EXIT_BAD_TOKEN = 2
 # Discord allows 3 seconds for the first reply; past this much work we defer first.
 DEFER_AFTER = 2.0
 WORK_LIMIT = 8
-# How discord.py names the tasks that run a slash command, a button or menu callback, and an
-# on_interaction listener (Briefbot's forms).
+# How discord.py names the tasks that run a slash command, a DynamicItem's callback (every
+# Briefbot button and menu) and an on_interaction listener (Briefbot's forms).
 INTERACTION_TASK_NAMES = (
     "CommandTree-invoker",
+    "discord-ui-dynamic-item-",
     "discord-ui-view-dispatch-",
     "discord.py: on_interaction",
 )
@@ -203,13 +204,15 @@ class Briefbot(commands.Bot):
                 if self._scheduler_task is not None:
                     await self._scheduler_task
                 await self._idle.wait()
-                answering = interaction_tasks()
-                if answering:
+                # Interactions that arrive meanwhile are refused politely; wait for those too.
+                while answering := interaction_tasks():
                     await asyncio.wait(answering)
         except TimeoutError:
             log.warning("shutdown: gave up waiting for in-flight work after %ss", SHUTDOWN_GRACE)
             if self._scheduler_task is not None:
                 self._scheduler_task.cancel()
+            for task in interaction_tasks():
+                task.cancel()
         await super().close()
 
     async def sync_commands(self) -> bool:

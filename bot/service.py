@@ -57,6 +57,7 @@ class BriefingService:
         self.asks = AskLog(db)
         self.briefing = BriefingStore(db)
         self.searcher = Searcher(self.sections.fts, Catalog(()))
+        self._reload_lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -80,9 +81,11 @@ class BriefingService:
 
     async def reload(self) -> None:
         """Rebuild the in-memory catalog after the sections changed."""
-        sections = await self.sections.all(statuses=("active", "hidden"))
-        # Built off the event loop: with a large pack it takes long enough to delay heartbeats.
-        self.use_catalog(await asyncio.to_thread(Catalog, sections))
+        # One at a time, so a slower earlier rebuild never replaces a newer one.
+        async with self._reload_lock:
+            sections = await self.sections.all(statuses=("active", "hidden"))
+            # Built off the event loop: a large pack takes long enough to delay heartbeats.
+            self.use_catalog(await asyncio.to_thread(Catalog, sections))
 
     def use_catalog(self, catalog: Catalog) -> None:
         """Answer from `catalog` from now on."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +13,13 @@ from bot.errors import BriefbotError
 from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_TITLE, Section
 from bot.store.sections import Revision
 from bot.ui.cards import COLOUR, shorten
-from bot.ui.replies import reply_error, send, service_of
+from bot.ui.replies import FALLBACK_ERROR, reply_error, send, service_of
 from bot.ui.views import check_guild, stateless
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
+
+log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 10
 
@@ -44,7 +47,8 @@ async def require_editor(interaction: discord.Interaction) -> None:
 
 FORM_FIELDS = ("title", "aliases", "body", "sources")
 FORM_ID_RE = re.compile(
-    r"bb:form:(?P<guild>\d+)(?::(?P<section>\d+):(?P<revision>\d+)|:(?P<slug>[a-z0-9-]+))?"
+    r"bb:form:(?P<guild>\d+)(?::(?P<section>\d+):(?P<revision>\d+)|:(?P<slug>[a-z0-9-]+))?",
+    re.ASCII,
 )
 
 
@@ -134,7 +138,8 @@ def submitted_fields(data: Any) -> dict[str, str]:
 async def submit_form(interaction: discord.Interaction) -> str | None:
     """Save a submitted form and say how it went; None if it is not one of Briefbot's forms.
 
-    Whatever goes wrong, the moderator's text is kept as a draft they can reopen.
+    Once the member is known to be an editor of the form's server, whatever goes wrong, their
+    text is kept as a draft they can reopen.
     """
     data: Any = interaction.data or {}
     found = FORM_ID_RE.fullmatch(str(data.get("custom_id") or ""))
@@ -144,24 +149,35 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
     guild_id = int(found["guild"])
     typed = submitted_fields(data)
     editor = editor_of(interaction)
+    slug: str | None = found["slug"]
+    opened = (int(found["section"]), int(found["revision"])) if found["section"] else None
+    authorised = False
 
-    async def keep(why: str, slug: str | None = None) -> None:
-        draft = await editor.moderation.keep_draft(guild_id, interaction.user.id, slug, None, typed)
-        await send(interaction, content=why, view=reopen_view(guild_id, draft), ephemeral=True)
+    async def reply(**kwargs: Any) -> None:
+        try:
+            await send(interaction, ephemeral=True, **kwargs)
+        except discord.HTTPException as exc:
+            log.warning("could not answer form submit %s: %s", interaction.id, exc)
+
+    async def keep(why: str, slug: str | None, opened: tuple[int, int] | None) -> None:
+        draft = await editor.moderation.keep_draft(
+            guild_id, interaction.user.id, slug, opened, typed
+        )
+        await reply(content=why, view=reopen_view(guild_id, draft))
 
     try:
         if (interaction.guild_id or 0) != guild_id:
             raise BriefbotError("This form belongs to another server.")
         await require_editor(interaction)
-        slug: str | None = found["slug"]
-        opened = None
-        if found["section"] is not None:
-            opened = (int(found["section"]), int(found["revision"]))
+        authorised = True
+        if opened is not None:
             section = service_of(interaction).catalog.sections.get(opened[0])
             if section is None or section.guild_id not in (None, guild_id):
                 await keep(
                     "The topic this form edited no longer exists. Your text is kept: reopen "
-                    "the form to save it as a new topic."
+                    "the form to save it as a new topic.",
+                    None,
+                    None,
                 )
                 return "kept"
             slug = section.slug
@@ -170,6 +186,7 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
                 "Briefbot is restarting, so nothing was saved. Your text is kept: reopen the "
                 "form in a minute.",
                 slug,
+                opened,
             )
             return "kept"
         saved = await bot.run_within_deadline(
@@ -185,26 +202,32 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
             ephemeral=True,
         )
     except Rejected as rejected:
-        view = reopen_view(guild_id, rejected.draft_id)
-        await send(interaction, content=str(rejected), view=view, ephemeral=True)
-        return "refused"
+        await reply(content=str(rejected), view=reopen_view(guild_id, rejected.draft_id))
+        return "invalid"
     except Conflict as conflict:
-        await send(
-            interaction,
+        await reply(
             content=str(conflict),
             embeds=conflict_embeds(conflict.current, typed),
             view=reopen_view(guild_id, conflict.draft_id),
-            ephemeral=True,
         )
         return "conflict"
     except Exception as exc:
-        await reply_error(interaction, exc, "kb form")
-        return "refused" if isinstance(exc, BriefbotError) else "error"
-    await send(
-        interaction,
+        outcome = "refused" if isinstance(exc, BriefbotError) else "error"
+        if not authorised:
+            await reply_error(interaction, exc, "kb form")
+            return outcome
+        if outcome == "error":
+            log.error("error saving form %s (guild %s)", interaction.id, guild_id, exc_info=exc)
+        said = str(exc) if isinstance(exc, BriefbotError) else FALLBACK_ERROR
+        try:
+            await keep(f"{said} Your text is kept: reopen the form to try again.", slug, opened)
+        except Exception:
+            log.exception("could not keep the text of form %s as a draft", interaction.id)
+            await reply(content=said)
+        return outcome
+    await reply(
         content=f"Saved **{discord.utils.escape_markdown(saved.title)}** (`{saved.slug}`, "
-        f"revision {saved.revision}). Search uses it now.",
-        ephemeral=True,
+        f"revision {saved.revision}). Search uses it now."
     )
     await announce(interaction, saved, "created" if slug is None else "updated")
     return "ok"

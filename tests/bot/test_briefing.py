@@ -229,6 +229,11 @@ async def test_a_pass_over_many_servers_holds_a_bounded_number_of_tasks(tmp_path
         await service.close()
 
 
+async def test_a_scheduler_needs_at_least_one_worker(rig: Rig) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Scheduler(rig.service.briefing, rig.service, rig.poster, rig.clock, concurrency=0)
+
+
 @pytest.mark.parametrize("restart_at_minute", [-1, 0, 1])
 async def test_restart_around_the_due_time_posts_exactly_once(
     tmp_path: Path, restart_at_minute: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -79,8 +80,6 @@ def _run(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str
 async def test_a_refused_token_gets_one_line_and_exit_code_2(tmp_path: Path) -> None:
     token = "NotARealToken.abcdefghijklmnop.qrstuvwxyz0123"
     async with FakeDiscord(valid_tokens={"some-other-token-entirely-0123456789"}) as fake:
-        import asyncio
-
         result = await asyncio.to_thread(
             _run,
             {
@@ -104,8 +103,6 @@ async def test_token_file_is_read_and_never_printed(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text(token + "\n")
     async with FakeDiscord(valid_tokens={"valid-token-that-differs-0123456789"}) as fake:
-        import asyncio
-
         result = await asyncio.to_thread(
             _run,
             {
@@ -132,3 +129,26 @@ async def test_reconnect_keeps_the_same_service(tmp_path: Path) -> None:
             data = (await ix.wait_response(timeout=10))["data"]
             assert bot.service is service
         assert data["embeds"][0]["title"] == "Topics"
+
+
+async def test_shutdown_waits_for_the_tasks_discord_py_answers_interactions_in() -> None:
+    from bot.client import interaction_tasks
+
+    async def idle() -> None:
+        await asyncio.sleep(3600)
+
+    # The names discord.py 2.x gives them: a slash command, a DynamicItem click, a listener.
+    names = [
+        "CommandTree-invoker",
+        "discord-ui-dynamic-item-ConfirmRemove-bb:kbrm:1:2",
+        "discord.py: on_interaction",
+        "briefbot-daily-explainer",
+    ]
+    tasks = [asyncio.create_task(idle(), name=name) for name in names]
+    try:
+        found = {task.get_name() for task in interaction_tasks()}
+        assert found == set(names[:3])
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

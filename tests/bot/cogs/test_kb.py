@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 
 from bot.pack import load_zip
+from bot.sections import MAX_SLUG
+from bot.ui.kb import FORM_ID_RE, form_id
 from tests.discord_support import KNOWLEDGE, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.payloads import Perm
 
 MODAL = 9
+CUSTOM_ID_LIMIT = 100  # Discord's limit for a modal's custom_id
 EPHEMERAL = 1 << 6
 MODERATOR = int(Perm.MANAGE_GUILD | Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
 MEMBER = int(Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
@@ -219,6 +222,45 @@ async def test_a_form_for_a_topic_removed_meanwhile_keeps_the_text(tmp_path: Pat
             )
             reopened = (await again.wait_response())["data"]
             assert reopened["title"] == "New topic" and modal_values(reopened) == typed
+
+
+async def test_a_form_sent_while_stopping_is_kept_and_saves_when_reopened(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            opened, modal = await open_form(fake, a.id, "edit", topic="us-role")
+            typed = {**modal_values(modal), "body": "Sent as the bot was stopping."}
+            bot.closing = True  # what SIGTERM sets first
+            submitted = await submit_ix(fake, opened, modal, typed)
+            data = submitted.response["data"]
+            assert data["content"].startswith("Briefbot is restarting, so nothing was saved")
+            bot.closing = False  # the new process
+            again = await fake.click_component(
+                submitted, components(data)[0]["custom_id"], member_permissions=MODERATOR
+            )
+            reopened = (await again.wait_response())["data"]
+            assert reopened["title"] == "Edit topic" and modal_values(reopened) == typed
+            saved = await submit(fake, again, reopened, typed)
+            assert saved["content"].startswith("Saved") and "revision 1" in saved["content"]
+
+
+def test_form_ids_fit_discord_and_read_back() -> None:
+    longest_guild = 2**64 - 1
+    cases = [
+        (longest_guild, None, None),
+        (longest_guild, "a" * MAX_SLUG, None),
+        (longest_guild, "us-role", (2**63 - 1, 10**9)),
+    ]
+    for guild, slug, opened in cases:
+        custom_id = form_id(guild, slug, opened)
+        assert len(custom_id) <= CUSTOM_ID_LIMIT
+        found = FORM_ID_RE.fullmatch(custom_id)
+        assert found is not None and int(found["guild"]) == guild
+        if opened:
+            assert (int(found["section"]), int(found["revision"])) == opened
+        else:
+            assert found["slug"] == slug and found["section"] is None
+    assert FORM_ID_RE.fullmatch("bb:form:١٢") is None  # digits are ASCII digits
 
 
 async def test_a_form_sent_to_another_server_is_refused(tmp_path: Path) -> None:
