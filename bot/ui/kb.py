@@ -14,7 +14,7 @@ from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_TITLE, Section
 from bot.store.sections import Revision
 from bot.ui.cards import COLOUR, shorten
 from bot.ui.replies import FALLBACK_ERROR, reply_error, send, service_of
-from bot.ui.views import check_guild, stateless
+from bot.ui.views import ServerItem, stateless
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -256,10 +256,13 @@ def reopen_view(guild_id: int, draft_id: int) -> discord.ui.View:
 
 
 class ReopenDraft(
+    ServerItem,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:draft:(?P<guild>\d+):(?P<draft>\d+)",
 ):
     """Reopens the form filled with exactly what the moderator typed."""
+
+    where = "reopen draft"
 
     def __init__(self, guild_id: int, draft_id: int) -> None:
         super().__init__(
@@ -278,26 +281,25 @@ class ReopenDraft(
     ) -> ReopenDraft:
         return cls(int(match["guild"]), int(match["draft"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            check_guild(interaction, self.guild_id)
-            await require_editor(interaction)
-            draft = await editor_of(interaction).moderation.draft(
-                self.draft_id, self.guild_id, interaction.user.id
-            )
-            if draft is None:
-                raise BriefbotError("That draft is gone (a newer one replaced it).")
-            await open_form(
-                interaction, SectionForm(self.guild_id, draft.slug, draft.revision, draft.fields)
-            )
-        except Exception as exc:
-            await reply_error(interaction, exc, "reopen draft")
+    async def clicked(self, interaction: discord.Interaction) -> None:
+        await require_editor(interaction)
+        draft = await editor_of(interaction).moderation.draft(
+            self.draft_id, self.guild_id, interaction.user.id
+        )
+        if draft is None:
+            raise BriefbotError("That draft is gone (a newer one replaced it).")
+        await open_form(
+            interaction, SectionForm(self.guild_id, draft.slug, draft.revision, draft.fields)
+        )
 
 
 class ConfirmRemove(
+    ServerItem,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:kbrm:(?P<guild>\d+):(?P<section>\d+)",
 ):
+    where = "kb remove"
+
     def __init__(self, guild_id: int, section_id: int) -> None:
         super().__init__(
             discord.ui.Button(
@@ -315,22 +317,18 @@ class ConfirmRemove(
     ) -> ConfirmRemove:
         return cls(int(match["guild"]), int(match["section"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            check_guild(interaction, self.guild_id)
-            await require_editor(interaction)
-            section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
-            hidden = await editor_of(interaction).remove(
-                self.guild_id, author_of(interaction), section.slug
-            )
-            await interaction.response.edit_message(
-                content=f"Removed **{discord.utils.escape_markdown(hidden.title)}** from this "
-                "server's briefing (`/kb revert` brings it back).",
-                view=None,
-            )
-            await announce(interaction, hidden, "removed")
-        except Exception as exc:
-            await reply_error(interaction, exc, "kb remove")
+    async def clicked(self, interaction: discord.Interaction) -> None:
+        await require_editor(interaction)
+        section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
+        hidden = await editor_of(interaction).remove(
+            self.guild_id, author_of(interaction), section.slug
+        )
+        await interaction.response.edit_message(
+            content=f"Removed **{discord.utils.escape_markdown(hidden.title)}** from this "
+            "server's briefing (`/kb revert` brings it back).",
+            view=None,
+        )
+        await announce(interaction, hidden, "removed")
 
 
 def history_page(
@@ -362,9 +360,12 @@ def history_page(
 
 
 class HistoryPage(
+    ServerItem,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:kbhist:(?P<guild>\d+):(?P<section>\d+):(?P<page>\d+):(?P<dir>prev|next)",
 ):
+    where = "kb history"
+
     def __init__(
         self, guild_id: int, section_id: int, page: int, direction: str, disabled: bool = False
     ) -> None:
@@ -385,15 +386,11 @@ class HistoryPage(
     ) -> HistoryPage:
         return cls(int(match["guild"]), int(match["section"]), int(match["page"]), match["dir"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            check_guild(interaction, self.guild_id)
-            section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
-            revisions = await service_of(interaction).sections.revisions(section.id)
-            embed, view = history_page(self.guild_id, section, revisions, self.page)
-            await interaction.response.edit_message(embed=embed, view=view)
-        except Exception as exc:
-            await reply_error(interaction, exc, "kb history")
+    async def clicked(self, interaction: discord.Interaction) -> None:
+        section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
+        revisions = await service_of(interaction).sections.revisions(section.id)
+        embed, view = history_page(self.guild_id, section, revisions, self.page)
+        await interaction.response.edit_message(embed=embed, view=view)
 
 
 async def announce(interaction: discord.Interaction, section: Section, what: str) -> None:

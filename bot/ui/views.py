@@ -7,7 +7,7 @@ section id from a custom id or a menu value is only honoured if that server can 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 
@@ -20,16 +20,37 @@ BUTTON_LABEL_LIMIT = 80
 TOPICS_PAGE_SIZE = 10
 
 
-def check_guild(interaction: discord.Interaction, guild: int) -> None:
-    if (interaction.guild_id or 0) != guild:
-        raise BriefbotError("This button belongs to another server's message.")
+class ServerItem:
+    """What every Briefbot button and menu (a DynamicItem) does around its own work.
+
+    It refuses a click from any server but the one in its custom id, and turns any error into
+    one ephemeral message (logged in full if unexpected). Subclasses list it before
+    `discord.ui.DynamicItem`, set `guild_id` and `where`, and write `clicked`.
+    """
+
+    guild_id: int
+    where: ClassVar[str]
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            if (interaction.guild_id or 0) != self.guild_id:
+                raise BriefbotError("This button belongs to another server's message.")
+            await self.clicked(interaction)
+        except Exception as exc:
+            await reply_error(interaction, exc, self.where)
+
+    async def clicked(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
 
 
 class TopicButton(
+    ServerItem,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:topic:(?P<guild>\d+):(?P<section>\d+)",
 ):
     """Opens one topic (the closest-topics buttons under an unanswered question)."""
+
+    where = "topic button"
 
     def __init__(self, guild: int, section_id: int, label: str = "Open") -> None:
         super().__init__(
@@ -39,7 +60,7 @@ class TopicButton(
                 custom_id=f"bb:topic:{guild}:{section_id}",
             )
         )
-        self.guild = guild
+        self.guild_id = guild
         self.section_id = section_id
 
     @classmethod
@@ -48,20 +69,19 @@ class TopicButton(
     ) -> TopicButton:
         return cls(int(match["guild"]), int(match["section"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            check_guild(interaction, self.guild)
-            section = service_of(interaction).section_by_id(self.section_id, interaction.guild_id)
-            await send_section(interaction, section, ephemeral=True)
-        except Exception as exc:
-            await reply_error(interaction, exc, "topic button")
+    async def clicked(self, interaction: discord.Interaction) -> None:
+        section = service_of(interaction).section_by_id(self.section_id, interaction.guild_id)
+        await send_section(interaction, section, ephemeral=True)
 
 
 class RelatedSelect(
+    ServerItem,
     discord.ui.DynamicItem[discord.ui.Select[Any]],
     template=r"bb:related:(?P<guild>\d+):(?P<section>\d+)",
 ):
     """The "Related topics" menu under an answer card."""
+
+    where = "related menu"
 
     def __init__(self, guild: int, section_id: int, related: list[Section] | None = None) -> None:
         options = [
@@ -79,7 +99,7 @@ class RelatedSelect(
                 custom_id=f"bb:related:{guild}:{section_id}",
             )
         )
-        self.guild = guild
+        self.guild_id = guild
 
     @classmethod
     async def from_custom_id(
@@ -87,24 +107,22 @@ class RelatedSelect(
     ) -> RelatedSelect:
         return cls(int(match["guild"]), int(match["section"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            check_guild(interaction, self.guild)
-            values = self.item.values
-            if len(values) != 1 or not values[0].isdigit():
-                raise BriefbotError("Pick one topic from the menu.")
-            service = service_of(interaction)
-            section = service.section_by_id(int(values[0]), interaction.guild_id)
-            await send_section(interaction, section, ephemeral=True)
-        except Exception as exc:
-            await reply_error(interaction, exc, "related menu")
+    async def clicked(self, interaction: discord.Interaction) -> None:
+        values = self.item.values
+        if len(values) != 1 or not values[0].isdigit():
+            raise BriefbotError("Pick one topic from the menu.")
+        section = service_of(interaction).section_by_id(int(values[0]), interaction.guild_id)
+        await send_section(interaction, section, ephemeral=True)
 
 
 class TopicsPageButton(
+    ServerItem,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:topics:(?P<guild>\d+):(?P<page>\d+):(?P<dir>prev|next)",
 ):
     """Previous / Next under /topics: edits the list in place."""
+
+    where = "topics page"
 
     def __init__(self, guild: int, page: int, direction: str, disabled: bool = False) -> None:
         super().__init__(
@@ -115,7 +133,7 @@ class TopicsPageButton(
                 disabled=disabled,
             )
         )
-        self.guild = guild
+        self.guild_id = guild
         self.page = page
 
     @classmethod
@@ -124,13 +142,9 @@ class TopicsPageButton(
     ) -> TopicsPageButton:
         return cls(int(match["guild"]), int(match["page"]), match["dir"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            check_guild(interaction, self.guild)
-            embed, view = topics_page(interaction, self.page)
-            await interaction.response.edit_message(embed=embed, view=view)
-        except Exception as exc:
-            await reply_error(interaction, exc, "topics page")
+    async def clicked(self, interaction: discord.Interaction) -> None:
+        embed, view = topics_page(interaction, self.page)
+        await interaction.response.edit_message(embed=embed, view=view)
 
 
 def stateless(view: discord.ui.View) -> discord.ui.View:
