@@ -450,7 +450,7 @@ async def _burst(
     return phase
 
 
-async def _count_asks(db_path: Path) -> int:
+async def count_asks(db_path: Path) -> int:
     async with aiosqlite.connect(db_path) as conn, conn.execute("SELECT COUNT(*) FROM asks") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
@@ -513,7 +513,7 @@ async def _run_interactions(options: Options) -> InteractionResults:
                             await _steady(fake, guild.id, batch, questions, REFERENCE_RATE)
                         asked += profile_n
                         await _drain(conn, asked)
-            asks = await _count_asks(db_path)
+            asks = await count_asks(db_path)
     return InteractionResults(
         steady=steady,
         burst=burst,

@@ -47,10 +47,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from bench.core import current_rss_mb, table
-from bench.discord_bench import Clock, load_questions
+from bench.discord_bench import Clock, count_asks, load_questions
 from bot.briefing import POLL_SECONDS
 from tests.discord_support import KNOWLEDGE, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
@@ -322,12 +320,6 @@ async def paced(
         i += 1
 
 
-async def _count_asks(db_path: Path) -> int:
-    async with aiosqlite.connect(db_path) as conn, conn.execute("SELECT COUNT(*) FROM asks") as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
-
-
 @dataclass(slots=True)
 class Result:
     minutes: int
@@ -485,7 +477,7 @@ async def run(minutes: int, servers: int) -> Result:
                 answered_asks = soak.tallies["ask"].answered
                 drain_until = loop.time() + DB_DRAIN_S
                 while True:
-                    soak.asks_recorded = await _count_asks(db_path)
+                    soak.asks_recorded = await count_asks(db_path)
                     if soak.asks_recorded >= answered_asks or loop.time() > drain_until:
                         break
                     await asyncio.sleep(0.2)
