@@ -159,8 +159,6 @@ class Briefbot(commands.Bot):
         self.clock = clock
         self.defer_after = DEFER_AFTER
         self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._work_limit = asyncio.Semaphore(WORK_LIMIT)
         self.poll_seconds = poll_seconds
         self.scheduler = Scheduler(
@@ -203,7 +201,6 @@ class Briefbot(commands.Bot):
             async with asyncio.timeout(SHUTDOWN_GRACE):
                 if self._scheduler_task is not None:
                     await self._scheduler_task
-                await self._idle.wait()
                 # Interactions that arrive meanwhile are refused politely; wait for those too.
                 while answering := interaction_tasks():
                     await asyncio.wait(answering)
@@ -242,10 +239,9 @@ class Briefbot(commands.Bot):
         At most WORK_LIMIT answers are computed at once; when more are waiting, each is
         deferred straight away so a burst never runs every interaction past its deadline.
         `ephemeral` makes the "thinking…" placeholder (and so the reply) visible only to the
-        member. Shutdown waits for this work.
+        member. Shutdown waits for this work (it runs in an interaction's task).
         """
         self._in_flight += 1
-        self._idle.clear()
         try:
             if self._in_flight > WORK_LIMIT and not interaction.response.is_done():
                 await interaction.response.defer(thinking=True, ephemeral=ephemeral)
@@ -257,8 +253,6 @@ class Briefbot(commands.Bot):
                 return await task
         finally:
             self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
 
     async def on_app_command_completion(
         self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any]

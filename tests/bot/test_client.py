@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import discord
 
 from tests.discord_support import KNOWLEDGE, running_bot
 from tests.fakediscord import FakeDiscord
@@ -144,6 +147,17 @@ async def test_shutdown_waits_for_the_tasks_discord_py_answers_interactions_in()
         "discord.py: on_interaction",
         "briefbot-daily-explainer",
     ]
+    # ...as the installed discord.py really names them (this fails if a release renames one).
+    sources = "".join(
+        inspect.getsource(f)
+        for f in (
+            discord.app_commands.CommandTree._from_interaction,
+            discord.ui.view.ViewStore.dispatch_dynamic_items,
+            discord.Client._schedule_event,
+        )
+    )
+    for prefix in ("'CommandTree-invoker'", "f'discord-ui-dynamic-item-", "f'discord.py: "):
+        assert prefix in sources
     tasks = [asyncio.create_task(idle(), name=name) for name in names]
     try:
         found = {task.get_name() for task in interaction_tasks()}
