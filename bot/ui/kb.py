@@ -85,7 +85,7 @@ class SectionForm(discord.ui.Modal):
         self.add_item(
             discord.ui.TextInput(
                 custom_id="aliases",
-                label=f"Aliases: other ways to ask, one per line (≤ {MAX_ALIASES})",
+                label=f"Other ways to ask, one per line (≤ {MAX_ALIASES})",
                 style=discord.TextStyle.paragraph,
                 default=values.get("aliases"),
                 required=False,
