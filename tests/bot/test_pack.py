@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -64,6 +65,9 @@ def test_curated_pack_loads_in_rotation_order(knowledge_dir, expected_slugs):
 
 def test_curated_bodies_are_the_seed_text_verbatim(knowledge_dir):
     if not SEED.is_file():
+        # CI must compare against the seed: a skip there would hide a pack that drifted from it.
+        if os.environ.get("CI", "").lower() in {"true", "1"}:
+            pytest.fail(f"the seed file {SEED} is missing, and CI={os.environ['CI']} needs it")
         pytest.skip(f"the seed file {SEED} is not present on this machine")
     lines = SEED.read_text(encoding="utf-8").splitlines()
     sections = load_pack(knowledge_dir)
@@ -153,14 +157,12 @@ def test_impossible_calendar_date_is_refused_naming_updated(tmp_path):
     assert "'updated'" in problem_for(error, "feb-30.md")
 
 
-def test_timestamp_in_updated_is_refused_or_reduced_to_a_date():
+def test_timestamp_in_updated_is_refused_naming_updated():
     text = section_text(updated="2026-11-28 10:00:00")
-    try:
-        content = parse_section(text, "stamped")
-    except InvalidSection as exc:
-        assert exc.field == "updated"
-    else:
-        assert type(content.updated) is date
+    with pytest.raises(InvalidSection) as caught:
+        parse_section(text, "stamped")
+    assert caught.value.field == "updated"
+    assert "date only" in caught.value.reason
 
 
 def test_every_problem_is_listed_not_just_the_first(tmp_path):
