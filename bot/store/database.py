@@ -137,11 +137,29 @@ class Database:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
-                raise
-            else:
+                # A COMMIT can fail too (a full disk, a deferred constraint); it must not leave
+                # the connection inside the transaction, or every later write would fail.
                 await self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                await self._rollback()
+                if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                    raise StorageError(
+                        f"The database {self.path} is full (no room left on its disk), so "
+                        "nothing was saved. Free some space; writing resumes by itself."
+                    ) from exc
+                raise
+            except BaseException:
+                await self._rollback()
+                raise
+
+    async def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it does after some errors)."""
+        if not self.conn.in_transaction:
+            return
+        try:
+            await self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("ROLLBACK failed on %s", self.path)
 
     async def backup(self, target: str | Path) -> Path:
         """Copy the live database with SQLite's online backup API, then move it into place."""

@@ -194,3 +194,39 @@ async def test_refused_database_leaves_no_connection_open(tmp_path, connections)
     assert len(connections) == 1
     with pytest.raises(ValueError, match="no active connection"):
         await connections[0].execute("SELECT 1")
+
+
+async def test_a_database_that_cannot_grow_refuses_the_write_and_the_next_one_works(db):
+    """A full disk, simulated by a page limit: nothing partial is kept and writing resumes."""
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('before', 'kept')")
+    pages = int(await scalar(db, "PRAGMA page_count"))
+    await db.conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+    with pytest.raises(StorageError, match="full"):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('small', 'row')")
+            await conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                ((f"big{n}", "x" * 2000) for n in range(500)),
+            )
+    assert not db.conn.in_transaction
+    await db.conn.execute("PRAGMA max_page_count = 1073741823")
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('after', 'written')")
+    assert await scalar(db, "SELECT group_concat(key) FROM meta") == "after,before"
+
+
+async def test_a_failed_commit_rolls_back_so_the_next_write_works(db):
+    """COMMIT itself fails (here a deferred constraint; a full disk fails the same way)."""
+    await db.conn.execute(
+        "CREATE TABLE child (parent TEXT REFERENCES meta (key) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('partial', 'row')")
+            await conn.execute("INSERT INTO child (parent) VALUES ('missing')")
+    assert not db.conn.in_transaction
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('after', 'written')")
+    assert await scalar(db, "SELECT group_concat(key) FROM meta") == "after"
+    assert await scalar(db, "SELECT count(*) FROM child") == 0
