@@ -19,6 +19,12 @@ DEFAULT_KNOWLEDGE = Path("knowledge")
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# What one server may do: changes by /kb add and /kb edit per window, and its own topics.
+DEFAULT_EDIT_RATE = (30, 600.0)
+DEFAULT_MAX_GUILD_TOPICS = 500
+# How long the asks log keeps a question (the gaps report and statistics read it).
+DEFAULT_ASK_RETENTION_DAYS = 90
+_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 # Every environment setting the code reads, and its default as .env.example spells it.
 # A test checks that docker-compose.yml and .env.example agree with this list.
@@ -34,6 +40,9 @@ SETTINGS: dict[str, str] = {
     "BRIEFBOT_LOG_LEVEL": "INFO",
     "BRIEFBOT_SHARD_COUNT": "",
     "BRIEFBOT_SHARD_IDS": "",
+    "BRIEFBOT_EDIT_RATE": "30/10m",
+    "BRIEFBOT_MAX_GUILD_TOPICS": "500",
+    "BRIEFBOT_ASK_RETENTION_DAYS": "90",
 }
 
 
@@ -139,6 +148,34 @@ def _shards(env: Mapping[str, str]) -> dict[str, Any]:
     return {"shard_count": count, "shard_ids": tuple(sorted(ids))}
 
 
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw[:20]!r}.")
+    return int(raw)
+
+
+def _rate(env: Mapping[str, str], name: str, default: tuple[int, float]) -> tuple[int, float]:
+    """'30/10m': at most 30 in any 10 minutes (units s, m or h)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    count, slash, window = raw.replace(" ", "").partition("/")
+    number, unit = window[:-1], window[-1:]
+    if (
+        not slash
+        or not (count.isascii() and count.isdigit() and 1 <= int(count) <= 100_000)
+        or unit not in _UNITS
+        or not (number.isascii() and number.isdigit() and 1 <= int(number) <= 100_000)
+    ):
+        raise ConfigError(
+            f"{name} must be a count per time, like 30/10m (units s, m, h), not {raw[:20]!r}."
+        )
+    return int(count), float(int(number) * _UNITS[unit])
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     db_path: Path = DEFAULT_DB
@@ -151,6 +188,10 @@ class Settings:
     log_level: str = "INFO"
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+    # (changes, seconds): how many /kb add and /kb edit saves one server may make per window.
+    edit_rate: tuple[int, float] = DEFAULT_EDIT_RATE
+    max_guild_topics: int = DEFAULT_MAX_GUILD_TOPICS
+    ask_retention_days: int = DEFAULT_ASK_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -164,5 +205,12 @@ class Settings:
             gateway_url=_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
             log_format=_choice(env, "BRIEFBOT_LOG_FORMAT", LOG_FORMATS, "text"),
             log_level=_choice(env, "BRIEFBOT_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
+            edit_rate=_rate(env, "BRIEFBOT_EDIT_RATE", DEFAULT_EDIT_RATE),
+            max_guild_topics=_whole(
+                env, "BRIEFBOT_MAX_GUILD_TOPICS", DEFAULT_MAX_GUILD_TOPICS, 1, 1_000_000
+            ),
+            ask_retention_days=_whole(
+                env, "BRIEFBOT_ASK_RETENTION_DAYS", DEFAULT_ASK_RETENTION_DAYS, 1, 36_500
+            ),
             **_shards(env),
         )

@@ -176,3 +176,42 @@ def test_health_and_stats_commands(tmp_path, monkeypatch, capsys) -> None:
     assert main(["stats", "--json"]) == 0
     report = __import__("json").loads(capsys.readouterr().out)
     assert report["sections"] == 10 and report["daily_posts"]["sent"] == 0
+
+
+def test_server_limits_and_ask_retention_default_and_are_read() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.edit_rate == (30, 600.0)
+    assert defaults.max_guild_topics == 500
+    assert defaults.ask_retention_days == 90
+    settings = Settings.from_env(
+        {
+            "BRIEFBOT_EDIT_RATE": " 5/90s ",
+            "BRIEFBOT_MAX_GUILD_TOPICS": "20",
+            "BRIEFBOT_ASK_RETENTION_DAYS": "7",
+        }
+    )
+    assert (settings.edit_rate, settings.max_guild_topics, settings.ask_retention_days) == (
+        (5, 90.0),
+        20,
+        7,
+    )
+    assert Settings.from_env({"BRIEFBOT_EDIT_RATE": "100/1h"}).edit_rate == (100, 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BRIEFBOT_EDIT_RATE", "30"),
+        ("BRIEFBOT_EDIT_RATE", "30/10"),
+        ("BRIEFBOT_EDIT_RATE", "0/10m"),
+        ("BRIEFBOT_EDIT_RATE", "x/10m"),
+        ("BRIEFBOT_EDIT_RATE", "30/10d"),
+        ("BRIEFBOT_MAX_GUILD_TOPICS", "0"),
+        ("BRIEFBOT_MAX_GUILD_TOPICS", "-5"),
+        ("BRIEFBOT_ASK_RETENTION_DAYS", "ninety"),
+        ("BRIEFBOT_ASK_RETENTION_DAYS", "0"),
+    ],
+)
+def test_bad_limits_are_refused_naming_the_setting(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
