@@ -1,0 +1,103 @@
+"""Retention: questions kept for the configured days, a removed server's data for 30 days."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.retention import REMOVED_GUILD_DAYS, Retention, RetentionReport
+from bot.store.asks import AskLog
+from bot.store.database import Database
+from bot.store.moderation import ModerationStore
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
+    opened = await Database.open(tmp_path / "db.sqlite3", clock=clock)
+    yield opened
+    await opened.close()
+
+
+async def questions(db: Database) -> list[str]:
+    async with db.conn.execute("SELECT question FROM asks ORDER BY id") as cursor:
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def test_questions_older_than_the_retention_are_deleted(db: Database, clock: Clock) -> None:
+    asks = AskLog(db)
+    await asks.record(1, "old", None, None)
+    clock.advance(days=5)
+    await asks.record(1, "newer", None, None)
+    retention = Retention(db, ask_days=90)
+    clock.advance(days=85, seconds=-1)
+    assert (await retention.run_once()).asks_deleted == 0
+    clock.advance(seconds=2)
+    assert (await retention.run_once()).asks_deleted == 1
+    assert await questions(db) == ["newer"]
+    clock.advance(days=30)
+    await Retention(db, ask_days=7).run_once()
+    assert await questions(db) == []
+
+
+async def test_a_removed_server_is_purged_after_30_days_unless_the_bot_came_back(
+    db: Database, clock: Clock
+) -> None:
+    moderation = ModerationStore(db)
+    for guild in (1, 2, 3):
+        await moderation.update(guild, mod_role_id=guild * 10)
+    retention = Retention(db, is_member=lambda guild: guild == 3)
+    for guild in (1, 2, 3):
+        await retention.guilds.mark_removed(guild)
+    clock.advance(days=10)
+    await retention.guilds.cancel_removal(2)  # added back within the 30 days
+    clock.advance(days=REMOVED_GUILD_DAYS - 10, seconds=-1)
+    assert (await retention.run_once()).guilds_purged == []
+    clock.advance(seconds=2)
+    report = await retention.run_once()
+    assert report.guilds_purged == [1]
+    assert report.guilds_kept == [3]  # it is in the server again, though no event said so
+    assert [(await moderation.settings(g)).mod_role_id for g in (1, 2, 3)] == [None, 20, 30]
+    assert await retention.guilds.removed_at(1) is None
+    assert await retention.guilds.removed_at(3) is None
+
+
+async def test_the_loop_runs_at_once_and_stops_when_told(db: Database, clock: Clock) -> None:
+    await AskLog(db).record(1, "ancient", None, None)
+    clock.advance(days=400)
+    ran = asyncio.Event()
+
+    class Watched(Retention):
+        async def run_once(self) -> RetentionReport:
+            report = await super().run_once()
+            ran.set()
+            return report
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(Watched(db).run(stop, every=3600))
+    async with asyncio.timeout(5):
+        await ran.wait()
+        assert await questions(db) == []
+        stop.set()
+        await task
