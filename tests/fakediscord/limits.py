@@ -23,7 +23,7 @@ class MessageLimits:
     embeds: int = 10  # embeds per message
     nonce: int = 25  # characters of a string nonce
     files: int = 10  # attachments per message
-    upload_bytes: int = 10 * 1024 * 1024  # all files of one message together (no boosts)
+    file_bytes: int = 10 * 1024 * 1024  # bytes of each uploaded file (default, no boosts)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class ModalLimits:
     custom_id: int = 100  # characters of the modal's and each input's custom_id (at least 1)
     components: int = 5  # inputs (rows or labels) in a modal (at least 1)
     label: int = 45  # characters of an input's label, or of a type-18 label (at least 1)
-    label_description: int = 100  # characters of a type-18 label's description
+    label_description: int = 100  # characters of a type-18 label's description (if given, 1+)
     placeholder: int = 100  # characters of a text input placeholder
     text_length: int = 4000  # min_length 0..4000, max_length 1..4000, and a prefilled value
 
@@ -219,18 +219,24 @@ def error_paths(errors: Mapping[str, Any], prefix: str = "") -> list[str]:
 # Messages
 
 
+def _trimmed(value: Any) -> Any:
+    """Discord trims leading and trailing whitespace of embed text before measuring it."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def embeds_size(embeds: Iterable[Mapping[str, Any]]) -> int:
     """Characters that count toward the 6,000 shared by all embeds of a message."""
     total = 0
     for emb in embeds:
         if not isinstance(emb, Mapping):
             continue
-        total += len(emb.get("title") or "") + len(emb.get("description") or "")
-        total += len((emb.get("footer") or {}).get("text") or "")
-        total += len((emb.get("author") or {}).get("name") or "")
+        texts = [emb.get("title"), emb.get("description")]
+        texts.append((emb.get("footer") or {}).get("text"))
+        texts.append((emb.get("author") or {}).get("name"))
         for fld in emb.get("fields") or []:
             if isinstance(fld, Mapping):
-                total += len(fld.get("name") or "") + len(fld.get("value") or "")
+                texts += [fld.get("name"), fld.get("value")]
+        total += sum(len(_trimmed(t)) for t in texts if isinstance(t, str))
     return total
 
 
@@ -256,12 +262,12 @@ def message_errors(payload: Mapping[str, Any], *, n_files: int = 0, editing: boo
                 ["embeds", i], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"
             )
             continue
-        err.length(["embeds", i, "title"], emb.get("title"), elim.title)
-        err.length(["embeds", i, "description"], emb.get("description"), elim.description)
+        err.length(["embeds", i, "title"], _trimmed(emb.get("title")), elim.title)
+        err.length(["embeds", i, "description"], _trimmed(emb.get("description")), elim.description)
         if emb.get("footer") is not None:
             err.length(
                 ["embeds", i, "footer", "text"],
-                emb["footer"].get("text"),
+                _trimmed(emb["footer"].get("text")),
                 elim.footer_text,
                 minimum=1,
                 required=True,
@@ -269,7 +275,7 @@ def message_errors(payload: Mapping[str, Any], *, n_files: int = 0, editing: boo
         if emb.get("author") is not None:
             err.length(
                 ["embeds", i, "author", "name"],
-                emb["author"].get("name"),
+                _trimmed(emb["author"].get("name")),
                 elim.author_name,
                 minimum=1,
                 required=True,
@@ -277,9 +283,19 @@ def message_errors(payload: Mapping[str, Any], *, n_files: int = 0, editing: boo
         fields = err.count(["embeds", i, "fields"], emb.get("fields"), elim.fields)
         for j, fld in enumerate(fields):
             where: list[str | int] = ["embeds", i, "fields", j]
-            err.length([*where, "name"], fld.get("name"), elim.field_name, minimum=1, required=True)
             err.length(
-                [*where, "value"], fld.get("value"), elim.field_value, minimum=1, required=True
+                [*where, "name"],
+                _trimmed(fld.get("name")),
+                elim.field_name,
+                minimum=1,
+                required=True,
+            )
+            err.length(
+                [*where, "value"],
+                _trimmed(fld.get("value")),
+                elim.field_value,
+                minimum=1,
+                required=True,
             )
     if embeds_size(embeds) > elim.total:
         err.add(
@@ -483,7 +499,9 @@ def modal_errors(data: Mapping[str, Any]) -> JSON:
                 )
         elif rtype == 18:
             err.length([*where, "label"], row.get("label"), lim.label, minimum=1, required=True)
-            err.length([*where, "description"], row.get("description"), lim.label_description)
+            err.length(
+                [*where, "description"], row.get("description"), lim.label_description, minimum=1
+            )
             inner = row.get("component")
             if _type(inner) == 4:
                 err.merge(
@@ -491,6 +509,11 @@ def modal_errors(data: Mapping[str, Any]) -> JSON:
                 )
             elif _type(inner) in SELECT_TYPES:
                 err.merge([*where, "component"], _interactive_errors(inner, seen_ids))
+            elif isinstance(inner, Mapping) and _type(inner):
+                # Newer label children (file upload, radio group...): the shared rules only.
+                custom_id_err = _Errors()
+                _custom_id(custom_id_err, inner.get("custom_id"), seen_ids)
+                err.merge([*where, "component"], custom_id_err.tree)
             else:
                 err.add([*where, "component"], "BASE_TYPE_REQUIRED", "This field is required")
         elif rtype == 10:
