@@ -27,6 +27,7 @@ from bot.briefing import POLL_SECONDS, Scheduler
 from bot.config import DEFAULT_API_BASE, Settings
 from bot.editing import Editor
 from bot.errors import BriefbotError
+from bot.retention import Retention
 from bot.service import BriefingService
 from bot.store.database import utcnow
 from bot.ui.kb import KB_DYNAMIC_ITEMS
@@ -164,8 +165,14 @@ class Briefbot(commands.Bot):
         self.scheduler = Scheduler(
             service.briefing, service, DiscordPoster(self), clock, owns=self.owns_guild
         )
+        self.retention = Retention(
+            service.db,
+            ask_days=settings.ask_retention_days,
+            is_member=lambda guild_id: self.get_guild(guild_id) is not None,
+        )
         self._stop = asyncio.Event()
         self._scheduler_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self.closing = False
 
     def local_today(self, zone: str | None) -> date:
@@ -192,6 +199,21 @@ class Briefbot(commands.Bot):
             self._scheduler_task = asyncio.create_task(
                 self.scheduler.run(self._stop, self.poll_seconds), name="briefbot-daily-explainer"
             )
+        # Old questions and removed servers' data: pruned now, then every hour.
+        self._retention_task = asyncio.create_task(
+            self.retention.run(self._stop), name="briefbot-retention"
+        )
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a server (an outage is on_guild_unavailable): its data goes in 30 days."""
+        await self.retention.guilds.mark_removed(guild.id)
+        log.info("removed from server %s; its data is deleted in 30 days", guild.id)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if await self.retention.guilds.cancel_removal(guild.id):
+            log.info("added back to server %s; its data is kept", guild.id)
+
+    on_guild_available = on_guild_join
 
     async def close(self) -> None:
         """Stop taking new work, let in-flight answers and posts finish (10 s at most), close."""
@@ -201,6 +223,8 @@ class Briefbot(commands.Bot):
             async with asyncio.timeout(SHUTDOWN_GRACE):
                 if self._scheduler_task is not None:
                     await self._scheduler_task
+                if self._retention_task is not None:
+                    await self._retention_task
                 # Interactions that arrive meanwhile are refused politely; wait for those too.
                 while answering := interaction_tasks():
                     await asyncio.wait(answering)
@@ -208,6 +232,8 @@ class Briefbot(commands.Bot):
             log.warning("shutdown: gave up waiting for in-flight work after %ss", SHUTDOWN_GRACE)
             if self._scheduler_task is not None:
                 self._scheduler_task.cancel()
+            if self._retention_task is not None:
+                self._retention_task.cancel()
             for task in interaction_tasks():
                 task.cancel()
         await super().close()

@@ -13,6 +13,8 @@ from bot.retention import REMOVED_GUILD_DAYS, Retention, RetentionReport
 from bot.store.asks import AskLog
 from bot.store.database import Database
 from bot.store.moderation import ModerationStore
+from tests.discord_support import running_bot
+from tests.fakediscord import FakeDiscord
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -101,3 +103,43 @@ async def test_the_loop_runs_at_once_and_stops_when_told(db: Database, clock: Cl
         assert await questions(db) == []
         stop.set()
         await task
+
+
+async def test_the_bot_records_a_removal_not_an_outage_and_forgets_it_when_added_back(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord() as fake:
+        outage, removed = fake.add_guild(name="Outage"), fake.add_guild(name="Removed")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            guilds = bot.retention.guilds
+            marked: asyncio.Queue[int] = asyncio.Queue()
+            cancelled: asyncio.Queue[tuple[int, bool]] = asyncio.Queue()
+            mark, cancel = guilds.mark_removed, guilds.cancel_removal
+
+            async def mark_and_tell(guild_id: int) -> None:
+                await mark(guild_id)
+                marked.put_nowait(guild_id)
+
+            async def cancel_and_tell(guild_id: int) -> bool:
+                pending = await cancel(guild_id)
+                cancelled.put_nowait((guild_id, pending))
+                return pending
+
+            guilds.mark_removed = mark_and_tell  # type: ignore[method-assign]
+            guilds.cancel_removal = cancel_and_tell  # type: ignore[method-assign]
+            async with asyncio.timeout(10):
+                unavailable = asyncio.ensure_future(bot.wait_for("guild_unavailable"))
+                fake.dispatch_event(
+                    "GUILD_DELETE",
+                    {"id": str(outage.id), "unavailable": True},
+                    guild_id=outage.id,
+                )
+                await unavailable
+                fake.remove_guild(removed.id)
+                assert await marked.get() == removed.id  # the outage was never marked
+                assert await guilds.removed_at(outage.id) is None
+                assert await guilds.removed_at(removed.id) == bot.service.db.now()
+
+                fake.add_guild(guild_id=removed.id, name="Removed")
+                assert await cancelled.get() == (removed.id, True)
+                assert await guilds.removed_at(removed.id) is None
