@@ -122,6 +122,16 @@ async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await db.close()
         print(f"Backed up {settings.db_path} to {target}.")
+    elif args.db == "purge-guild":
+        from bot.store.guilds import GuildData
+
+        db = await Database.open(settings.db_path)
+        try:
+            deleted = await GuildData(db).purge(args.guild)
+        finally:
+            await db.close()
+        rows = ", ".join(f"{count} from {table}" for table, count in sorted(deleted.items()))
+        print(f"Deleted everything stored for server {args.guild}: {rows or 'nothing was there'}.")
     return 0
 
 
@@ -222,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("migrate", help="apply pending migrations")
     db_backup = db.add_parser("backup", help="copy the live database (safe while the bot runs)")
     db_backup.add_argument("path")
+    db_purge = db.add_parser(
+        "purge-guild", help="delete everything stored for one server now (cannot be undone)"
+    )
+    db_purge.add_argument("guild", type=int, metavar="ID", help="the server's id")
     return parser
 
 

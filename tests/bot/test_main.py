@@ -18,7 +18,9 @@ from bot.__main__ import EXIT_ERROR, main
 from bot.console import Console
 from bot.pack import load_pack, parse_section
 from bot.service import BriefingService
-from bot.store.database import migrations
+from bot.store.asks import AskLog
+from bot.store.database import Database, migrations
+from bot.store.moderation import ModerationStore
 
 
 @pytest.fixture
@@ -336,3 +338,26 @@ def test_run_discord_refuses_to_fall_back_to_the_console(monkeypatch, capsys) ->
     monkeypatch.delenv("DISCORD_TOKEN_FILE", raising=False)
     assert main(["run", "--discord"]) == 2
     assert "no DISCORD_TOKEN" in capsys.readouterr().err
+
+
+def test_db_purge_guild_deletes_that_servers_data_at_once(cli, db_path):
+    async def fill() -> None:
+        db = await Database.open(db_path)
+        try:
+            for guild in (111, 222):
+                await AskLog(db).record(guild, "a question", None, None)
+                await ModerationStore(db).update(guild, mod_role_id=guild)
+        finally:
+            await db.close()
+
+    asyncio.run(fill())
+    code, out, _ = cli("db", "purge-guild", "111")
+    assert code == 0
+    assert out.strip() == (
+        "Deleted everything stored for server 111: 1 from asks, 1 from guild_settings."
+    )
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT guild_id FROM asks").fetchall() == [(222,)]
+        assert conn.execute("SELECT guild_id FROM guild_settings").fetchall() == [(222,)]
+    code, out, _ = cli("db", "purge-guild", "111")
+    assert out.strip() == "Deleted everything stored for server 111: nothing was there."
