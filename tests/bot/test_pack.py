@@ -10,8 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import InvalidSection, PackError
-from bot.pack import load_pack, load_zip, parse_section, render_section, write_pack, zip_pack
+from bot.errors import BriefbotError, InvalidSection, PackError
+from bot.pack import (
+    MAX_FILES,
+    MAX_UNPACKED_BYTES,
+    load_pack,
+    load_zip,
+    parse_section,
+    read_path,
+    read_zip,
+    render_section,
+    write_pack,
+    zip_pack,
+)
 from bot.sections import SectionContent, Source
 
 SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seed" / "briefing-sections.txt"
@@ -226,14 +237,58 @@ def test_parse_normalises_to_nfc_and_strips(tmp_path):
     assert parse_section(render_section(content), "cafe") == content
 
 
-def test_write_pack_then_load_pack_round_trips_and_removes_stale_files(tmp_path, knowledge_dir):
+def test_write_pack_then_load_pack_round_trips_and_removes_its_own_stale_files(
+    tmp_path, knowledge_dir
+):
     sections = load_pack(knowledge_dir)
     folder = tmp_path / "out"
-    folder.mkdir()
-    (folder / "stale-topic.md").write_text(section_text(), encoding="utf-8")
+    stale = SectionContent(
+        slug="stale-topic", title="Stale", body="Gone since.", updated=date(2026, 1, 1)
+    )
+    write_pack([*sections, stale], folder)
+    assert (folder / "stale-topic.md").is_file()
     written = write_pack(sections, folder)
     assert sorted(p.name for p in folder.glob("*.md")) == sorted(p.name for p in written)
+    assert not (folder / "stale-topic.md").exists()
     assert load_pack(folder) == sections
+
+
+def test_export_refuses_a_folder_holding_files_it_did_not_write(tmp_path, knowledge_dir):
+    sections = load_pack(knowledge_dir)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    readme = folder / "README.md"
+    readme.write_text("# My project\n", encoding="utf-8")
+    (folder / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(BriefbotError) as caught:
+        write_pack(sections, folder)
+    message = str(caught.value)
+    assert "README.md" in message and "notes.txt" in message and "empty" in message
+    # Nothing written, nothing deleted.
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "notes.txt"]
+    assert readme.read_text(encoding="utf-8") == "# My project\n"
+
+
+def test_export_into_a_previous_export_replaces_only_its_files(tmp_path, knowledge_dir):
+    sections = load_pack(knowledge_dir)
+    folder = tmp_path / "out"
+    write_pack(sections, folder)
+    write_pack(sections[:3], folder)  # the same folder again: allowed
+    assert sorted(p.stem for p in folder.glob("*.md")) == sorted(s.slug for s in sections[:3])
+    (folder / "mine.md").write_text("a file the user added", encoding="utf-8")
+    with pytest.raises(BriefbotError, match=r"mine\.md"):
+        write_pack(sections, folder)
+    assert (folder / "mine.md").read_text(encoding="utf-8") == "a file the user added"
+
+
+def test_export_marker_names_the_server(tmp_path, knowledge_dir):
+    sections = load_pack(knowledge_dir)
+    write_pack(sections, tmp_path / "server", guild_id=42)
+    write_pack(sections, tmp_path / "curated")
+    assert read_path(tmp_path / "server").exported_from == 42
+    assert read_path(tmp_path / "curated").exported_from is None
+    assert read_zip(zip_pack(sections, 42)).exported_from == 42
+    assert read_zip(zip_pack(sections)).exported_from is None
 
 
 def test_zip_round_trip(knowledge_dir):
@@ -264,3 +319,64 @@ def test_zip_ignores_nested_and_non_markdown_entries():
         archive.writestr("nested/ignored.md", section_text(title=None))
         archive.writestr("readme.txt", "not a section")
     assert [s.slug for s in load_zip(buffer.getvalue())] == ["kept"]
+
+
+# -- bounded input -----------------------------------------------------------------------------
+
+
+def test_yaml_alias_is_refused_naming_frontmatter(tmp_path):
+    laughs = "\n".join(
+        [
+            "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+            *(
+                f"{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]"
+                for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+            ),
+        ]
+    )
+    folder = good_pack(tmp_path / "pack")
+    (folder / "laughs.md").write_text(section_text(extra=laughs + "\n"), encoding="utf-8")
+    problem = problem_for(refusal(folder), "laughs.md")
+    assert "'frontmatter'" in problem and "alias" in problem
+    # A single harmless-looking alias is refused too: aliases are not part of the format.
+    with pytest.raises(InvalidSection, match="alias"):
+        parse_section(section_text(title="&t Title", extra="aliases: [*t]\n"), "x")
+
+
+def _zip(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_zip_unpacking_over_10_mb_is_refused():
+    assert MAX_UNPACKED_BYTES == 10 * 1024 * 1024
+    bomb = _zip([("ok.md", section_text()), ("padding.bin", b"\0" * (MAX_UNPACKED_BYTES + 1))])
+    assert len(bomb) < 100_000  # small on disk, large unpacked
+    with pytest.raises(PackError, match="10 MB"):
+        load_zip(bomb)
+
+
+def test_zip_whose_sizes_lie_is_refused_cleanly():
+    entry = section_text(body="word " * 2000)
+    data = bytearray(_zip([("big.md", entry)]))
+    # Rewrite the declared size in both headers so only reading finds out the truth.
+    true_size = len(entry.encode()).to_bytes(4, "little")
+    data = bytes(data).replace(true_size, (10).to_bytes(4, "little"))
+    with pytest.raises(PackError):
+        load_zip(data)
+
+
+def test_zip_with_over_10000_files_is_refused():
+    assert MAX_FILES == 10_000
+    entries = [(f"e{i}.txt", b"") for i in range(MAX_FILES + 1)]
+    with pytest.raises(PackError, match="10,000"):
+        load_zip(_zip(entries))
+
+
+def test_folder_with_over_10000_sections_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("bot.pack.MAX_FILES", 2)
+    with pytest.raises(PackError, match="at most 2"):
+        load_pack(good_pack(tmp_path / "pack", count=3))
