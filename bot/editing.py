@@ -71,7 +71,10 @@ def content_to_form(content: SectionContent) -> dict[str, str]:
         "title": content.title,
         "aliases": "\n".join(content.aliases),
         "body": content.body,
-        "sources": "\n".join(f"{s.title} | {s.url}" for s in content.sources),
+        # A bare link reads back as itself (see `_sources`), so it is shown once, not twice.
+        "sources": "\n".join(
+            s.url if s.title == s.url else f"{s.title} | {s.url}" for s in content.sources
+        ),
     }
 
 
@@ -248,7 +251,8 @@ class Editor:
                 f"{slug} has no revision {number}; "
                 f"/kb history shows revisions 1 to {section.revision}."
             )
-        content = dataclasses.replace(target.content, slug=section.slug, updated=today)
+        # An old revision may predate today's limits: it is checked like any new text.
+        content = validate(dataclasses.replace(target.content, slug=section.slug, updated=today))
         try:
             saved = await self.service.sections.save_for_guild(
                 guild_id,

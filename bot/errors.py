@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.text import truncate
+
+# Characters of a member's text an error message repeats (options naming a topic hold 100).
+ECHO_LIMIT = 100
+
 
 class BriefbotError(Exception):
     """Base class: the message is safe to show to a user as it is."""
@@ -11,7 +16,10 @@ class BriefbotError(Exception):
 
 class SectionNotFound(BriefbotError):
     def __init__(self, slug: str) -> None:
-        super().__init__(f"There is no topic called {slug!r} here. Try /topics for the list.")
+        super().__init__(
+            f"There is no topic called {truncate(slug, ECHO_LIMIT)!r} here. "
+            "Try /topics for the list."
+        )
         self.slug = slug
 
 

@@ -25,7 +25,7 @@ from rapidfuzz.distance import OSA
 
 from bot.sections import Section
 from bot.store.sections import FtsHit
-from bot.text import STOPWORDS, content_words, stem, words
+from bot.text import STOPWORDS, content_words, stem, truncate, words
 
 MAX_QUERY_WORDS = 24
 MAX_FTS_WORDS = 8
@@ -115,10 +115,6 @@ class Query:
 class Choice:
     name: str
     value: str
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class Catalog:
@@ -333,7 +329,7 @@ class Catalog:
             scored.append((matched.get(section.id, 0), best[1] if best else 0.0, section))
         scored.sort(key=lambda t: (-t[0], -t[1], t[2].content.position, t[2].slug))
         return [
-            Choice(_shorten(s.title, MAX_CHOICE_NAME), s.slug) for _, _, s in scored[:MAX_CHOICES]
+            Choice(truncate(s.title, MAX_CHOICE_NAME), s.slug) for _, _, s in scored[:MAX_CHOICES]
         ]
 
 

@@ -20,8 +20,11 @@ MAX_ALIAS = 100
 MAX_TAGS = 20
 MAX_TAG = 50
 MAX_SOURCES = 10
-MAX_SOURCE_TITLE = 200
-MAX_URL = 500
+# A section's sources are edited as "Title | URL" lines in one form box of 4,000 characters
+# (Discord's limit for a text input): the caps below keep ten of the longest within it.
+MAX_SOURCES_TEXT = 4000
+MAX_SOURCE_TITLE = 100
+MAX_URL = 290
 
 Status = Literal["active", "retired", "hidden"]
 
@@ -137,8 +140,10 @@ def _distinct(name: str, values: tuple[str, ...], count: int, limit: int) -> tup
 def validate_url(url: str) -> str:
     url = clean(url)
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > MAX_URL:
+    if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidSection("sources", f"{url[:80]!r} is not an http or https link")
+    if len(url) > MAX_URL:
+        raise InvalidSection("sources", f"{url[:80]!r}… is longer than {MAX_URL} characters")
     return url
 
 

@@ -1,4 +1,4 @@
-"""Normalising user text at the boundary, and splitting it into words with rapidfuzz's processor."""
+"""Normalising user text at the boundary, splitting it into words, and cutting it to a length."""
 
 from __future__ import annotations
 
@@ -31,6 +31,70 @@ STOPWORDS = frozenset(
 def clean(text: str) -> str:
     """NFC-normalise and strip: the form in which names and slugs are stored and compared."""
     return unicodedata.normalize("NFC", text).strip()
+
+
+ELLIPSIS = "…"
+# A cut within the last third (at most this many characters) of the room looks for a space first.
+WORD_BACKTRACK = 40
+
+
+def _extends(char: str) -> bool:
+    """True if `char` belongs to the character before it (a mark, joiner, selector, skin tone)."""
+    code = ord(char)
+    return (
+        unicodedata.category(char) in ("Mn", "Me", "Mc")
+        or char == "\u200d"
+        or 0xFE00 <= code <= 0xFE0F  # variation selectors
+        or 0x1F3FB <= code <= 0x1F3FF  # emoji skin tones
+        or 0xE0020 <= code <= 0xE007F  # emoji tag sequences (flags of regions)
+        or 0xE0100 <= code <= 0xE01EF  # more variation selectors
+    )
+
+
+def _regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def grapheme_cut(text: str, index: int) -> int:
+    """The nearest place at or before `index` where a cut leaves every visible character whole.
+
+    An approximation of Unicode's grapheme clusters without a dependency: it keeps combining
+    marks with their letter, ZWJ emoji sequences and skin tones together, flags (pairs of
+    regional indicators) in pairs, and CR LF as one.
+    """
+    index = max(0, min(index, len(text)))
+    while 0 < index < len(text):
+        before, after = text[index - 1], text[index]
+        if _extends(after) or before == "\u200d" or (before, after) == ("\r", "\n"):
+            index -= 1
+            continue
+        if _regional(before) and _regional(after):
+            run = 0
+            while index - run > 0 and _regional(text[index - run - 1]):
+                run += 1
+            if run % 2:
+                index -= 1
+                continue
+        break
+    return index
+
+
+def truncate(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
+    """`text` if it fits in `limit` characters, else a prefix ending in `ellipsis` that does.
+
+    The cut falls after a whole word when one ends near the limit, and never inside a
+    character made of several code points (see `grapheme_cut`).
+    """
+    if len(text) <= limit:
+        return text
+    if limit <= len(ellipsis):
+        return text[: grapheme_cut(text, limit)]
+    room = limit - len(ellipsis)
+    cut = grapheme_cut(text, room)
+    space = max(text.rfind(" ", 0, cut + 1), text.rfind("\n", 0, cut + 1))
+    if space > 0 and space >= max(room * 2 // 3, room - WORD_BACKTRACK):
+        cut = space
+    return text[:cut].rstrip() + ellipsis
 
 
 def fold(text: str) -> str:

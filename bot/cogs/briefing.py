@@ -13,6 +13,7 @@ from bot.errors import NotAllowed
 from bot.search import MAX_CHOICES
 from bot.service import ScheduleStatus
 from bot.ui.cards import COLOUR
+from bot.ui.fit import FIELD_VALUE_LIMIT, shorten
 from bot.ui.replies import send_section
 
 if TYPE_CHECKING:
@@ -37,7 +38,9 @@ def status_embed(status: ScheduleStatus) -> discord.Embed:
     if schedule is None:
         embed.description = "Off. A moderator can turn it on with `/briefing set`."
     else:
-        state = f"Paused: {schedule.paused_reason}" if schedule.paused_reason else "On"
+        # A pause reason can quote Discord's own error text: bounded like anything echoed.
+        reason = shorten(schedule.paused_reason or "", 1000)
+        state = f"Paused: {reason}" if reason else "On"
         embed.description = state
         embed.add_field(name="Channel", value=f"<#{schedule.channel_id}>")
         embed.add_field(name="Time", value=f"{schedule.local_time} {schedule.timezone}")
@@ -52,7 +55,11 @@ def status_embed(status: ScheduleStatus) -> discord.Embed:
                 inline=False,
             )
         if status.next_topic is not None:
-            embed.add_field(name="Next topic", value=status.next_topic.title[:1024], inline=False)
+            embed.add_field(
+                name="Next topic",
+                value=shorten(status.next_topic.title, FIELD_VALUE_LIMIT),
+                inline=False,
+            )
     if status.last_post is not None:
         last = status.last_post
         embed.add_field(

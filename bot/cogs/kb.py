@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.client import log_interaction
 from bot.cogs.briefing import require_manage_guild
 from bot.search import MAX_CHOICES
-from bot.ui.cards import COLOUR, shorten
+from bot.ui.fit import TOPIC_OPTION_LIMIT
 from bot.ui.kb import (
     SectionForm,
     announce,
@@ -23,9 +23,13 @@ from bot.ui.kb import (
     require_editor,
     submit_form,
 )
+from bot.ui.reports import gaps_embed, stale_embed
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
+
+# An option naming a topic: its slug, title or an alias, never longer than Discord's choices.
+TopicName = app_commands.Range[str, 1, TOPIC_OPTION_LIMIT]
 
 
 @app_commands.guild_only()
@@ -56,14 +60,14 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
 
     @app_commands.command(name="edit", description="Correct a topic (yours, or this server's copy)")
     @app_commands.describe(topic="Start typing a topic")
-    async def edit(self, interaction: discord.Interaction, topic: str) -> None:
+    async def edit(self, interaction: discord.Interaction, topic: TopicName) -> None:
         await require_editor(interaction)
         section = self.bot.service.section(topic, interaction.guild_id)
         await open_form(interaction, edit_form(interaction.guild_id or 0, section))
 
     @app_commands.command(name="remove", description="Hide a topic in this server")
     @app_commands.describe(topic="Start typing a topic")
-    async def remove(self, interaction: discord.Interaction, topic: str) -> None:
+    async def remove(self, interaction: discord.Interaction, topic: TopicName) -> None:
         from bot.ui.kb import ConfirmRemove
         from bot.ui.views import stateless
 
@@ -80,7 +84,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
 
     @app_commands.command(name="history", description="A topic's revisions")
     @app_commands.describe(topic="Start typing a topic")
-    async def history(self, interaction: discord.Interaction, topic: str) -> None:
+    async def history(self, interaction: discord.Interaction, topic: TopicName) -> None:
         section, revisions = await self.bot.editor.history(interaction.guild_id or 0, topic)
         embed, view = history_page(interaction.guild_id or 0, section, revisions, 0)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
@@ -90,7 +94,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     async def revert(
         self,
         interaction: discord.Interaction,
-        topic: str,
+        topic: TopicName,
         revision: app_commands.Range[int, 1, 100000],
     ) -> None:
         await require_editor(interaction)
@@ -115,17 +119,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     ) -> None:
         await require_editor(interaction)
         found = await self.bot.editor.gaps(interaction.guild_id or 0, days, self.bot.clock())
-        lines = [
-            f"**{g.count}×** {discord.utils.escape_markdown(shorten(g.question, 150))}"
-            for g in found[:20]
-        ]
-        embed = discord.Embed(
-            title=f"Unanswered questions, last {days} days",
-            description="\n".join(lines) or "None: every question found a briefing.",
-            colour=COLOUR,
-        )
-        embed.set_footer(text="Grouped by similarity, most asked first · /kb add writes a topic")
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.response.send_message(embed=gaps_embed(found, days), ephemeral=True)
 
     @app_commands.command(name="stale", description="Topics not updated in a while")
     @app_commands.describe(days="Not updated in this many days")
@@ -134,16 +128,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     ) -> None:
         await require_editor(interaction)
         old = self.bot.editor.stale(interaction.guild_id or 0, days, self.bot.clock().date())
-        lines = [
-            f"{s.content.updated.isoformat()} · {shorten(s.title, 120)} (`{s.slug}`)"
-            for s in old[:25]
-        ]
-        embed = discord.Embed(
-            title=f"Not updated in {days} days",
-            description="\n".join(lines) or "Everything is fresh.",
-            colour=COLOUR,
-        )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.response.send_message(embed=stale_embed(old, days), ephemeral=True)
 
     @app_commands.command(name="export", description="This server's briefing as a pack (zip)")
     async def export(self, interaction: discord.Interaction) -> None:

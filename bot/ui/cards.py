@@ -12,30 +12,39 @@ from dataclasses import dataclass
 import discord
 
 from bot.sections import Section
+from bot.text import grapheme_cut
+from bot.ui.fit import (
+    AUTHOR_LIMIT,
+    DESCRIPTION_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    FIELD_VALUE_LIMIT,
+    FIELDS_LIMIT,
+    OPTION_LABEL_LIMIT,
+    SELECT_OPTIONS_LIMIT,
+    TITLE_LIMIT,
+    escaped,
+    lines_within,
+    masked_link,
+    safe_echo,
+    shorten,
+)
 
-TITLE_LIMIT = 256
-DESCRIPTION_LIMIT = 4096
-FIELD_VALUE_LIMIT = 1024
-FIELD_NAME_LIMIT = 256
-FOOTER_LIMIT = 2048
-EMBED_TOTAL_LIMIT = 6000
-FIELDS_LIMIT = 25
-SELECT_OPTIONS_LIMIT = 25
-OPTION_LABEL_LIMIT = 100
-CONTENT_LIMIT = 2000
+__all__ = [
+    "COLOUR",
+    "OPTION_LABEL_LIMIT",
+    "SELECT_OPTIONS_LIMIT",
+    "Card",
+    "no_answer_text",
+    "section_cards",
+    "shorten",
+    "split_text",
+    "topics_embed",
+]
 
 COLOUR = discord.Colour.from_rgb(0x2B, 0x6C, 0xB0)
 
-
-def shorten(text: str, limit: int) -> str:
-    """For labels only (menus, button names), where a cut is expected and marked with '…'."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def safe_echo(text: str, limit: int = 300) -> str:
-    """A member's own words, quoted back: mentions and markdown defused, length bounded."""
-    text = discord.utils.escape_mentions(discord.utils.escape_markdown(text))
-    return shorten(" ".join(text.split()), limit)
+# One line of the topic list: the title (escaped, then cut) and the slug.
+TOPIC_LINE_TITLE = 150
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -49,7 +58,7 @@ def split_text(text: str, limit: int) -> list[str]:
             cut = max(window.rfind(". "), window.rfind("? "), window.rfind("! "))
             cut = cut + 1 if cut >= limit // 2 else window.rfind(" ")
         if cut <= 0:
-            cut = limit
+            cut = grapheme_cut(rest, limit) or limit
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest:
@@ -67,44 +76,44 @@ class Card:
 def section_cards(section: Section, header: str | None = None) -> list[Card]:
     """The section as one or more messages of one embed each, every limit respected.
 
-    The body fills the first embed (and continuation embeds if it must); sources and the
-    "Updated" footer close the last one, or get an embed of their own if they do not fit.
+    The body fills the first embed (and continuation embeds if it must); the sources and the
+    "Updated" footer close the last one, and go on in embeds of their own while they do not fit.
     """
     content = section.content
-    title = shorten(content.title, TITLE_LIMIT)
-    header_text = shorten(header, FIELD_NAME_LIMIT) if header else ""
-    room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - TITLE_LIMIT - len(header_text))
+    header_text = shorten(header, AUTHOR_LIMIT) if header else ""
+    room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - TITLE_LIMIT - AUTHOR_LIMIT)
     embeds = []
-    for i, part in enumerate(split_text(content.body, room)):
-        name = title if i == 0 else shorten(f"{content.title} (continued)", TITLE_LIMIT)
-        embeds.append(discord.Embed(title=name, description=part, colour=COLOUR))
+    for i, part in enumerate(split_text(content.body, room) or ["-"]):
+        name = content.title if i == 0 else f"{content.title} (continued)"
+        embeds.append(
+            discord.Embed(title=shorten(name, TITLE_LIMIT), description=part, colour=COLOUR)
+        )
     if header_text:
         embeds[0].set_author(name=header_text)
 
     footer = f"Updated {content.updated.isoformat()}"
-    fields = _pack_lines([f"[{s.title}]({s.url})" for s in content.sources], FIELD_VALUE_LIMIT)
-    closing = len(footer) + sum(len("Sources (continued)") + len(v) for v in fields)
-    if len(embeds[-1]) + closing > EMBED_TOTAL_LIMIT:
-        embeds.append(
-            discord.Embed(title=shorten(f"{content.title} (sources)", TITLE_LIMIT), colour=COLOUR)
-        )
     last = embeds[-1]
-    for i, value in enumerate(fields[:FIELDS_LIMIT]):
-        last.add_field(
-            name="Sources" if i == 0 else "Sources (continued)", value=value, inline=False
-        )
+    for i, value in enumerate(source_values(section)):
+        name = "Sources" if i == 0 else "Sources (continued)"
+        full = len(last.fields) >= FIELDS_LIMIT
+        if full or len(last) + len(name) + len(value) + len(footer) > EMBED_TOTAL_LIMIT:
+            last = discord.Embed(
+                title=shorten(f"{content.title} (sources)", TITLE_LIMIT), colour=COLOUR
+            )
+            embeds.append(last)
+        last.add_field(name=name, value=value, inline=False)
     last.set_footer(text=footer)
     return [Card([embed]) for embed in embeds]
 
 
-def _pack_lines(lines: list[str], limit: int) -> list[str]:
-    """Join lines into as few values of at most `limit` characters as possible."""
+def source_values(section: Section) -> list[str]:
+    """The sources as Markdown links, packed into as few field values as they fit."""
+    lines = [masked_link(s.title, s.url, FIELD_VALUE_LIMIT) for s in section.content.sources]
     values: list[str] = []
     current = ""
     for line in lines:
-        line = shorten(line, limit)
         candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
+        if len(candidate) > FIELD_VALUE_LIMIT:
             values.append(current)
             current = line
         else:
@@ -128,12 +137,13 @@ def topics_embed(sections: list[Section], page: int, page_size: int) -> tuple[di
     page = min(max(page, 0), pages - 1)
     start = page * page_size
     lines = [
-        f"**{start + i}.** {shorten(s.title, 200)} — `{s.slug}`"
+        f"**{start + i}.** {escaped(s.title, TOPIC_LINE_TITLE)} — `{s.slug}`"
         for i, s in enumerate(sections[start : start + page_size], start=1)
     ]
+    listed = lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more on this page")
     embed = discord.Embed(
         title="Topics",
-        description="\n".join(lines) or "No topics yet.",
+        description=listed or "No topics yet.",
         colour=COLOUR,
     )
     embed.set_footer(text=f"Page {page + 1} of {pages} · /explain a topic to read it")

@@ -9,10 +9,18 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.editing import Author, Conflict, Editor, Rejected, content_to_form
-from bot.errors import BriefbotError
-from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_TITLE, Section
+from bot.errors import BriefbotError, InvalidSection
+from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_SOURCES_TEXT, MAX_TITLE, Section
 from bot.store.sections import Revision
 from bot.ui.cards import COLOUR, shorten
+from bot.ui.fit import (
+    DESCRIPTION_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    INPUT_TEXT_LIMIT,
+    TITLE_LIMIT,
+    escaped,
+    share,
+)
 from bot.ui.replies import FALLBACK_ERROR, reply_error, send, service_of
 from bot.ui.views import ServerItem, stateless
 
@@ -108,8 +116,27 @@ class SectionForm(discord.ui.Modal):
                 style=discord.TextStyle.paragraph,
                 default=values.get("sources"),
                 required=False,
-                max_length=4000,
+                max_length=MAX_SOURCES_TEXT,
             )
+        )
+        for item in self.children:
+            if isinstance(item, discord.ui.TextInput):
+                _check_prefill(item)
+
+
+def _check_prefill(box: discord.ui.TextInput[Any]) -> None:
+    """Discord refuses a whole form if one box is prefilled past its maximum: say so instead.
+
+    Validation keeps every section within the boxes; only text saved under older, looser
+    limits can reach this.
+    """
+    length = len(box.default or "")
+    if length > (box.max_length or INPUT_TEXT_LIMIT):
+        raise InvalidSection(
+            box.custom_id,
+            f"is {length:,} characters, more than the form holds ({box.max_length:,}); it was "
+            "saved under older limits. Export the topic with /kb export, shorten it, and "
+            "import it again.",
         )
 
 
@@ -234,18 +261,24 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
 
 
 def conflict_embeds(current: Section | None, typed: dict[str, str]) -> list[discord.Embed]:
+    """The current text beside the moderator's, each cut so that both fit in one message."""
     now = discord.Embed(
-        title=shorten(f"Now: {current.title}" if current else "Now: (removed)", 256),
-        description=shorten(current.content.body if current else "This topic was removed.", 4000),
+        title=shorten(f"Now: {current.title}" if current else "Now: (removed)", TITLE_LIMIT),
         colour=COLOUR,
     )
     if current is not None:
         now.set_footer(text=f"Revision {current.revision}")
     yours = discord.Embed(
-        title=shorten(f"Yours: {typed.get('title') or '(no title)'}", 256),
-        description=shorten(typed.get("body") or "(empty)", 1800),
+        title=shorten(f"Yours: {typed.get('title') or '(no title)'}", TITLE_LIMIT),
         colour=discord.Colour.orange(),
     )
+    texts = [
+        current.content.body if current else "This topic was removed.",
+        typed.get("body") or "(empty)",
+    ]
+    sizes = share([len(t) for t in texts], EMBED_TOTAL_LIMIT - len(now) - len(yours))
+    for embed, text, size in zip((now, yours), texts, sizes, strict=True):
+        embed.description = shorten(text, min(size, DESCRIPTION_LIMIT))
     return [now, yours]
 
 
@@ -341,8 +374,7 @@ def history_page(
         changed = ", ".join(rev.changed) or "-"
         when = rev.created_at[:16].replace("T", " ")
         lines.append(
-            f"**{rev.number}** · {when} UTC · {rev.action} by "
-            f"{discord.utils.escape_markdown(shorten(rev.author, 60))} · {changed}"
+            f"**{rev.number}** · {when} UTC · {rev.action} by {escaped(rev.author, 60)} · {changed}"
         )
     embed = discord.Embed(
         title=shorten(f"History: {section.title}", 256), description="\n".join(lines), colour=COLOUR

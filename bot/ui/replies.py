@@ -10,6 +10,7 @@ import discord
 from bot.errors import BriefbotError
 from bot.sections import Section
 from bot.ui.cards import section_cards
+from bot.ui.fit import CONTENT_LIMIT, shorten
 
 if TYPE_CHECKING:
     from bot.service import BriefingService
@@ -68,6 +69,6 @@ async def reply_error(interaction: discord.Interaction, error: BaseException, wh
         )
         message = FALLBACK_ERROR
     try:
-        await send(interaction, content=message, ephemeral=True)
+        await send(interaction, content=shorten(message, CONTENT_LIMIT), ephemeral=True)
     except discord.HTTPException:
         log.warning("could not tell interaction %s about its error", interaction.id)

@@ -13,10 +13,10 @@ import discord
 
 from bot.errors import BriefbotError
 from bot.sections import Section
-from bot.ui.cards import OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT, shorten, topics_embed
+from bot.ui.cards import topics_embed
+from bot.ui.fit import BUTTON_LABEL_LIMIT, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT, shorten
 from bot.ui.replies import reply_error, send_section, service_of
 
-BUTTON_LABEL_LIMIT = 80
 TOPICS_PAGE_SIZE = 10
 
 
