@@ -12,6 +12,7 @@ See :class:`FakeDiscord`. Typical use::
 """
 
 from .harness import run_client
+from .limits import LIMITS
 from .models import (
     FakeChannel,
     FakeGuild,
@@ -20,6 +21,7 @@ from .models import (
     FakeRole,
     Fault,
     GatewayStats,
+    InvalidPayload,
     RecordedFile,
     RecordedRequest,
 )
@@ -31,7 +33,7 @@ from .payloads import (
     SnowflakeGenerator,
     shard_for_guild,
 )
-from .server import FakeDiscord
+from .server import FakeDiscord, refusal_log
 
 __all__ = [
     "ALL_PERMISSIONS",
@@ -45,10 +47,13 @@ __all__ = [
     "FakeRole",
     "Fault",
     "GatewayStats",
+    "InvalidPayload",
+    "LIMITS",
     "Perm",
     "RecordedFile",
     "RecordedRequest",
     "SnowflakeGenerator",
+    "refusal_log",
     "run_client",
     "shard_for_guild",
 ]

@@ -89,6 +89,8 @@ class RateLimits:
     channel_posts: int = 5  # messages a bot may post in one channel per window (our choice)
     channel_window: float = 5.0  # seconds of that per-channel window (our choice)
     nonce_window: float = 300.0  # seconds a message nonce is remembered (our choice)
+    route_requests: int = 50  # requests per route and major parameter per window (our choice)
+    route_window: float = 1.0  # seconds of that route window (our choice)
 
 
 @dataclass(frozen=True)

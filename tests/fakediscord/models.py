@@ -76,6 +76,45 @@ class RecordedRequest:
         return unquote(value) if value is not None else None
 
 
+@dataclasses.dataclass(frozen=True)
+class InvalidPayload:
+    """A request the fake refused as Discord would (HTTP 400, code 50035, the fields named)."""
+
+    method: str
+    path: str
+    errors: JSON
+    """The nested ``errors`` of the answer (see :func:`.limits.error_paths`)."""
+    request: RecordedRequest
+
+    def describe(self) -> str:
+        from .limits import error_paths
+
+        lines = error_paths(self.errors) or ["(no field named)"]
+        return f"{self.method} {self.path}: " + "; ".join(lines)
+
+
+class RefusalLog:
+    """Every unexpected refusal of every fake in this process, for the suite's autouse check.
+
+    Kept outside the instances because a test's fake is usually garbage by its teardown.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[InvalidPayload] = []
+
+    def append(self, entry: InvalidPayload) -> None:
+        self._entries.append(entry)
+
+    def mark(self) -> int:
+        return len(self._entries)
+
+    def take_since(self, mark: int) -> list[InvalidPayload]:
+        """The refusals logged after ``mark``, removed from the log."""
+        taken = self._entries[mark:]
+        del self._entries[mark:]
+        return taken
+
+
 @dataclasses.dataclass
 class Fault:
     """An injected fault matching ``method`` and ``path_regex`` (``re.search`` on the path)."""

@@ -2,8 +2,8 @@
 
 Everything here is plain data manipulation (no I/O): snowflake generation,
 Discord's permission algorithm, builders for user/member/role/channel/guild/
-message/command objects, the JSON error bodies Discord answers with, and a
-validator for message payloads that enforces Discord's documented limits.
+message/command objects, the JSON error bodies Discord answers with, and thin
+wrappers that turn the validators of :mod:`.limits` into those bodies.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from . import limits
 
 JSON = dict[str, Any]
 
@@ -355,169 +357,25 @@ MESSAGE_FLAG_SUPPRESS_EMBEDS = 1 << 2
 MESSAGE_FLAG_EPHEMERAL = 1 << 6
 MESSAGE_FLAG_LOADING = 1 << 7
 MESSAGE_FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
-MESSAGE_FLAG_IS_COMPONENTS_V2 = 1 << 15
-
-
-def _max_len(errors: JSON, path: list[str], value: Any, limit: int) -> None:
-    if isinstance(value, str) and len(value) > limit:
-        node = errors
-        for p in path[:-1]:
-            node = node.setdefault(p, {})
-        node[path[-1]] = field_error("BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+MESSAGE_FLAG_IS_COMPONENTS_V2 = limits.FLAG_IS_COMPONENTS_V2
 
 
 def validate_message(
     payload: Mapping[str, Any], *, n_files: int = 0, editing: bool = False
 ) -> JSON | None:
-    """Validate a message create/edit body. Returns a Discord error body or None."""
-    errors: JSON = {}
-    flags = int(payload.get("flags") or 0)
-    v2 = bool(flags & MESSAGE_FLAG_IS_COMPONENTS_V2)
-    content = payload.get("content")
-    _max_len(errors, ["content"], content, 2000)
-    embeds = payload.get("embeds")
-    if embeds:
-        if len(embeds) > 10:
-            errors["embeds"] = field_error("BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
-        total = 0
-        for i, emb in enumerate(embeds[:10]):
-            key = str(i)
-            limits = {"title": 256, "description": 4096}
-            for field, lim in limits.items():
-                _max_len(errors, ["embeds", key, field], emb.get(field), lim)
-                total += len(emb.get(field) or "")
-            footer = emb.get("footer") or {}
-            _max_len(errors, ["embeds", key, "footer", "text"], footer.get("text"), 2048)
-            total += len(footer.get("text") or "")
-            author = emb.get("author") or {}
-            _max_len(errors, ["embeds", key, "author", "name"], author.get("name"), 256)
-            total += len(author.get("name") or "")
-            fields = emb.get("fields") or []
-            if len(fields) > 25:
-                errors.setdefault("embeds", {}).setdefault(key, {})["fields"] = field_error(
-                    "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
-                )
-            for j, fld in enumerate(fields):
-                _max_len(errors, ["embeds", key, "fields", str(j), "name"], fld.get("name"), 256)
-                _max_len(errors, ["embeds", key, "fields", str(j), "value"], fld.get("value"), 1024)
-                total += len(fld.get("name") or "") + len(fld.get("value") or "")
-        if total > 6000:
-            errors.setdefault("embeds", {})["_errors"] = [
-                {
-                    "code": "MESSAGE_EMBEDS_TOO_LARGE",
-                    "message": "Embed size exceeds maximum size of 6000",
-                }
-            ]
-    components = payload.get("components")
-    if components and not v2 and len(components) > 5:
-        errors["components"] = field_error("BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
-    if v2 and (content or embeds):
-        errors["content" if content else "embeds"] = field_error(
-            "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
-            "The 'content' and 'embeds' fields cannot be used"
-            " when using MessageFlags.IS_COMPONENTS_V2",
-        )
+    """A message create/edit body checked against :mod:`.limits`: a Discord error body or None."""
+    errors = limits.message_errors(payload, n_files=n_files, editing=editing)
     if errors:
         return invalid_form_body(errors)
-    if not editing:
-        empty = (
-            not content
-            and not embeds
-            and not components
-            and not n_files
-            and not payload.get("sticker_ids")
-            and not payload.get("poll")
-        )
-        if empty:
-            return dict(EMPTY_MESSAGE)
+    if not editing and limits.is_empty_message(payload, n_files=n_files):
+        return dict(EMPTY_MESSAGE)
     return None
 
 
-_COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$", re.UNICODE)
-
-
-def validate_commands(commands: list[Any]) -> JSON | None:
-    """Validate an application command bulk-overwrite body (the common rules)."""
-    if not isinstance(commands, list):
-        return invalid_form_body(
-            {
-                "_errors": [
-                    {
-                        "code": "LIST_TYPE_CONVERT",
-                        "message": "Only iterables may be used in a ListType",
-                    }
-                ]
-            }
-        )
-    errors: JSON = {}
-    seen: set[tuple[str, int]] = set()
-    for i, cmd in enumerate(commands):
-        errs: JSON = {}
-        ctype = int(cmd.get("type", 1))
-        name = cmd.get("name") or ""
-        if ctype == 1 and (not _COMMAND_NAME.match(name) or name != name.lower()):
-            errs["name"] = field_error(
-                "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-            )
-        if ctype == 1:
-            desc = cmd.get("description") or ""
-            if not 1 <= len(desc) <= 100:
-                errs["description"] = field_error(
-                    "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
-                )
-        if (name, ctype) in seen:
-            errs["name"] = field_error(
-                "APPLICATION_COMMANDS_DUPLICATE_NAME",
-                f"Application command names must be unique: {name}",
-            )
-        seen.add((name, ctype))
-        opt_errs = _validate_options(cmd.get("options") or [])
-        if opt_errs:
-            errs["options"] = opt_errs
-        if errs:
-            errors[str(i)] = errs
-    if errors:
-        return invalid_form_body(errors)
-    return None
-
-
-def _validate_options(options: list[Mapping[str, Any]]) -> JSON:
-    errs: JSON = {}
-    if len(options) > 25:
-        errs["_errors"] = [
-            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 25 or fewer in length."}
-        ]
-    seen_optional = False
-    for j, opt in enumerate(options):
-        oerr: JSON = {}
-        name = opt.get("name") or ""
-        if not _COMMAND_NAME.match(name) or name != name.lower():
-            oerr["name"] = field_error(
-                "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-            )
-        if not 1 <= len(opt.get("description") or "") <= 100:
-            oerr["description"] = field_error(
-                "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
-            )
-        if len(opt.get("choices") or []) > 25:
-            oerr["choices"] = field_error("BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-        otype = int(opt.get("type", 3))
-        if otype in (1, 2):
-            sub = _validate_options(opt.get("options") or [])
-            if sub:
-                oerr["options"] = sub
-        else:
-            if opt.get("required"):
-                if seen_optional:
-                    oerr["required"] = field_error(
-                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                        "Required options must be placed before non-required options",
-                    )
-            else:
-                seen_optional = True
-        if oerr:
-            errs[str(j)] = oerr
-    return errs
+def validate_commands(commands: Any) -> JSON | None:
+    """A bulk-overwrite body checked against :mod:`.limits`: a Discord error body or None."""
+    errors = limits.command_errors(commands)
+    return invalid_form_body(errors) if errors else None
 
 
 def find_command_option(command: Mapping[str, Any], path: Iterable[str], name: str) -> JSON | None:

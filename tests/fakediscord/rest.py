@@ -19,14 +19,23 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 from multidict import CIMultiDict
 
+from . import limits
 from . import payloads as P
+from .limits import LIMITS
 from .models import FakeInteraction, Fault, RecordedFile, RecordedRequest
 from .payloads import JSON, Perm
+from .ratelimits import Verdict
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
 
 API_PREFIX = re.compile(r"^/api(?:/v\d+)?")
+
+#: Path parameters that split a route's bucket, as Discord's "major parameters" do (the
+#: interaction id and webhook token stand for the interaction's own endpoints).
+MAJOR_PARAMETERS = ("channel_id", "guild_id", "interaction_id", "token")
+
+REQUEST_TOO_LARGE = P.error_body(40005, "Request entity too large")
 
 
 def json_response(
@@ -72,6 +81,14 @@ class _Route:
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
         self.regex = re.compile(f"^{pattern}$")
         self.bucket = hashlib.md5(f"{method} {template}".encode()).hexdigest()[:32]
+        rate = LIMITS.rate
+        if method == "POST" and template == "/channels/{channel_id}/messages":
+            self.limit, self.period = rate.channel_posts, rate.channel_window
+        else:
+            self.limit, self.period = rate.route_requests, rate.route_window
+
+    def bucket_key(self, params: dict[str, str]) -> str:
+        return ":".join([self.bucket, *(params.get(p, "") for p in MAJOR_PARAMETERS)])
 
 
 class RestApi:
@@ -80,6 +97,7 @@ class RestApi:
     def __init__(self, fake: FakeDiscord) -> None:
         self.fake = fake
         self.routes: list[_Route] = []
+        self._counted = 0
         r = self._add
         # login / application / gateway
         r("GET", "/users/@me", self.get_me)
@@ -209,14 +227,37 @@ class RestApi:
         if route.auth and not self._authorized(request):
             return self._finish(record, route, 401, P.UNAUTHORIZED)
 
+        verdict = self._count(request, route, params)
+        if verdict.retry_after is not None and fake.rate_limits:
+            return self._too_many(record, route, verdict)
+
         try:
             response = await route.handler(Ctx(request, record, params))
         except _HttpError as err:
-            return self._finish(record, route, err.status, err.body)
+            if err.status == 400 and isinstance(err.body, dict) and err.body.get("code") == 50035:
+                fake._refused(record, err.body.get("errors") or {})
+            return self._finish(record, route, err.status, err.body, verdict)
         record.status = response.status
-        self._ratelimit_headers(response, route)
+        self._ratelimit_headers(response, route, verdict)
         fake._notify()
         return response
+
+    def _count(self, request: web.Request, route: _Route, params: dict[str, str]) -> Verdict:
+        """Count the request against the global limit (bot-token routes only: interaction
+        endpoints are exempt, as on Discord) and its route bucket."""
+        header = request.headers.get("Authorization", "")
+        token = header[4:] if route.auth and header.startswith("Bot ") else None
+        limiter = self.fake.ratelimiter
+        self._counted += 1
+        if self._counted % 1000 == 0:
+            limiter.forget_expired()
+        return limiter.check(
+            token=token,
+            bucket=route.bucket_key(params),
+            limit=route.limit,
+            period=route.period,
+            global_limit=LIMITS.rate.global_per_second,
+        )
 
     async def _read_body(self, request: web.Request, record: RecordedRequest) -> None:
         if not request.can_read_body:
@@ -266,23 +307,62 @@ class RestApi:
         return self.fake.token_ok(header[4:])
 
     def _finish(
-        self, record: RecordedRequest, route: _Route | None, status: int, body: Any
+        self,
+        record: RecordedRequest,
+        route: _Route | None,
+        status: int,
+        body: Any,
+        verdict: Verdict | None = None,
     ) -> web.Response:
         record.status = status
         resp = json_response(body, status=status)
         if route is not None and status != 429:
-            self._ratelimit_headers(resp, route)
+            self._ratelimit_headers(resp, route, verdict)
         self.fake._notify()
         return resp
 
-    def _ratelimit_headers(self, resp: web.StreamResponse, route: _Route | None) -> None:
-        if not self.fake.rate_limit_headers or route is None:
+    def _ratelimit_headers(
+        self, resp: web.StreamResponse, route: _Route | None, verdict: Verdict | None = None
+    ) -> None:
+        """The route bucket's true state after this request (only counted requests have one)."""
+        if not self.fake.rate_limit_headers or route is None or verdict is None:
             return
         resp.headers["X-RateLimit-Bucket"] = route.bucket
-        resp.headers["X-RateLimit-Limit"] = "5"
-        resp.headers["X-RateLimit-Remaining"] = "4"
-        resp.headers["X-RateLimit-Reset"] = f"{time.time() + 1.0:.3f}"
-        resp.headers["X-RateLimit-Reset-After"] = "1.000"
+        resp.headers["X-RateLimit-Limit"] = str(verdict.limit)
+        resp.headers["X-RateLimit-Remaining"] = str(verdict.remaining)
+        resp.headers["X-RateLimit-Reset"] = f"{time.time() + verdict.reset_after:.3f}"
+        resp.headers["X-RateLimit-Reset-After"] = f"{verdict.reset_after:.3f}"
+
+    def _too_many(self, record: RecordedRequest, route: _Route, verdict: Verdict) -> web.Response:
+        """Discord's 429: body ``{"message", "retry_after", "global"}``, ``Retry-After`` in whole
+        seconds, ``Via`` (discord.py reads a 429 without it as a Cloudflare ban) and the bucket's
+        headers, or ``X-RateLimit-Global`` for the global limit."""
+        retry_after = round(max(verdict.retry_after or 0.0, 0.001), 3)
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": verdict.is_global,
+        }
+        headers = {
+            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "Via": "1.1 google",
+            "X-RateLimit-Scope": "global" if verdict.is_global else "user",
+        }
+        if verdict.is_global:
+            headers["X-RateLimit-Global"] = "true"
+        else:
+            headers.update(
+                {
+                    "X-RateLimit-Bucket": route.bucket,
+                    "X-RateLimit-Limit": str(verdict.limit),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
+                    "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+                }
+            )
+        record.status = 429
+        self.fake._notify()
+        return json_response(body, status=429, headers=headers)
 
     def _rate_limited(
         self, record: RecordedRequest, route: _Route | None, fault: Fault
@@ -316,6 +396,35 @@ class RestApi:
 
     # ------------------------------------------------------------------
     # helpers
+
+    def _check_uploads(self, ctx: Ctx) -> None:
+        """Discord answers 413 (code 40005) to a file over the upload limit."""
+        if any(len(f.data) > LIMITS.message.file_bytes for f in ctx.files):
+            raise _HttpError(413, REQUEST_TOO_LARGE)
+
+    def _check_message(self, ctx: Ctx, data: JSON, *, editing: bool = False) -> None:
+        self._check_uploads(ctx)
+        err = P.validate_message(data, n_files=len(ctx.files), editing=editing)
+        if err:
+            raise _HttpError(400, err)
+
+    def _check_callback(self, ctype: int, data: JSON, ctx: Ctx) -> None:
+        """Validate an interaction callback's ``data``; errors are named under ``data``."""
+        self._check_uploads(ctx)
+        if ctype in (4, 7):
+            err = P.validate_message(data, n_files=len(ctx.files), editing=(ctype == 7))
+            if err and err.get("code") == 50035:
+                err = P.invalid_form_body({"data": err["errors"]})
+            if err:
+                raise _HttpError(400, err)
+        elif ctype == 8:
+            choices = limits.choices_errors(data.get("choices") or [])
+            if choices:
+                raise _HttpError(400, P.invalid_form_body({"data": {"choices": choices}}))
+        elif ctype == 9:
+            modal = limits.modal_errors(data)
+            if modal:
+                raise _HttpError(400, P.invalid_form_body({"data": modal}))
 
     def _json(self, data: Any, status: int = 200) -> web.Response:
         return json_response(data, status=status)
@@ -450,9 +559,9 @@ class RestApi:
         scope = self._command_scope(ctx)
         cmd = ctx.json or {}
         if self.fake.validate_payloads:
-            err = P.validate_commands([cmd])
-            if err:
-                raise _HttpError(400, P.invalid_form_body(err["errors"]["0"]))
+            errors = limits.single_command_errors(cmd)
+            if errors:
+                raise _HttpError(400, P.invalid_form_body(errors))
         existing = self.fake.commands.setdefault(scope, {})
         prev = next(
             (
@@ -483,6 +592,10 @@ class RestApi:
     async def edit_command(self, ctx: Ctx) -> web.Response:
         scope, cmd = self._command(ctx)
         merged = {**cmd, **(ctx.json or {})}
+        if self.fake.validate_payloads:
+            errors = limits.single_command_errors(merged)
+            if errors:
+                raise _HttpError(400, P.invalid_form_body(errors))
         stored = self.fake._store_command(merged, scope, command_id=int(cmd["id"]))
         self.fake.commands[scope][int(cmd["id"])] = stored
         return self._json(stored)
@@ -541,10 +654,8 @@ class RestApi:
                 ),
             )
         message: JSON | None = None
-        if ctype in (4, 7) and fake.validate_payloads:
-            err = P.validate_message(data, n_files=len(ctx.files), editing=(ctype == 7))
-            if err:
-                raise _HttpError(400, err)
+        if fake.validate_payloads:
+            self._check_callback(ctype, data, ctx)
         if ctype == 4:
             message = fake._create_message(
                 ix.channel_id or 0,
@@ -587,21 +698,6 @@ class RestApi:
                 message = fake._edit_message(ix.source_message_id, data, ctx.files, edited=True)
             else:
                 message = fake.messages.get(ix.source_message_id)
-        elif ctype == 8:
-            choices = data.get("choices") or []
-            if len(choices) > 25:
-                raise _HttpError(
-                    400,
-                    P.invalid_form_body(
-                        {
-                            "data": {
-                                "choices": P.field_error(
-                                    "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
-                                )
-                            }
-                        }
-                    ),
-                )
         elif ctype == 9:
             ix.modal = data
             fake.modals[str(data.get("custom_id"))] = (ix, data)
@@ -673,9 +769,7 @@ class RestApi:
         ix = self._webhook_interaction(ctx)
         data = ctx.json or {}
         if fake.validate_payloads:
-            err = P.validate_message(data, n_files=len(ctx.files))
-            if err:
-                raise _HttpError(400, err)
+            self._check_message(ctx, data)
         if (
             ix.deferred_pending_followup
             and ix.original_message_id is not None
@@ -713,9 +807,7 @@ class RestApi:
         msg = self._webhook_message(ix, ctx.params["message_id"])
         data = ctx.json or {}
         if fake.validate_payloads:
-            err = P.validate_message(data, n_files=len(ctx.files), editing=True)
-            if err:
-                raise _HttpError(400, err)
+            self._check_message(ctx, data, editing=True)
         loading = bool(int(msg.get("flags", 0)) & P.MESSAGE_FLAG_LOADING)
         if loading:
             ix.deferred_pending_followup = False
@@ -780,9 +872,7 @@ class RestApi:
                 data["embeds"] = []
                 data["_embeds_dropped"] = True
         if fake.validate_payloads:
-            err = P.validate_message(data, n_files=len(ctx.files))
-            if err:
-                raise _HttpError(400, err)
+            self._check_message(ctx, data)
         ref = data.get("message_reference")
         if ref and ref.get("message_id"):
             ref_msg = fake.messages.get(int(ref["message_id"]))
@@ -797,14 +887,18 @@ class RestApi:
                         }
                     ),
                 )
-        if data.get("enforce_nonce") and data.get("nonce") is not None:
+        nonce = data.get("nonce")
+        if data.get("enforce_nonce") and nonce is not None:
             # Discord answers a repeated nonce (from the same author, within a few minutes)
-            # with the message it already created instead of posting a second one.
-            for existing in fake.channel_messages(cid):
-                if existing.get("nonce") == data["nonce"]:
-                    fake.nonce_dedupes += 1
-                    return self._json(fake._wire_message(fake.messages[int(existing["id"])]))
+            # with the message it already created instead of posting a second one; after
+            # the window (LIMITS.rate.nonce_window on the fake's clock) it posts again.
+            existing = fake._nonce_message(cid, nonce)
+            if existing is not None:
+                fake.nonce_dedupes += 1
+                return self._json(fake._wire_message(existing))
         msg = fake._create_message(cid, data, ctx.files, source="channel")
+        if nonce is not None:
+            fake._remember_nonce(cid, nonce, int(msg["id"]))
         return self._json(fake._wire_message(msg))
 
     async def get_message(self, ctx: Ctx) -> web.Response:
@@ -825,9 +919,7 @@ class RestApi:
         if int(msg["author"]["id"]) != fake.bot_user_id and set(data) - {"flags"}:
             raise _HttpError(403, P.CANNOT_EDIT_OTHER)
         if fake.validate_payloads:
-            err = P.validate_message(data, n_files=len(ctx.files), editing=True)
-            if err:
-                raise _HttpError(400, err)
+            self._check_message(ctx, data, editing=True)
         updated = fake._edit_message(int(msg["id"]), data, ctx.files, edited=True)
         return self._json(fake._wire_message(updated))
 

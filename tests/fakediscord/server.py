@@ -10,6 +10,7 @@ import contextlib
 import copy
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from .gateway import (
     INTENT_MESSAGE_CONTENT,
     Gateway,
 )
+from .limits import LIMITS
 from .models import (
     FakeChannel,
     FakeGuild,
@@ -31,11 +33,14 @@ from .models import (
     FakeMember,
     Fault,
     GatewayStats,
+    InvalidPayload,
     RecordedFile,
     RecordedRequest,
+    RefusalLog,
     default_guild_roles,
 )
 from .payloads import JSON, Perm
+from .ratelimits import RateLimiter
 from .rest import RestApi
 
 #: Options for ``send_slash``/``send_autocomplete``: either raw Discord option
@@ -45,6 +50,10 @@ OptionsArg = Sequence[Mapping[str, Any]] | Mapping[str, Any] | None
 MessageRef = int | str | Mapping[str, Any] | FakeInteraction | tuple[int, int]
 
 _SELECT_TYPES = (3, 5, 6, 7, 8)
+
+#: Unexpected refusals (400, code 50035) of every fake in this process; ``tests/conftest.py``
+#: fails a test whose refusals land here (see :meth:`FakeDiscord.expect_invalid`).
+refusal_log = RefusalLog()
 _DM_APP_PERMISSIONS = int(
     Perm.VIEW_CHANNEL
     | Perm.SEND_MESSAGES
@@ -93,6 +102,8 @@ class FakeDiscord:
         enforce_permissions: bool = True,
         validate_payloads: bool = True,
         rate_limit_headers: bool = True,
+        rate_limits: bool = True,
+        clock: Callable[[], float] | None = None,
         application_flags: int = 0,
     ) -> None:
         """
@@ -106,7 +117,12 @@ class FakeDiscord:
         :param compress_gateway: honour ``compress=zlib-stream`` (binary frames);
             False sends plain text frames.
         :param enforce_permissions: answer 403 when the bot lacks channel permissions.
-        :param validate_payloads: answer 400 for messages/commands over Discord's limits.
+        :param validate_payloads: answer 400 (code 50035) for any payload over Discord's
+            limits (:mod:`.limits`); each refusal is kept in :attr:`invalid_payloads`.
+        :param rate_limits: enforce the global limit and the route buckets (429); False still
+            sends truthful ``X-RateLimit-*`` headers but never refuses.
+        :param clock: seconds, monotonic (default ``time.monotonic``); rate-limit windows and
+            the nonce window run on it, plus whatever :meth:`advance` added.
         """
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the fake only listens on loopback")
@@ -126,6 +142,17 @@ class FakeDiscord:
         self.enforce_permissions = enforce_permissions
         self.validate_payloads = validate_payloads
         self.rate_limit_headers = rate_limit_headers
+        self.rate_limits = rate_limits
+        self._clock: Callable[[], float] = clock or time.monotonic
+        self._clock_offset = 0.0
+        self.ratelimiter = RateLimiter(self.now)
+        #: Payloads refused with 400/50035 outside :meth:`expect_invalid` (the suite fails on any).
+        self.invalid_payloads: list[InvalidPayload] = []
+        #: Payloads refused inside :meth:`expect_invalid`.
+        self.expected_invalid_payloads: list[InvalidPayload] = []
+        self._expecting_invalid = 0
+        #: (channel id, nonce) -> (message id, when posted on :meth:`now`), oldest first.
+        self._nonces: dict[tuple[int, str], tuple[int, float]] = {}
         self.application_flags = application_flags
         self.ack_heartbeats = True
         """Set False to stop answering heartbeats (zombie connection)."""
@@ -262,6 +289,69 @@ class FakeDiscord:
         finally:
             Route.BASE = old_base
             DiscordWebSocket.DEFAULT_GATEWAY = old_gw
+
+    # ------------------------------------------------------------------
+    # the clock and refusals
+
+    def now(self) -> float:
+        """The fake's clock: the injected clock plus every :meth:`advance`."""
+        return self._clock() + self._clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward (rate-limit windows, nonce window), without sleeping."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        self._clock_offset += seconds
+
+    @contextlib.contextmanager
+    def expect_invalid(self) -> Iterator[list[InvalidPayload]]:
+        """Refusals inside the block are expected: kept in the yielded list (and in
+        :attr:`expected_invalid_payloads`) instead of failing the test.
+
+        For tests that send an invalid payload on purpose, e.g. to test the fake itself."""
+        self._expecting_invalid += 1
+        start = len(self.expected_invalid_payloads)
+        seen: list[InvalidPayload] = []
+        try:
+            yield seen
+        finally:
+            self._expecting_invalid -= 1
+            seen.extend(self.expected_invalid_payloads[start:])
+
+    def _refused(self, record: RecordedRequest, errors: JSON) -> None:
+        entry = InvalidPayload(record.method, record.path, errors, record)
+        if self._expecting_invalid:
+            self.expected_invalid_payloads.append(entry)
+        else:
+            self.invalid_payloads.append(entry)
+            refusal_log.append(entry)
+
+    def assert_no_invalid_payloads(self) -> None:
+        """Raise AssertionError naming every payload refused (outside :meth:`expect_invalid`)."""
+        if self.invalid_payloads:
+            lines = "\n".join(p.describe() for p in self.invalid_payloads)
+            raise AssertionError(
+                f"the fake refused {len(self.invalid_payloads)} payloads:\n{lines}"
+            )
+
+    def _remember_nonce(self, channel_id: int, nonce: Any, message_id: int) -> None:
+        now = self.now()
+        window = LIMITS.rate.nonce_window
+        while self._nonces:
+            key, (_, at) = next(iter(self._nonces.items()))
+            if now - at < window:
+                break
+            del self._nonces[key]
+        self._nonces.pop((channel_id, str(nonce)), None)  # re-inserted last: oldest stay first
+        self._nonces[(channel_id, str(nonce))] = (message_id, now)
+
+    def _nonce_message(self, channel_id: int, nonce: Any) -> JSON | None:
+        """The message posted in the last nonce window with this nonce, if any."""
+        found = self._nonces.get((channel_id, str(nonce)))
+        if found is None or self.now() - found[1] >= LIMITS.rate.nonce_window:
+            return None
+        msg = self.messages.get(found[0])
+        return None if msg is None or msg.get("_deleted") else msg
 
     def token_ok(self, token: str) -> bool:
         if not token:
