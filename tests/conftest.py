@@ -19,6 +19,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bot.service import BriefingService  # noqa: E402
+from tests.fakediscord.models import InvalidPayload  # noqa: E402
+from tests.fakediscord.server import refusal_log  # noqa: E402
 
 KNOWLEDGE = REPO_ROOT / "knowledge"
 FIXED_NOW = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
@@ -53,6 +55,31 @@ def pytest_terminal_summary(
         terminalreporter.section("Briefbot figures")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def refused_payloads_failure(refused: list[InvalidPayload]) -> str | None:
+    """The failure message for payloads a fake refused as invalid (None when there were none)."""
+    if not refused:
+        return None
+    lines = "\n".join(f"  {entry.describe()}" for entry in refused)
+    return (
+        f"the fake Discord refused {len(refused)} payload(s) with 400 Invalid Form Body"
+        f" (code 50035), as Discord would:\n{lines}\n"
+        "(a test that sends one on purpose wraps it in `with fake.expect_invalid():`)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_invalid_discord_payloads() -> Iterator[None]:
+    """Fail any test during which a FakeDiscord refused a payload (400, code 50035).
+
+    Injected faults (429, 403, 404, ...) never reach the log, nor do refusals inside
+    ``fake.expect_invalid()``."""
+    mark = refusal_log.mark()
+    yield
+    message = refused_payloads_failure(refusal_log.take_since(mark))
+    if message:
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
