@@ -4,8 +4,17 @@ Exactly once, through restarts and outages:
 - due times are computed with zoneinfo for the server's local date and stored in UTC;
 - a day's post is claimed (one row per server and local date) in the same transaction that
   advances the rotation and the schedule, before anything is sent;
-- the send carries a nonce derived from the claim, so re-sending a claimed post after a crash
-  or a retry is answered by Discord with the message it already has;
+- the claim is a lease: only its holder sends until it runs out, and a pending claim is taken
+  over by exactly one process (overlapping shard settings still make one post);
+- the send carries a nonce derived from the claim, and the claim records the message id as
+  soon as Discord returns it. A send that may have reached Discord (a timeout, a 5xx, a crash
+  after the send) is not repeated blindly: before a retry, and after a restart, a poster that
+  can read the channel (Discord) looks for its own message posted since the claim. Without
+  Read Message History only the nonce protects it, which Discord honours for minutes;
+- a moderator's change (pause, resume, next topic, a new time) and the scheduler's advance are
+  each one transaction, and the scheduler's claim only writes if the schedule is still the one
+  it read: neither can undo the other, and a changed time applies the same day if that day's
+  post has not been made (never a second post on one local date);
 - a day missed while the bot was down is posted on start-up if it is still that local day, and
   skipped (logged, recorded) otherwise.
 """
@@ -19,9 +28,9 @@ import logging
 import re
 import zoneinfo
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from bot.errors import BriefbotError
 from bot.sections import Section
@@ -33,7 +42,14 @@ POLL_SECONDS = 30.0
 CONCURRENCY = 25
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(minutes=30)
+# How long a claim (or a retry taken over) belongs to the process sending it; another process
+# may take it over only after this. A send is abandoned (and retried, looking first) after
+# SEND_TIMEOUT, well inside the lease.
+CLAIM_LEASE = timedelta(minutes=5)
+SEND_TIMEOUT = timedelta(minutes=2)
 CONSOLE_GUILD = 0
+# /briefing now: once per channel per NOW_COOLDOWN, unless the caller can Manage Server.
+NOW_COOLDOWN = timedelta(minutes=10)
 TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
 
 
@@ -46,10 +62,83 @@ class PostFailed(Exception):
         self.permanent = permanent
 
 
+class OnCooldown(BriefbotError):
+    """`/briefing now` was used in this channel too recently; says when it can be used again."""
+
+    def __init__(self, until: datetime, now: datetime) -> None:
+        minutes = max(1, -(-int((until - now).total_seconds()) // 60))
+        super().__init__(
+            "The explainer was already posted here with /briefing now a few minutes ago. "
+            f"You can use it in this channel again in {minutes} minute{'s' if minutes != 1 else ''}"
+            f" (at {until.astimezone(UTC):%H:%M} UTC)."
+        )
+        self.until = until
+
+
+class ChannelCooldown:
+    """Once per `period` per channel, keyed by channel id; entries expire as time passes.
+
+    Every entry lasts the same period, so the dict's insertion order is expiry order and
+    expired entries are dropped from its front: it holds only the channels used within the
+    last period, however many channels there are.
+    """
+
+    def __init__(self, clock: Callable[[], datetime], period: timedelta = NOW_COOLDOWN) -> None:
+        self.clock = clock
+        self.period = period
+        self._until: dict[int, datetime] = {}
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def take(self, channel_id: int, *, exempt: bool = False) -> None:
+        """Use the channel's turn, or raise OnCooldown; `exempt` callers (Manage Server) are
+        never refused, and their use starts the period for everyone else."""
+        now = self.clock()
+        for channel, ends in list(self._until.items()):
+            if ends > now:
+                break
+            del self._until[channel]
+        current = self._until.get(channel_id)
+        if current is not None and not exempt:
+            raise OnCooldown(current, now)
+        self._until.pop(channel_id, None)
+        self._until[channel_id] = now + self.period
+
+    def give_back(self, channel_id: int) -> None:
+        """Undo a `take` whose post failed."""
+        self._until.pop(channel_id, None)
+
+
 class Poster(Protocol):
     async def post(
         self, schedule: Schedule, section: Section, header: str, nonce: str
     ) -> int | None: ...
+
+
+class Delivery(NamedTuple):
+    """What a send ended with: the first message's id, and how a possibly sent post was
+    settled (None for a first attempt)."""
+
+    message_id: int | None
+    recovery: str | None = None
+
+
+@runtime_checkable
+class ChannelPoster(Protocol):
+    """A poster that can record the first message id as soon as it is known, and, given
+    `since`, first looks in the channel for the parts of this post already there (Discord)."""
+
+    async def deliver(
+        self,
+        schedule: Schedule,
+        section: Section,
+        header: str,
+        nonce: str,
+        *,
+        since: datetime | None,
+        sent: Callable[[int], Awaitable[None]],
+    ) -> Delivery: ...
 
 
 class SectionSource(Protocol):
@@ -112,6 +201,21 @@ def first_due(now: datetime, at: time, zone: zoneinfo.ZoneInfo) -> tuple[date, d
     return tomorrow, due_at(tomorrow, at, zone)
 
 
+def next_free_due(
+    now: datetime, at: time, zone: zoneinfo.ZoneInfo, taken: frozenset[date]
+) -> tuple[date, datetime]:
+    """The next due (local date, UTC instant) after `now` on a local date with no post yet.
+
+    A time set or resumed before today's post was made applies today; once it was made (or
+    claimed, skipped, failed), the next free day.
+    """
+    day, due = first_due(now, at, zone)
+    while day in taken:
+        day += timedelta(days=1)
+        due = due_at(day, at, zone)
+    return day, due
+
+
 def next_section(
     sections: Sequence[Section], shown: set[str], override: str | None
 ) -> tuple[Section, bool] | None:
@@ -165,7 +269,7 @@ class Scheduler:
         self,
         store: BriefingStore,
         sections: SectionSource,
-        poster: Poster,
+        poster: Poster | ChannelPoster,
         clock: Callable[[], datetime],
         *,
         owns: Callable[[int], bool] = lambda guild_id: True,
@@ -249,11 +353,15 @@ class Scheduler:
                 schedule.guild_id,
                 day,
             )
-            await self.store.skip(schedule, day, "missed while offline", today_due, today, now)
+            if not await self.store.skip(
+                schedule, day, "missed while offline", today_due, today, now
+            ):
+                return  # changed by a command meanwhile: the next pass decides again
             report.skipped += 1
             if today_due > now:
                 return
             day = today
+            schedule = replace(schedule, next_due=today_due, next_local_date=today)
         chosen = next_section(
             self._view_of(schedule.guild_id),
             await self.store.shown(schedule.guild_id),
@@ -262,22 +370,32 @@ class Scheduler:
         following = day + timedelta(days=1)
         next_due = due_at(following, at, zone)
         if chosen is None:
-            await self.store.skip(schedule, day, "no topics to post", next_due, following, now)
-            report.skipped += 1
+            if await self.store.skip(schedule, day, "no topics to post", next_due, following, now):
+                report.skipped += 1
             return
         section, new_cycle = chosen
         nonce = nonce_for(schedule.guild_id, day)
         claimed = await self.store.claim(
-            schedule, day, section.slug, nonce, new_cycle, next_due, following, now
+            schedule, day, section.slug, nonce, new_cycle, next_due, following, now, CLAIM_LEASE
         )
-        if not claimed:
+        if claimed == "changed":
+            log.info(
+                "guild %s: schedule changed during the pass; decided again next pass",
+                schedule.guild_id,
+            )
+        if claimed != "claimed":
             return
         post = await self.store.post(schedule.guild_id, day)
         assert post is not None
-        await self._deliver(schedule, post, section, now, report)
+        await self._deliver(schedule, post, section, now, report, since=None)
 
     async def _resume(self, post: Post, now: datetime, report: TickReport) -> None:
-        """A claimed post whose send was not confirmed: after a crash, or waiting for a retry."""
+        """A claimed post whose send was not confirmed: after a crash, or waiting for a retry.
+
+        Its send may have reached Discord, so the poster looks in the channel first.
+        """
+        if not await self.store.take_over(post, now, CLAIM_LEASE):
+            return  # another process took it (or it was settled) since the pass began
         schedule = await self.store.get(post.guild_id)
         if schedule is None or schedule.paused_reason is not None:
             await self.store.finish(
@@ -300,15 +418,39 @@ class Scheduler:
             )
             report.skipped += 1
             return
-        await self._deliver(schedule, post, section, now, report)
+        claimed_at = datetime.fromisoformat(post.claimed_at)
+        await self._deliver(schedule, post, section, now, report, since=claimed_at)
+
+    async def _send(
+        self, schedule: Schedule, post: Post, section: Section, since: datetime | None
+    ) -> Delivery:
+        header = header_for(post.local_date)
+        if not isinstance(self.poster, ChannelPoster):
+            return Delivery(await self.poster.post(schedule, section, header, post.nonce))
+
+        async def sent(message_id: int) -> None:
+            await self.store.record_message(post.guild_id, post.local_date, message_id)
+
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT.total_seconds()):
+                return await self.poster.deliver(
+                    schedule, section, header, post.nonce, since=since, sent=sent
+                )
+        except TimeoutError:
+            raise PostFailed("the send timed out", permanent=False) from None
 
     async def _deliver(
-        self, schedule: Schedule, post: Post, section: Section, now: datetime, report: TickReport
+        self,
+        schedule: Schedule,
+        post: Post,
+        section: Section,
+        now: datetime,
+        report: TickReport,
+        *,
+        since: datetime | None,
     ) -> None:
         try:
-            message_id = await self.poster.post(
-                schedule, section, header_for(post.local_date), post.nonce
-            )
+            delivery = await self._send(schedule, post, section, since)
         except PostFailed as failure:
             if failure.permanent:
                 await self.store.finish(
@@ -330,8 +472,20 @@ class Scheduler:
                 )
                 report.retried += 1
             return
+        if delivery.recovery is not None:
+            log.info(
+                "guild %s: daily explainer for %s: %s",
+                post.guild_id,
+                post.local_date,
+                delivery.recovery,
+            )
         await self.store.finish(
-            post.guild_id, post.local_date, "sent", now=now, message_id=message_id
+            post.guild_id,
+            post.local_date,
+            "sent",
+            now=now,
+            message_id=delivery.message_id,
+            recovery=delivery.recovery,
         )
         report.posted += 1
 

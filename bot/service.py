@@ -10,7 +10,7 @@ import asyncio
 import gc
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from bot import briefing, pack
@@ -203,13 +203,17 @@ class BriefingService:
     async def set_schedule(
         self, guild_id: int, channel_id: int | None, at: str, zone: str, now: datetime
     ) -> ScheduleStatus:
-        """Turn the daily explainer on, or change it; validated before anything is saved."""
+        """Turn the daily explainer on, or change it; validated before anything is saved.
+
+        A new time applies today if today's post has not been made (and the time is still
+        ahead), else from the next day; the rotation and a chosen next topic are kept.
+        """
         local_time = briefing.parse_time(at)
         tz = briefing.parse_zone(zone)
-        local_date, due = briefing.first_due(now, local_time, tz)
-        old = await self.briefing.get(guild_id)
-        await self.briefing.save(
-            Schedule(
+
+        def edit(old: Schedule | None, taken: frozenset[date]) -> Schedule:
+            local_date, due = briefing.next_free_due(now, local_time, tz, taken)
+            return Schedule(
                 guild_id=guild_id,
                 channel_id=channel_id,
                 local_time=local_time.strftime("%H:%M"),
@@ -219,7 +223,8 @@ class BriefingService:
                 next_local_date=local_date,
                 next_topic=old.next_topic if old else None,
             )
-        )
+
+        await self.briefing.update(guild_id, edit, around=now.astimezone(tz).date())
         return await self.schedule_status(guild_id)
 
     async def schedule_status(self, guild_id: int) -> ScheduleStatus:
@@ -238,34 +243,50 @@ class BriefingService:
             await self.briefing.last_post(guild_id),
         )
 
-    async def _schedule(self, guild_id: int) -> Schedule:
-        schedule = await self.briefing.get(guild_id)
+    @staticmethod
+    def _existing(schedule: Schedule | None) -> Schedule:
         if schedule is None:
             raise BriefbotError("The daily explainer is off here. Turn it on with /briefing set.")
         return schedule
 
-    async def pause_schedule(self, guild_id: int, reason: str = "paused by a moderator") -> None:
-        schedule = await self._schedule(guild_id)
-        await self.briefing.save(replace(schedule, paused_reason=reason))
+    async def pause_schedule(
+        self, guild_id: int, reason: str = "paused by a moderator", *, now: datetime | None = None
+    ) -> None:
+        """Pause in one transaction with the scheduler's advance: a pass that read the schedule
+        before the pause finds it changed and posts nothing."""
+
+        def edit(schedule: Schedule | None, taken: frozenset[date]) -> Schedule:
+            return replace(self._existing(schedule), paused_reason=reason)
+
+        await self.briefing.update(guild_id, edit, around=(now or self.db.clock()).date())
 
     async def resume_schedule(self, guild_id: int, now: datetime) -> ScheduleStatus:
-        """Start again from the next due time after now: days missed while paused are not sent."""
-        schedule = await self._schedule(guild_id)
-        local_date, due = briefing.first_due(
-            now, briefing.parse_time(schedule.local_time), briefing.parse_zone(schedule.timezone)
-        )
-        await self.briefing.save(
-            replace(schedule, paused_reason=None, next_due=due, next_local_date=local_date)
-        )
+        """Start again from the next due time after now: days missed while paused are not sent,
+        and today's only if it has not been made."""
+
+        def edit(schedule: Schedule | None, taken: frozenset[date]) -> Schedule:
+            current = self._existing(schedule)
+            local_date, due = briefing.next_free_due(
+                now,
+                briefing.parse_time(current.local_time),
+                briefing.parse_zone(current.timezone),
+                taken,
+            )
+            return replace(current, paused_reason=None, next_due=due, next_local_date=local_date)
+
+        await self.briefing.update(guild_id, edit, around=now.date())
         return await self.schedule_status(guild_id)
 
     async def stop_schedule(self, guild_id: int) -> bool:
         return await self.briefing.delete(guild_id)
 
     async def choose_next_topic(self, guild_id: int, topic: str) -> Section:
-        schedule = await self._schedule(guild_id)
         section = self.section(topic, self._view_id(guild_id))
-        await self.briefing.save(replace(schedule, next_topic=section.slug))
+
+        def edit(schedule: Schedule | None, taken: frozenset[date]) -> Schedule:
+            return replace(self._existing(schedule), next_topic=section.slug)
+
+        await self.briefing.update(guild_id, edit, around=self.db.clock().date())
         return section
 
     # -- the pack --

@@ -3,12 +3,22 @@
 `claim` is the heart of "exactly once": in one transaction it inserts the (server, local date)
 row, marks the section shown and moves the schedule to the next day. A second claim of the same
 day finds the row and does nothing, whatever crashed or retried in between.
+
+Every change to a schedule is a read-modify-write inside one transaction: `update` for the
+moderators' commands, and `claim` / `skip` for the scheduler, which only write if the schedule
+is still the one the scheduler decided on. So a command and the scheduler's advance can never
+undo each other, in one process or in several sharing the database.
+
+A claim is also a lease: the process that holds it is the only one sending until `retry_at`.
+Another process (overlapping shard settings, a restart) takes a pending claim over only once
+the lease has run out, and only one of them can (`take_over`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import aiosqlite
@@ -16,6 +26,11 @@ import aiosqlite
 from bot.store.database import Database
 
 PostStatus = Literal["claimed", "sent", "failed", "skipped"]
+# What a claim attempt found: the day is ours now, it was claimed before (by us or another
+# process), or the schedule changed since the scheduler read it (nothing was written).
+ClaimResult = Literal["claimed", "taken", "changed"]
+# Local dates around the one a command asks about whose posts are looked up with the schedule.
+TAKEN_WINDOW = timedelta(days=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +59,7 @@ class Post:
     attempts: int
     retry_at: datetime | None
     error: str | None
+    recovery: str | None = None
 
 
 def _schedule(row: aiosqlite.Row) -> Schedule:
@@ -73,7 +89,21 @@ def _post(row: aiosqlite.Row) -> Post:
         attempts=row["attempts"],
         retry_at=datetime.fromisoformat(row["retry_at"]) if row["retry_at"] else None,
         error=row["error"],
+        recovery=row["recovery"],
     )
+
+
+ScheduleEdit = Callable[[Schedule | None, frozenset[date]], Schedule | None]
+"""Given the schedule as it is now (or None) and the local dates near it that already have a
+post row, the schedule to write (or None to write nothing); may raise to change nothing."""
+
+
+async def _current(conn: aiosqlite.Connection, guild_id: int) -> Schedule | None:
+    async with conn.execute(
+        "SELECT * FROM briefing_schedules WHERE guild_id = ?", (guild_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _schedule(row) if row else None
 
 
 class BriefingStore:
@@ -88,27 +118,57 @@ class BriefingStore:
         return _schedule(row) if row else None
 
     async def save(self, schedule: Schedule) -> None:
+        """Write `schedule` as it is (set-up and tests; commands go through `update`)."""
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO briefing_schedules (guild_id, channel_id, local_time, timezone, "
-                "paused_reason, next_due_utc, next_local_date, next_topic, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
-                "channel_id = excluded.channel_id, local_time = excluded.local_time, "
-                "timezone = excluded.timezone, paused_reason = excluded.paused_reason, "
-                "next_due_utc = excluded.next_due_utc, next_local_date = excluded.next_local_date, "
-                "next_topic = excluded.next_topic, updated_at = excluded.updated_at",
+            await self._write(conn, schedule)
+
+    async def _write(self, conn: aiosqlite.Connection, schedule: Schedule) -> None:
+        await conn.execute(
+            "INSERT INTO briefing_schedules (guild_id, channel_id, local_time, timezone, "
+            "paused_reason, next_due_utc, next_local_date, next_topic, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+            "channel_id = excluded.channel_id, local_time = excluded.local_time, "
+            "timezone = excluded.timezone, paused_reason = excluded.paused_reason, "
+            "next_due_utc = excluded.next_due_utc, next_local_date = excluded.next_local_date, "
+            "next_topic = excluded.next_topic, updated_at = excluded.updated_at",
+            (
+                schedule.guild_id,
+                schedule.channel_id,
+                schedule.local_time,
+                schedule.timezone,
+                schedule.paused_reason,
+                schedule.next_due.isoformat(),
+                schedule.next_local_date.isoformat(),
+                schedule.next_topic,
+                self.db.now(),
+            ),
+        )
+
+    async def update(self, guild_id: int, edit: ScheduleEdit, *, around: date) -> Schedule | None:
+        """Read, edit and write one server's schedule in one transaction.
+
+        `edit` sees the schedule as committed now (including any advance the scheduler made a
+        moment ago) and the local dates within TAKEN_WINDOW of `around` that already have a
+        post; what it returns is written before any other writer can run. Returns the
+        schedule as it is afterwards.
+        """
+        async with self.db.transaction() as conn:
+            current = await _current(conn, guild_id)
+            async with conn.execute(
+                "SELECT local_date FROM briefing_posts WHERE guild_id = ? "
+                "AND local_date BETWEEN ? AND ?",
                 (
-                    schedule.guild_id,
-                    schedule.channel_id,
-                    schedule.local_time,
-                    schedule.timezone,
-                    schedule.paused_reason,
-                    schedule.next_due.isoformat(),
-                    schedule.next_local_date.isoformat(),
-                    schedule.next_topic,
-                    self.db.now(),
+                    guild_id,
+                    (around - TAKEN_WINDOW).isoformat(),
+                    (around + TAKEN_WINDOW).isoformat(),
                 ),
-            )
+            ) as cursor:
+                taken = frozenset(date.fromisoformat(row[0]) for row in await cursor.fetchall())
+            changed = edit(current, taken)
+            if changed is None or changed == current:
+                return current
+            await self._write(conn, changed)
+            return changed
 
     async def delete(self, guild_id: int) -> bool:
         async with self.db.transaction() as conn:
@@ -174,12 +234,18 @@ class BriefingStore:
         next_due: datetime,
         next_local_date: date,
         now: datetime,
-    ) -> bool:
+        lease: timedelta,
+    ) -> ClaimResult:
         """Claim `local_date`'s post and advance the rotation and schedule, all or nothing.
 
-        Returns False (changing only the schedule) if the day was already claimed.
+        "changed" (nothing written) if the schedule is no longer `schedule` (a command changed
+        it after the scheduler read it: the next pass decides again); "taken" (only the
+        schedule moves on) if the day was already claimed. The claim is leased to the caller
+        until now + `lease`.
         """
         async with self.db.transaction() as conn:
+            if await _current(conn, schedule.guild_id) != schedule:
+                return "changed"
             cursor = await conn.execute(
                 "INSERT INTO briefing_posts (guild_id, local_date, slug, channel_id, nonce, "
                 "status, claimed_at, retry_at) VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?) "
@@ -191,7 +257,7 @@ class BriefingStore:
                     schedule.channel_id,
                     nonce,
                     now.isoformat(),
-                    now.isoformat(),
+                    (now + lease).isoformat(),
                 ),
             )
             claimed = cursor.rowcount == 1
@@ -210,7 +276,38 @@ class BriefingStore:
                 "next_topic = CASE WHEN ? THEN NULL ELSE next_topic END WHERE guild_id = ?",
                 (next_due.isoformat(), next_local_date.isoformat(), claimed, schedule.guild_id),
             )
-        return claimed
+        return "claimed" if claimed else "taken"
+
+    async def take_over(self, post: Post, now: datetime, lease: timedelta) -> bool:
+        """Take a pending claim whose (re)try time has come; False if another process has it.
+
+        The update only matches the row as `post` saw it, so of several processes resuming the
+        same claim exactly one gets it, and holds it until now + `lease`.
+        """
+        if post.retry_at is None:
+            return False
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE briefing_posts SET retry_at = ? WHERE guild_id = ? AND local_date = ? "
+                "AND status = 'claimed' AND retry_at = ? AND retry_at <= ?",
+                (
+                    (now + lease).isoformat(),
+                    post.guild_id,
+                    post.local_date.isoformat(),
+                    post.retry_at.isoformat(),
+                    now.isoformat(),
+                ),
+            )
+            return cursor.rowcount == 1
+
+    async def record_message(self, guild_id: int, local_date: date, message_id: int) -> None:
+        """Note the first message of a claimed post as soon as Discord returned its id."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE briefing_posts SET message_id = ? WHERE guild_id = ? AND local_date = ? "
+                "AND status = 'claimed'",
+                (message_id, guild_id, local_date.isoformat()),
+            )
 
     async def skip(
         self,
@@ -220,9 +317,14 @@ class BriefingStore:
         next_due: datetime,
         next_local_date: date,
         now: datetime,
-    ) -> None:
-        """Record a day that was not posted (missed while down) and move the schedule on."""
+    ) -> bool:
+        """Record a day that was not posted (missed while down) and move the schedule on.
+
+        False (nothing written) if the schedule changed since the scheduler read it.
+        """
         async with self.db.transaction() as conn:
+            if await _current(conn, schedule.guild_id) != schedule:
+                return False
             await conn.execute(
                 "INSERT INTO briefing_posts (guild_id, local_date, channel_id, nonce, status, "
                 "claimed_at, error) VALUES (?, ?, ?, '', 'skipped', ?, ?) "
@@ -240,6 +342,7 @@ class BriefingStore:
                 "WHERE guild_id = ?",
                 (next_due.isoformat(), next_local_date.isoformat(), schedule.guild_id),
             )
+        return True
 
     async def finish(
         self,
@@ -251,17 +354,20 @@ class BriefingStore:
         message_id: int | None = None,
         error: str | None = None,
         pause_reason: str | None = None,
+        recovery: str | None = None,
     ) -> None:
         """Mark a claimed post sent, failed or skipped; a failure may pause the server."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE briefing_posts SET status = ?, sent_at = ?, message_id = ?, error = ?, "
-                "retry_at = NULL WHERE guild_id = ? AND local_date = ?",
+                "UPDATE briefing_posts SET status = ?, sent_at = ?, "
+                "message_id = COALESCE(?, message_id), error = ?, retry_at = NULL, "
+                "recovery = COALESCE(?, recovery) WHERE guild_id = ? AND local_date = ?",
                 (
                     status,
                     now.isoformat() if status == "sent" else None,
                     message_id,
                     error,
+                    recovery,
                     guild_id,
                     local_date.isoformat(),
                 ),
@@ -273,11 +379,17 @@ class BriefingStore:
                 )
 
     async def retry_later(
-        self, guild_id: int, local_date: date, retry_at: datetime, error: str
+        self,
+        guild_id: int,
+        local_date: date,
+        retry_at: datetime,
+        error: str,
+        recovery: str | None = None,
     ) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE briefing_posts SET attempts = attempts + 1, retry_at = ?, error = ? "
+                "UPDATE briefing_posts SET attempts = attempts + 1, retry_at = ?, error = ?, "
+                "recovery = COALESCE(?, recovery) "
                 "WHERE guild_id = ? AND local_date = ? AND status = 'claimed'",
-                (retry_at.isoformat(), error, guild_id, local_date.isoformat()),
+                (retry_at.isoformat(), error, recovery, guild_id, local_date.isoformat()),
             )

@@ -1,20 +1,60 @@
-"""Sending the daily explainer to a Discord channel, and classifying what went wrong."""
+"""Sending the daily explainer to a Discord channel, and classifying what went wrong.
+
+A post whose earlier send may have reached Discord (a timeout, a 5xx, a crash after the send)
+is not sent again blindly: Briefbot first reads the channel since the claim and counts as sent
+every part of the post it finds there. It knows its own parts by author, by a plain channel
+message (not an interaction's reply, which `/briefing now` makes) and by the claim's nonce or
+the card itself: the first part's header carries the local date, later parts follow it with
+the cards' titles. Reading needs Read Message History; without it the nonce alone protects
+the post, and Discord honours a nonce for a few minutes only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
 
-from bot.briefing import PostFailed
+from bot.briefing import Delivery, PostFailed
 from bot.sections import Section
 from bot.store.briefing import Schedule
-from bot.ui.cards import section_cards
+from bot.ui.cards import Card, section_cards
 from bot.ui.views import section_view
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
+
+# Messages read back at most when looking for a post (a busy channel's hour is a few pages).
+HISTORY_LIMIT = 500
+# Discord's clock and ours may differ a little: look from a bit before the claim.
+CLOCK_SKEW = timedelta(minutes=5)
+FOUND = "found in the channel; not sent again"
+NOT_FOUND = "not in the channel; sent"
+PARTLY_FOUND = "partly in the channel; the rest sent"
+NONCE_ONLY = (
+    "could not check the channel (Briefbot lacks Read Message History there); "
+    "sent again with the same nonce"
+)
+
+
+def _nonce(nonce: str, part: int) -> str:
+    return f"{nonce}{part:02d}"
+
+
+def _title(card: Card) -> str | None:
+    return card.embeds[0].title if card.embeds else None
+
+
+def _is_part(message: discord.Message, card: Card, part: int, nonce: str, header: str) -> bool:
+    """Whether `message` is part `part` of this post (the caller checked the author)."""
+    if message.nonce is not None and str(message.nonce) == _nonce(nonce, part):
+        return True
+    if not message.embeds or message.embeds[0].title != _title(card):
+        return False
+    return part > 0 or message.embeds[0].author.name == header
 
 
 class DiscordPoster:
@@ -26,24 +66,46 @@ class DiscordPoster:
     async def post(
         self, schedule: Schedule, section: Section, header: str, nonce: str
     ) -> int | None:
+        """A first attempt: send every part."""
+
+        async def ignore(message_id: int) -> None:
+            return None
+
+        delivery = await self.deliver(schedule, section, header, nonce, since=None, sent=ignore)
+        return delivery.message_id
+
+    async def deliver(
+        self,
+        schedule: Schedule,
+        section: Section,
+        header: str,
+        nonce: str,
+        *,
+        since: datetime | None,
+        sent: Callable[[int], Awaitable[None]],
+    ) -> Delivery:
+        """Send the parts of the post not already in the channel (all of them if `since` is
+        None); `sent` gets the first message's id as soon as it is known."""
         if schedule.channel_id is None:
             raise PostFailed("no channel is set; use /briefing set", permanent=True)
-        channel = discord.PartialMessageable(
-            state=self.bot._connection, id=schedule.channel_id, guild_id=schedule.guild_id
-        )
-        related = self.bot.service.related(section, schedule.guild_id)
+        channel = self.bot.get_partial_messageable(schedule.channel_id, guild_id=schedule.guild_id)
         cards = section_cards(section, header)
-        view = section_view(schedule.guild_id, section, related)
-        first_id: int | None = None
+        found: list[int | None] = [None] * len(cards)
+        recovery: str | None = None
         try:
-            for i, card in enumerate(cards):
-                last = i == len(cards) - 1
-                message = await channel.send(
-                    embeds=card.embeds,
-                    view=view if last and view is not None else discord.utils.MISSING,
-                    nonce=f"{nonce}{i:02d}",
-                )
-                first_id = first_id or message.id
+            if since is not None:
+                looked = await self._find(channel, cards, header, nonce, since)
+                if looked is None:
+                    recovery = NONCE_ONLY
+                else:
+                    found = looked
+                    parts = sum(1 for f in found if f is not None)
+                    recovery = (
+                        FOUND if parts == len(cards) else PARTLY_FOUND if parts else NOT_FOUND
+                    )
+            first_id = await self._send_missing(
+                channel, schedule, section, cards, found, nonce, sent
+            )
         except discord.Forbidden as exc:
             why = exc.text or "Missing Access"
             raise PostFailed(
@@ -65,4 +127,70 @@ class DiscordPoster:
             ) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise PostFailed(f"network error: {type(exc).__name__}", permanent=False) from None
-        return first_id
+        return Delivery(first_id, recovery)
+
+    async def _send_missing(
+        self,
+        channel: discord.PartialMessageable,
+        schedule: Schedule,
+        section: Section,
+        cards: Sequence[Card],
+        found: list[int | None],
+        nonce: str,
+        sent: Callable[[int], Awaitable[None]],
+    ) -> int | None:
+        view = None
+        if found[-1] is None:
+            view = section_view(
+                schedule.guild_id, section, self.bot.service.related(section, schedule.guild_id)
+            )
+        for i, card in enumerate(cards):
+            if found[i] is not None:
+                continue
+            last = i == len(cards) - 1
+            message = await channel.send(
+                embeds=card.embeds,
+                view=view if last and view is not None else discord.utils.MISSING,
+                nonce=_nonce(nonce, i),
+            )
+            found[i] = message.id
+            if i == 0:
+                await sent(message.id)
+        return found[0]
+
+    async def _find(
+        self,
+        channel: discord.PartialMessageable,
+        cards: Sequence[Card],
+        header: str,
+        nonce: str,
+        since: datetime,
+    ) -> list[int | None] | None:
+        """The ids of this post's parts already in the channel (None where missing), or None
+        when Briefbot may not read the channel's history."""
+        me = self.bot.user.id if self.bot.user else None
+        after = discord.Object(discord.utils.time_snowflake(since - CLOCK_SKEW))
+        found: list[int | None] = [None] * len(cards)
+        try:
+            async for message in channel.history(
+                limit=HISTORY_LIMIT, after=after, oldest_first=True
+            ):
+                if (
+                    message.author.id != me
+                    or message.type is not discord.MessageType.default
+                    or message.interaction_metadata is not None
+                    or message.webhook_id is not None
+                ):
+                    continue
+                # Parts were sent in order: look for the first part not yet seen after the
+                # ones found so far (a later part only counts once the first is found).
+                for i, card in enumerate(cards):
+                    if found[i] is None and (i == 0 or found[i - 1] is not None):
+                        if _is_part(message, card, i, nonce, header):
+                            found[i] = message.id
+                        break
+        except discord.Forbidden as exc:
+            if exc.code in (50001, 50013):  # Missing Access / Missing Permissions
+                return None
+            raise
+        return found

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.briefing import (
+    CLAIM_LEASE,
     PostFailed,
     Scheduler,
     due_at,
@@ -281,6 +282,9 @@ async def test_crash_between_claim_and_send_posts_once_after_restart(tmp_path: P
     try:
         clock.now += timedelta(minutes=1)
         run = scheduler(service, poster, clock)
+        await run.tick()
+        assert poster.count(1) == 0  # the claim's lease: another process may still be sending
+        clock.now += CLAIM_LEASE
         await run.tick()
         await run.tick()
         assert poster.count(1) == 1
