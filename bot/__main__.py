@@ -71,7 +71,14 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     service = await _open(settings)
     try:
-        if args.kb == "import":
+        if args.kb == "import" and args.guild is not None:
+            if not args.dir:
+                raise BriefbotError(
+                    "kb import --guild needs the file: the zip /kb export attached, or a folder."
+                )
+            report = await service.import_guild_pack(Path(args.dir), args.guild)
+            print(f"Imported {args.dir} into server {args.guild}: {report.summary()}.")
+        elif args.kb == "import":
             folder = Path(args.dir) if args.dir else settings.knowledge_dir
             report = await service.import_pack(folder)
             print(f"Imported {folder}: {report.summary()}.")
@@ -210,9 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="the knowledge pack").add_subparsers(dest="kb", required=True)
     kb_import = kb.add_parser(
-        "import", help="import a pack folder or a /kb export zip (default: BRIEFBOT_KNOWLEDGE)"
+        "import",
+        help="import the curated pack (default: BRIEFBOT_KNOWLEDGE), or with --guild a "
+        "server's /kb export zip or folder as that server's own topics",
     )
-    kb_import.add_argument("dir", nargs="?")
+    kb_import.add_argument("dir", nargs="?", metavar="PATH")
+    kb_import.add_argument(
+        "--guild",
+        type=int,
+        default=None,
+        metavar="ID",
+        help="import into this server only (never into the curated pack)",
+    )
     kb_export = kb.add_parser("export", help="write the briefing as a pack folder")
     kb_export.add_argument("dir")
     kb_export.add_argument("--guild", type=int, default=None)

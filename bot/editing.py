@@ -279,4 +279,4 @@ class Editor:
         return sorted(old, key=lambda s: (s.content.updated, s.slug))
 
     def export(self, guild_id: int) -> bytes:
-        return zip_pack(s.content for s in self.service.topics(guild_id))
+        return zip_pack((s.content for s in self.service.topics(guild_id)), guild_id)

@@ -26,6 +26,9 @@ from bot.text import clean, content_words, stem
 log = logging.getLogger(__name__)
 
 MAX_RELATED = 5
+# How often a running service looks for sections another process committed (a CLI import).
+FOLLOW_SECONDS = 0.5
+IMPORT_AUTHOR = "kb import (command line)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class BriefingService:
         self.briefing = BriefingStore(db)
         self.searcher = Searcher(self.sections.fts, Catalog(()))
         self._reload_lock = asyncio.Lock()
+        # The sections' fingerprint the catalog was built from (see follow_changes).
+        self._loaded: tuple[int, int] | None = None
 
     @classmethod
     async def open(
@@ -83,9 +88,31 @@ class BriefingService:
         """Rebuild the in-memory catalog after the sections changed."""
         # One at a time, so a slower earlier rebuild never replaces a newer one.
         async with self._reload_lock:
+            # Read first: a change committed while the catalog builds is caught next time.
+            self._loaded = await self.sections.fingerprint()
             sections = await self.sections.all(statuses=("active", "hidden"))
             # Built off the event loop: a large pack takes long enough to delay heartbeats.
             self.use_catalog(await asyncio.to_thread(Catalog, sections))
+
+    async def follow_changes(self, interval: float = FOLLOW_SECONDS) -> None:
+        """Reload whenever another process changed the sections (run as a task; cancel it).
+
+        `PRAGMA data_version` moves only when another connection commits, and costs no I/O;
+        the fingerprint then tells a sections change from any other write (asks, claims).
+        """
+        seen = await self.db.data_version()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                version = await self.db.data_version()
+                if version == seen:
+                    continue
+                seen = version
+                if await self.sections.fingerprint() != self._loaded:
+                    await self.reload()
+                    log.info("reloaded the sections another process changed")
+            except Exception:
+                log.exception("could not check the database for changed sections")
 
     def use_catalog(self, catalog: Catalog) -> None:
         """Answer from `catalog` from now on."""
@@ -292,12 +319,36 @@ class BriefingService:
     # -- the pack --
 
     async def import_pack(self, folder: Path) -> ImportReport:
-        """Import a pack folder, or a zip of one (what /kb export attaches)."""
-        contents = await asyncio.to_thread(pack.load_path, folder)
-        report = await self.sections.import_curated(contents)
+        """Import the curated pack every server shares from a folder or a zip of one.
+
+        A server's export is refused here: importing it as curated would give one server's
+        topics to every server. `import_guild_pack` restores it.
+        """
+        loaded = await asyncio.to_thread(pack.read_path, folder)
+        if loaded.exported_from is not None:
+            raise BriefbotError(
+                f"{folder.name} is server {loaded.exported_from}'s export; importing it as the "
+                "curated pack would show that server's topics in every server. Restore it with "
+                f"`briefbot kb import --guild {loaded.exported_from} {folder.name}`."
+            )
+        report = await self.sections.import_curated(loaded.sections)
+        if report.changed:
+            await self.reload()
+        return report
+
+    async def import_guild_pack(self, path: Path, guild_id: int) -> ImportReport:
+        """Import a folder or a `/kb export` zip as one server's own topics and overrides."""
+        if guild_id <= 0:
+            raise BriefbotError(f"{guild_id} is not a server id (copy it from Discord).")
+        loaded = await asyncio.to_thread(pack.read_path, path)
+        report = await self.sections.import_for_guild(
+            guild_id, loaded.sections, author=IMPORT_AUTHOR
+        )
         if report.changed:
             await self.reload()
         return report
 
     async def export_pack(self, folder: Path, guild_id: int | None = None) -> list[Path]:
-        return pack.write_pack((s.content for s in self.catalog.visible(guild_id)), folder)
+        """Write what `guild_id` sees (None: the curated pack) as a pack folder."""
+        contents = [s.content for s in self.catalog.visible(guild_id)]
+        return await asyncio.to_thread(pack.write_pack, contents, folder, guild_id)

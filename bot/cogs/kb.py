@@ -135,7 +135,8 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         await require_editor(interaction)
         data = self.bot.editor.export(interaction.guild_id or 0)
         await interaction.response.send_message(
-            "This server's briefing in the pack format (`python -m bot kb import` reads it).",
+            "This server's briefing in the pack format. To restore it into this server: "
+            f"`briefbot kb import --guild {interaction.guild_id} briefing.zip`.",
             file=discord.File(io.BytesIO(data), filename="briefing.zip"),
             ephemeral=True,
         )

@@ -175,6 +175,12 @@ class Database:
         await asyncio.to_thread(partial.replace, destination)
         return destination
 
+    async def data_version(self) -> int:
+        """SQLite's counter of commits made by other connections (other processes included)."""
+        async with self.conn.execute("PRAGMA data_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
     async def get_meta(self, key: str) -> str | None:
         async with self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
             row = await cursor.fetchone()

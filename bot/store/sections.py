@@ -288,6 +288,52 @@ class SectionStore:
             await self._save_many(conn, changes)
         return report
 
+    async def import_for_guild(
+        self, guild_id: int, pack: Sequence[SectionContent], *, author: str
+    ) -> ImportReport:
+        """Make `pack` what one server sees, as its own topics and overrides, in one transaction.
+
+        The curated scope is never written. A section equal to the curated one the server
+        would see anyway needs no override and is left alone; topics not in `pack` stay as
+        they are (an import adds and updates, it never removes).
+        """
+        report = ImportReport()
+        changes: list[Change] = []
+        async with self.db.transaction() as conn:
+            own = {s.slug.casefold(): s for s in await self.in_scope(guild_id)}
+            curated = {s.slug.casefold(): s for s in await self.in_scope(None)}
+            for content in pack:
+                old = own.get(content.slug.casefold())
+                shared = curated.get(content.slug.casefold())
+                if old is None:
+                    if (
+                        shared is not None
+                        and shared.status == "active"
+                        and not content.changed_fields(shared.content)
+                    ):
+                        report.unchanged.append(content.slug)
+                        continue
+                    changes.append(Change(guild_id, content, None, "active", "created", author))
+                    report.added.append(content.slug)
+                elif old.status != "active":
+                    changes.append(Change(guild_id, content, old, "active", "restored", author))
+                    report.updated.append(content.slug)
+                elif content.changed_fields(old.content):
+                    changes.append(Change(guild_id, content, old, "active", "updated", author))
+                    report.updated.append(content.slug)
+                else:
+                    report.unchanged.append(content.slug)
+            await self._save_many(conn, changes)
+        return report
+
+    async def fingerprint(self) -> tuple[int, int]:
+        """Changes whenever any section is written or deleted (every write adds a revision)."""
+        async with self.db.conn.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM revisions), (SELECT count(*) FROM sections)"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     async def _save_many(self, conn: aiosqlite.Connection, changes: Sequence[Change]) -> list[int]:
         """Write section states with their aliases, index rows and revisions, in bulk.
 

@@ -123,6 +123,37 @@ def test_kb_export_then_import_changes_nothing(cli, tmp_path, knowledge_dir):
     assert "0 added, 0 updated, 0 retired" in out
 
 
+def test_kb_export_into_a_folder_holding_other_files_deletes_nothing(cli, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# Read me\n", encoding="utf-8")
+    code, _, err = cli("kb", "export", str(project))
+    assert code == EXIT_ERROR
+    assert "README.md" in one_line_error(err)
+    assert [p.name for p in project.iterdir()] == ["README.md"]
+
+
+def test_kb_import_guild_takes_a_server_export_into_that_server_only(cli, tmp_path, pack_dir):
+    berlin = pack_dir / "berlin-talks.md"
+    berlin.write_text(
+        berlin.read_text("utf-8").replace("title: ", "title: Our notes on ", 1), "utf-8"
+    )
+    code, out, err = cli("kb", "import", "--guild", "42", str(pack_dir))
+    assert code == 0, err
+    assert "into server 42: 1 added, 0 updated, 0 retired, 9 unchanged" in out
+    _, here, _ = cli("kb", "show", "berlin-talks", "--guild", "42")
+    _, curated, _ = cli("kb", "show", "berlin-talks")
+    assert "title: Our notes on" in here
+    assert "title: Our notes on" not in curated
+    code, _, err = cli("kb", "import", "--guild", "42")
+    assert code == EXIT_ERROR and "needs the file" in one_line_error(err)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "oops.md").write_text("---\ntitle: T\n---\nno date\n", "utf-8")
+    code, _, err = cli("kb", "import", "--guild", "42", str(bad))
+    assert code == EXIT_ERROR and "oops.md: field 'updated'" in err
+
+
 def test_kb_import_of_a_changed_pack_reports_it(cli, pack_dir):
     (pack_dir / "berlin-talks.md").unlink()
     code, out, _ = cli("kb", "import", str(pack_dir))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import gc
 import re
 import weakref
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from bot.errors import BriefbotError, PackError, SectionNotFound
-from bot.pack import load_pack
+from bot.pack import load_pack, parse_section, render_section, zip_pack
 from bot.service import MAX_RELATED, BriefingService
 from bot.store.asks import MAX_LOGGED_QUESTION
 from bot.text import content_words, stem
@@ -236,6 +240,114 @@ async def test_export_writes_what_import_reads(service, tmp_path, knowledge_dir)
     assert load_pack(tmp_path / "out") == load_pack(knowledge_dir)
     report = await service.import_pack(tmp_path / "out")
     assert not report.changed
+
+
+async def test_guild_import_writes_that_server_only_never_the_curated_pack(
+    service, tmp_path, knowledge_dir
+):
+    pack = {s.slug: s for s in load_pack(knowledge_dir)}
+    changed = dataclasses.replace(pack["us-role"], title="Our own take on the US role")
+    extra = dataclasses.replace(
+        pack["us-role"], slug="local-meetup", title="The local meetup", position=99
+    )
+    archive = tmp_path / "briefing.zip"
+    archive.write_bytes(
+        zip_pack([changed, extra, *(s for k, s in pack.items() if k != "us-role")], 7)
+    )
+    curated_before = await service.sections.in_scope(None)
+    report = await service.import_guild_pack(archive, 7)
+    assert sorted(report.added) == ["local-meetup", "us-role"]
+    assert len(report.unchanged) == 9  # equal to the curated text: no override needed
+    assert await service.sections.in_scope(None) == curated_before
+    assert service.section("us-role", 7).title == "Our own take on the US role"
+    assert service.section("local-meetup", 7).guild_id == 7
+    assert service.section("us-role", 8).title == pack["us-role"].title
+    with pytest.raises(SectionNotFound):
+        service.section("local-meetup", None)
+    again = await service.import_guild_pack(archive, 7)
+    assert not again.changed
+
+
+async def test_a_bad_guild_import_writes_nothing_and_names_the_problem(service, tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "fine.md").write_text(
+        "---\ntitle: Fine\nupdated: 2026-11-28\n---\nA fine body.\n", "utf-8"
+    )
+    (folder / "broken.md").write_text("---\nupdated: 2026-11-28\n---\nNo title.\n", "utf-8")
+    with pytest.raises(PackError, match=r"broken\.md: field 'title'"):
+        await service.import_guild_pack(folder, 7)
+    assert await service.sections.in_scope(7) == []
+    with pytest.raises(BriefbotError, match="server id"):
+        await service.import_guild_pack(folder, 0)
+
+
+async def test_curated_import_refuses_a_servers_export(service, tmp_path):
+    archive = tmp_path / "briefing.zip"
+    archive.write_bytes(zip_pack([s.content for s in service.topics(7)], 7))
+    with pytest.raises(BriefbotError, match="--guild 7"):
+        await service.import_pack(archive)
+
+
+def retitled(path: Path, title: str) -> None:
+    content = parse_section(path.read_text("utf-8"), path.stem)
+    path.write_text(render_section(dataclasses.replace(content, title=title)), "utf-8")
+
+
+async def test_a_change_another_process_commits_reaches_a_running_service(
+    open_service, tmp_path, pack_dir
+):
+    db = tmp_path / "shared.sqlite3"
+    running = await open_service(db)
+    other = await open_service(db)  # stands for `briefbot kb import` in another process
+    reloads = 0
+    real_reload = running.reload
+    checks = 0
+    looked = asyncio.Event()
+    real_version = running.db.data_version
+
+    async def counted_reload() -> None:
+        nonlocal reloads
+        await real_reload()
+        reloads += 1
+        looked.set()
+
+    async def counted_version() -> int:
+        nonlocal checks
+        checks += 1
+        looked.set()
+        return await real_version()
+
+    async def until(condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(2):
+            while not condition():
+                looked.clear()
+                await looked.wait()
+
+    running.reload = counted_reload  # type: ignore[method-assign]
+    running.db.data_version = counted_version  # type: ignore[method-assign]
+    follower = asyncio.create_task(running.follow_changes(interval=0.01))
+    try:
+        await until(lambda: checks >= 1)
+        await other.asks.record(7, "an unrelated write", None, None)
+        seen = checks
+        await until(lambda: checks >= seen + 2)  # it looked, after that commit, twice
+        assert reloads == 0  # a write that is not a section never rebuilds the catalog
+
+        retitled(pack_dir / "us-role.md", "Imported from the command line")
+        await other.import_pack(pack_dir)
+        await until(lambda: running.section("us-role", None).title.startswith("Imported"))
+
+        server = tmp_path / "server"
+        server.mkdir()
+        (server / "us-role.md").write_bytes((pack_dir / "us-role.md").read_bytes())
+        retitled(server / "us-role.md", "This server's own take")
+        await other.import_guild_pack(server, 7)
+        await until(lambda: running.section("us-role", 7).title == "This server's own take")
+        assert reloads == 2
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
 
 
 async def test_timestamp_in_updated_does_not_poison_the_database(open_service, pack_dir, tmp_path):

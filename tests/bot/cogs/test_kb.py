@@ -429,7 +429,7 @@ async def test_export_then_import_round_trip_and_stale_and_log(tmp_path: Path) -
         assert notes[0]["allowed_mentions"] == {"parse": []}
 
 
-async def test_a_kb_export_zip_is_accepted_by_kb_import(
+async def test_a_kb_export_zip_restores_into_its_own_server_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from bot.__main__ import main
@@ -440,11 +440,21 @@ async def test_a_kb_export_zip_is_accepted_by_kb_import(
             opened, modal = await open_form(fake, a.id, "add")
             await submit(fake, opened, modal, NEW_TOPIC)
             exported = await kb(fake, a.id, "export")
-            await exported.wait_response()
+            message = (await exported.wait_response())["data"]["content"]
+    # The reply names the command that restores it, into this server.
+    assert f"briefbot kb import --guild {a.id} briefing.zip" in message
     archive = tmp_path / "briefing.zip"
     archive.write_bytes(exported.response_files[0].data)
     monkeypatch.setenv("BRIEFBOT_DB", str(tmp_path / "other.sqlite3"))
-    assert await asyncio.to_thread(main, ["kb", "import", str(archive)]) == 0
-    assert await asyncio.to_thread(main, ["ask", "--json", "black sea grain deal"]) == 0
-    answer = json.loads(capsys.readouterr().out.splitlines()[-1])["answer"]
-    assert answer["slug"] == "what-is-the-grain-corridor"
+    # As the curated pack it would reach every server: refused, naming the right command.
+    assert await asyncio.to_thread(main, ["kb", "import", str(archive)]) == 1
+    assert f"kb import --guild {a.id}" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["kb", "import", "--guild", str(a.id), str(archive)]) == 0
+    capsys.readouterr()
+    question = "black sea grain deal"
+    assert await asyncio.to_thread(main, ["ask", "--json", "--guild", str(a.id), question]) == 0
+    assert await asyncio.to_thread(main, ["ask", "--json", question]) == 0
+    here, elsewhere = (json.loads(line)["answer"] for line in capsys.readouterr().out.splitlines())
+    assert here["slug"] == "what-is-the-grain-corridor"
+    # Every other server still sees the curated pack alone.
+    assert (elsewhere or {}).get("slug") != "what-is-the-grain-corridor"
