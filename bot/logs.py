@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -16,26 +17,44 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 REDACTED = "[redacted]"
 
 
+# What discord.py logs at DEBUG and is as good as a password for 15 minutes: the interaction
+# token in REST paths (/interactions/{id}/{token}/callback, /webhooks/{app id}/{token}/...), in
+# whole webhook URLs, and in gateway payloads ('token': '...' in a dict, "token": "..." in JSON).
+_TOKEN_PATTERNS = (
+    re.compile(r"(/(?:webhooks|interactions)/\d+/)[^/\s?#'\"]+"),
+    re.compile(r"""(["']token["']\s*:\s*["'])[^"']+"""),
+)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with the given secrets, interaction tokens and webhook tokens replaced."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(rf"\g<1>{REDACTED}", text)
+    return text
+
+
 class RedactSecrets(logging.Filter):
-    """Replaces each secret wherever it appears in a record's message or traceback."""
+    """Scrubs every record, at every level: its message, arguments, traceback and extras."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s]
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return scrub(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         message = record.getMessage()
         record.msg, record.args = self._scrub(message), None
         if record.exc_info:
-            record.exc_text = self._scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
+        if record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._scrub(record.stack_info)
         for key, value in list(record.__dict__.items()):
             if key not in _STANDARD and isinstance(value, str):
                 setattr(record, key, self._scrub(value))

@@ -81,3 +81,60 @@ async def test_each_interaction_logs_command_server_outcome_and_latency(
     }
     assert all(r["guild"] == guild.id and r["latency_ms"] >= 0 for r in done)
     assert fake.token not in out.getvalue()
+
+
+def test_interaction_and_webhook_tokens_are_scrubbed_from_message_args_and_traceback(
+    restore_logging,
+) -> None:
+    out = io.StringIO()
+    setup_logging(Settings(token=Secret(TOKEN), log_format="text", log_level="DEBUG"), out)
+    log = logging.getLogger("discord.http")
+    ix_token = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OmFiY2RlZmdoaWprbG1ub3A"
+    log.debug(
+        "POST %s with %s has returned 204",
+        f"https://discord.com/api/v10/interactions/123456789/{ix_token}/callback",
+        None,
+    )
+    log.debug("PATCH /webhooks/42/%s/messages/@original", ix_token)
+    log.debug("WebSocket Event: %s", {"d": {"id": "1", "token": ix_token}})
+    log.debug('{"op": 2, "d": {"token": "%s"}}', TOKEN)
+    try:
+        raise RuntimeError(f"https://discord.com/api/webhooks/42/{ix_token}?wait=true")
+    except RuntimeError:
+        log.warning("send failed", exc_info=True)
+    text = out.getvalue()
+    assert ix_token not in text and TOKEN not in text
+    assert f"/interactions/123456789/{REDACTED}/callback" in text
+    assert f"/webhooks/42/{REDACTED}/messages/@original" in text
+    assert f"'token': '{REDACTED}'" in text
+    assert f"/api/webhooks/42/{REDACTED}?wait=true" in text
+
+
+async def test_at_debug_no_bot_or_interaction_token_reaches_the_log(
+    tmp_path: Path, restore_logging
+) -> None:
+    """The real bot against the fake, logging everything: /ask, a button and a follow-up."""
+    out = io.StringIO()
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        settings = replace(Settings(), token=Secret(fake.token), log_level="DEBUG")
+        setup_logging(settings, out)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            ix = await fake.send_slash(guild.id, name="ask", options={"question": "asdf"})
+            data = (await ix.wait_response())["data"]
+            button = data["components"][0]["components"][0]
+            click = await fake.click_component(ix, button["custom_id"])
+            await click.wait_response()
+
+            bot.defer_after = 0.0
+            slow = await fake.send_slash(guild.id, name="ask", options={"question": "berlin talks"})
+            await slow.wait_response()
+            await slow.wait_followups(1)
+        issued = [fake.token, *fake.interactions_by_token]
+    text = out.getvalue()
+    assert len(issued) >= 4
+    # discord.py did log the routes and payloads that carry them, at DEBUG:
+    assert f"/interactions/{ix.id}/{REDACTED}/callback" in text
+    assert f"/webhooks/{fake.app_id}/{REDACTED}" in text
+    leaked = [token[:12] for token in issued if token in text]
+    assert not leaked, f"tokens in the log: {leaked}"
