@@ -293,6 +293,8 @@ class BriefingService:
 
         def edit(schedule: Schedule | None, taken: frozenset[date]) -> Schedule:
             current = self._existing(schedule)
+            if current.paused_reason is None:
+                return current  # running: a due post is not pushed to tomorrow
             local_date, due = briefing.next_free_due(
                 now,
                 briefing.parse_time(current.local_time),

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiosqlite
 import pytest
 
 from bot.briefing import (
     CLAIM_LEASE,
+    ChannelCooldown,
+    OnCooldown,
     PostFailed,
     Scheduler,
     due_at,
@@ -420,3 +424,224 @@ async def test_pause_resume_and_off(rig: Rig) -> None:
     assert await service.stop_schedule(1) is True
     with pytest.raises(BriefbotError, match="/briefing set"):
         await service.pause_schedule(1)
+
+
+# -- commands and the scheduler's advance: one transaction each, neither undoes the other --
+
+
+def scheduler_commits_first(service: BriefingService, run: Scheduler) -> None:
+    """Before the next write transaction (a command's), a scheduler pass runs and commits.
+
+    A command that read the schedule before its transaction would now write a stale copy
+    over the pass's advance; one that reads inside its transaction sees it.
+    """
+    real = service.db.transaction
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[aiosqlite.Connection]:
+        service.db.transaction = real  # type: ignore[method-assign]
+        await run.tick()
+        async with real() as conn:
+            yield conn
+
+    service.db.transaction = transaction  # type: ignore[method-assign]
+
+
+def command_during_the_pass(service: BriefingService, command: Awaitable[object]) -> None:
+    """The command runs (and commits) after the pass read the due schedules, before its claim."""
+    real = service.briefing.shown
+
+    async def shown(guild_id: int) -> set[str]:
+        service.briefing.shown = real  # type: ignore[method-assign]
+        await command
+        return await real(guild_id)
+
+    service.briefing.shown = shown  # type: ignore[method-assign]
+
+
+COMMANDS = ("pause", "resume", "next", "set")
+
+
+async def run_command(service: BriefingService, name: str, now: datetime) -> None:
+    if name == "pause":
+        await service.pause_schedule(1)
+    elif name == "resume":
+        await service.resume_schedule(1, now)
+    elif name == "next":
+        await service.choose_next_topic(1, "us-role")
+    else:
+        await service.set_schedule(1, 10, "09:00", "UTC", now)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+async def test_a_pass_committing_between_a_commands_read_and_write_is_kept(
+    rig: Rig, command: str
+) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    await service.choose_next_topic(1, "berlin-talks")
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    scheduler_commits_first(service, run)
+    await run_command(service, command, clock())
+    assert [p[2] for p in poster.posts] == ["berlin-talks"]  # the pass posted the pick
+    schedule = await service.briefing.get(1)
+    assert schedule is not None
+    # The advance stands: today is done, the pick was used up (unless `next` chose another).
+    assert schedule.next_local_date == date(2026, 11, 29)
+    assert schedule.next_topic == ("us-role" if command == "next" else None)
+    assert (schedule.paused_reason is not None) == (command == "pause")
+    assert schedule.local_time == ("09:00" if command == "set" else "08:00")
+    for hour in (9, 10):
+        clock.now = datetime(2026, 11, 28, hour, 0, tzinfo=UTC)
+        await run.tick()
+    clock.now = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+    await run.tick()
+    later = [p[2] for p in poster.posts[1:]]
+    assert "berlin-talks" not in later
+    assert len(later) == (0 if command == "pause" else 1)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+async def test_a_command_committing_during_a_pass_is_not_undone_by_its_claim(
+    rig: Rig, command: str
+) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    command_during_the_pass(service, run_command(service, command, clock()))
+    await run.tick()
+    schedule = await service.briefing.get(1)
+    assert schedule is not None
+    if command == "pause":
+        assert poster.posts == [] and schedule.paused_reason is not None
+    elif command == "set":
+        # The new time applies today: today's post has not been made.
+        assert poster.posts == []
+        assert (schedule.local_time, schedule.next_local_date) == ("09:00", date(2026, 11, 28))
+    elif command == "next":
+        assert schedule.next_topic == "us-role"
+    for minutes in range(1, 26 * 60, 30):  # polls through the rest of the day and the next
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC) + timedelta(minutes=minutes)
+        await run.tick()
+    per_day = Counter(p[1] for p in poster.posts)
+    if command == "pause":
+        assert per_day == {}
+        return
+    assert per_day == {"Daily explainer — 2026-11-28": 1, "Daily explainer — 2026-11-29": 1}
+    if command == "next":
+        assert poster.posts[0][2] == "us-role"
+
+
+async def test_a_changed_time_never_makes_a_second_post_on_a_day(rig: Rig) -> None:
+    clock, service, poster, run = rig.clock, rig.service, rig.poster, rig.run
+    await service.set_schedule(1, 10, "08:00", "UTC", clock())
+    clock.now = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+    status = await service.set_schedule(1, 10, "07:30", "UTC", clock())
+    assert status.next_local == datetime(2026, 11, 28, 7, 30, tzinfo=UTC)  # same day
+    clock.now = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)
+    await run.tick()
+    assert poster.count(1) == 1
+    clock.now = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    status = await service.set_schedule(1, 10, "18:00", "UTC", clock())
+    # Today's post was made: the new time starts tomorrow, and show says so.
+    assert status.next_local == datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
+    await service.pause_schedule(1)
+    status = await service.resume_schedule(1, clock())
+    assert status.next_local == datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
+    clock.now = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
+    await run.tick()
+    clock.now = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
+    await run.tick()
+    assert [p[1] for p in poster.posts] == [
+        "Daily explainer — 2026-11-28",
+        "Daily explainer — 2026-11-29",
+    ]
+
+
+# -- two processes on one database (overlapping shard settings): still one post --
+
+
+@dataclass
+class HeldPoster(RecordingPoster):
+    """The first send waits until released, as a slow send to Discord would."""
+
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def post(self, schedule: Schedule, section: Section, header: str, nonce: str) -> int:
+        if not self.entered.is_set():
+            self.entered.set()
+            await asyncio.wait_for(self.release.wait(), timeout=5)
+        return await super().post(schedule, section, header, nonce)
+
+
+async def test_two_processes_owning_the_same_server_post_once(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(START)
+    first, second = await open_service(db, clock), await open_service(db, clock)
+    poster = HeldPoster()
+    try:
+        await first.set_schedule(1, 10, "08:00", "UTC", clock())
+        a, b = scheduler(first, poster, clock), scheduler(second, poster, clock)
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        sending = asyncio.create_task(a.tick())
+        await asyncio.wait_for(poster.entered.wait(), timeout=5)
+        # The other process polls while the first is still sending its claimed post.
+        for seconds in (0, 30, 60):
+            clock.now = datetime(2026, 11, 28, 8, 0, seconds % 60, tzinfo=UTC) + timedelta(
+                minutes=seconds // 60
+            )
+            await b.tick()
+        poster.release.set()
+        await sending
+        await asyncio.gather(a.tick(), b.tick())
+        assert poster.count(1) == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_crashed_claim_is_taken_over_by_one_process_only(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(START)
+    crashing = await open_service(db, clock)
+    await crashing.set_schedule(1, 10, "08:00", "UTC", clock())
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    with pytest.raises(SimulatedCrash):
+        await scheduler(crashing, RecordingPoster(crash=True), clock).tick()
+    await crashing.close()
+    first, second = await open_service(db, clock), await open_service(db, clock)
+    poster = RecordingPoster()
+    try:
+        clock.now += CLAIM_LEASE + timedelta(minutes=1)
+        await asyncio.gather(
+            scheduler(first, poster, clock).tick(), scheduler(second, poster, clock).tick()
+        )
+        assert poster.count(1) == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+# -- /briefing now: once per channel per 10 minutes --
+
+
+def test_the_now_cooldown_is_per_channel_names_the_time_and_expires() -> None:
+    clock = Clock(datetime(2026, 11, 28, 8, 0, tzinfo=UTC))
+    cooldown = ChannelCooldown(clock)
+    cooldown.take(100)
+    cooldown.take(200)  # another channel has its own turn
+    clock.now += timedelta(minutes=3)
+    with pytest.raises(OnCooldown, match=r"again in 7 minutes \(at 08:10 UTC\)"):
+        cooldown.take(100)
+    cooldown.take(100, exempt=True)  # Manage Server: never refused, restarts the period
+    clock.now += timedelta(minutes=9, seconds=59)
+    with pytest.raises(OnCooldown, match="in 1 minute "):
+        cooldown.take(100)
+    clock.now += timedelta(seconds=1)
+    cooldown.take(100)
+    # Entries are keyed by id and dropped once expired: no growth with the number of channels.
+    for channel in range(1000, 2000):
+        clock.now += timedelta(seconds=1)
+        cooldown.take(channel)
+    assert len(cooldown) <= 601
