@@ -155,7 +155,9 @@ class Briefbot(commands.Bot):
             **options,
         )
         self.service = service
-        self.editor = Editor(service)
+        self.editor = Editor(
+            service, edit_rate=settings.edit_rate, max_topics=settings.max_guild_topics
+        )
         self.settings = settings
         self.clock = clock
         self.defer_after = DEFER_AFTER

@@ -14,7 +14,9 @@ from datetime import date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
-from bot.errors import BriefbotError, InvalidSection, NotAllowed, SectionNotFound
+from bot.config import DEFAULT_EDIT_RATE, DEFAULT_MAX_GUILD_TOPICS
+from bot.errors import BriefbotError, InvalidSection, LimitReached, NotAllowed, SectionNotFound
+from bot.limits import SlidingWindow
 from bot.pack import zip_pack
 from bot.sections import MAX_SLUG, Section, SectionContent, Source, validate
 from bot.service import BriefingService
@@ -145,10 +147,45 @@ def group_gaps(questions: Sequence[str]) -> list[Gap]:
     return gaps
 
 
+def _duration(seconds: float) -> str:
+    """'10 minutes', '1 hour', '90 seconds': in the largest unit that divides it."""
+    whole = max(1, round(seconds))
+    units = (("hour", 3600), ("minute", 60), ("second", 1))
+    count, unit = next((whole // size, unit) for unit, size in units if whole % size == 0)
+    return f"{count} {unit}{'s' if count != 1 else ''}"
+
+
 class Editor:
-    def __init__(self, service: BriefingService) -> None:
+    def __init__(
+        self,
+        service: BriefingService,
+        *,
+        edit_rate: tuple[int, float] = DEFAULT_EDIT_RATE,
+        max_topics: int = DEFAULT_MAX_GUILD_TOPICS,
+    ) -> None:
         self.service = service
         self.moderation = ModerationStore(service.db)
+        # One server's saves (/kb add and /kb edit) per window, and its own topics at most.
+        self.changes = SlidingWindow(*edit_rate, lambda: service.db.clock().timestamp())
+        self.max_topics = max_topics
+
+    # -- what one server may do --
+
+    def check_limits(self, guild_id: int, *, new: bool) -> None:
+        """LimitReached if the server may not save now (or, `new`, add a topic at all)."""
+        wait = self.changes.retry_after(guild_id)
+        if wait > 0:
+            raise LimitReached(
+                f"This server has made {self.changes.limit} changes to its briefing in the last "
+                f"{_duration(self.changes.seconds)}, the most Briefbot takes; please try again "
+                f"in {_duration(60 * max(1, -(-int(wait) // 60)))}."
+            )
+        own = sum(1 for s in self.service.topics(guild_id) if s.guild_id == guild_id)
+        if new and own >= self.max_topics:
+            raise LimitReached(
+                f"This server already has {self.max_topics} topics of its own, the most "
+                "Briefbot keeps for one server. Remove one with /kb remove to add another."
+            )
 
     # -- who may edit --
 
@@ -193,6 +230,14 @@ class Editor:
         today: date,
     ) -> Section:
         """Create (slug None) or edit a section from a form, keeping the text if it fails."""
+        try:
+            self.check_limits(guild_id, new=slug is None)
+        except LimitReached as limit:
+            kept = await self.moderation.keep_draft(guild_id, author.id, slug, opened, fields)
+            raise LimitReached(
+                f"{limit} Nothing was saved; your text is kept, reopen the form to save it then.",
+                draft_id=kept,
+            ) from None
         base = self.service.catalog.find(guild_id, slug) if slug else None
         try:
             if slug is None:
@@ -223,6 +268,7 @@ class Editor:
             now_opened = (current.id, current.revision) if current else None
             draft = await self.moderation.keep_draft(guild_id, author.id, slug, now_opened, fields)
             raise Conflict(current, draft) from None
+        self.changes.add(guild_id)
         await self.service.reload()
         return saved
 

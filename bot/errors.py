@@ -46,6 +46,17 @@ class NotAllowed(BriefbotError):
     """The member lacks a permission; the message says which."""
 
 
+class LimitReached(BriefbotError):
+    """A server reached a limit that protects the others; the message names the limit.
+
+    `draft_id` is set when a form was refused and the moderator's text kept as that draft.
+    """
+
+    def __init__(self, message: str, *, draft_id: int | None = None) -> None:
+        super().__init__(message)
+        self.draft_id = draft_id
+
+
 class StorageError(BriefbotError):
     """The database or a path cannot be used; the message names the path and the remedy."""
 

@@ -56,12 +56,15 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.command(name="add", description="Write a new topic for this server")
     async def add(self, interaction: discord.Interaction) -> None:
         await require_editor(interaction)
+        # Say so before the moderator types, not only when the form is sent.
+        self.bot.editor.check_limits(interaction.guild_id or 0, new=True)
         await open_form(interaction, SectionForm(interaction.guild_id or 0, None, None))
 
     @app_commands.command(name="edit", description="Correct a topic (yours, or this server's copy)")
     @app_commands.describe(topic="Start typing a topic")
     async def edit(self, interaction: discord.Interaction, topic: TopicName) -> None:
         await require_editor(interaction)
+        self.bot.editor.check_limits(interaction.guild_id or 0, new=False)
         section = self.bot.service.section(topic, interaction.guild_id)
         await open_form(interaction, edit_form(interaction.guild_id or 0, section))
 

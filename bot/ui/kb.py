@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.editing import Author, Conflict, Editor, Rejected, content_to_form
-from bot.errors import BriefbotError, InvalidSection
+from bot.errors import BriefbotError, InvalidSection, LimitReached
 from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_SOURCES_TEXT, MAX_TITLE, Section
 from bot.store.sections import Revision
 from bot.ui.cards import COLOUR, shorten
@@ -231,6 +231,12 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
     except Rejected as rejected:
         await reply(content=str(rejected), view=reopen_view(guild_id, rejected.draft_id))
         return "invalid"
+    except LimitReached as limited:
+        if limited.draft_id is None:  # the editor keeps the text; this is belt and braces
+            await keep(f"{limited} Your text is kept: reopen the form later.", slug, opened)
+        else:
+            await reply(content=str(limited), view=reopen_view(guild_id, limited.draft_id))
+        return "limited"
     except Conflict as conflict:
         await reply(
             content=str(conflict),

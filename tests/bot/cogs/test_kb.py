@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -458,3 +458,71 @@ async def test_a_kb_export_zip_restores_into_its_own_server_only(
     assert here["slug"] == "what-is-the-grain-corridor"
     # Every other server still sees the curated pack alone.
     assert (elsewhere or {}).get("slug") != "what-is-the-grain-corridor"
+
+
+class MovableClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def topic(n: int) -> dict[str, str]:
+    return {**NEW_TOPIC, "title": f"What is limited topic number {n}?"}
+
+
+async def test_a_server_may_save_so_many_changes_per_window_and_keeps_the_refused_text(
+    tmp_path: Path,
+) -> None:
+    clock = MovableClock(datetime(2026, 11, 28, 9, 30, tzinfo=UTC))
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        async with running_bot(fake, tmp_path / "db.sqlite3", clock=clock, edit_rate=(2, 600.0)):
+            forms = [await open_form(fake, a.id, "add") for _ in range(3)]
+            for n, (opened, modal) in enumerate(forms[:2]):
+                assert (await submit(fake, opened, modal, topic(n)))["content"].startswith("Saved")
+            refused = await submit_ix(fake, *forms[2], topic(2))
+            data = refused.response["data"]
+            assert "2 changes to its briefing in the last 10 minutes" in data["content"]
+            assert "your text is kept" in data["content"]
+            assert await ask_title(fake, a.id, "limited topic number 2") != topic(2)["title"]
+            # Opening another form is refused at once, before anything is typed.
+            early = await (await kb(fake, a.id, "add")).wait_response()
+            assert "try again in 10 minutes" in early["data"]["content"]
+            edit = await kb(fake, a.id, "edit", topic="nato-purpose")
+            assert "2 changes" in (await edit.wait_response())["data"]["content"]
+            # Another server is not held back by this one.
+            other = await submit_ix(fake, *await open_form(fake, b.id, "add"), topic(9))
+            assert other.response["data"]["content"].startswith("Saved")
+
+            clock.now += timedelta(minutes=10)
+            reopen = components(data)[0]
+            again = await fake.click_component(
+                refused, reopen["custom_id"], member_permissions=MODERATOR
+            )
+            reopened = (await again.wait_response())["data"]
+            assert modal_values(reopened)["title"] == topic(2)["title"]
+            saved = await submit(fake, again, reopened, modal_values(reopened))
+            assert saved["content"].startswith("Saved")
+            assert await ask_title(fake, a.id, "limited topic number 2") == topic(2)["title"]
+
+
+async def test_a_server_holds_at_most_so_many_topics_of_its_own(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3", max_guild_topics=2):
+            late = await open_form(fake, a.id, "add")
+            for n in range(2):
+                opened, modal = await open_form(fake, a.id, "add")
+                assert (await submit(fake, opened, modal, topic(n)))["content"].startswith("Saved")
+            refused = (await (await kb(fake, a.id, "add")).wait_response())["data"]
+            assert "already has 2 topics of its own" in refused["content"]
+            assert "/kb remove" in refused["content"]
+            kept = await submit(fake, *late, topic(3))
+            assert "already has 2 topics of its own" in kept["content"]
+            assert components(kept)[0]["custom_id"].startswith("bb:draft:")
+            # Editing what is there (a curated topic, or its own) is still allowed.
+            opened, modal = await open_form(fake, a.id, "edit", topic="nato-purpose")
+            edited = {**modal_values(modal), "body": "This server's own words on NATO's purpose."}
+            assert (await submit(fake, opened, modal, edited))["content"].startswith("Saved")
