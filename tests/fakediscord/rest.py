@@ -81,11 +81,7 @@ class _Route:
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
         self.regex = re.compile(f"^{pattern}$")
         self.bucket = hashlib.md5(f"{method} {template}".encode()).hexdigest()[:32]
-        rate = LIMITS.rate
-        if method == "POST" and template == "/channels/{channel_id}/messages":
-            self.limit, self.period = rate.channel_posts, rate.channel_window
-        else:
-            self.limit, self.period = rate.route_requests, rate.route_window
+        self.channel_post = method == "POST" and template == "/channels/{channel_id}/messages"
 
     def bucket_key(self, params: dict[str, str]) -> str:
         return ":".join([self.bucket, *(params.get(p, "") for p in MAJOR_PARAMETERS)])
@@ -247,16 +243,20 @@ class RestApi:
         endpoints are exempt, as on Discord) and its route bucket."""
         header = request.headers.get("Authorization", "")
         token = header[4:] if route.auth and header.startswith("Bot ") else None
-        limiter = self.fake.ratelimiter
+        limiter, rate = self.fake.ratelimiter, self.fake.rate_table
         self._counted += 1
         if self._counted % 1000 == 0:
             limiter.forget_expired()
+        if route.channel_post:
+            limit, period = rate.channel_posts, rate.channel_window
+        else:
+            limit, period = rate.route_requests, rate.route_window
         return limiter.check(
             token=token,
             bucket=route.bucket_key(params),
-            limit=route.limit,
-            period=route.period,
-            global_limit=LIMITS.rate.global_per_second,
+            limit=limit,
+            period=period,
+            global_limit=rate.global_per_second,
         )
 
     async def _read_body(self, request: web.Request, record: RecordedRequest) -> None:

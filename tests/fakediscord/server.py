@@ -25,7 +25,7 @@ from .gateway import (
     INTENT_MESSAGE_CONTENT,
     Gateway,
 )
-from .limits import LIMITS
+from .limits import LIMITS, RateLimits
 from .models import (
     FakeChannel,
     FakeGuild,
@@ -103,6 +103,7 @@ class FakeDiscord:
         validate_payloads: bool = True,
         rate_limit_headers: bool = True,
         rate_limits: bool = True,
+        rate_table: RateLimits | None = None,
         clock: Callable[[], float] | None = None,
         application_flags: int = 0,
     ) -> None:
@@ -121,6 +122,8 @@ class FakeDiscord:
             limits (:mod:`.limits`); each refusal is kept in :attr:`invalid_payloads`.
         :param rate_limits: enforce the global limit and the route buckets (429); False still
             sends truthful ``X-RateLimit-*`` headers but never refuses.
+        :param rate_table: other rate-limit numbers than ``LIMITS.rate`` (e.g. a short channel
+            window, so a test sees discord.py wait out a bucket in real time).
         :param clock: seconds, monotonic (default ``time.monotonic``); rate-limit windows and
             the nonce window run on it, plus whatever :meth:`advance` added.
         """
@@ -143,6 +146,7 @@ class FakeDiscord:
         self.validate_payloads = validate_payloads
         self.rate_limit_headers = rate_limit_headers
         self.rate_limits = rate_limits
+        self.rate_table: RateLimits = rate_table or LIMITS.rate
         self._clock: Callable[[], float] = clock or time.monotonic
         self._clock_offset = 0.0
         self.ratelimiter = RateLimiter(self.now)
@@ -336,7 +340,7 @@ class FakeDiscord:
 
     def _remember_nonce(self, channel_id: int, nonce: Any, message_id: int) -> None:
         now = self.now()
-        window = LIMITS.rate.nonce_window
+        window = self.rate_table.nonce_window
         while self._nonces:
             key, (_, at) = next(iter(self._nonces.items()))
             if now - at < window:
@@ -348,7 +352,7 @@ class FakeDiscord:
     def _nonce_message(self, channel_id: int, nonce: Any) -> JSON | None:
         """The message posted in the last nonce window with this nonce, if any."""
         found = self._nonces.get((channel_id, str(nonce)))
-        if found is None or self.now() - found[1] >= LIMITS.rate.nonce_window:
+        if found is None or self.now() - found[1] >= self.rate_table.nonce_window:
             return None
         msg = self.messages.get(found[0])
         return None if msg is None or msg.get("_deleted") else msg
