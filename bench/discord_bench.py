@@ -59,6 +59,7 @@ SETTLE_AFTER_S = 30.0  # longest wait for a phase's answers and follow-ups after
 DRAIN_S = 20.0  # longest wait for the bot's leftover tasks after a phase
 POLL_S = 0.05  # how often the load generator checks for callbacks while waiting
 DISCORD_DEADLINE_S = 3.0  # Discord drops an interaction not answered within 3 s
+CALLBACK_ROUTE = "POST /interactions/{interaction_id}/{token}/callback"
 TARGET_STEADY_P99_MS = 50.0
 TARGET_BURST_RATE = 500.0
 
@@ -294,6 +295,8 @@ class Phase:
     interactions: list[FakeInteraction]
     scheduled_lag: list[float] = field(default_factory=list)  # actual - planned send time
     followup_at: dict[int, float] = field(default_factory=dict)  # ix id -> first follow-up
+    # ix id -> accepted callback, as the fake's request log has it (a check on `lost`)
+    callback_at: dict[int, float] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -331,7 +334,8 @@ class Phase:
 
     @property
     def lost(self) -> int:
-        return self.count - len(self.latencies())
+        """Interactions without an accepted callback within LOST_AFTER_S."""
+        return sum(1 for ix in self.interactions if ix.latency is None or ix.latency > LOST_AFTER_S)
 
     @property
     def late(self) -> int:
@@ -400,7 +404,12 @@ async def _settle(fake: FakeDiscord, phase: Phase) -> None:
         pending = [ix for ix in pending if not _settled(ix)]
     await asyncio.sleep(POLL_S)  # the callbacks' own HTTP responses
     by_token = {ix.token: ix.id for ix in phase.interactions}
+    ids = set(by_token.values())
     for request in fake.requests:
+        if request.route == CALLBACK_ROUTE and 200 <= request.status < 300:
+            called = int(request.path.split("/")[2])
+            if called in ids:
+                phase.callback_at.setdefault(called, request.at)
         if request.method != "POST" or not request.path.startswith("/webhooks/"):
             continue
         token = request.path.rsplit("/", 1)[-1]
