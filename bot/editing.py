@@ -7,6 +7,7 @@ catalog is rebuilt at once so search sees it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,16 @@ class Author:
     @property
     def label(self) -> str:
         return f"{self.name} ({self.id})"
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionPage:
+    """One page of a section's history, newest first; `page` counts from 0."""
+
+    section: Section
+    revisions: list[Revision]
+    page: int
+    pages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +298,13 @@ class Editor:
         section = self.service.section(slug, guild_id)
         return section, await self.service.sections.revisions(section.id)
 
+    async def revision_page(self, section: Section, page: int, size: int) -> RevisionPage:
+        """Only the page asked for is read: a long history costs one page per click."""
+        pages = max(1, -(-section.revision // size))  # revisions are numbered 1..revision
+        page = min(max(page, 0), pages - 1)
+        found = await self.service.sections.revisions(section.id, limit=size, offset=page * size)
+        return RevisionPage(section, found, page, pages)
+
     async def revert(
         self, guild_id: int, author: Author, slug: str, number: int, today: date
     ) -> Section:
@@ -317,7 +335,10 @@ class Editor:
 
     async def gaps(self, guild_id: int, days: int, now: datetime) -> list[Gap]:
         since = (now - timedelta(days=days)).isoformat(timespec="seconds")
-        return group_gaps(await self.service.asks.unanswered(guild_id, since))
+        # The newest MAX_GAP_QUESTIONS at most, grouped in a thread: fuzzy grouping is
+        # quadratic-ish and would hold every other server's answers up on the event loop.
+        questions = await self.service.asks.unanswered(guild_id, since)
+        return await asyncio.to_thread(group_gaps, questions)
 
     def stale(self, guild_id: int, days: int, today: date) -> list[Section]:
         cutoff = today - timedelta(days=days)

@@ -14,6 +14,7 @@ from bot.cogs.briefing import require_manage_guild
 from bot.search import MAX_CHOICES
 from bot.ui.fit import TOPIC_OPTION_LIMIT
 from bot.ui.kb import (
+    HISTORY_PAGE,
     SectionForm,
     announce,
     author_of,
@@ -88,8 +89,9 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.command(name="history", description="A topic's revisions")
     @app_commands.describe(topic="Start typing a topic")
     async def history(self, interaction: discord.Interaction, topic: TopicName) -> None:
-        section, revisions = await self.bot.editor.history(interaction.guild_id or 0, topic)
-        embed, view = history_page(interaction.guild_id or 0, section, revisions, 0)
+        section = self.bot.service.section(topic, interaction.guild_id)
+        shown = await self.bot.editor.revision_page(section, 0, HISTORY_PAGE)
+        embed, view = history_page(interaction.guild_id or 0, shown)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
     @app_commands.command(name="revert", description="Restore a revision (as a new revision)")

@@ -175,12 +175,14 @@ class SectionStore:
             rows = await cursor.fetchall()
         return [FtsHit(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def revisions(self, section_id: int) -> list[Revision]:
-        """A section's history, newest first."""
+    async def revisions(
+        self, section_id: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[Revision]:
+        """A section's history, newest first: all of it, or `limit` revisions after `offset`."""
         async with self.db.conn.execute(
             "SELECT section_id, number, author, author_id, created_at, action, changed, snapshot "
-            "FROM revisions WHERE section_id = ? ORDER BY number DESC",
-            (section_id,),
+            "FROM revisions WHERE section_id = ? ORDER BY number DESC LIMIT ? OFFSET ?",
+            (section_id, -1 if limit is None else limit, offset),
         ) as cursor:
             rows = await cursor.fetchall()
         found = []

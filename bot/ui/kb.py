@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.editing import Author, Conflict, Editor, Rejected, content_to_form
+from bot.editing import Author, Conflict, Editor, Rejected, RevisionPage, content_to_form
 from bot.errors import BriefbotError, InvalidSection, LimitReached
 from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_SOURCES_TEXT, MAX_TITLE, Section
-from bot.store.sections import Revision
 from bot.ui.cards import COLOUR, shorten
 from bot.ui.fit import (
     DESCRIPTION_LIMIT,
@@ -370,13 +369,10 @@ class ConfirmRemove(
         await announce(interaction, hidden, "removed")
 
 
-def history_page(
-    guild_id: int, section: Section, revisions: list[Revision], page: int
-) -> tuple[discord.Embed, discord.ui.View]:
-    pages = max(1, -(-len(revisions) // HISTORY_PAGE))
-    page = min(max(page, 0), pages - 1)
+def history_page(guild_id: int, shown: RevisionPage) -> tuple[discord.Embed, discord.ui.View]:
+    section, page, pages = shown.section, shown.page, shown.pages
     lines = []
-    for rev in revisions[page * HISTORY_PAGE : (page + 1) * HISTORY_PAGE]:
+    for rev in shown.revisions:
         changed = ", ".join(rev.changed) or "-"
         when = rev.created_at[:16].replace("T", " ")
         lines.append(
@@ -426,8 +422,8 @@ class HistoryPage(
 
     async def clicked(self, interaction: discord.Interaction) -> None:
         section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
-        revisions = await service_of(interaction).sections.revisions(section.id)
-        embed, view = history_page(self.guild_id, section, revisions, self.page)
+        shown = await editor_of(interaction).revision_page(section, self.page, HISTORY_PAGE)
+        embed, view = history_page(self.guild_id, shown)
         await interaction.response.edit_message(embed=embed, view=view)
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot import editing
 from bot.pack import load_zip
 from bot.sections import MAX_SLUG
+from bot.store.asks import MAX_GAP_QUESTIONS
 from bot.ui.kb import FORM_ID_RE, form_id
 from tests.discord_support import KNOWLEDGE, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
@@ -526,3 +530,73 @@ async def test_a_server_holds_at_most_so_many_topics_of_its_own(tmp_path: Path) 
             opened, modal = await open_form(fake, a.id, "edit", topic="nato-purpose")
             edited = {**modal_values(modal), "body": "This server's own words on NATO's purpose."}
             assert (await submit(fake, opened, modal, edited))["content"].startswith("Saved")
+
+
+async def test_history_pages_read_one_page_of_revisions_per_click(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            sections = bot.service.sections
+            current = bot.service.section("nato-purpose", a.id)
+            for n in range(24):
+                body = f"{current.content.body} Revision note {n}."
+                content = dataclasses.replace(current.content, body=body)
+                current = await sections.save_for_guild(
+                    a.id,
+                    content,
+                    opened=(current.id, current.revision),
+                    author=f"mod{n}",
+                    author_id=n + 1,
+                )
+            await bot.service.reload()
+            assert current.revision == 24  # this server's copy of the curated topic
+            read: list[int] = []
+            real = sections.revisions
+
+            async def counted(section_id: int, **kw: Any) -> Any:
+                found = await real(section_id, **kw)
+                read.append(len(found))
+                return found
+
+            sections.revisions = counted  # type: ignore[method-assign]
+            ix = await kb(fake, a.id, "history", perms=MEMBER, topic="nato-purpose")
+            message = (await ix.wait_response())["data"]
+            numbers = []
+            for _ in range(3):
+                embed = message["embeds"][0]
+                numbers += [int(line.split("**")[1]) for line in embed["description"].splitlines()]
+                nxt = next(c for c in components(message) if c["label"] == "Next")
+                if nxt.get("disabled"):
+                    break
+                click = await fake.click_component(ix, nxt["custom_id"], member_permissions=MEMBER)
+                message = (await click.wait_response())["data"]
+                ix = click
+            assert embed["footer"]["text"].startswith("Page 3 of 3")
+        assert numbers == list(range(24, 0, -1))
+        assert read == [10, 10, 4]  # never the whole history on a click
+
+
+async def test_gaps_group_the_newest_questions_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grouped_in: list[tuple[str, int]] = []
+    real_group = editing.group_gaps
+
+    def watched(questions: Any) -> Any:
+        grouped_in.append((threading.current_thread().name, len(questions)))
+        return real_group(questions)
+
+    monkeypatch.setattr(editing, "group_gaps", watched)
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            asked = bot.service.db.now()
+            async with bot.service.db.transaction() as conn:
+                await conn.executemany(
+                    "INSERT INTO asks (guild_id, question, asked_at) VALUES (?, ?, ?)",
+                    ((a.id, f"why is the sky colour {n}?", asked) for n in range(2500)),
+                )
+            ix = await kb(fake, a.id, "gaps", days=7)
+            await ix.wait_response()
+    assert [count for _, count in grouped_in] == [MAX_GAP_QUESTIONS] == [2000]
+    assert grouped_in[0][0] != threading.main_thread().name
