@@ -44,9 +44,10 @@ RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(minutes=30)
 # How long a claim (or a retry taken over) belongs to the process sending it; another process
 # may take it over only after this. A send is abandoned (and retried, looking first) after
-# SEND_TIMEOUT, well inside the lease.
-CLAIM_LEASE = timedelta(minutes=5)
-SEND_TIMEOUT = timedelta(minutes=2)
+# SEND_TIMEOUT, inside the lease. Both stay well under Discord's nonce window (minutes), so
+# even without Read Message History a restart's re-send usually meets the nonce.
+CLAIM_LEASE = timedelta(minutes=2)
+SEND_TIMEOUT = timedelta(seconds=60)
 CONSOLE_GUILD = 0
 # /briefing now: once per channel per NOW_COOLDOWN, unless the caller can Manage Server.
 NOW_COOLDOWN = timedelta(minutes=10)

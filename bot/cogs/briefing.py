@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.briefing import header_for, zone_names
+from bot.briefing import ChannelCooldown, header_for, zone_names
 from bot.errors import NotAllowed
 from bot.search import MAX_CHOICES
 from bot.service import ScheduleStatus
@@ -32,7 +32,22 @@ def require_manage_guild(interaction: discord.Interaction) -> None:
         raise NotAllowed("Changing the daily explainer needs the Manage Server permission.")
 
 
-def status_embed(status: ScheduleStatus) -> discord.Embed:
+NO_HISTORY = (
+    "Briefbot lacks Read Message History in <#{channel}>. After a timeout or a restart it "
+    "cannot check whether a post already arrived, so only Discord's nonce (a few minutes) "
+    "keeps it from posting twice. Grant that permission there to rule it out."
+)
+
+
+def reads_history(guild: discord.Guild | None, channel_id: int | None) -> bool | None:
+    """Whether Briefbot may read the posting channel's history (None: unknown channel)."""
+    channel = guild.get_channel(channel_id) if guild and channel_id else None
+    if guild is None or channel is None:
+        return None
+    return channel.permissions_for(guild.me).read_message_history
+
+
+def status_embed(status: ScheduleStatus, history: bool | None = None) -> discord.Embed:
     embed = discord.Embed(title="Daily explainer", colour=COLOUR)
     schedule = status.schedule
     if schedule is None:
@@ -60,13 +75,18 @@ def status_embed(status: ScheduleStatus) -> discord.Embed:
                 value=shorten(status.next_topic.title, FIELD_VALUE_LIMIT),
                 inline=False,
             )
+        if history is False:
+            embed.add_field(
+                name="Exactly once",
+                value=NO_HISTORY.format(channel=schedule.channel_id),
+                inline=False,
+            )
     if status.last_post is not None:
         last = status.last_post
-        embed.add_field(
-            name="Last post",
-            value=f"{last.local_date.isoformat()}: {last.slug or '-'} ({last.status})",
-            inline=False,
-        )
+        value = f"{last.local_date.isoformat()}: {last.slug or '-'} ({last.status})"
+        if last.recovery:
+            value += f"\nAfter a retry: {last.recovery}"
+        embed.add_field(name="Last post", value=shorten(value, FIELD_VALUE_LIMIT), inline=False)
     return embed
 
 
@@ -76,15 +96,23 @@ class BriefingCog(
 ):
     def __init__(self, bot: Briefbot) -> None:
         self.bot = bot
+        # Keyed by channel id; entries expire (see ChannelCooldown).
+        self.now_cooldown = ChannelCooldown(bot.clock)
         super().__init__()
 
     @app_commands.command(name="now", description="Post the next explainer in this channel now")
     async def now(self, interaction: discord.Interaction) -> None:
         guild_id = interaction.guild_id or 0
+        channel_id = interaction.channel_id or 0
         section = await self.bot.service.next_explainer(guild_id)
         schedule = await self.bot.service.briefing.get(guild_id)
         today = self.bot.local_today(schedule.timezone if schedule else None)
-        await send_section(interaction, section, header=header_for(today))
+        self.now_cooldown.take(channel_id, exempt=interaction.permissions.manage_guild)
+        try:
+            await send_section(interaction, section, header=header_for(today))
+        except BaseException:
+            self.now_cooldown.give_back(channel_id)
+            raise
 
     @app_commands.command(name="set", description="Turn the daily explainer on, or change it")
     @app_commands.describe(
@@ -115,8 +143,11 @@ class BriefingCog(
         status = await self.bot.service.set_schedule(
             guild.id, target.id, time, timezone, self.bot.clock()
         )
+        history = reads_history(guild, target.id)
         await interaction.response.send_message(
-            content="The daily explainer is on.", embed=status_embed(status), ephemeral=True
+            content="The daily explainer is on.",
+            embed=status_embed(status, history),
+            ephemeral=True,
         )
 
     @set_.autocomplete("timezone")
@@ -128,7 +159,9 @@ class BriefingCog(
     @app_commands.command(name="show", description="The schedule, the next post and the last one")
     async def show(self, interaction: discord.Interaction) -> None:
         status = await self.bot.service.schedule_status(interaction.guild_id or 0)
-        await interaction.response.send_message(embed=status_embed(status), ephemeral=True)
+        channel_id = status.schedule.channel_id if status.schedule else None
+        history = reads_history(interaction.guild, channel_id)
+        await interaction.response.send_message(embed=status_embed(status, history), ephemeral=True)
 
     @app_commands.command(name="pause", description="Pause the daily explainer")
     @app_commands.default_permissions(manage_guild=True)

@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from bot.briefing import CLAIM_LEASE
+from bot.client import Briefbot
+from bot.ui.posting import FOUND, NONCE_ONLY
 from tests.discord_support import running_bot
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.payloads import Perm
@@ -118,35 +123,106 @@ async def test_deleted_channel_in_one_server_while_nine_others_post(tmp_path: Pa
         assert message["allowed_mentions"] == {"parse": []}
 
 
-async def test_crash_after_the_send_before_it_was_recorded_does_not_post_twice(
+async def crash_after_the_send(bot: Briefbot) -> None:
+    """One pass whose process dies right after Discord took the post, before Briefbot could
+    record anything about it (not even the message id)."""
+    store = bot.service.briefing
+
+    async def die(*args: object, **kwargs: object) -> None:
+        raise SimulatedCrash("killed after the send, before recording it")
+
+    store.record_message = die  # type: ignore[method-assign]
+    store.finish = die  # type: ignore[method-assign]
+    with pytest.raises(SimulatedCrash):
+        await bot.scheduler.tick()
+
+
+async def test_crash_after_the_send_and_a_restart_an_hour_later_still_make_one_post(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "db.sqlite3"
     clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
+        channel = guild.text_channel_id
         async with running_bot(fake, db, clock=clock) as bot:
-            await bot.service.set_schedule(guild.id, guild.text_channel_id, "08:00", "UTC", clock())
+            await bot.service.set_schedule(guild.id, channel, "08:00", "UTC", clock())
+            fake.post_user_message(channel, "good morning")
             clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
-            real_finish = bot.service.briefing.finish
-
-            async def crash_before_recording(*args: object, **kwargs: object) -> None:
-                raise SimulatedCrash("killed after the send, before recording it")
-
-            bot.service.briefing.finish = crash_before_recording  # type: ignore[method-assign]
-            try:
-                await bot.scheduler.tick()
-            except SimulatedCrash:
-                pass
-            bot.service.briefing.finish = real_finish  # type: ignore[method-assign]
-        assert len(fake.channel_messages(guild.text_channel_id)) == 1
+            await crash_after_the_send(bot)
+        [posted] = fake.channel_messages(channel)[1:]
+        # An hour later: Discord has long forgotten the nonce.
+        clock.now += timedelta(hours=1)
+        fake.advance(3600)
+        fake.post_user_message(channel, "anyone there?")
         async with running_bot(fake, db, clock=clock) as bot:
-            clock.now += timedelta(minutes=1)
+            await bot.scheduler.tick()
             await bot.scheduler.tick()
             post = await bot.service.briefing.post(guild.id, clock.now.date())
-        assert len(fake.channel_messages(guild.text_channel_id)) == 1
-        assert fake.nonce_dedupes == 1
+        assert [m["id"] for m in fake.channel_messages(channel) if m["author"].get("bot")] == [
+            posted["id"]
+        ]
+        assert fake.nonce_dedupes == 0  # found by reading the channel, not saved by the nonce
+        assert fake.requests_matching("GET", rf"^/channels/{channel}/messages$")
         assert post is not None and post.status == "sent"
+        assert post.message_id == int(posted["id"]) and post.recovery == FOUND
+
+
+async def test_without_read_message_history_the_nonce_is_the_fallback_and_show_says_so(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        channel = guild.text_channel_id
+        guild.set_bot_channel_permissions(channel, deny=int(Perm.READ_MESSAGE_HISTORY))
+        async with running_bot(fake, db, clock=clock) as bot:
+            await bot.service.set_schedule(guild.id, channel, "08:00", "UTC", clock())
+            shown = (await briefing(fake, guild.id, "show"))["embeds"][0]
+            clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+            await crash_after_the_send(bot)
+        fields = {f["name"]: f["value"] for f in shown["fields"]}
+        assert "Read Message History" in fields["Exactly once"]
+        # Restarted within Discord's nonce window (after the claim's lease ran out).
+        clock.now += CLAIM_LEASE + timedelta(seconds=30)
+        fake.advance((CLAIM_LEASE + timedelta(seconds=30)).total_seconds())
+        async with running_bot(fake, db, clock=clock) as bot:
+            await bot.scheduler.tick()
+            post = await bot.service.briefing.post(guild.id, clock.now.date())
+        assert len(fake.channel_messages(channel)) == 1
+        assert fake.nonce_dedupes == 1
+        assert post is not None and post.status == "sent" and post.recovery == NONCE_ONLY
+
+
+async def test_briefing_now_once_per_channel_per_ten_minutes_unless_manage_server(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(datetime(2026, 11, 28, 8, 0, tzinfo=UTC))
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News", channels=("news", "chat"))
+        news, chat = (c.id for c in guild.channels.values() if c.type == 0)
+        async with running_bot(fake, tmp_path / "db.sqlite3", clock=clock):
+
+            async def now(channel: int, perms: int = MEMBER) -> dict:
+                ix = await fake.send_slash(
+                    guild.id,
+                    channel,
+                    name="briefing",
+                    subcommand="now",
+                    member_permissions=perms,
+                )
+                return (await ix.wait_response())["data"]
+
+            assert (await now(news))["embeds"]
+            clock.now += timedelta(minutes=4)
+            refused = await now(news)
+            assert int(refused["flags"]) & EPHEMERAL and not refused.get("embeds")
+            assert "again in 6 minutes (at 08:10 UTC)" in refused["content"]
+            assert (await now(chat))["embeds"]  # each channel has its own turn
+            assert (await now(news, MODERATOR))["embeds"]  # Manage Server is not limited
+            clock.now += timedelta(minutes=10)
+            assert (await now(news))["embeds"]
 
 
 async def test_a_thousand_servers_due_at_once_each_get_exactly_one_post_despite_429s(
@@ -166,7 +242,7 @@ async def test_a_thousand_servers_due_at_once_each_get_exactly_one_post_despite_
         limited = [
             r
             for r in fake.requests_matching("POST", r"^/channels/\d+/messages$")
-            if r.status == 429
+            if r.status == 429 and r.fault == "429"  # the injected ones, not the fake's limiter
         ]
         assert report.posted == 1000 and again.posted == 0
         assert counts == [1] * 1000
