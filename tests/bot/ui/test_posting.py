@@ -1,0 +1,123 @@
+"""The real DiscordPoster through the fake Discord: what each failure does to the schedule."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import discord
+import pytest
+
+from bot.client import Briefbot
+from bot.store.briefing import Post
+from tests.discord_support import running_bot
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.models import FakeGuild
+from tests.fakediscord.payloads import Perm
+
+DUE = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+POSTS = r"^/channels/\d+/messages$"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+Rig = tuple[FakeDiscord, FakeGuild, Briefbot, Clock]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    clock = Clock(DUE - timedelta(hours=2))
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        async with running_bot(fake, tmp_path / "db.sqlite3", clock=clock) as bot:
+            await bot.service.set_schedule(guild.id, guild.text_channel_id, "08:00", "UTC", clock())
+            clock.now = DUE
+            yield fake, guild, bot, clock
+
+
+async def today(bot: Briefbot, guild: FakeGuild) -> Post:
+    post = await bot.service.briefing.post(guild.id, date(2026, 11, 28))
+    assert post is not None
+    return post
+
+
+async def paused_reason(bot: Briefbot, guild: FakeGuild) -> str:
+    schedule = await bot.service.briefing.get(guild.id)
+    assert schedule is not None
+    return schedule.paused_reason or ""
+
+
+async def test_403_pauses_the_server_and_names_the_permissions(rig: Rig) -> None:
+    fake, guild, bot, _clock = rig
+    guild.set_bot_channel_permissions(guild.text_channel_id, deny=int(Perm.SEND_MESSAGES))
+    report = await bot.scheduler.tick()
+    assert report.failed == 1
+    assert "403" in await paused_reason(bot, guild)
+    assert "Send Messages" in await paused_reason(bot, guild)
+    assert (await today(bot, guild)).status == "failed"
+    assert fake.channel_messages(guild.text_channel_id) == []
+
+
+async def test_404_deleted_channel_pauses_the_server(rig: Rig) -> None:
+    _fake, guild, bot, _clock = rig
+    guild.delete_channel(guild.text_channel_id)
+    await bot.scheduler.tick()
+    assert "no longer exists (404)" in await paused_reason(bot, guild)
+    assert (await today(bot, guild)).status == "failed"
+
+
+async def test_a_channel_that_is_not_set_pauses_the_server(rig: Rig) -> None:
+    _fake, guild, bot, _clock = rig
+    schedule = await bot.service.briefing.get(guild.id)
+    assert schedule is not None
+    await bot.service.briefing.save(replace(schedule, channel_id=None))
+    await bot.scheduler.tick()
+    assert "no channel is set" in await paused_reason(bot, guild)
+
+
+async def test_a_5xx_is_retried_looking_first_then_posted_once(rig: Rig) -> None:
+    fake, guild, bot, clock = rig
+    # 503 is not one discord.py retries itself (500, 502, 504 are, after sleeping).
+    fake.inject_error("POST", POSTS, 503)
+    report = await bot.scheduler.tick()
+    post = await today(bot, guild)
+    assert report.retried == 1 and post.status == "claimed" and post.attempts == 1
+    assert "503" in (post.error or "") and await paused_reason(bot, guild) == ""
+    clock.now += timedelta(seconds=30)
+    await bot.scheduler.tick()
+    post = await today(bot, guild)
+    assert post.status == "sent" and post.recovery == "not in the channel; sent"
+    assert len(fake.channel_messages(guild.text_channel_id)) == 1
+    assert fake.requests_matching("GET", POSTS)  # it looked before sending again
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_network_error_is_retried_not_paused(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, guild, bot, clock = rig
+    # Nothing listens there: the connection is refused, as when the network is down.
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{closed_port()}/api/v10")
+    report = await bot.scheduler.tick()
+    post = await today(bot, guild)
+    assert report.retried == 1 and post.status == "claimed"
+    assert "network error" in (post.error or "") and await paused_reason(bot, guild) == ""
+    monkeypatch.undo()
+    clock.now += timedelta(seconds=30)
+    await bot.scheduler.tick()
+    assert (await today(bot, guild)).status == "sent"
+    assert len(fake.channel_messages(guild.text_channel_id)) == 1
