@@ -1,5 +1,9 @@
 """Two processes, one shard each, sharing one database: each server's daily post happens once,
-by the process that owns it; SIGTERM stops each cleanly with exit code 0."""
+by the process that owns it; SIGTERM stops each cleanly with exit code 0.
+
+The processes run `python -m bot run` on an injected clock (START, moving on with real time),
+so the test never meets midnight, whatever the wall clock says.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,18 @@ from tests.discord_support import KNOWLEDGE
 from tests.fakediscord import FakeDiscord
 
 REPO = Path(__file__).resolve().parents[2]
+START = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+# `python -m bot run` whose Briefbot clock starts at argv[1]: the default clock is replaced
+# before the modules that bind it are imported.
+RUN_FROM = """
+import sys, time
+from datetime import datetime, timedelta
+import bot.store.database as database
+start, began = datetime.fromisoformat(sys.argv[1]), time.monotonic()
+database.utcnow = lambda: start + timedelta(seconds=time.monotonic() - began)
+from bot.__main__ import main
+sys.exit(main(["run"]))
+"""
 
 
 def start(fake: FakeDiscord, db: Path, shard: int) -> subprocess.Popen[str]:
@@ -33,7 +49,7 @@ def start(fake: FakeDiscord, db: Path, shard: int) -> subprocess.Popen[str]:
         "BRIEFBOT_LOG_FORMAT": "json",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, "-c", RUN_FROM, START.isoformat()],
         cwd=REPO,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -47,8 +63,8 @@ async def test_two_shard_processes_post_each_server_once_and_stop_cleanly(tmp_pa
     db = tmp_path / "db.sqlite3"
     async with FakeDiscord() as fake:
         guilds = [fake.add_guild(name=f"S{i}", shard=(i % 2, 2)) for i in range(4)]
-        service = await BriefingService.open(db, KNOWLEDGE)
-        now = datetime.now(UTC)
+        service = await BriefingService.open(db, KNOWLEDGE, clock=lambda: START)
+        now = START
         try:
             for guild in guilds:
                 # Due a minute ago today: the first pass of whichever process owns it posts.
@@ -84,6 +100,9 @@ async def test_two_shard_processes_post_each_server_once_and_stop_cleanly(tmp_pa
     assert codes == [0, 0], logs
     assert shards == [(0, 2), (1, 2)]
     assert [len(fake.channel_messages(g.text_channel_id)) for g in guilds] == [1, 1, 1, 1]
+    for guild in guilds:  # posted on the injected clock's day, not the wall clock's
+        [message] = fake.channel_messages(guild.text_channel_id)
+        assert message["embeds"][0]["author"]["name"] == "Daily explainer — 2026-11-28"
     for text in logs:
         assert fake.token not in text
         for line in text.splitlines():
