@@ -30,6 +30,7 @@ from bot.errors import BriefbotError
 from bot.retention import Retention
 from bot.service import BriefingService
 from bot.store.database import utcnow
+from bot.ui.drafts import DRAFT_DYNAMIC_ITEMS
 from bot.ui.kb import KB_DYNAMIC_ITEMS
 from bot.ui.posting import DiscordPoster
 from bot.ui.replies import reply_error
@@ -195,7 +196,7 @@ class Briefbot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(*DYNAMIC_ITEMS, *KB_DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *KB_DYNAMIC_ITEMS, *DRAFT_DYNAMIC_ITEMS)
         await self.sync_commands()
         if self.poll_seconds is not None:
             self._scheduler_task = asyncio.create_task(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from anyascii import anyascii
 from rapidfuzz import fuzz, process
 
 from bot.config import DEFAULT_EDIT_RATE, DEFAULT_MAX_GUILD_TOPICS
@@ -124,8 +126,22 @@ def form_to_content(
     return validate(content)
 
 
+def ascii_words(title: str) -> list[str]:
+    """The title's words in ASCII: accents dropped (ü -> u, ß -> ss), other scripts transliterated.
+
+    anyascii reads the composed (NFC) form, so a Cyrillic й stays "y" instead of losing its breve.
+    """
+    return [w for w in words(anyascii(clean(title))) if w.isascii()]
+
+
 def slug_for(title: str, taken: set[str]) -> str:
-    base = "-".join(words(title))[:MAX_SLUG].strip("-") or "topic"
+    """A new topic's slug from its title, unique among `taken`, always ASCII.
+
+    A title with nothing to transliterate (symbols only) gets `topic-<hash of the title>`.
+    """
+    base = "-".join(ascii_words(title))[:MAX_SLUG].strip("-")
+    if not base:
+        base = "topic-" + hashlib.sha256(title.encode()).hexdigest()[:8]
     slug, n = base, 2
     while slug in taken:
         suffix = f"-{n}"
@@ -239,12 +255,19 @@ class Editor:
         slug: str | None,
         opened: tuple[int, int] | None,
         today: date,
+        draft: int | None = None,
     ) -> Section:
-        """Create (slug None) or edit a section from a form, keeping the text if it fails."""
+        """Create (slug None) or edit a section from a form, keeping the text if it fails.
+
+        `draft` is the draft the form was reopened from: saved, it is deleted; failing again,
+        the new draft replaces it.
+        """
         try:
             self.check_limits(guild_id, new=slug is None)
         except LimitReached as limit:
-            kept = await self.moderation.keep_draft(guild_id, author.id, slug, opened, fields)
+            kept = await self.moderation.keep_draft(
+                guild_id, author.id, slug, opened, fields, replaces=draft
+            )
             raise LimitReached(
                 f"{limit} Nothing was saved; your text is kept, reopen the form to save it then.",
                 draft_id=kept,
@@ -252,7 +275,9 @@ class Editor:
         base = self.service.catalog.find(guild_id, slug) if slug else None
         try:
             if slug is None:
+                # A removed topic keeps its slug, so that /kb revert can bring it back.
                 taken = {s.slug for s in self.service.topics(guild_id)}
+                taken |= await self.service.sections.slugs(guild_id)
                 new_slug = slug_for(fields.get("title", ""), taken)
                 position = max(
                     (s.content.position for s in self.service.topics(guild_id)), default=0
@@ -262,8 +287,10 @@ class Editor:
             else:
                 content = form_to_content(fields, slug, base.content if base else None, today)
         except InvalidSection as error:
-            draft = await self.moderation.keep_draft(guild_id, author.id, slug, opened, fields)
-            raise Rejected(error, draft) from None
+            kept = await self.moderation.keep_draft(
+                guild_id, author.id, slug, opened, fields, replaces=draft
+            )
+            raise Rejected(error, kept) from None
         try:
             saved = await self.service.sections.save_for_guild(
                 guild_id,
@@ -277,10 +304,14 @@ class Editor:
             # Reopening should offer to save over what is there now, knowingly.
             current = conflict.current
             now_opened = (current.id, current.revision) if current else None
-            draft = await self.moderation.keep_draft(guild_id, author.id, slug, now_opened, fields)
-            raise Conflict(current, draft) from None
+            kept = await self.moderation.keep_draft(
+                guild_id, author.id, slug, now_opened, fields, replaces=draft
+            )
+            raise Conflict(current, kept) from None
         self.changes.add(guild_id)
         await self.service.reload()
+        if draft is not None:
+            await self.moderation.delete_draft(draft, guild_id, author.id)
         return saved
 
     async def remove(self, guild_id: int, author: Author, slug: str) -> Section:
@@ -294,8 +325,17 @@ class Editor:
         await self.service.reload()
         return hidden
 
+    async def reachable(self, guild_id: int, slug: str) -> Section:
+        """The section this server sees under `slug`, or the one it removed (history, revert)."""
+        section = self.service.catalog.find(guild_id, slug)
+        if section is None:
+            section = await self.service.sections.get(guild_id, clean(slug))
+        if section is None:
+            raise SectionNotFound(slug)
+        return section
+
     async def history(self, guild_id: int, slug: str) -> tuple[Section, list[Revision]]:
-        section = self.service.section(slug, guild_id)
+        section = await self.reachable(guild_id, slug)
         return section, await self.service.sections.revisions(section.id)
 
     async def revision_page(self, section: Section, page: int, size: int) -> RevisionPage:
@@ -325,6 +365,7 @@ class Editor:
                 author=author.label,
                 author_id=author.id,
                 action="reverted",
+                revive=True,
             )
         except EditConflict as conflict:
             raise Conflict(conflict.current, 0) from None

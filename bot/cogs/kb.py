@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.client import log_interaction
 from bot.cogs.briefing import require_manage_guild
 from bot.search import MAX_CHOICES
+from bot.ui.drafts import drafts_page
 from bot.ui.fit import TOPIC_OPTION_LIMIT
 from bot.ui.kb import (
     HISTORY_PAGE,
@@ -89,7 +90,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.command(name="history", description="A topic's revisions")
     @app_commands.describe(topic="Start typing a topic")
     async def history(self, interaction: discord.Interaction, topic: TopicName) -> None:
-        section = self.bot.service.section(topic, interaction.guild_id)
+        section = await self.bot.editor.reachable(interaction.guild_id or 0, topic)
         shown = await self.bot.editor.revision_page(section, 0, HISTORY_PAGE)
         embed, view = history_page(interaction.guild_id or 0, shown)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
@@ -116,6 +117,15 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
             ephemeral=True,
         )
         await announce(interaction, saved, f"reverted to revision {revision}")
+
+    @app_commands.command(name="drafts", description="Your kept drafts in this server, to reopen")
+    async def drafts(self, interaction: discord.Interaction) -> None:
+        await require_editor(interaction)
+        embed, view = await drafts_page(interaction, 0)
+        if view is None:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+        else:
+            await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
     @app_commands.command(name="gaps", description="Questions asked here that got no answer")
     @app_commands.describe(days="How far back to look (default 7)")

@@ -154,6 +154,13 @@ class SectionStore:
         )
         return found[0] if found else None
 
+    async def slugs(self, guild_id: int) -> set[str]:
+        """Every slug of a server's own sections, removed ones too."""
+        async with self.db.conn.execute(
+            "SELECT lower(slug) FROM sections WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            return {str(row[0]) for row in await cursor.fetchall()}
+
     async def by_id(self, section_id: int) -> Section | None:
         found = await self._fetch("WHERE s.id = ?", (section_id,))
         return found[0] if found else None
@@ -220,19 +227,22 @@ class SectionStore:
         author: str,
         author_id: int | None,
         action: str = "updated",
+        revive: bool = False,
     ) -> Section:
         """Create or edit a server's section (an edit of a curated one becomes an override).
 
         `opened` is the (section id, revision) the moderator's form was filled from, or None
         for a new section; if what the server sees now differs, nothing is written and
-        EditConflict says what is there.
+        EditConflict says what is there. With `revive` (a revert), `opened` may also be the
+        server's own removed section, which becomes active again.
         """
         async with self.db.transaction() as conn:
             own, visible = await self._visible(guild_id, content.slug)
+            current = own if revive and visible is None else visible
             if opened is None:
                 if visible is not None:
                     raise EditConflict(visible)
-            elif visible is None or (visible.id, visible.revision) != opened:
+            elif current is None or (current.id, current.revision) != opened:
                 raise EditConflict(visible)
             change = Change(
                 guild_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,8 @@ async def require_editor(interaction: discord.Interaction) -> None:
 
 FORM_FIELDS = ("title", "aliases", "body", "sources")
 FORM_ID_RE = re.compile(
-    r"bb:form:(?P<guild>\d+)(?::(?P<section>\d+):(?P<revision>\d+)|:(?P<slug>[a-z0-9-]+))?",
+    r"bb:form:(?P<guild>\d+)"
+    r"(?:/(?P<draft>\d+)|:(?P<section>\d+):(?P<revision>\d+)|:(?P<slug>[a-z0-9-]+))?",
     re.ASCII,
 )
 
@@ -64,9 +66,10 @@ class SectionForm(discord.ui.Modal):
 
     `bb:form:<guild>` is a new topic, `bb:form:<guild>:<section id>:<revision>` an edit of the
     version it was opened from, and `bb:form:<guild>:<slug>` an edit with no version (a draft
-    whose topic was removed meanwhile). Forms are not kept in memory (see `open_form`): every
-    submit is read from its custom id by `submit_form`, so a form opened before a restart
-    still saves.
+    whose topic was removed meanwhile). A form reopened from a draft is `bb:form:<guild>/<draft>`:
+    what it edits is read from the draft, which a save deletes. Forms are not kept in memory
+    (see `open_form`): every submit is read from its custom id by `submit_form`, so a form
+    opened before a restart still saves.
     """
 
     def __init__(
@@ -75,10 +78,11 @@ class SectionForm(discord.ui.Modal):
         slug: str | None,
         opened: tuple[int, int] | None,
         fields: dict[str, str] | None = None,
+        draft: int | None = None,
     ) -> None:
         super().__init__(
-            title="Edit topic" if slug else "New topic",
-            custom_id=form_id(guild_id, slug, opened),
+            title="Edit topic" if slug or opened else "New topic",
+            custom_id=form_id(guild_id, slug, opened, draft),
         )
         values = fields or {}
         self.add_item(
@@ -139,7 +143,11 @@ def _check_prefill(box: discord.ui.TextInput[Any]) -> None:
         )
 
 
-def form_id(guild_id: int, slug: str | None, opened: tuple[int, int] | None) -> str:
+def form_id(
+    guild_id: int, slug: str | None, opened: tuple[int, int] | None, draft: int | None = None
+) -> str:
+    if draft is not None:
+        return f"bb:form:{guild_id}/{draft}"
     if opened is not None:
         return f"bb:form:{guild_id}:{opened[0]}:{opened[1]}"
     return f"bb:form:{guild_id}:{slug}" if slug else f"bb:form:{guild_id}"
@@ -177,6 +185,7 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
     editor = editor_of(interaction)
     slug: str | None = found["slug"]
     opened = (int(found["section"]), int(found["revision"])) if found["section"] else None
+    draft_id = int(found["draft"]) if found["draft"] else None
     authorised = False
 
     async def reply(**kwargs: Any) -> None:
@@ -187,7 +196,7 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
 
     async def keep(why: str, slug: str | None, opened: tuple[int, int] | None) -> None:
         draft = await editor.moderation.keep_draft(
-            guild_id, interaction.user.id, slug, opened, typed
+            guild_id, interaction.user.id, slug, opened, typed, replaces=draft_id
         )
         await reply(content=why, view=reopen_view(guild_id, draft))
 
@@ -196,6 +205,18 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
             raise BriefbotError("This form belongs to another server.")
         await require_editor(interaction)
         authorised = True
+        if draft_id is not None:
+            draft = await editor.moderation.draft(draft_id, guild_id, interaction.user.id)
+            if draft is None:
+                await keep(
+                    "The draft this form was reopened from is gone (saved from another form, or "
+                    "expired), so nothing was saved. Your text is kept: reopen the form to save "
+                    "it as a new topic.",
+                    None,
+                    None,
+                )
+                return "kept"
+            slug, opened = draft.slug, draft.revision
         if opened is not None:
             section = service_of(interaction).catalog.sections.get(opened[0])
             if section is None or section.guild_id not in (None, guild_id):
@@ -224,6 +245,7 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
                 slug=slug,
                 opened=opened,
                 today=bot.clock().date(),
+                draft=draft_id,
             ),
             ephemeral=True,
         )
@@ -257,6 +279,16 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
             log.exception("could not keep the text of form %s as a draft", interaction.id)
             await reply(content=said)
         return outcome
+    except asyncio.CancelledError:
+        # Cut off (by shutdown): no one is left to answer, but the text is kept for /kb drafts.
+        if authorised:
+            try:
+                await editor.moderation.keep_draft(
+                    guild_id, interaction.user.id, slug, opened, typed, replaces=draft_id
+                )
+            except Exception:
+                log.exception("could not keep the text of form %s as a draft", interaction.id)
+        raise
     await reply(
         content=f"Saved **{discord.utils.escape_markdown(saved.title)}** (`{saved.slug}`, "
         f"revision {saved.revision}). Search uses it now."
@@ -320,15 +352,21 @@ class ReopenDraft(
         return cls(int(match["guild"]), int(match["draft"]))
 
     async def clicked(self, interaction: discord.Interaction) -> None:
-        await require_editor(interaction)
-        draft = await editor_of(interaction).moderation.draft(
-            self.draft_id, self.guild_id, interaction.user.id
+        await reopen_draft(interaction, self.guild_id, self.draft_id)
+
+
+async def reopen_draft(interaction: discord.Interaction, guild_id: int, draft_id: int) -> None:
+    """Open the form filled with a kept draft (the caller's own, in this server, unexpired)."""
+    await require_editor(interaction)
+    draft = await editor_of(interaction).moderation.draft(draft_id, guild_id, interaction.user.id)
+    if draft is None:
+        raise BriefbotError(
+            "That draft is gone: it was saved, or it expired (drafts are kept 30 days). "
+            "/kb drafts lists the ones you have."
         )
-        if draft is None:
-            raise BriefbotError("That draft is gone (a newer one replaced it).")
-        await open_form(
-            interaction, SectionForm(self.guild_id, draft.slug, draft.revision, draft.fields)
-        )
+    await open_form(
+        interaction, SectionForm(guild_id, draft.slug, draft.revision, draft.fields, draft.id)
+    )
 
 
 class ConfirmRemove(
@@ -363,7 +401,8 @@ class ConfirmRemove(
         )
         await interaction.response.edit_message(
             content=f"Removed **{discord.utils.escape_markdown(hidden.title)}** from this "
-            "server's briefing (`/kb revert` brings it back).",
+            f"server's briefing (`/kb revert topic:{hidden.slug} revision:{hidden.revision}` "
+            "brings it back).",
             view=None,
         )
         await announce(interaction, hidden, "removed")

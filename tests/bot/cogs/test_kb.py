@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot import editing
+from bot.client import interaction_tasks
 from bot.pack import load_zip
 from bot.sections import MAX_SLUG
 from bot.store.asks import MAX_GAP_QUESTIONS
@@ -127,6 +128,7 @@ async def test_override_stays_in_its_server_and_survives_a_pack_reimport(tmp_pat
 async def test_remove_after_confirm_hides_it_here_only_and_revert_brings_it_back(
     tmp_path: Path,
 ) -> None:
+    us_role = "What role does the United States play?"
     async with FakeDiscord() as fake:
         a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
         async with running_bot(fake, tmp_path / "db.sqlite3"):
@@ -139,17 +141,26 @@ async def test_remove_after_confirm_hides_it_here_only_and_revert_brings_it_back
             )
             done = (await clicked.wait_response())["data"]
             assert done["content"].startswith("Removed")
-            gone = await explain_body(fake, a.id, "us-role")  # searched as text: not a card
-            assert (
-                not gone.get("embeds")
-                or gone["embeds"][0]["title"] != "What role does the United States play?"
-            )
-            assert (await explain_body(fake, b.id, "us-role"))["embeds"][0]["title"].startswith(
-                "What role"
-            )
-            history = await kb(fake, a.id, "history", perms=MEMBER, topic="nato-purpose")
+            assert "`/kb revert topic:us-role revision:1`" in done["content"]
+            # Gone in A: neither the slug nor the question finds it, nor is it suggested.
+            by_slug = await explain_body(fake, a.id, "us-role")
+            asked_again = await fake.send_slash(a.id, name="ask", options={"question": us_role})
+            by_question = (await asked_again.wait_response())["data"]
+            for gone in (by_slug, by_question):
+                assert gone["content"].startswith("I don't have a briefing on that yet")
+                assert not gone.get("embeds")
+                assert us_role not in [c.get("label") for c in components(gone)]
+            assert (await explain_body(fake, b.id, "us-role"))["embeds"][0]["title"] == us_role
+            # Its history is still there, and revert brings it back, as the messages promise.
+            history = await kb(fake, a.id, "history", topic="us-role")
             shown = (await history.wait_response())["data"]["embeds"][0]
-            assert shown["description"].startswith("**1**")
+            assert shown["description"].startswith("**1**") and "hidden" in shown["description"]
+            reverted = await kb(fake, a.id, "revert", topic="us-role", revision=1)
+            said = (await reverted.wait_response())["data"]["content"]
+            assert said == f"Restored revision 1 of **{us_role}** as revision 2."
+            back = (await explain_body(fake, a.id, "us-role"))["embeds"][0]
+            assert back["title"] == us_role and back["description"].startswith("The U.S. plays")
+            assert await ask_title(fake, a.id, us_role) == us_role
 
 
 async def test_history_and_revert_restore_an_earlier_text_as_a_new_revision(tmp_path: Path) -> None:
@@ -248,6 +259,158 @@ async def test_a_form_sent_while_stopping_is_kept_and_saves_when_reopened(tmp_pa
             assert saved["content"].startswith("Saved") and "revision 1" in saved["content"]
 
 
+async def test_topics_titled_with_accents_or_in_cyrillic_save(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            for title, slug in (
+                ("Was bedeutet die Rückversicherung?", "was-bedeutet-die-ruckversicherung"),
+                ("Що таке Рамштайн?", "shcho-take-ramshtayn"),
+            ):
+                opened, modal = await open_form(fake, a.id, "add")
+                saved = await submit(fake, opened, modal, {**NEW_TOPIC, "title": title})
+                assert saved["content"].startswith(f"Saved **{title}** (`{slug}`, revision 1)")
+                card = (await explain_body(fake, a.id, slug))["embeds"][0]
+                assert card["title"] == title
+
+
+UNKNOWN_INTERACTION = {"code": 10062, "message": "Unknown interaction"}
+CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
+SELECT = 3
+
+
+async def drafts_of(fake: FakeDiscord, guild_id: int, **kw: Any) -> tuple[Any, dict[str, Any]]:
+    listed = await kb(fake, guild_id, "drafts", **kw)
+    data = (await listed.wait_response())["data"]
+    assert int(data["flags"]) & EPHEMERAL
+    return listed, data
+
+
+def draft_lines(data: dict[str, Any]) -> list[str]:
+    return str(data["embeds"][0].get("description") or "").splitlines()
+
+
+async def test_a_form_whose_reply_fails_is_kept_in_kb_drafts_and_reopens(tmp_path: Path) -> None:
+    """Discord never saw the refusal (the interaction expired), yet both texts can be reopened."""
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        colleague = a.add_member()
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            typed = []
+            for title in ("What is the grain corridor?", "Who guards the Black Sea?"):
+                opened, modal = await open_form(fake, a.id, "add")
+                expired = fake.inject_error("POST", CALLBACK, 404, body=UNKNOWN_INTERACTION)
+                typed.append({**NEW_TOPIC, "title": title, "sources": "Bad | ftp://example.org"})
+                await fake.submit_modal(
+                    modal["custom_id"], typed[-1], interaction=opened, member_permissions=MODERATOR
+                )
+                # The draft is kept before the reply is tried; the reply is refused.
+                await fake.wait_for(lambda f=expired: f.hits == 1, what="the refused reply")
+            listed, data = await drafts_of(fake, a.id)
+            lines = draft_lines(data)
+            assert len(lines) == 2
+            assert "Who guards the Black Sea?" in lines[0] and "new topic" in lines[0]
+            assert "What is the grain corridor?" in lines[1]
+            (menu,) = components(data)  # one page: no Previous / Next
+            assert menu["type"] == SELECT and len(menu["options"]) == 2
+            assert menu["options"][1]["label"].endswith("What is the grain corridor?")
+            # A colleague sees none of them.
+            _, theirs = await drafts_of(fake, a.id, user_id=colleague.id)
+            assert "no kept drafts" in theirs["embeds"][0]["description"]
+            assert not components(theirs)
+            # Reopen the older one, fix it, save: that draft is gone, the other stays.
+            picked = await fake.click_component(
+                listed,
+                menu["custom_id"],
+                values=[menu["options"][1]["value"]],
+                member_permissions=MODERATOR,
+            )
+            reopened = await picked.wait_response()
+            assert reopened["type"] == MODAL and modal_values(reopened["data"]) == typed[0]
+            assert reopened["data"]["title"] == "New topic"
+            fixed = {**typed[0], "sources": NEW_TOPIC["sources"]}
+            saved = await submit(fake, picked, reopened["data"], fixed)
+            assert saved["content"].startswith("Saved **What is the grain corridor?**")
+            _, after = await drafts_of(fake, a.id)
+            (left,) = draft_lines(after)
+            assert "Who guards the Black Sea?" in left
+            assert await ask_title(fake, a.id, "black sea grain deal") == typed[0]["title"]
+            # The same draft submitted again (a second window): kept, never saved twice.
+            again = await submit(fake, picked, reopened["data"], fixed)
+            assert again["content"].startswith("The draft this form was reopened from is gone")
+            slugs = [s.slug for s in bot.service.topics(a.id)]
+            assert slugs.count("what-is-the-grain-corridor") == 1
+
+
+async def test_kb_drafts_pages_newest_first_and_forgets_drafts_after_30_days(
+    tmp_path: Path,
+) -> None:
+    now = [datetime(2026, 11, 28, 9, 0, tzinfo=UTC)]
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3", clock=lambda: now[0]) as bot:
+            user = a.default_member_id
+            for n in range(12):
+                fields = {"title": f"Draft {n:02}", "aliases": "", "body": "x", "sources": ""}
+                await bot.editor.moderation.keep_draft(a.id, user, None, None, fields)
+                now[0] += timedelta(minutes=1)
+            listed, first = await drafts_of(fake, a.id)
+            lines = draft_lines(first)
+            assert len(lines) == 10 and "Draft 11" in lines[0] and "Draft 02" in lines[9]
+            assert first["embeds"][0]["footer"]["text"].startswith("Page 1 of 2")
+            menu, previous, following = components(first)
+            assert len(menu["options"]) == 10 and previous["disabled"] and not following["disabled"]
+            turned = await fake.click_component(
+                listed, following["custom_id"], member_permissions=MODERATOR
+            )
+            second = (await turned.wait_response())["data"]
+            assert [line.split(" · ")[0] for line in draft_lines(second)] == [
+                "**11.** Draft 01",
+                "**12.** Draft 00",
+            ]
+            menu, previous, following = components(second)
+            assert len(menu["options"]) == 2 and following["disabled"] and not previous["disabled"]
+            # Thirty days after the newest was kept, every draft has expired.
+            now[0] += timedelta(days=30)
+            pick = await fake.click_component(
+                listed,
+                menu["custom_id"],
+                values=[menu["options"][0]["value"]],
+                member_permissions=MODERATOR,
+            )
+            gone = (await pick.wait_response())["data"]
+            assert gone["content"].startswith("That draft is gone")
+            _, empty = await drafts_of(fake, a.id)
+            assert "no kept drafts" in empty["embeds"][0]["description"]
+
+
+async def test_a_form_cut_off_by_shutdown_keeps_its_text(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            entered, release = asyncio.Event(), asyncio.Event()
+
+            async def stuck(*args: Any, **kwargs: Any) -> None:
+                entered.set()
+                await release.wait()
+
+            bot.editor.save = stuck  # type: ignore[method-assign]
+            opened, modal = await open_form(fake, a.id, "add")
+            await fake.submit_modal(
+                modal["custom_id"], NEW_TOPIC, interaction=opened, member_permissions=MODERATOR
+            )
+            await asyncio.wait_for(entered.wait(), timeout=5)
+            answering = interaction_tasks()
+            for task in answering:  # what shutdown does once its grace is over
+                task.cancel()
+            await asyncio.wait(answering)
+            release.set()
+            drafts, total = await bot.editor.moderation.drafts(
+                a.id, a.default_member_id, offset=0, limit=10
+            )
+        assert total == 1 and drafts[0].fields == NEW_TOPIC
+
+
 def test_form_ids_fit_discord_and_read_back() -> None:
     longest_guild = 2**64 - 1
     cases = [
@@ -259,11 +422,16 @@ def test_form_ids_fit_discord_and_read_back() -> None:
         custom_id = form_id(guild, slug, opened)
         assert len(custom_id) <= CUSTOM_ID_LIMIT
         found = FORM_ID_RE.fullmatch(custom_id)
-        assert found is not None and int(found["guild"]) == guild
+        assert found is not None and int(found["guild"]) == guild and found["draft"] is None
         if opened:
             assert (int(found["section"]), int(found["revision"])) == opened
         else:
             assert found["slug"] == slug and found["section"] is None
+    # A form reopened from a draft carries only the draft: what it edits is read from there.
+    reopened = form_id(longest_guild, "a" * MAX_SLUG, (2**63 - 1, 10**9), 2**63 - 1)
+    assert len(reopened) <= CUSTOM_ID_LIMIT
+    found = FORM_ID_RE.fullmatch(reopened)
+    assert found is not None and int(found["draft"]) == 2**63 - 1 and found["slug"] is None
     assert FORM_ID_RE.fullmatch("bb:form:١٢") is None  # digits are ASCII digits
 
 

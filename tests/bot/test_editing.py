@@ -1,0 +1,159 @@
+"""The moderators' editor without Discord: slugs from any title, revert after remove, drafts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.editing import Author, Conflict, Editor, Rejected, slug_for
+from bot.errors import SectionNotFound
+from bot.sections import MAX_SLUG, SLUG_RE
+from bot.service import BriefingService
+
+GUILD, OTHER_GUILD = 501, 502
+MOD = Author(7, "mod")
+TODAY = date(2026, 11, 28)
+
+
+def form(title: str, body: str = "A body of plain words.") -> dict[str, str]:
+    return {"title": title, "aliases": "", "body": body, "sources": ""}
+
+
+@pytest.fixture
+def editor(service: BriefingService) -> Editor:
+    return Editor(service)
+
+
+async def add(editor: Editor, title: str, body: str = "A body of plain words.", **kw: object):
+    return await editor.save(
+        GUILD, MOD, form(title, body), slug=None, opened=None, today=TODAY, **kw
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Was bedeutet die Rückversicherung?", "was-bedeutet-die-ruckversicherung"),
+        ("Що таке Рамштайн?", "shcho-take-ramshtayn"),
+        ("Qu'est-ce que l'OTAN ? Œuvre, façade", "qu-est-ce-que-l-otan-oeuvre-facade"),
+        ("Straße nach Kyjiw", "strasse-nach-kyjiw"),
+        ("Ru\u0308ckversicherung", "ruckversicherung"),  # decomposed input, composed first
+        ("Ελληνικά", "ellinika"),
+    ],
+)
+def test_a_title_in_any_script_gets_an_ascii_slug(title: str, slug: str) -> None:
+    assert slug_for(title, set()) == slug
+
+
+def test_a_title_with_nothing_to_spell_gets_a_generated_slug_unique_in_the_server() -> None:
+    first = slug_for("???", set())
+    assert first.startswith("topic-") and SLUG_RE.match(first)
+    assert slug_for("???", set()) == first  # the same title, the same slug
+    assert slug_for("???", {first}) == f"{first}-2"
+    assert slug_for("!!!", set()) != first
+    long = slug_for("Що " * 80, {"shcho-" * 10})
+    assert len(long) <= MAX_SLUG and SLUG_RE.match(long)
+    assert slug_for("Що таке Рамштайн?", {"shcho-take-ramshtayn"}) == "shcho-take-ramshtayn-2"
+
+
+async def test_topics_titled_with_accents_or_in_cyrillic_save_and_are_found(
+    editor: Editor, service: BriefingService
+) -> None:
+    german = await add(editor, "Was bedeutet die Rückversicherung?", "Rückversicherung erklärt.")
+    ukrainian = await add(editor, "Що таке Рамштайн?", "Рамштайн: зустрічі союзників.")
+    assert german.slug == "was-bedeutet-die-ruckversicherung"
+    assert ukrainian.slug == "shcho-take-ramshtayn"
+    assert ukrainian.title == "Що таке Рамштайн?"
+    assert service.section("shcho-take-ramshtayn", GUILD).id == ukrainian.id
+    answer = await service.ask("Що таке Рамштайн", GUILD, record=False)
+    assert answer.section is not None and answer.section.id == ukrainian.id
+    again = await add(editor, "Що таке Рамштайн?", "A second one, same title.")
+    assert again.slug == "shcho-take-ramshtayn-2"
+
+
+async def test_revert_brings_back_a_removed_curated_topic(
+    editor: Editor, service: BriefingService
+) -> None:
+    removed = await editor.remove(GUILD, MOD, "us-role")
+    assert removed.status == "hidden"
+    with pytest.raises(SectionNotFound):
+        service.section("us-role", GUILD)
+    section, revisions = await editor.history(GUILD, "us-role")
+    assert section.id == removed.id and [r.action for r in revisions] == ["hidden"]
+    back = await editor.revert(GUILD, MOD, "us-role", removed.revision, TODAY)
+    assert back.status == "active" and back.revision == removed.revision + 1
+    shown = service.section("us-role", GUILD)
+    assert shown.id == back.id and shown.content.body.startswith("The U.S. plays")
+    answer = await service.ask("what role does the united states play", GUILD, record=False)
+    assert answer.section is not None and answer.section.slug == "us-role"
+    # Another server never saw the removal and is not touched by the revert.
+    assert service.section("us-role", OTHER_GUILD).guild_id is None
+
+
+async def test_revert_brings_back_a_removed_topic_of_the_servers_own(
+    editor: Editor, service: BriefingService
+) -> None:
+    mine = await add(editor, "What is the grain corridor?", "Ships carry grain.")
+    edited = await editor.save(
+        GUILD,
+        MOD,
+        form(mine.title, "Ships carry grain through the Black Sea."),
+        slug=mine.slug,
+        opened=(mine.id, mine.revision),
+        today=TODAY,
+    )
+    removed = await editor.remove(GUILD, MOD, mine.slug)
+    # A new topic with the same title does not take over the removed one's slug.
+    newer = await add(editor, "What is the grain corridor?", "Someone else's text.")
+    assert newer.slug == f"{mine.slug}-2"
+    back = await editor.revert(GUILD, MOD, mine.slug, 1, TODAY)
+    assert (back.id, back.revision, back.status) == (mine.id, removed.revision + 1, "active")
+    assert service.section(mine.slug, GUILD).content.body == "Ships carry grain."
+    assert edited.revision == 2
+    # A server cannot revert what it cannot see: another server's own topic.
+    with pytest.raises(SectionNotFound):
+        await editor.revert(OTHER_GUILD, MOD, mine.slug, 1, TODAY)
+
+
+async def test_a_reopened_draft_is_deleted_once_saved_and_replaced_if_refused_again(
+    editor: Editor,
+) -> None:
+    with pytest.raises(Rejected) as refused:
+        await add(editor, "x" * 201)
+    first = refused.value.draft_id
+    with pytest.raises(Rejected) as refused_again:
+        await add(editor, "y" * 201, draft=first)
+    second = refused_again.value.draft_id
+    drafts, total = await editor.moderation.drafts(GUILD, MOD.id, offset=0, limit=10)
+    assert total == 1 and drafts[0].id == second and drafts[0].title == "y" * 201
+    saved = await add(editor, "A fine title", draft=second)
+    assert saved.slug == "a-fine-title"
+    assert await editor.moderation.drafts(GUILD, MOD.id, offset=0, limit=10) == ([], 0)
+
+
+async def test_failures_keep_several_drafts(editor: Editor, service: BriefingService) -> None:
+    section = service.section("nato-purpose", GUILD)
+    opened = (section.id, section.revision)
+    await editor.save(
+        GUILD,
+        MOD,
+        form(section.title, "Mine first."),
+        slug=section.slug,
+        opened=opened,
+        today=TODAY,
+    )
+    with pytest.raises(Conflict):
+        await editor.save(
+            GUILD,
+            MOD,
+            form(section.title, "Stale form."),
+            slug=section.slug,
+            opened=opened,
+            today=TODAY,
+        )
+    with pytest.raises(Rejected):
+        await add(editor, "")
+    drafts, total = await editor.moderation.drafts(GUILD, MOD.id, offset=0, limit=10)
+    assert total == 2
+    assert [d.fields["body"] for d in drafts] == ["A body of plain words.", "Stale form."]
