@@ -7,9 +7,12 @@ the bot through `create_bot` + `Briefbot.start` exactly the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import inspect
 import json
 import logging
+import random
 import signal
 import sys
 import time
@@ -18,6 +21,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -28,7 +32,7 @@ from bot.config import DEFAULT_API_BASE, Settings
 from bot.editing import Editor
 from bot.errors import BriefbotError
 from bot.retention import Retention
-from bot.service import BriefingService
+from bot.service import FOLLOW_SECONDS, BriefingService
 from bot.store.database import utcnow
 from bot.ui.drafts import DRAFT_DYNAMIC_ITEMS
 from bot.ui.kb import KB_DYNAMIC_ITEMS
@@ -40,7 +44,21 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# What retrying cannot fix (a refused token, intents the portal has not enabled): one line, exit 2.
 EXIT_BAD_TOKEN = 2
+# Reaching Discord at start-up: wait 1 s, 2 s, 4 s... at most 60 s, half of each wait random.
+RETRY_FIRST = 1.0
+RETRY_CAP = 60.0
+# What "Discord cannot be reached" looks like: no network, DNS down, refused, timed out, 5xx.
+UNREACHABLE = (
+    OSError,
+    aiohttp.ClientError,
+    TimeoutError,
+    discord.DiscordServerError,
+    discord.GatewayNotFound,
+)
+# Gateway close codes that mean the token was refused.
+TOKEN_REFUSED_CODES = frozenset({4004})
 # Discord allows 3 seconds for the first reply; past this much work we defer first.
 DEFER_AFTER = 2.0
 WORK_LIMIT = 8
@@ -103,9 +121,10 @@ class BriefbotTree(app_commands.CommandTree["Briefbot"]):
             cause = BriefbotError("Briefbot's commands work in servers, not in direct messages.")
         elif isinstance(error, app_commands.CheckFailure) and not isinstance(cause, BriefbotError):
             cause = BriefbotError(str(error) or "You can't use this command here.")
-        log_interaction(
-            interaction, command, "refused" if isinstance(cause, BriefbotError) else "error"
-        )
+        refused = isinstance(cause, BriefbotError)
+        if not refused:
+            self.client.failed_interactions += 1
+        log_interaction(interaction, command, "refused" if refused else "error")
         await reply_error(interaction, cause, f"/{command}")
 
 
@@ -143,6 +162,7 @@ class Briefbot(commands.Bot):
         *,
         clock: Callable[[], datetime] = utcnow,
         poll_seconds: float | None = POLL_SECONDS,
+        follow_seconds: float | None = FOLLOW_SECONDS,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -164,6 +184,11 @@ class Briefbot(commands.Bot):
         self.defer_after = DEFER_AFTER
         self._in_flight = 0
         self._work_limit = asyncio.Semaphore(WORK_LIMIT)
+        # Interactions that ended in an unexpected error (each one also logged with its id).
+        self.failed_interactions = 0
+        # How often to look for sections another process changed (None: never).
+        self.follow_seconds = follow_seconds
+        self._follow_task: asyncio.Task[None] | None = None
         self.poll_seconds = poll_seconds
         self.scheduler = Scheduler(
             service.briefing, service, DiscordPoster(self), clock, owns=self.owns_guild
@@ -194,11 +219,17 @@ class Briefbot(commands.Bot):
         return (guild_id >> 22) % count in ids
 
     async def setup_hook(self) -> None:
+        # Runs at the end of every login, and a login is retried while Discord is unreachable.
         for extension in EXTENSIONS:
-            await self.load_extension(extension)
+            if extension not in self.extensions:
+                await self.load_extension(extension)
+        if self.follow_seconds is not None and self._follow_task is None:
+            self._follow_task = asyncio.create_task(
+                self.service.follow_changes(self.follow_seconds), name="briefbot-follow-changes"
+            )
         self.add_dynamic_items(*DYNAMIC_ITEMS, *KB_DYNAMIC_ITEMS, *DRAFT_DYNAMIC_ITEMS)
         await self.sync_commands()
-        if self.poll_seconds is not None:
+        if self.poll_seconds is not None and self._scheduler_task is None:
             self._scheduler_task = asyncio.create_task(
                 self.scheduler.run(self._stop, self.poll_seconds), name="briefbot-daily-explainer"
             )
@@ -222,6 +253,8 @@ class Briefbot(commands.Bot):
         """Stop taking new work, let in-flight answers and posts finish (10 s at most), close."""
         self.closing = True
         self._stop.set()
+        if self._follow_task is not None:
+            self._follow_task.cancel()
         try:
             async with asyncio.timeout(SHUTDOWN_GRACE):
                 if self._scheduler_task is not None:
@@ -269,19 +302,49 @@ class Briefbot(commands.Bot):
         deferred straight away so a burst never runs every interaction past its deadline.
         `ephemeral` makes the "thinking…" placeholder (and so the reply) visible only to the
         member. Shutdown waits for this work (it runs in an interaction's task).
+
+        A defer that fails (the interaction expired in a burst, a 5xx) is logged and the work
+        still runs to its end: the caller then answers, or fails in the one error handler,
+        which logs and counts it. The work is never dropped unawaited.
         """
         self._in_flight += 1
+        task: asyncio.Future[T] | None = None
         try:
-            if self._in_flight > WORK_LIMIT and not interaction.response.is_done():
-                await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+            if self._in_flight > WORK_LIMIT:
+                await self._defer(interaction, ephemeral)
             async with self._work_limit:
                 task = asyncio.ensure_future(work)
                 done, _ = await asyncio.wait({task}, timeout=self.defer_after)
-                if not done and not interaction.response.is_done():
-                    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+                if not done:
+                    await self._defer(interaction, ephemeral)
                 return await task
         finally:
             self._in_flight -= 1
+            if task is None:
+                if inspect.iscoroutine(work):
+                    work.close()  # cancelled before it started
+            elif not task.done():
+                task.cancel()  # the interaction's task was cancelled (shutdown gave up)
+
+    async def _defer(self, interaction: discord.Interaction, ephemeral: bool) -> None:
+        """Show "thinking…" unless already answered; a failure is logged, not raised."""
+        if interaction.response.is_done():
+            return
+        try:
+            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+        except discord.HTTPException as exc:
+            log.warning(
+                "could not defer interaction %s (HTTP %s); answering without it",
+                interaction.id,
+                exc.status,
+                extra={"guild": interaction.guild_id, "interaction": interaction.id},
+            )
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, or stop sleeping as soon as the bot is asked to close."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
 
     async def on_app_command_completion(
         self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any]
@@ -307,25 +370,117 @@ def create_bot(service: BriefingService, settings: Settings, **options: Any) -> 
     return Briefbot(service, settings, **options)
 
 
-async def run_bot(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT (exit 0). A refused token gets one line and exit code 2."""
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def retry_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry `attempt` (1, 2, ...): doubling, capped, half of it random
+    so that many bots cut off together do not all come back in the same second."""
+    ceiling = min(RETRY_CAP, RETRY_FIRST * 2.0 ** min(attempt - 1, 32))
+    return ceiling / 2 + rng() * ceiling / 2
+
+
+def _unreachable(exc: BaseException) -> str:
+    """One line on why Discord could not be reached (never the token: it is in no message)."""
+    if isinstance(exc, discord.DiscordServerError):
+        return f"Discord answered HTTP {exc.status}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def start_with_retry(
+    bot: Briefbot,
+    token: str,
+    *,
+    sleep: Sleep | None = None,
+    rng: Callable[[], float] = random.random,
+) -> None:
+    """Log in and connect; while Discord cannot be reached, retry with backoff.
+
+    Returns when the bot is closed. What retrying cannot fix propagates: discord.LoginFailure,
+    discord.PrivilegedIntentsRequired, discord.ConnectionClosed (a non-resumable close code).
+    Once connected, discord.py reconnects by itself.
+    """
+    pause = sleep or bot.pause
+    attempt = 0
+    logged_in = False
+    while not bot.closing:
+        try:
+            if not logged_in:
+                await bot.login(token)
+                logged_in = True
+            await bot.connect(reconnect=True)
+            return
+        except UNREACHABLE as exc:
+            if bot.closing:
+                return
+            if not logged_in:
+                # The next login opens a new HTTP session; close this one (and its connector).
+                await bot.http.close()
+                bot.http.connector = discord.utils.MISSING
+            attempt += 1
+            delay = retry_delay(attempt, rng)
+            log.warning(
+                "cannot reach Discord (%s); retrying in %.1f s",
+                _unreachable(exc),
+                delay,
+                extra={"attempt": attempt},
+            )
+            await pause(delay)
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The one line for what retrying cannot fix, or None for anything else."""
+    if isinstance(exc, discord.LoginFailure) or (
+        isinstance(exc, discord.ConnectionClosed) and exc.code in TOKEN_REFUSED_CODES
+    ):
+        return (
+            "Discord refused the bot token (it is wrong or was reset). Copy a new one "
+            "from the Developer Portal's Bot page into DISCORD_TOKEN."
+        )
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return (
+            "Discord refused the gateway intents Briefbot asked for (close code 4014). Enable "
+            "them on the Developer Portal's Bot page (Privileged Gateway Intents), then start "
+            "again."
+        )
+    if isinstance(exc, discord.ConnectionClosed):
+        return (
+            f"Discord closed the gateway with code {exc.code} ({exc.reason or 'no reason'}), "
+            "which retrying cannot fix; check BRIEFBOT_SHARD_COUNT and BRIEFBOT_SHARD_IDS."
+        )
+    return None
+
+
+async def run_bot(
+    settings: Settings, *, sleep: Sleep | None = None, rng: Callable[[], float] = random.random
+) -> int:
+    """Run until SIGTERM or SIGINT (exit 0), retrying while Discord cannot be reached.
+
+    A refused token or intents get one line on stderr and exit code 2.
+    """
     assert settings.token is not None
     service = await BriefingService.open(settings.db_path, settings.knowledge_dir)
     bot = create_bot(service, settings)
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
         loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
     try:
         async with bot:
             log.info("starting the Discord bot", extra={"shards": settings.shard_ids})
-            await bot.start(settings.token.reveal())
-    except discord.LoginFailure:
-        print(
-            "briefbot: Discord refused the bot token (it is wrong or was reset). Copy a new one "
-            "from the Developer Portal's Bot page into DISCORD_TOKEN.",
-            file=sys.stderr,
-        )
+            await start_with_retry(bot, settings.token.reveal(), sleep=sleep, rng=rng)
+    except (
+        discord.LoginFailure,
+        discord.PrivilegedIntentsRequired,
+        discord.ConnectionClosed,
+    ) as exc:
+        line = _refusal(exc)
+        if line is None:
+            raise
+        print(f"briefbot: {line}", file=sys.stderr)
         return EXIT_BAD_TOKEN
     finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
         await service.close()
     return 0

@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.search import MAX_CHOICE_NAME, MAX_CHOICES
 from bot.service import Answer
 from bot.ui.cards import no_answer_text
-from bot.ui.replies import send, send_section
+from bot.ui.replies import send_private, send_section
 from bot.ui.views import suggestions_view, topics_page
 
 if TYPE_CHECKING:
@@ -27,15 +27,17 @@ def _member_key(interaction: discord.Interaction) -> tuple[int, int]:
 
 
 async def reply_with(interaction: discord.Interaction, answer: Answer) -> None:
-    """The answer card, or the ephemeral "no briefing yet" with the closest topics as buttons."""
+    """The answer card, or the ephemeral "no briefing yet" with the closest topics as buttons.
+
+    The "no briefing" stays private even when the answer was deferred publicly under load.
+    """
     if answer.section is not None:
         await send_section(interaction, answer.section)
         return
-    await send(
+    await send_private(
         interaction,
         content=no_answer_text(answer.question),
         view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
-        ephemeral=True,
     )
 
 
@@ -55,9 +57,12 @@ class AskCog(commands.Cog):
         answer = await self.bot.run_within_deadline(
             interaction, self.bot.service.ask(question, interaction.guild_id, record=False)
         )
-        await reply_with(interaction, answer)
-        # Logged after answering: the member should not wait for the write.
-        await self.bot.service.record(interaction.guild_id or 0, answer)
+        try:
+            await reply_with(interaction, answer)
+        finally:
+            # Logged after answering (the member should not wait for the write), and logged
+            # even when the reply failed: the question was asked.
+            await self.bot.service.record(interaction.guild_id or 0, answer)
 
     @app_commands.command(name="explain", description="Read the briefing on one topic")
     @app_commands.describe(topic="Start typing a topic")

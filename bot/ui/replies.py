@@ -33,6 +33,28 @@ async def send(interaction: discord.Interaction, **kwargs: Any) -> None:
         await interaction.response.send_message(**kwargs)
 
 
+PRIVATE_PLACEHOLDER = "Briefbot answered you privately."
+
+
+async def send_private(interaction: discord.Interaction, **kwargs: Any) -> None:
+    """An ephemeral reply, even when the only reply so far is a public "thinking…" defer.
+
+    Discord's first follow-up after a defer replaces the placeholder and keeps the defer's
+    visibility, whatever its own flags say: a private reply would show to everyone. So the
+    placeholder is answered first (edited, with no detail), the reply follows as a new
+    ephemeral message, and the placeholder is deleted. Only for a defer nothing else followed.
+    """
+    if not interaction.response.is_done():
+        await interaction.response.send_message(ephemeral=True, **kwargs)
+        return
+    await interaction.edit_original_response(content=PRIVATE_PLACEHOLDER)
+    await interaction.followup.send(ephemeral=True, **kwargs)
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        log.warning("could not delete the placeholder of interaction %s", interaction.id)
+
+
 async def send_section(
     interaction: discord.Interaction,
     section: Section,

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import discord
+import pytest
 
-from tests.discord_support import KNOWLEDGE, running_bot
+from tests.discord_support import KNOWLEDGE, running_bot, settings_for
 from tests.fakediscord import FakeDiscord
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,3 +170,93 @@ async def test_shutdown_waits_for_the_tasks_discord_py_answers_interactions_in()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_retry_delay_doubles_with_jitter_and_is_capped() -> None:
+    from bot.client import RETRY_CAP, retry_delay
+
+    assert [retry_delay(n, rng=lambda: 0.0) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert [retry_delay(n, rng=lambda: 1.0) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert retry_delay(50, rng=lambda: 1.0) == RETRY_CAP == 60.0
+    assert retry_delay(50, rng=lambda: 0.0) == RETRY_CAP / 2
+
+
+async def test_discord_unreachable_at_start_is_retried_until_it_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.client import run_bot
+
+    async with FakeDiscord() as fake:
+        fake.add_guild(name="News")
+        # No network yet: the REST endpoint refuses connections.
+        settings = settings_for(
+            fake, tmp_path / "db.sqlite3", api_base=f"http://127.0.0.1:{closed_port()}/api/v10"
+        )
+        assert settings.token is not None
+        token = settings.token.reveal()
+        waits: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            if len(waits) == 1:
+                # The network comes up, but Discord answers 503 once more.
+                fake.inject_error("GET", r"^/users/@me$", 503, count=1)
+                discord.http.Route.BASE = fake.api_base
+
+        with caplog.at_level(logging.INFO):
+            running = asyncio.create_task(run_bot(settings, sleep=sleep, rng=lambda: 0.5))
+            await fake.wait_ready(1, timeout=15)
+            os.kill(os.getpid(), signal.SIGTERM)  # run_bot's handler closes the bot
+            code = await asyncio.wait_for(running, timeout=15)
+    assert code == 0
+    assert waits == [0.75, 1.5]
+    retries = [r for r in caplog.records if "cannot reach Discord" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.WARNING, logging.WARNING]
+    assert "ClientConnectorError" in retries[0].getMessage()
+    assert "retrying in 0.8 s" in retries[0].getMessage()
+    assert "Discord answered HTTP 503" in retries[1].getMessage()
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in retries)
+    assert token not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("close_code", "says"),
+    [(4004, "refused the bot token"), (4014, "refused the gateway intents")],
+)
+async def test_what_retrying_cannot_fix_stops_with_one_line_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    close_code: int,
+    says: str,
+) -> None:
+    from bot.client import run_bot
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with FakeDiscord() as fake:
+        fake.add_guild(name="News")
+        settings = settings_for(fake, tmp_path / "db.sqlite3")
+        assert settings.token is not None
+        with caplog.at_level(logging.INFO):
+            running = asyncio.create_task(run_bot(settings, sleep=sleep))
+            await fake.wait_ready(1, timeout=15)
+            await fake.drop_gateway(code=close_code)
+            code = await asyncio.wait_for(running, timeout=15)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert waits == []  # not retried
+    lines = [line for line in err.splitlines() if line.startswith("briefbot:")]
+    assert len(lines) == 1 and says in lines[0]
+    assert "Traceback" not in err
+    assert settings.token.reveal() not in err + caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from datetime import date
 from pathlib import Path
@@ -376,3 +377,97 @@ async def test_bot_reconnects_after_a_dropped_gateway(tmp_path: Path) -> None:
             ix = await fake.send_slash(guild.id, name="ask", options={"question": "us role"})
             data = (await ix.wait_response(timeout=10))["data"]
         assert data["embeds"][0]["title"] == "What role does the United States play?"
+
+
+async def test_no_briefing_stays_private_when_the_answer_was_deferred(tmp_path: Path) -> None:
+    release = asyncio.Event()
+    question = "how do I bake sourdough bread?"
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            bot.defer_after = 0.05
+            real_ask = bot.service.ask
+
+            async def slow(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+                await release.wait()
+                return await real_ask(*args, **kwargs)  # type: ignore[arg-type]
+
+            bot.service.ask = slow  # type: ignore[method-assign]
+            ix = await fake.send_slash(guild.id, name="ask", options={"question": question})
+            deferred = await ix.wait_response()
+            assert deferred["type"] == DEFERRED
+            public_defer = not int((deferred.get("data") or {}).get("flags") or 0) & EPHEMERAL
+            assert public_defer
+            release.set()
+            (private,) = await ix.wait_followups(1)
+            await fake.wait_for(lambda: ix.original_deleted, timeout=5)
+        assert private["content"].startswith("I don't have a briefing")
+        assert int(private["flags"]) & EPHEMERAL
+        assert len(components(private)) == 3  # the closest topics, as buttons
+        # Nothing everyone can read mentions the question or the answer.
+        public = fake.channel_messages(guild.text_channel_id, include_interactions=True)
+        assert not [m for m in public if "bread" in m["content"] or "briefing" in m["content"]]
+
+
+async def test_asks_are_answered_and_recorded_when_the_defer_fails_in_a_burst(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            # As in a burst: every ask is deferred at once (more are waiting than WORK_LIMIT),
+            # and Discord refuses the defer.
+            monkeypatch.setattr("bot.client.WORK_LIMIT", 0)
+            recorded = asyncio.Event()
+            real_record = bot.service.record
+
+            async def record_and_signal(*args: Any, **kwargs: Any) -> None:
+                await real_record(*args, **kwargs)
+                recorded.set()
+
+            bot.service.record = record_and_signal  # type: ignore[method-assign]
+            fake.inject_error("POST", r"^/interactions/\d+/[^/]+/callback$", 404, count=1)
+            with caplog.at_level(logging.WARNING):
+                ix = await fake.send_slash(
+                    guild.id, name="ask", options={"question": "berlin talks"}
+                )
+                response = await ix.wait_response()
+                await asyncio.wait_for(recorded.wait(), timeout=5)
+            asked = await bot.service.db.conn.execute_fetchall("SELECT question FROM asks")
+        assert response["type"] == CHANNEL_MESSAGE
+        assert response["data"]["embeds"][0]["title"] == "What are the Berlin talks?"
+        assert [tuple(r) for r in asked] == [("berlin talks",)]
+        assert any(f"could not defer interaction {ix.id}" in r.getMessage() for r in caplog.records)
+        gc.collect()
+        assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+async def test_an_ask_that_cannot_be_answered_is_a_logged_counted_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            monkeypatch.setattr("bot.client.WORK_LIMIT", 0)  # every ask defers first
+            recorded = asyncio.Event()
+            real_record = bot.service.record
+
+            async def record_and_signal(*args: Any, **kwargs: Any) -> None:
+                await real_record(*args, **kwargs)
+                recorded.set()
+
+            bot.service.record = record_and_signal  # type: ignore[method-assign]
+            # The interaction is gone: the defer, the answer and the error reply all fail.
+            fake.inject_error("POST", r"^/interactions/\d+/[^/]+/callback$", 404, count=3)
+            with caplog.at_level(logging.WARNING):
+                ix = await fake.send_slash(
+                    guild.id, name="ask", options={"question": "berlin talks"}
+                )
+                await asyncio.wait_for(recorded.wait(), timeout=5)
+                await fake.wait_for(lambda: bot.failed_interactions == 1, timeout=5)
+        assert ix.response is None
+        failure = next(r for r in caplog.records if "error in /ask" in r.getMessage())
+        assert str(ix.id) in failure.getMessage()
