@@ -15,6 +15,7 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot.search import Catalog
 from tests.discord_support import KNOWLEDGE, running_bot, settings_for
 from tests.fakediscord import FakeDiscord
 
@@ -260,3 +261,40 @@ async def test_what_retrying_cannot_fix_stops_with_one_line_and_exit_2(
     assert len(lines) == 1 and says in lines[0]
     assert "Traceback" not in err
     assert settings.token.reveal() not in err + caplog.text
+
+
+async def test_a_command_line_import_reaches_the_running_bot_within_2_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.__main__ import main
+
+    db = tmp_path / "db.sqlite3"
+    server = tmp_path / "export"
+    server.mkdir()
+    (server / "local-meetup.md").write_text(
+        "---\ntitle: When is the zanzibarian meetup?\nupdated: 2026-11-28\n---\n"
+        "The zanzibarian meetup is on Fridays.\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("BRIEFBOT_DB", str(db))
+    monkeypatch.setenv("BRIEFBOT_KNOWLEDGE", str(KNOWLEDGE))
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        async with running_bot(fake, db) as bot:
+            reloaded = asyncio.Event()
+            real_use = bot.service.use_catalog
+
+            def use(catalog: Catalog) -> None:
+                real_use(catalog)
+                reloaded.set()
+
+            bot.service.use_catalog = use  # type: ignore[method-assign]
+            argv = ["kb", "import", "--guild", str(guild.id), str(server)]
+            assert await asyncio.to_thread(main, argv) == 0  # its own connection, like a process
+            await asyncio.wait_for(reloaded.wait(), timeout=2)
+            assert bot.service.catalog.find(guild.id, "local-meetup") is not None
+            ix = await fake.send_slash(
+                guild.id, name="ask", options={"question": "zanzibarian meetup"}
+            )
+            data = (await ix.wait_response())["data"]
+        assert data["embeds"][0]["title"] == "When is the zanzibarian meetup?"
