@@ -334,6 +334,16 @@ class Editor:
             raise SectionNotFound(slug)
         return section
 
+    async def reachable_by_id(self, guild_id: int, section_id: int) -> Section:
+        """`reachable` for an id from a button: visible here, or this server's removed one."""
+        try:
+            return self.service.section_by_id(section_id, guild_id)
+        except SectionNotFound:
+            own = await self.service.sections.by_id(section_id)
+            if own is None or own.guild_id != guild_id:
+                raise
+            return own
+
     async def history(self, guild_id: int, slug: str) -> tuple[Section, list[Revision]]:
         section = await self.reachable(guild_id, slug)
         return section, await self.service.sections.revisions(section.id)

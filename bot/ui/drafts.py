@@ -40,7 +40,7 @@ def _title(draft: Draft) -> str:
 async def drafts_page(
     interaction: discord.Interaction, page: int
 ) -> tuple[discord.Embed, discord.ui.View | None]:
-    """One page of the caller's drafts in this server, with its menu and page buttons."""
+    """One page of the caller's drafts in this server, read from the store and rendered."""
     guild_id = interaction.guild_id or 0
     moderation = editor_of(interaction).moderation
     drafts, total = await moderation.drafts(
@@ -52,7 +52,13 @@ async def drafts_page(
         drafts, total = await moderation.drafts(
             guild_id, interaction.user.id, offset=page * DRAFTS_PAGE, limit=DRAFTS_PAGE
         )
-    page = max(page, 0)
+    return drafts_message(guild_id, drafts, max(page, 0), pages)
+
+
+def drafts_message(
+    guild_id: int, drafts: list[Draft], page: int, pages: int
+) -> tuple[discord.Embed, discord.ui.View | None]:
+    """The list embed, its reopen menu and (more than one page) Previous / Next buttons."""
     days = DRAFT_LIFETIME.days
     embed = discord.Embed(title="Your kept drafts in this server", colour=COLOUR)
     if not drafts:
@@ -61,6 +67,7 @@ async def drafts_page(
             f"{days} days and listed here."
         )
         return embed, None
+    drafts = drafts[:DRAFTS_PAGE]
     lines = [
         f"**{page * DRAFTS_PAGE + i}.** {discord.utils.escape_markdown(_title(d))} · "
         f"{_what(d)} · {_when(d)}"

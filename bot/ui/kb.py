@@ -460,8 +460,9 @@ class HistoryPage(
         return cls(int(match["guild"]), int(match["section"]), int(match["page"]), match["dir"])
 
     async def clicked(self, interaction: discord.Interaction) -> None:
-        section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
-        shown = await editor_of(interaction).revision_page(section, self.page, HISTORY_PAGE)
+        editor = editor_of(interaction)
+        section = await editor.reachable_by_id(self.guild_id, self.section_id)
+        shown = await editor.revision_page(section, self.page, HISTORY_PAGE)
         embed, view = history_page(self.guild_id, shown)
         await interaction.response.edit_message(embed=embed, view=view)
 

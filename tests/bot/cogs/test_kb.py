@@ -15,6 +15,7 @@ import pytest
 
 from bot import editing
 from bot.client import interaction_tasks
+from bot.editing import Author
 from bot.pack import load_zip
 from bot.sections import MAX_SLUG
 from bot.store.asks import MAX_GAP_QUESTIONS
@@ -257,6 +258,44 @@ async def test_a_form_sent_while_stopping_is_kept_and_saves_when_reopened(tmp_pa
             assert reopened["title"] == "Edit topic" and modal_values(reopened) == typed
             saved = await submit(fake, again, reopened, typed)
             assert saved["content"].startswith("Saved") and "revision 1" in saved["content"]
+
+
+async def test_a_removed_topics_history_pages_so_a_revision_can_be_found(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            current = bot.service.section("nato-purpose", a.id)
+            for n in range(11):
+                current = await bot.service.sections.save_for_guild(
+                    a.id,
+                    dataclasses.replace(current.content, body=f"Rewrite {n}."),
+                    opened=(current.id, current.revision),
+                    author="mod",
+                    author_id=1,
+                )
+            await bot.service.reload()
+            await bot.editor.remove(a.id, Author(1, "mod"), "nato-purpose")
+            shown = await kb(fake, a.id, "history", topic="nato-purpose")
+            first = (await shown.wait_response())["data"]
+            assert first["embeds"][0]["description"].startswith("**12** ·")
+            following = next(c for c in components(first) if c["label"] == "Next")
+            turned = await fake.click_component(
+                shown, following["custom_id"], member_permissions=MODERATOR
+            )
+            second = (await turned.wait_response())["data"]["embeds"][0]
+            assert second["description"].startswith("**2** ·")
+            assert second["footer"]["text"].startswith("Page 2 of 2")
+            # The same button sent in B finds nothing: A's removed topic is A's alone.
+            other = await kb(fake, b.id, "history", topic="nato-purpose")
+            await other.wait_response()
+            stored = fake.messages[other.original_message_id]
+            crafted = following["custom_id"].replace(str(a.id), str(b.id))
+            stored["components"][0]["components"][1]["custom_id"] = crafted
+            refused = await fake.click_component(
+                other, crafted, member_permissions=MODERATOR, strict=False
+            )
+            said = (await refused.wait_response())["data"]
+            assert not said.get("embeds") and "nato-purpose" not in str(said)
 
 
 async def test_topics_titled_with_accents_or_in_cyrillic_save(tmp_path: Path) -> None:
