@@ -55,11 +55,10 @@ def shorten(text: str, limit: int) -> str:
 def escape(text: str) -> str:
     """Markdown and mentions defused, so a member's words show exactly as typed.
 
-    discord.py leaves backslashes alone; they are doubled first, so a backslash typed at the
-    end of a name cannot escape what Briefbot writes after it.
+    Backslashes are escaped too, so one typed at the end of a name cannot escape what
+    Briefbot writes after it.
     """
-    text = discord.utils.escape_markdown(text.replace("\\", "\\\\"))
-    return discord.utils.escape_mentions(text)
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
 def escaped(text: str, limit: int) -> str:

@@ -7,14 +7,18 @@ from datetime import date
 
 import pytest
 
+from bot.editing import content_to_form, form_to_content
 from bot.errors import InvalidSection
 from bot.sections import (
     MAX_ALIAS,
     MAX_ALIASES,
     MAX_BODY,
     MAX_SLUG,
+    MAX_SOURCE_TITLE,
     MAX_SOURCES,
+    MAX_SOURCES_TEXT,
     MAX_TITLE,
+    MAX_URL,
     SectionContent,
     Source,
     validate,
@@ -158,3 +162,28 @@ def test_json_round_trip():
         position=7,
     )
     assert SectionContent.from_json(content.to_json()) == content
+
+
+def test_ten_of_the_longest_sources_fit_the_forms_sources_box():
+    # The form shows sources as "Title | URL" lines in one box Discord caps at 4,000.
+    longest = tuple(
+        Source("t" * MAX_SOURCE_TITLE, f"https://example.org/{i}/".ljust(MAX_URL, "p"))
+        for i in range(MAX_SOURCES)
+    )
+    content = validate(replace(BASE, sources=longest))
+    assert len(content_to_form(content)["sources"]) <= MAX_SOURCES_TEXT == 4000
+
+
+def test_source_titles_and_links_over_their_limits_are_refused():
+    long_title = Source("t" * (MAX_SOURCE_TITLE + 1), "https://example.org")
+    long_url = Source("t", "https://example.org/".ljust(MAX_URL + 1, "p"))
+    assert refused(replace(BASE, sources=(long_title,))).field == "sources"
+    assert "longer than" in refused(replace(BASE, sources=(long_url,))).reason
+
+
+def test_a_bare_link_is_shown_once_in_the_form_and_reads_back_the_same():
+    bare = Source("https://example.org/a", "https://example.org/a")
+    content = validate(replace(BASE, sources=(bare,)))
+    assert content_to_form(content)["sources"] == "https://example.org/a"
+    fields = content_to_form(content)
+    assert form_to_content(fields, BASE.slug, content, BASE.updated).sources == (bare,)

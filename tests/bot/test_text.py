@@ -1,8 +1,23 @@
-"""Text normalisation at the boundary: NFC, folding, words, stopwords and stems."""
+"""Text normalisation at the boundary: NFC, folding, words, stopwords, stems, and cutting."""
 
 from __future__ import annotations
 
-from bot.text import STOPWORDS, clean, content_words, fold, stem, stems, words
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.text import (
+    STOPWORDS,
+    clean,
+    content_words,
+    fold,
+    stem,
+    stems,
+    truncate,
+    words,
+)
+
+# Characters that belong to the one before them: a cut between them breaks what is shown.
+JOINED = ("e\u0301", "👍🏽", "👨\u200d👩\u200d👧", "🇺🇦", "❤\ufe0f", "\r\n")
 
 
 def test_clean_composes_to_nfc_and_strips():
@@ -47,3 +62,37 @@ def test_stem_joins_inflections():
 def test_stems_of_text():
     assert stems("Guarantees, guaranteed!") == {stem("guarantee")}
     assert stems("") == set()
+
+
+def test_truncate_leaves_short_text_alone_and_cuts_long_text_after_a_word():
+    assert truncate("short", 10) == "short"
+    assert truncate("What are the Berlin talks about?", 20) == "What are the Berlin…"
+    assert truncate("x" * 50, 10) == "x" * 9 + "…"
+
+
+def test_truncate_never_splits_a_character_made_of_several_code_points():
+    family = "👨\u200d👩\u200d👧\u200d👦"
+    assert truncate("ab" + family * 3, 10) == "ab" + family + "…"
+    assert truncate("🇺🇦🇺🇦🇺🇦", 4) == "🇺🇦…"
+    assert truncate("Cafe\u0301" * 3, 6) == "Cafe\u0301…"
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from([*JOINED, "a", " ", "Київ", "北京"]), max_size=60),
+    limit=st.integers(1, 120),
+)
+def test_truncate_always_fits_and_cuts_only_between_whole_characters(
+    parts: list[str], limit: int
+) -> None:
+    text = "".join(parts)
+    cut = truncate(text, limit)
+    assert len(cut) <= limit
+    kept = cut.removesuffix("…")
+    assert text.startswith(kept)
+    pos = len(kept)
+    for joined in JOINED:
+        start = text.find(joined)
+        while start != -1:
+            assert not start < pos < start + len(joined), (joined, start, pos)
+            start = text.find(joined, start + 1)

@@ -1,0 +1,492 @@
+"""Every card, report, form and reply Briefbot can build fits Discord's limits, whatever the text.
+
+Sections here sit at the edge of what validation lets in (4,000-character bodies, 20 aliases
+of 100, ten sources of the longest title and link) and are written in Markdown-heavy text,
+mentions, Ukrainian, Arabic, CJK and emoji joined with ZWJ. Each renderer's output becomes the
+JSON discord.py would send, and the fake Discord's own validators (`tests/fakediscord/limits.py`,
+one table of Discord's documented limits) must find nothing wrong with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.briefing import header_for
+from bot.client import EXTENSIONS, Briefbot
+from bot.config import Settings
+from bot.editing import Conflict, Gap, Rejected, RevisionPage, content_to_form
+from bot.errors import BriefbotError, InvalidSection, PackError, SectionNotFound
+from bot.sections import (
+    MAX_ALIAS,
+    MAX_ALIASES,
+    MAX_BODY,
+    MAX_SLUG,
+    MAX_SOURCE_TITLE,
+    MAX_SOURCES,
+    MAX_TITLE,
+    MAX_URL,
+    Section,
+    SectionContent,
+    Source,
+    validate,
+)
+from bot.service import BriefingService
+from bot.store.sections import Revision
+from bot.ui.cards import no_answer_text, section_cards
+from bot.ui.fit import TOPIC_OPTION_LIMIT
+from bot.ui.kb import (
+    HISTORY_PAGE,
+    SectionForm,
+    conflict_embeds,
+    edit_form,
+    history_page,
+    reopen_view,
+)
+from bot.ui.replies import reply_error
+from bot.ui.reports import gaps_embed, stale_embed
+from bot.ui.views import section_view, suggestions_view, topics_page
+from tests.fakediscord.limits import (
+    choices_errors,
+    command_errors,
+    error_paths,
+    message_errors,
+    modal_errors,
+)
+
+GUILD = 2**63 - 1  # the longest snowflake: custom ids carry it
+PROPERTY = settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# Text that is hard to fit: each escapes, joins or widens differently.
+PATTERNS = {
+    "markdown": "__**~~||> `` \\ [x](y) # - _*~|>` ",
+    "mentions": "@everyone <@123456789012345678> @here <@&987654321098765432> ",
+    "ukrainian": "Що таке Рамштайн? Гарантії безпеки для України. ",
+    "arabic": "ما هو حلف شمال الأطلسي؟ ",
+    "cjk": "北大西洋公约组织是什么？乌克兰的安全保障。",
+    "emoji": "👨‍👩‍👧‍👦🇺🇦👍🏽❤️‍🔥🏳️‍🌈",
+    "combining": "é̃ö̈ ",
+    "underscores": "_" * 50,
+    "paragraphs": "A sentence. Another one!\n\nA new paragraph? Yes.\n",
+    "long word": "x" * 80,
+}
+URL_PATTERNS = ("a_b(c)*d~e|f`g", "шлях-до-джерела/", "%20()_", "q?x=1&y=(2)#frag_")
+
+
+def repeat(pattern: str, length: int) -> str:
+    """`pattern` repeated to exactly `length` characters, trimmed of outer whitespace."""
+    return (pattern * (length // len(pattern) + 1))[:length].strip() or "x"
+
+
+@st.composite
+def texts(draw: st.DrawFn, limit: int) -> str:
+    """Text of one or more hard patterns, at the limit half of the time."""
+    chosen = draw(st.lists(st.sampled_from(list(PATTERNS.values())), min_size=1, max_size=3))
+    length = draw(st.one_of(st.just(limit), st.integers(1, limit)))
+    return repeat("".join(chosen), length)
+
+
+@st.composite
+def urls(draw: st.DrawFn) -> str:
+    path = "".join(draw(st.lists(st.sampled_from(URL_PATTERNS), min_size=1, max_size=4)))
+    start = "https://example.org/"
+    length = draw(st.one_of(st.just(MAX_URL), st.integers(len(start) + 1, MAX_URL)))
+    return (start + path * MAX_URL)[:length].strip()
+
+
+@st.composite
+def contents(draw: st.DrawFn) -> SectionContent:
+    count = draw(st.integers(0, MAX_ALIASES))
+    aliases = tuple(f"{i} {draw(texts(MAX_ALIAS))}"[:MAX_ALIAS] for i in range(count))
+    sources = tuple(
+        Source(draw(texts(MAX_SOURCE_TITLE)), draw(urls()))
+        for _ in range(draw(st.integers(0, MAX_SOURCES)))
+    )
+    slug = draw(st.sampled_from(["a", "x" * MAX_SLUG, "nato-purpose"]))
+    return validate(
+        SectionContent(
+            slug=slug,
+            title=draw(texts(MAX_TITLE)),
+            body=draw(texts(MAX_BODY)),
+            aliases=aliases,
+            sources=sources,
+            updated=date(2026, 11, 28),
+        )
+    )
+
+
+def section_of(content: SectionContent, number: int = 1) -> Section:
+    return Section(
+        id=2**53 + number, guild_id=GUILD, content=content, status="active", revision=10**6
+    )
+
+
+sections = contents().map(section_of)
+
+
+def extreme(pattern: str) -> Section:
+    """A section at every limit at once, written in one pattern."""
+    text = PATTERNS[pattern]
+    number = list(PATTERNS).index(pattern)
+    return section_of(
+        validate(
+            SectionContent(
+                slug="x" * MAX_SLUG,
+                title=repeat(text, MAX_TITLE),
+                body=repeat(text, MAX_BODY),
+                aliases=tuple(
+                    f"{i} {repeat(text, MAX_ALIAS)}"[:MAX_ALIAS] for i in range(MAX_ALIASES)
+                ),
+                sources=tuple(
+                    Source(
+                        repeat(text, MAX_SOURCE_TITLE),
+                        (f"https://example.org/{i}/" + "a_b(c)" * MAX_URL)[:MAX_URL],
+                    )
+                    for i in range(MAX_SOURCES)
+                ),
+                updated=date(2026, 11, 28),
+            )
+        ),
+        number,
+    )
+
+
+def numbered(found: list[Section]) -> list[Section]:
+    """Distinct ids, as the service's related and suggested topics have."""
+    return [dataclasses.replace(s, id=s.id + i + 100) for i, s in enumerate(found)]
+
+
+def assert_fits(payload: Mapping[str, Any]) -> None:
+    errors = message_errors(payload)
+    assert errors == {}, "\n".join(error_paths(errors))
+
+
+def message(
+    content: str | None = None,
+    embeds: list[discord.Embed] | None = None,
+    view: discord.ui.View | None = None,
+) -> dict[str, Any]:
+    """The JSON body discord.py sends for these arguments."""
+    payload: dict[str, Any] = {}
+    if content is not None:
+        payload["content"] = content
+    if embeds is not None:
+        payload["embeds"] = [embed.to_dict() for embed in embeds]
+    if view is not None:
+        payload["components"] = view.to_components()
+    return payload
+
+
+def assert_modal_fits(form: discord.ui.Modal) -> None:
+    errors = modal_errors(form.to_dict())
+    assert errors == {}, "\n".join(error_paths(errors))
+
+
+def squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+# -- answer cards and what comes with them -------------------------------------------------
+
+
+def check_cards(section: Section, related: list[Section], header: str | None) -> None:
+    cards = section_cards(section, header)
+    view = section_view(GUILD, section, related)
+    for i, card in enumerate(cards):
+        last = i == len(cards) - 1
+        assert_fits(message(embeds=card.embeds, view=view if last else None))
+    # Nothing cut silently: the whole body is there, and every link.
+    shown = [embed.to_dict() for card in cards for embed in card.embeds]
+    body = "".join(e.get("description", "") for e in shown if "description" in e)
+    assert squeeze(body) == squeeze(section.content.body)
+    fields = "\n".join(f["value"] for e in shown for f in e.get("fields", []))
+    for source in section.content.sources:
+        assert source.url.replace("(", "%28").replace(")", "%29").replace(" ", "%20") in fields
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+def test_a_section_at_every_limit_fits_as_an_answer_and_as_the_daily_post(pattern: str) -> None:
+    section = extreme(pattern)
+    related = [extreme(p) for p in PATTERNS][:5]
+    check_cards(section, related, None)
+    check_cards(section, related, header_for(date(2026, 11, 28)))
+
+
+@PROPERTY
+@given(section=sections, related=st.lists(sections, max_size=3), post=st.booleans())
+def test_answer_cards_fit_whatever_the_section(
+    section: Section, related: list[Section], post: bool
+) -> None:
+    check_cards(section, numbered(related), header_for(date(2026, 11, 28)) if post else None)
+
+
+@PROPERTY
+@given(question=texts(300), suggestions=st.lists(sections, max_size=3))
+def test_the_no_answer_reply_fits(question: str, suggestions: list[Section]) -> None:
+    text = no_answer_text(question)
+    assert_fits(message(content=text, view=suggestions_view(GUILD, numbered(suggestions))))
+    assert "@everyone" not in text and "<@123456789012345678>" not in text
+
+
+def stub_interaction(topics: list[Section]) -> Any:
+    service = SimpleNamespace(topics=lambda guild_id: topics)
+    return SimpleNamespace(client=SimpleNamespace(service=service), guild_id=GUILD)
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+def test_every_page_of_the_topic_list_fits(pattern: str) -> None:
+    topics = [extreme(pattern)] * 25
+    for page in range(3):
+        embed, view = topics_page(stub_interaction(topics), page)
+        assert_fits(message(embeds=[embed], view=view))
+
+
+# -- moderators' replies and reports -----------------------------------------------------------
+
+
+@PROPERTY
+@given(current=st.one_of(st.none(), sections), title=texts(MAX_TITLE), body=texts(MAX_BODY))
+def test_the_edit_conflict_reply_fits(current: Section | None, title: str, body: str) -> None:
+    typed = {"title": title, "aliases": "", "body": body, "sources": ""}
+    embeds = conflict_embeds(current, typed)
+    assert_fits(message(str(Conflict(current, 2**62)), embeds, reopen_view(GUILD, 2**62)))
+
+
+def test_the_edit_conflict_of_two_long_texts_shows_both_and_fits() -> None:
+    current = extreme("markdown")
+    typed = content_to_form(extreme("ukrainian").content)
+    embeds = conflict_embeds(current, typed)
+    assert_fits(message(str(Conflict(current, 1)), embeds, reopen_view(GUILD, 1)))
+    now, yours = (embed.description or "" for embed in embeds)
+    # Shared fairly: neither text is squeezed out by the other.
+    assert len(now) > 2500 and len(yours) > 2500
+
+
+@PROPERTY
+@given(
+    questions=st.lists(texts(300), min_size=1, max_size=40),
+    count=st.integers(1, 10**9),
+    days=st.integers(1, 365),
+)
+def test_the_gaps_report_fits(questions: list[str], count: int, days: int) -> None:
+    gaps = [Gap(q, count, (q,)) for q in questions]
+    assert_fits(message(embeds=[gaps_embed(gaps, days)]))
+
+
+def test_twenty_questions_full_of_underscores_fit_and_none_ends_in_half_an_escape() -> None:
+    gaps = [Gap(f"q{i} " + "_" * 298, 3, ()) for i in range(20)]
+    embed = gaps_embed(gaps, 7)
+    assert_fits(message(embeds=[embed]))
+    for line in (embed.description or "").splitlines():
+        # Every underscore shown is escaped: a cut never leaves a lone backslash or underscore.
+        assert "_" not in line.replace("\\_", "")
+        assert not line.removesuffix("…").endswith("\\")
+
+
+@PROPERTY
+@given(topics=st.lists(sections, min_size=1, max_size=3), days=st.integers(1, 3650))
+def test_the_stale_report_fits(topics: list[Section], days: int) -> None:
+    assert_fits(message(embeds=[stale_embed(topics * 13, days)]))
+
+
+@PROPERTY
+@given(section=sections, authors=st.lists(texts(100), min_size=1, max_size=25))
+def test_every_history_page_fits(section: Section, authors: list[str]) -> None:
+    revisions = [
+        Revision(
+            section_id=section.id,
+            number=10**6 - i,
+            author=author,
+            author_id=2**63 - 1,
+            created_at="2026-11-28T09:30:15+00:00",
+            action="reverted",
+            changed=("title", "body", "aliases", "tags", "sources", "updated", "position"),
+            content=section.content,
+            status="active",
+        )
+        for i, author in enumerate(authors)
+    ]
+    pages = -(-len(revisions) // HISTORY_PAGE)
+    for page in range(pages):
+        shown = revisions[page * HISTORY_PAGE : (page + 1) * HISTORY_PAGE]
+        embed, view = history_page(GUILD, RevisionPage(section, shown, page, pages))
+        assert_fits(message(embeds=[embed], view=view))
+
+
+class Stored(SimpleNamespace):
+    """A stored row as the status embed reads it; fields it does not set read as None."""
+
+    def __getattr__(self, name: str) -> None:
+        return None
+
+
+def status(reason: str | None, topic: Section) -> Any:
+    schedule = Stored(
+        channel_id=2**63 - 1,
+        local_time="23:59",
+        timezone="America/Argentina/ComodRivadavia",
+        paused_reason=reason,
+    )
+    last = Stored(local_date=date(2026, 11, 28), slug="x" * MAX_SLUG, status="failed")
+    return Stored(
+        schedule=schedule,
+        next_local=datetime(2026, 11, 29, 23, 59),
+        next_topic=topic,
+        last_post=last,
+    )
+
+
+@PROPERTY
+@given(reason=texts(6000), topic=sections)
+def test_the_briefing_status_fits(reason: str, topic: Section) -> None:
+    from bot.cogs.briefing import status_embed
+
+    assert_fits(message(embeds=[status_embed(status(reason, topic))]))
+    assert_fits(message(embeds=[status_embed(status(None, topic))]))
+
+
+# -- the moderators' form ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+def test_the_edit_form_opens_for_a_section_at_every_limit(pattern: str) -> None:
+    assert_modal_fits(edit_form(GUILD, extreme(pattern)))
+
+
+@PROPERTY
+@given(section=sections)
+def test_the_edit_form_opens_for_any_valid_section(section: Section) -> None:
+    assert_modal_fits(edit_form(GUILD, section))
+
+
+def test_a_form_reopened_with_the_longest_text_discord_lets_a_moderator_type_fits() -> None:
+    typed = {"title": "t" * 200, "aliases": "a" * 2020, "body": "b" * 4000, "sources": "s" * 4000}
+    assert_modal_fits(SectionForm(GUILD, "x" * MAX_SLUG, (2**63 - 1, 10**9), typed))
+    assert_modal_fits(SectionForm(GUILD, None, None, typed))
+
+
+def test_a_section_saved_under_older_limits_is_refused_by_name_not_sent_to_discord() -> None:
+    legacy = Source("t" * 200, "https://example.org/" + "p" * 480)
+    content = dataclasses.replace(extreme("markdown").content, sources=(legacy,) * MAX_SOURCES)
+    with pytest.raises(InvalidSection) as refused:
+        edit_form(GUILD, section_of(content))
+    assert refused.value.field == "sources"
+
+
+# -- error replies ----------------------------------------------------------------------------
+
+
+class Reply:
+    """Stands in for an interaction: records what `reply_error` sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.response = self
+        self.guild_id = GUILD
+        self.id = 1
+
+    def is_done(self) -> bool:
+        return False
+
+    async def send_message(self, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+
+
+def refusals(topic: str, typed: str) -> list[BaseException]:
+    """Every kind of refusal a member or moderator can meet, echoing their words."""
+    found: list[BaseException] = [
+        SectionNotFound(topic),
+        BriefbotError(f"{topic} has no revision 100000; /kb history shows revisions 1 to 3."),
+        PackError([f"{typed}.md: body: is 9,999 characters" for _ in range(200)]),
+        Conflict(None, 2**62),
+        RuntimeError(typed),
+    ]
+    for content in (
+        SectionContent(slug="a", title=typed * 3, body="b"),
+        SectionContent(slug="a", title="t", body=typed * 20),
+        SectionContent(slug="a", title="t", body="b", aliases=(typed * 2,)),
+        SectionContent(slug="a", title="t", body="b", sources=(Source("t", typed),)),
+        SectionContent(slug=typed, title="t", body="b"),
+    ):
+        try:
+            validate(content)
+        except InvalidSection as error:
+            found.extend([error, Rejected(error, 2**62)])
+    return found
+
+
+@PROPERTY
+@given(topic=texts(100), typed=texts(300))
+async def test_every_error_reply_fits(topic: str, typed: str) -> None:
+    for error in refusals(topic, typed):
+        reply = Reply()
+        await reply_error(reply, error, "/kb edit")  # type: ignore[arg-type]
+        (sent,) = reply.sent
+        assert sent["ephemeral"] is True
+        assert_fits({"content": sent["content"]})
+
+
+# -- commands and autocomplete --------------------------------------------------------------
+
+
+def options_named_topic(commands: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`/kb edit` -> its `topic` option, for every command (or subcommand) that has one."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(command: dict[str, Any], path: str) -> None:
+        for option in command.get("options") or []:
+            if option.get("type") in (1, 2):
+                walk(option, f"{path} {option['name']}")
+            elif option["name"] == "topic":
+                found[path] = option
+
+    for command in commands:
+        walk(command, f"/{command['name']}")
+    return found
+
+
+async def test_the_registered_commands_are_valid_and_topic_names_are_bounded(
+    service: BriefingService, tmp_path: Path
+) -> None:
+    bot = Briefbot(service, Settings(db_path=tmp_path / "db.sqlite3"))
+    for extension in EXTENSIONS:
+        await bot.load_extension(extension)
+    commands = [command.to_dict(bot.tree) for command in bot.tree.get_commands()]
+    errors = command_errors(commands)
+    assert errors == {}, "\n".join(error_paths(errors))
+    topics = options_named_topic(commands)
+    assert {"/kb edit", "/kb remove", "/kb history", "/kb revert", "/briefing next"} <= set(topics)
+    for path, option in topics.items():
+        # /explain takes a question in the member's words; the others name a topic.
+        assert option["max_length"] == (300 if path == "/explain" else TOPIC_OPTION_LIMIT), path
+
+
+async def test_autocomplete_offers_valid_choices_for_extreme_titles(
+    service: BriefingService,
+) -> None:
+    guild = 42
+    for i, pattern in enumerate(PATTERNS):
+        content = dataclasses.replace(extreme(pattern).content, slug=f"extreme-{i}")
+        await service.sections.save_for_guild(
+            guild, content, opened=None, author="test", author_id=1
+        )
+    await service.reload()
+    assert len(service.autocomplete("", guild)) > len(PATTERNS)
+    partials = ["", "what is", "x" * 200, *(p[:40] for p in PATTERNS.values())]
+    for partial in partials:
+        choices = [{"name": c.name, "value": c.value} for c in service.autocomplete(partial, guild)]
+        errors = choices_errors(choices)
+        assert errors == {}, (partial, "\n".join(error_paths(errors)))
