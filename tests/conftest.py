@@ -6,6 +6,7 @@ The suite runs without ``tests/__init__.py``: this file puts the repository root
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -80,6 +81,25 @@ def _no_invalid_discord_payloads() -> Iterator[None]:
     message = refused_payloads_failure(refusal_log.take_since(mark))
     if message:
         pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Undo `setup_logging` after each test that ran the CLI.
+
+    It replaces the root logger's handlers with one on `sys.stderr`, which under pytest is a
+    capture stream closed after that test; a later test's log records would then fail to write
+    ("--- Logging error ---" on stderr), and tests that read stderr would see it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
