@@ -1,4 +1,4 @@
-"""What Briefbot keeps, and for how long: old questions and the data of servers that removed it.
+"""What Briefbot keeps, and for how long: old questions, expired drafts, removed servers' data.
 
 Runs once when the bot starts and then every hour; every step reads the injected clock, so the
 tests move time instead of waiting for it.
@@ -16,6 +16,7 @@ from bot.config import DEFAULT_ASK_RETENTION_DAYS
 from bot.store.asks import AskLog
 from bot.store.database import Database
 from bot.store.guilds import GuildData
+from bot.store.moderation import ModerationStore
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ RUN_EVERY = 3600.0
 @dataclass(slots=True)
 class RetentionReport:
     asks_deleted: int = 0
+    drafts_deleted: int = 0
     guilds_purged: list[int] = field(default_factory=list)
     guilds_kept: list[int] = field(default_factory=list)
 
@@ -44,6 +46,7 @@ class Retention:
         self.db = db
         self.asks = AskLog(db)
         self.guilds = GuildData(db)
+        self.drafts = ModerationStore(db)
         self.ask_days = ask_days
         self.is_member = is_member
 
@@ -54,6 +57,7 @@ class Retention:
     async def run_once(self) -> RetentionReport:
         report = RetentionReport()
         report.asks_deleted = await self.asks.prune(self._before(self.ask_days))
+        report.drafts_deleted = await self.drafts.purge_expired_drafts()
         for guild_id in await self.guilds.removed_before(self._before(REMOVED_GUILD_DAYS)):
             if self.is_member(guild_id):
                 await self.guilds.cancel_removal(guild_id)
@@ -61,10 +65,12 @@ class Retention:
                 continue
             await self.guilds.purge(guild_id)
             report.guilds_purged.append(guild_id)
-        if report.asks_deleted or report.guilds_purged:
+        if report.asks_deleted or report.drafts_deleted or report.guilds_purged:
             log.info(
-                "retention: deleted %d old questions and the data of %d removed servers",
+                "retention: deleted %d old questions, %d expired drafts and the data of %d "
+                "removed servers",
                 report.asks_deleted,
+                report.drafts_deleted,
                 len(report.guilds_purged),
             )
         return report

@@ -63,6 +63,23 @@ async def test_questions_older_than_the_retention_are_deleted(db: Database, cloc
     assert await questions(db) == []
 
 
+async def test_expired_drafts_are_deleted_without_waiting_for_another_draft(
+    db: Database, clock: Clock
+) -> None:
+    drafts = ModerationStore(db)
+    old = await drafts.keep_draft(1, 10, None, None, {"title": "old"})
+    clock.advance(days=10)
+    newer = await drafts.keep_draft(2, 20, None, None, {"title": "newer"})
+    retention = Retention(db)
+    clock.advance(days=20, seconds=-1)
+    assert (await retention.run_once()).drafts_deleted == 0
+    clock.advance(seconds=2)
+    assert (await retention.run_once()).drafts_deleted == 1
+    async with db.conn.execute("SELECT id FROM kb_drafts ORDER BY id") as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == [newer]
+    assert old != newer
+
+
 async def test_a_removed_server_is_purged_after_30_days_unless_the_bot_came_back(
     db: Database, clock: Clock
 ) -> None:
