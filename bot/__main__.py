@@ -76,7 +76,9 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
                 raise BriefbotError(
                     "kb import --guild needs the file: the zip /kb export attached, or a folder."
                 )
-            report = await service.import_guild_pack(Path(args.dir), args.guild)
+            report = await service.import_guild_pack(
+                Path(args.dir), args.guild, max_topics=settings.max_guild_topics
+            )
             print(f"Imported {args.dir} into server {args.guild}: {report.summary()}.")
         elif args.kb == "import":
             folder = Path(args.dir) if args.dir else settings.knowledge_dir

@@ -338,13 +338,18 @@ class BriefingService:
             await self.reload()
         return report
 
-    async def import_guild_pack(self, path: Path, guild_id: int) -> ImportReport:
-        """Import a folder or a `/kb export` zip as one server's own topics and overrides."""
+    async def import_guild_pack(
+        self, path: Path, guild_id: int, *, max_topics: int | None = None
+    ) -> ImportReport:
+        """Import a folder or a `/kb export` zip as one server's own topics and overrides.
+
+        Refused, nothing written, if the server would hold more than `max_topics` of its own.
+        """
         if guild_id <= 0:
             raise BriefbotError(f"{guild_id} is not a server id (copy it from Discord).")
         loaded = await asyncio.to_thread(pack.read_path, path)
         report = await self.sections.import_for_guild(
-            guild_id, loaded.sections, author=IMPORT_AUTHOR
+            guild_id, loaded.sections, author=IMPORT_AUTHOR, max_topics=max_topics
         )
         if report.changed:
             await self.reload()

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import aiosqlite
 
+from bot.errors import LimitReached
 from bot.sections import Section, SectionContent, Source, Status
 from bot.store.database import Database
 
@@ -301,13 +302,19 @@ class SectionStore:
         return report
 
     async def import_for_guild(
-        self, guild_id: int, pack: Sequence[SectionContent], *, author: str
+        self,
+        guild_id: int,
+        pack: Sequence[SectionContent],
+        *,
+        author: str,
+        max_topics: int | None = None,
     ) -> ImportReport:
         """Make `pack` what one server sees, as its own topics and overrides, in one transaction.
 
         The curated scope is never written. A section equal to the curated one the server
         would see anyway needs no override and is left alone; topics not in `pack` stay as
-        they are (an import adds and updates, it never removes).
+        they are (an import adds and updates, it never removes). Nothing is written when the
+        server would end with more than `max_topics` topics of its own.
         """
         report = ImportReport()
         changes: list[Change] = []
@@ -335,6 +342,16 @@ class SectionStore:
                     report.updated.append(content.slug)
                 else:
                     report.unchanged.append(content.slug)
+            if max_topics is not None:
+                active = sum(1 for s in own.values() if s.status == "active")
+                restored = sum(1 for c in changes if c.action == "restored")
+                total = active + len(report.added) + restored
+                if total > max_topics:
+                    raise LimitReached(
+                        f"This import would give server {guild_id} {total} topics of its own; "
+                        f"the most Briefbot keeps for one server is {max_topics} "
+                        "(BRIEFBOT_MAX_GUILD_TOPICS). Nothing was imported."
+                    )
             await self._save_many(conn, changes)
         return report
 

@@ -154,6 +154,22 @@ def test_kb_import_guild_takes_a_server_export_into_that_server_only(cli, tmp_pa
     assert code == EXIT_ERROR and "oops.md: field 'updated'" in err
 
 
+def test_kb_import_guild_keeps_the_servers_topic_cap(cli, clean_env, pack_dir):
+    clean_env.setenv("BRIEFBOT_MAX_GUILD_TOPICS", "2")
+    for slug in ("berlin-talks", "us-role", "nato-purpose"):
+        page = pack_dir / f"{slug}.md"
+        page.write_text(page.read_text("utf-8").replace("title: ", "title: Ours, ", 1), "utf-8")
+    code, _, err = cli("kb", "import", "--guild", "42", str(pack_dir))
+    assert code == EXIT_ERROR
+    assert "3 topics of its own" in one_line_error(err) and "most" in err
+    _, here, _ = cli("kb", "show", "berlin-talks", "--guild", "42")
+    assert "title: Ours," not in here  # nothing was imported
+    (pack_dir / "nato-purpose.md").unlink()
+    code, out, err = cli("kb", "import", "--guild", "42", str(pack_dir))
+    assert code == 0, err
+    assert "2 added" in out
+
+
 def test_kb_import_of_a_changed_pack_reports_it(cli, pack_dir):
     (pack_dir / "berlin-talks.md").unlink()
     code, out, _ = cli("kb", "import", str(pack_dir))
