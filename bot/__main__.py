@@ -77,7 +77,10 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
                     "kb import --guild needs the file: the zip /kb export attached, or a folder."
                 )
             report = await service.import_guild_pack(
-                Path(args.dir), args.guild, max_topics=settings.max_guild_topics
+                Path(args.dir),
+                args.guild,
+                max_topics=settings.max_guild_topics,
+                other_server=args.other_server,
             )
             print(f"Imported {args.dir} into server {args.guild}: {report.summary()}.")
         elif args.kb == "import":
@@ -230,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ID",
         help="import into this server only (never into the curated pack)",
+    )
+    kb_import.add_argument(
+        "--other-server",
+        action="store_true",
+        help="with --guild: accept an export made in another server (a copy between servers)",
     )
     kb_export = kb.add_parser("export", help="write the briefing as a pack folder")
     kb_export.add_argument("dir")

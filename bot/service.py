@@ -339,15 +339,30 @@ class BriefingService:
         return report
 
     async def import_guild_pack(
-        self, path: Path, guild_id: int, *, max_topics: int | None = None
+        self,
+        path: Path,
+        guild_id: int,
+        *,
+        max_topics: int | None = None,
+        other_server: bool = False,
     ) -> ImportReport:
         """Import a folder or a `/kb export` zip as one server's own topics and overrides.
+
+        An export made in another server is refused unless `other_server` (a mistyped id would
+        otherwise put one server's topics in another).
 
         Refused, nothing written, if the server would hold more than `max_topics` of its own.
         """
         if guild_id <= 0:
             raise BriefbotError(f"{guild_id} is not a server id (copy it from Discord).")
         loaded = await asyncio.to_thread(pack.read_path, path)
+        source = loaded.exported_from
+        if source is not None and source != guild_id and not other_server:
+            raise BriefbotError(
+                f"{path.name} is server {source}'s export, not server {guild_id}'s. Check the "
+                f"id; to copy server {source}'s topics into server {guild_id} on purpose, add "
+                "--other-server."
+            )
         report = await self.sections.import_for_guild(
             guild_id, loaded.sections, author=IMPORT_AUTHOR, max_topics=max_topics
         )

@@ -268,6 +268,18 @@ async def test_guild_import_writes_that_server_only_never_the_curated_pack(
     assert not again.changed
 
 
+async def test_guild_import_refuses_another_servers_export_unless_told(service, tmp_path):
+    own = dataclasses.replace(service.section("us-role", 7).content, title="Server 7's US role")
+    archive = tmp_path / "briefing.zip"
+    archive.write_bytes(zip_pack([own], 7))
+    with pytest.raises(BriefbotError, match=r"server 7's export, not server 8's"):
+        await service.import_guild_pack(archive, 8)
+    assert await service.sections.in_scope(8) == []
+    report = await service.import_guild_pack(archive, 8, other_server=True)
+    assert report.added == ["us-role"]
+    assert service.section("us-role", 8).title == "Server 7's US role"
+
+
 async def test_a_bad_guild_import_writes_nothing_and_names_the_problem(service, tmp_path):
     folder = tmp_path / "export"
     folder.mkdir()
