@@ -290,7 +290,14 @@ def previous_export(folder: Path) -> set[str]:
         files = json.loads(marker.read_text("utf-8")).get("files")
     except (UnicodeDecodeError, ValueError, AttributeError):
         return set()
-    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+    if not isinstance(files, list):
+        return set()
+    # Only plain page names: a crafted marker must not name a file outside the folder.
+    return {
+        f
+        for f in files
+        if isinstance(f, str) and f == Path(f).name and f.endswith(SUFFIX) and f[0] != "."
+    }
 
 
 def write_pack(

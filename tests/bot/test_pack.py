@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 from datetime import date
@@ -267,6 +268,21 @@ def test_export_refuses_a_folder_holding_files_it_did_not_write(tmp_path, knowle
     # Nothing written, nothing deleted.
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "notes.txt"]
     assert readme.read_text(encoding="utf-8") == "# My project\n"
+
+
+def test_a_crafted_marker_cannot_make_an_export_delete_outside_its_folder(tmp_path, knowledge_dir):
+    sections = load_pack(knowledge_dir)
+    folder = tmp_path / "out"
+    write_pack(sections[:2], folder)
+    victim = tmp_path / "victim.md"
+    victim.write_text("not the export's", encoding="utf-8")
+    marker = next(p for p in folder.iterdir() if not p.name.endswith(".md"))
+    data = json.loads(marker.read_text("utf-8"))
+    data["files"] += ["../victim.md", str(victim), ".hidden.md"]
+    marker.write_text(json.dumps(data), encoding="utf-8")
+    write_pack(sections[:1], folder)
+    assert victim.read_text(encoding="utf-8") == "not the export's"
+    assert sorted(p.stem for p in folder.glob("*.md")) == [sections[0].slug]
 
 
 def test_export_into_a_previous_export_replaces_only_its_files(tmp_path, knowledge_dir):
