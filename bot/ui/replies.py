@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.errors import BriefbotError
+from bot.errors import BriefbotError, StorageError
 from bot.sections import Section
 from bot.ui.cards import section_cards
 from bot.ui.fit import CONTENT_LIMIT, shorten
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FALLBACK_ERROR = "Something went wrong on my side. It has been logged; please try again shortly."
+STORAGE_ERROR = "I could not read or save the briefing just now; the operator has been told."
 
 
 def service_of(interaction: discord.Interaction) -> BriefingService:
@@ -79,7 +80,17 @@ async def send_section(
 
 async def reply_error(interaction: discord.Interaction, error: BaseException, where: str) -> None:
     """Turn any error into one short ephemeral message; log the unexpected ones in full."""
-    if isinstance(error, BriefbotError):
+    if isinstance(error, StorageError):
+        # Written for the operator (it names files and paths): logged, never shown to members.
+        log.error(
+            "storage error in %s (guild %s, interaction %s): %s",
+            where,
+            interaction.guild_id,
+            interaction.id,
+            error,
+        )
+        message = STORAGE_ERROR
+    elif isinstance(error, BriefbotError):
         message = str(error)
     else:
         log.error(
