@@ -59,6 +59,10 @@ UNREACHABLE = (
 )
 # Gateway close codes that mean the token was refused.
 TOKEN_REFUSED_CODES = frozenset({4004})
+# Before discord.py connects, the gateway must say hello (op 10) within this many seconds.
+GATEWAY_HELLO = 10
+GATEWAY_HELLO_TIMEOUT = 30.0
+GATEWAY_VERSION = 10
 # Discord allows 3 seconds for the first reply; past this much work we defer first.
 DEFER_AFTER = 2.0
 WORK_LIMIT = 8
@@ -340,12 +344,6 @@ class Briefbot(commands.Bot):
                 extra={"guild": interaction.guild_id, "interaction": interaction.id},
             )
 
-    async def pause(self, seconds: float) -> None:
-        """Sleep, or stop sleeping as soon as the bot is asked to close."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stop.wait()
-
     async def on_app_command_completion(
         self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any]
     ) -> None:
@@ -359,6 +357,10 @@ class ShardedBriefbot(Briefbot, commands.AutoShardedBot):
 def create_bot(service: BriefingService, settings: Settings, **options: Any) -> Briefbot:
     point_at(settings)
     quiet_voice_warnings()
+    return _new_bot(service, settings, **options)
+
+
+def _new_bot(service: BriefingService, settings: Settings, **options: Any) -> Briefbot:
     if settings.shard_count:
         return ShardedBriefbot(
             service,
@@ -387,45 +389,118 @@ def _unreachable(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def start_with_retry(
-    bot: Briefbot,
-    token: str,
-    *,
-    sleep: Sleep | None = None,
-    rng: Callable[[], float] = random.random,
-) -> None:
-    """Log in and connect; while Discord cannot be reached, retry with backoff.
+def _is_hello(message: aiohttp.WSMessage) -> bool:
+    if message.type is not aiohttp.WSMsgType.TEXT:
+        return False
+    with contextlib.suppress(ValueError):
+        payload = json.loads(message.data)
+        return isinstance(payload, dict) and payload.get("op") == GATEWAY_HELLO
+    return False
 
-    Returns when the bot is closed. What retrying cannot fix propagates: discord.LoginFailure,
-    discord.PrivilegedIntentsRequired, discord.ConnectionClosed (a non-resumable close code).
-    Once connected, discord.py reconnects by itself.
+
+async def gateway_answers(url: yarl.URL) -> None:
+    """Open Discord's gateway, wait for its hello, close again; raise (UNREACHABLE) if it cannot.
+
+    discord.py's `connect(reconnect=True)` cannot retry a first connection that fails (2.7
+    logs a traceback, then raises AttributeError: it has no websocket to resume), so the
+    gateway is handed to it only once Discord has answered.
     """
-    pause = sleep or bot.pause
-    attempt = 0
-    logged_in = False
-    while not bot.closing:
-        try:
-            if not logged_in:
-                await bot.login(token)
-                logged_in = True
-            await bot.connect(reconnect=True)
+    async with (
+        asyncio.timeout(GATEWAY_HELLO_TIMEOUT),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url.with_query(v=GATEWAY_VERSION, encoding="json")) as ws,
+    ):
+        message = await ws.receive()
+    if message.type is aiohttp.WSMsgType.CLOSE:
+        raise ConnectionError(f"the gateway closed with code {message.data} before its hello")
+    if not _is_hello(message):
+        raise ConnectionError(f"the gateway sent {message.type.name} instead of its hello")
+
+
+class Startup:
+    """Log in and connect while Discord may be unreachable: one warning line per failure, one
+    backoff for both steps; once connected, discord.py reconnects by itself.
+
+    Each login attempt gets a new bot: discord.py has no public way to drop the HTTP session a
+    failed login opened, and a closed Client cannot log in again. After a login, the same bot
+    waits for the gateway.
+    """
+
+    def __init__(
+        self,
+        service: BriefingService,
+        settings: Settings,
+        *,
+        sleep: Sleep | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.sleep = sleep or self._wait
+        self.rng = rng
+        self.bot: Briefbot | None = None
+        self.attempt = 0
+        self._stopping = asyncio.Event()
+        self._closing: asyncio.Future[None] | None = None
+
+    def stop(self) -> None:
+        """SIGTERM or SIGINT: no further attempt, and the current bot closes."""
+        self._stopping.set()
+        if self.bot is not None:
+            self._closing = asyncio.ensure_future(self.bot.close())
+
+    async def run(self, token: str) -> None:
+        """Return when the bot is closed. What retrying cannot fix propagates:
+        discord.LoginFailure, discord.PrivilegedIntentsRequired, discord.ConnectionClosed."""
+        while not self._stopping.is_set():
+            self.bot = bot = _new_bot(self.service, self.settings)
+            async with bot:
+                try:
+                    await bot.login(token)
+                except UNREACHABLE as exc:
+                    reason = _unreachable(exc)
+                else:
+                    await self._connect(bot)
+                    return
+            await self._retry("Discord", reason)
+
+    async def _connect(self, bot: Briefbot) -> None:
+        while not self._stopping.is_set():
+            try:
+                await gateway_answers(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+            except UNREACHABLE as exc:
+                reason = _unreachable(exc)
+            else:
+                try:
+                    await bot.connect(reconnect=True)
+                    return
+                except AttributeError:
+                    # The gateway failed again between its hello and discord.py's first
+                    # connection, which discord.py cannot retry (see gateway_answers).
+                    if isinstance(bot, ShardedBriefbot) or bot.ws is not None:
+                        raise
+                    reason = "its first connection failed"
+            await self._retry("Discord's gateway", reason)
+
+    async def _retry(self, what: str, reason: str) -> None:
+        if self._stopping.is_set():
             return
-        except UNREACHABLE as exc:
-            if bot.closing:
-                return
-            if not logged_in:
-                # The next login opens a new HTTP session; close this one (and its connector).
-                await bot.http.close()
-                bot.http.connector = discord.utils.MISSING
-            attempt += 1
-            delay = retry_delay(attempt, rng)
-            log.warning(
-                "cannot reach Discord (%s); retrying in %.1f s",
-                _unreachable(exc),
-                delay,
-                extra={"attempt": attempt},
-            )
-            await pause(delay)
+        self.attempt += 1
+        delay = retry_delay(self.attempt, self.rng)
+        log.warning(
+            "cannot reach %s (%s); retrying in %.1f s",
+            what,
+            reason,
+            delay,
+            extra={"attempt": self.attempt},
+        )
+        await self.sleep(delay)
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep, or stop sleeping as soon as SIGTERM or SIGINT arrives."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
 
 def _refusal(exc: BaseException) -> str | None:
@@ -460,15 +535,16 @@ async def run_bot(
     """
     assert settings.token is not None
     service = await BriefingService.open(settings.db_path, settings.knowledge_dir)
-    bot = create_bot(service, settings)
+    point_at(settings)
+    quiet_voice_warnings()
+    startup = Startup(service, settings, sleep=sleep, rng=rng)
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
     for signum in signals:
-        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+        loop.add_signal_handler(signum, startup.stop)
     try:
-        async with bot:
-            log.info("starting the Discord bot", extra={"shards": settings.shard_ids})
-            await start_with_retry(bot, settings.token.reveal(), sleep=sleep, rng=rng)
+        log.info("starting the Discord bot", extra={"shards": settings.shard_ids})
+        await startup.run(settings.token.reveal())
     except (
         discord.LoginFailure,
         discord.PrivilegedIntentsRequired,

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import discord
 import pytest
+import yarl
+from aiohttp import web
+from discord.gateway import DiscordWebSocket
 
 from bot.search import Catalog
 from tests.discord_support import KNOWLEDGE, running_bot, settings_for
@@ -261,6 +264,113 @@ async def test_what_retrying_cannot_fix_stops_with_one_line_and_exit_2(
     assert len(lines) == 1 and says in lines[0]
     assert "Traceback" not in err
     assert settings.token.reveal() not in err + caplog.text
+
+
+async def _until_ready(fake: FakeDiscord, running: asyncio.Task[int]) -> None:
+    """Wait for the bot's READY; if run_bot ends first, fail with what ended it."""
+    ready = asyncio.create_task(fake.wait_ready(1, timeout=15))
+    await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():
+        ready.cancel()
+        raise AssertionError(f"run_bot ended before connecting: {running.result()}")
+    await ready
+
+
+async def test_an_unreachable_gateway_at_start_is_retried_until_it_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.client import run_bot
+
+    async with FakeDiscord() as fake:
+        fake.add_guild(name="News")
+        # REST answers, but nothing listens where the gateway is.
+        settings = settings_for(
+            fake, tmp_path / "db.sqlite3", gateway_url=f"ws://127.0.0.1:{closed_port()}/gateway"
+        )
+        assert settings.token is not None
+        waits: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            if len(waits) == 2:
+                # The gateway comes up.
+                DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+
+        with caplog.at_level(logging.INFO):
+            running = asyncio.create_task(run_bot(settings, sleep=sleep, rng=lambda: 0.5))
+            await _until_ready(fake, running)
+            starting = list(caplog.records)  # everything logged until connected
+            os.kill(os.getpid(), signal.SIGTERM)  # run_bot's handler closes the bot
+            code = await asyncio.wait_for(running, timeout=15)
+        logins = fake.requests_matching("GET", r"^/users/@me$")
+    err = capsys.readouterr().err
+    assert code == 0
+    assert waits == [0.75, 1.5]
+    assert len(logins) == 1  # logged in once; only the gateway was retried
+    retries = [r for r in starting if "cannot reach" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.WARNING, logging.WARNING]
+    assert all(r.getMessage().startswith("cannot reach Discord's gateway (") for r in retries)
+    assert "ClientConnectorError" in retries[0].getMessage()
+    assert "retrying in 0.8 s" in retries[0].getMessage()
+    assert "retrying in 1.5 s" in retries[1].getMessage()
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in retries)
+    assert not [r for r in starting if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in err
+    assert settings.token.reveal() not in err + caplog.text
+
+
+async def test_a_gateway_that_fails_right_after_its_hello_is_retried_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Briefbot's check sees the hello, then discord.py's own first connection is closed."""
+    from bot.client import run_bot
+
+    connections: list[int] = []
+
+    async def flaky(request: web.Request) -> web.WebSocketResponse:
+        connections.append(1)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        if len(connections) == 1:
+            await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
+            await ws.receive()  # until the client closes
+        else:
+            await ws.close(code=4000)  # before the hello
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/gateway", flaky)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        async with FakeDiscord() as fake:
+            fake.add_guild(name="News")
+            settings = settings_for(
+                fake, tmp_path / "db.sqlite3", gateway_url=f"ws://127.0.0.1:{port}/gateway"
+            )
+            waits: list[float] = []
+
+            async def sleep(seconds: float) -> None:
+                waits.append(seconds)
+                DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+
+            with caplog.at_level(logging.INFO):
+                running = asyncio.create_task(run_bot(settings, sleep=sleep, rng=lambda: 0.5))
+                await _until_ready(fake, running)
+                starting = list(caplog.records)
+                os.kill(os.getpid(), signal.SIGTERM)
+                code = await asyncio.wait_for(running, timeout=15)
+    finally:
+        await runner.cleanup()
+    assert code == 0
+    assert len(connections) == 2 and waits == [0.75]
+    retries = [r.getMessage() for r in starting if "cannot reach" in r.getMessage()]
+    assert retries == [
+        "cannot reach Discord's gateway (its first connection failed); retrying in 0.8 s"
+    ]
+    assert not [r for r in starting if r.exc_info or r.levelno >= logging.ERROR]
 
 
 async def test_a_command_line_import_reaches_the_running_bot_within_2_seconds(
