@@ -27,12 +27,14 @@ import hashlib
 import logging
 import re
 import zoneinfo
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from bot.errors import BriefbotError
+from bot.limits import SlidingWindow
 from bot.sections import Section
 from bot.store.briefing import BriefingStore, Post, Schedule
 
@@ -77,38 +79,41 @@ class OnCooldown(BriefbotError):
 
 
 class ChannelCooldown:
-    """Once per `period` per channel, keyed by channel id; entries expire as time passes.
+    """/briefing now's rule: one post per channel per `period`, keyed by channel id.
 
-    Every entry lasts the same period, so the dict's insertion order is expiry order and
-    expired entries are dropped from its front: it holds only the channels used within the
-    last period, however many channels there are.
+    Counted by a `SlidingWindow`, so channels not used within the last period are forgotten.
+    A caller with Manage Server is never refused, and their post starts the period for
+    everyone else; a post that failed does not count.
     """
 
     def __init__(self, clock: Callable[[], datetime], period: timedelta = NOW_COOLDOWN) -> None:
         self.clock = clock
-        self.period = period
-        self._until: dict[int, datetime] = {}
+        self.window = SlidingWindow(1, period.total_seconds(), lambda: clock().timestamp())
 
     def __len__(self) -> int:
-        return len(self._until)
+        return len(self.window)
 
     def take(self, channel_id: int, *, exempt: bool = False) -> None:
-        """Use the channel's turn, or raise OnCooldown; `exempt` callers (Manage Server) are
-        never refused, and their use starts the period for everyone else."""
+        """Use the channel's turn, or raise OnCooldown (never for an `exempt` caller)."""
+        free = self.window.free_at(channel_id)
         now = self.clock()
-        for channel, ends in list(self._until.items()):
-            if ends > now:
-                break
-            del self._until[channel]
-        current = self._until.get(channel_id)
-        if current is not None and not exempt:
-            raise OnCooldown(current, now)
-        self._until.pop(channel_id, None)
-        self._until[channel_id] = now + self.period
+        if free > now.timestamp() and not exempt:
+            raise OnCooldown(datetime.fromtimestamp(free, UTC), now)
+        self.window.add(channel_id)
 
     def give_back(self, channel_id: int) -> None:
         """Undo a `take` whose post failed."""
-        self._until.pop(channel_id, None)
+        self.window.undo(channel_id)
+
+    @contextmanager
+    def turn(self, channel_id: int, *, exempt: bool = False) -> Iterator[None]:
+        """Take the channel's turn for the post made inside; give it back if that fails."""
+        self.take(channel_id, exempt=exempt)
+        try:
+            yield
+        except BaseException:
+            self.give_back(channel_id)
+            raise
 
 
 class Poster(Protocol):

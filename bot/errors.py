@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from bot.text import truncate
 
-# Characters of a member's text an error message repeats (options naming a topic hold 100).
-ECHO_LIMIT = 100
+# The longest topic name a member can give: a slash-command option naming a topic (a title or
+# alias, <= 100, or a slug) holds this many characters, and an error repeats no more of it.
+TOPIC_OPTION_LIMIT = 100
 
 
 class BriefbotError(Exception):
@@ -17,7 +18,7 @@ class BriefbotError(Exception):
 class SectionNotFound(BriefbotError):
     def __init__(self, slug: str) -> None:
         super().__init__(
-            f"There is no topic called {truncate(slug, ECHO_LIMIT)!r} here. "
+            f"There is no topic called {truncate(slug, TOPIC_OPTION_LIMIT)!r} here. "
             "Try /topics for the list."
         )
         self.slug = slug

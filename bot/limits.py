@@ -1,7 +1,9 @@
-"""Counting what a server does over time: at most so many events in any window, per id.
+"""Counting what a server or a channel does over time: at most so many uses in any window, per id.
 
-Kept in memory by id (never by a Discord object), and an id whose events have all expired is
-dropped, so the table holds only the servers active in the last window.
+One limiter serves every such rule: /kb's edit rate (so many saves per server per window) and
+/briefing now's cooldown (one post per channel per window). Uses are kept in memory by id
+(never by a Discord object), and expire as soon as their window has passed, so the table holds
+only the ids active in the last window, however many there are.
 """
 
 from __future__ import annotations
@@ -9,47 +11,69 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-# After this many additions, every key is swept for expired events (amortised cleanup).
-SWEEP_EVERY = 1000
-
 
 class SlidingWindow:
-    """At most `limit` events per key in any `seconds`, on the injected `clock` (seconds)."""
+    """At most `limit` uses per key in any `seconds`, on the injected `clock` (seconds).
+
+    Every use lasts the same `seconds`, so uses in the order they were added are also in the
+    order they expire: each call drops the expired ones from the front of that queue, and a
+    key whose uses have all expired is forgotten.
+    """
 
     def __init__(self, limit: int, seconds: float, clock: Callable[[], float]) -> None:
         self.limit = limit
         self.seconds = seconds
         self.clock = clock
-        self._events: dict[int, deque[float]] = {}
-        self._added = 0
+        self._uses: dict[int, deque[float]] = {}
+        self._order: deque[tuple[float, int]] = deque()
+
+    def _expire(self, now: float) -> None:
+        while self._order and self._order[0][0] <= now - self.seconds:
+            _, key = self._order.popleft()
+            self._current(key, now)
 
     def _current(self, key: int, now: float) -> deque[float] | None:
-        events = self._events.get(key)
-        if events is None:
+        uses = self._uses.get(key)
+        if uses is None:
             return None
-        while events and events[0] <= now - self.seconds:
-            events.popleft()
-        if not events:
-            del self._events[key]
+        while uses and uses[0] <= now - self.seconds:
+            uses.popleft()
+        if not uses:
+            del self._uses[key]
             return None
-        return events
+        return uses
+
+    def free_at(self, key: int) -> float:
+        """The clock time from which `key` may act again (now if it may now)."""
+        return self._free_at(key, self.clock())
+
+    def _free_at(self, key: int, now: float) -> float:
+        self._expire(now)
+        uses = self._current(key, now)
+        if uses is None or len(uses) < self.limit:
+            return now
+        return uses[-self.limit] + self.seconds
 
     def retry_after(self, key: int) -> float:
         """Seconds until `key` may act again; 0 if it may now."""
         now = self.clock()
-        events = self._current(key, now)
-        if events is None or len(events) < self.limit:
-            return 0.0
-        return max(0.0, events[-self.limit] + self.seconds - now)
+        return max(0.0, self._free_at(key, now) - now)
 
     def add(self, key: int) -> None:
+        """Count one use by `key`, allowed or not (checking is the caller's `retry_after`)."""
         now = self.clock()
-        self._events.setdefault(key, deque()).append(now)
-        self._added += 1
-        if self._added % SWEEP_EVERY == 0:
-            for other in list(self._events):
-                self._current(other, now)
+        self._expire(now)
+        self._uses.setdefault(key, deque()).append(now)
+        self._order.append((now, key))
+
+    def undo(self, key: int) -> None:
+        """Take back `key`'s latest use (one that did not happen after all)."""
+        uses = self._uses.get(key)
+        if uses:
+            uses.pop()
+            if not uses:
+                del self._uses[key]
 
     def __len__(self) -> int:
         """How many keys are held (for tests: expired ones must not stay)."""
-        return len(self._events)
+        return len(self._uses)

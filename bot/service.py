@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from bot import briefing, pack
-from bot.errors import BriefbotError, SectionNotFound
+from bot.errors import BriefbotError, LimitReached, SectionNotFound
 from bot.search import Catalog, Choice, Hit, Searcher
 from bot.sections import Section
 from bot.store import Database, ImportReport, SectionStore
@@ -363,8 +363,17 @@ class BriefingService:
                 f"id; to copy server {source}'s topics into server {guild_id} on purpose, add "
                 "--other-server."
             )
+
+        def within_cap(total: int) -> None:
+            if max_topics is not None and total > max_topics:
+                raise LimitReached(
+                    f"This import would give server {guild_id} {total} topics of its own; "
+                    f"the most Briefbot keeps for one server is {max_topics} "
+                    "(BRIEFBOT_MAX_GUILD_TOPICS). Nothing was imported."
+                )
+
         report = await self.sections.import_for_guild(
-            guild_id, loaded.sections, author=IMPORT_AUTHOR, max_topics=max_topics
+            guild_id, loaded.sections, author=IMPORT_AUTHOR, check=within_cap
         )
         if report.changed:
             await self.reload()

@@ -12,8 +12,9 @@ from bot.briefing import ChannelCooldown, header_for, zone_names
 from bot.errors import NotAllowed
 from bot.search import MAX_CHOICES
 from bot.service import ScheduleStatus
+from bot.text import truncate
 from bot.ui.cards import COLOUR
-from bot.ui.fit import FIELD_VALUE_LIMIT, shorten
+from bot.ui.fit import FIELD_VALUE_LIMIT, TopicName
 from bot.ui.replies import send_section
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def status_embed(status: ScheduleStatus, history: bool | None = None) -> discord
         embed.description = "Off. A moderator can turn it on with `/briefing set`."
     else:
         # A pause reason can quote Discord's own error text: bounded like anything echoed.
-        reason = shorten(schedule.paused_reason or "", 1000)
+        reason = truncate(schedule.paused_reason or "", 1000)
         state = f"Paused: {reason}" if reason else "On"
         embed.description = state
         embed.add_field(name="Channel", value=f"<#{schedule.channel_id}>")
@@ -72,7 +73,7 @@ def status_embed(status: ScheduleStatus, history: bool | None = None) -> discord
         if status.next_topic is not None:
             embed.add_field(
                 name="Next topic",
-                value=shorten(status.next_topic.title, FIELD_VALUE_LIMIT),
+                value=truncate(status.next_topic.title, FIELD_VALUE_LIMIT),
                 inline=False,
             )
         if history is False:
@@ -86,7 +87,7 @@ def status_embed(status: ScheduleStatus, history: bool | None = None) -> discord
         value = f"{last.local_date.isoformat()}: {last.slug or '-'} ({last.status})"
         if last.recovery:
             value += f"\nAfter a retry: {last.recovery}"
-        embed.add_field(name="Last post", value=shorten(value, FIELD_VALUE_LIMIT), inline=False)
+        embed.add_field(name="Last post", value=truncate(value, FIELD_VALUE_LIMIT), inline=False)
     return embed
 
 
@@ -96,7 +97,6 @@ class BriefingCog(
 ):
     def __init__(self, bot: Briefbot) -> None:
         self.bot = bot
-        # Keyed by channel id; entries expire (see ChannelCooldown).
         self.now_cooldown = ChannelCooldown(bot.clock)
         super().__init__()
 
@@ -107,12 +107,8 @@ class BriefingCog(
         section = await self.bot.service.next_explainer(guild_id)
         schedule = await self.bot.service.briefing.get(guild_id)
         today = self.bot.local_today(schedule.timezone if schedule else None)
-        self.now_cooldown.take(channel_id, exempt=interaction.permissions.manage_guild)
-        try:
+        with self.now_cooldown.turn(channel_id, exempt=interaction.permissions.manage_guild):
             await send_section(interaction, section, header=header_for(today))
-        except BaseException:
-            self.now_cooldown.give_back(channel_id)
-            raise
 
     @app_commands.command(name="set", description="Turn the daily explainer on, or change it")
     @app_commands.describe(
@@ -184,9 +180,7 @@ class BriefingCog(
     @app_commands.command(name="next", description="Choose the topic of the next daily post")
     @app_commands.describe(topic="Start typing a topic")
     @app_commands.default_permissions(manage_guild=True)
-    async def next_(
-        self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, 100]
-    ) -> None:
+    async def next_(self, interaction: discord.Interaction, topic: TopicName) -> None:
         require_manage_guild(interaction)
         section = await self.bot.service.choose_next_topic(interaction.guild_id or 0, topic)
         await interaction.response.send_message(

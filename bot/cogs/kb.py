@@ -13,7 +13,7 @@ from bot.client import log_interaction
 from bot.cogs.briefing import require_manage_guild
 from bot.search import MAX_CHOICES
 from bot.ui.drafts import drafts_page
-from bot.ui.fit import TOPIC_OPTION_LIMIT
+from bot.ui.fit import TopicName
 from bot.ui.kb import (
     HISTORY_PAGE,
     SectionForm,
@@ -29,9 +29,6 @@ from bot.ui.reports import gaps_embed, stale_embed
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
-
-# An option naming a topic: its slug, title or an alias, never longer than Discord's choices.
-TopicName = app_commands.Range[str, 1, TOPIC_OPTION_LIMIT]
 
 
 @app_commands.guild_only()

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
+import aiosqlite
+
 from bot.store.database import Database
 
 # How long a kept draft can be reopened.
@@ -89,6 +91,13 @@ class ModerationStore:
         """Drafts kept before this moment have expired (timestamps compare as ISO text)."""
         return (self.db.clock().astimezone(UTC) - DRAFT_LIFETIME).isoformat(timespec="seconds")
 
+    async def _delete_expired(self, conn: aiosqlite.Connection) -> int:
+        """Delete every expired draft, in the caller's transaction; returns how many."""
+        cursor = await conn.execute(
+            "DELETE FROM kb_drafts WHERE created_at < ?", (self._draft_cutoff(),)
+        )
+        return int(cursor.rowcount or 0)
+
     async def keep_draft(
         self,
         guild_id: int,
@@ -105,9 +114,7 @@ class ModerationStore:
         drafts in this server beyond the newest DRAFTS_KEPT.
         """
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM kb_drafts WHERE created_at < ?", (self._draft_cutoff(),)
-            )
+            await self._delete_expired(conn)
             if replaces is not None:
                 await conn.execute(
                     "DELETE FROM kb_drafts WHERE id = ? AND guild_id = ? AND user_id = ?",
@@ -173,7 +180,4 @@ class ModerationStore:
     async def purge_expired_drafts(self) -> int:
         """Delete every expired draft (what keeping a draft also does); returns how many."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM kb_drafts WHERE created_at < ?", (self._draft_cutoff(),)
-            )
-            return int(cursor.rowcount or 0)
+            return await self._delete_expired(conn)

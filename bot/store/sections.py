@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
 
 import aiosqlite
 
-from bot.errors import LimitReached
 from bot.sections import Section, SectionContent, Source, Status
 from bot.store.database import Database
 
@@ -307,14 +306,15 @@ class SectionStore:
         pack: Sequence[SectionContent],
         *,
         author: str,
-        max_topics: int | None = None,
+        check: Callable[[int], None] | None = None,
     ) -> ImportReport:
         """Make `pack` what one server sees, as its own topics and overrides, in one transaction.
 
         The curated scope is never written. A section equal to the curated one the server
         would see anyway needs no override and is left alone; topics not in `pack` stay as
-        they are (an import adds and updates, it never removes). Nothing is written when the
-        server would end with more than `max_topics` topics of its own.
+        they are (an import adds and updates, it never removes). Before anything is written,
+        `check` is called with how many active topics of its own the server would then hold:
+        if it raises, nothing is written.
         """
         report = ImportReport()
         changes: list[Change] = []
@@ -342,16 +342,10 @@ class SectionStore:
                     report.updated.append(content.slug)
                 else:
                     report.unchanged.append(content.slug)
-            if max_topics is not None:
+            if check is not None:
                 active = sum(1 for s in own.values() if s.status == "active")
                 restored = sum(1 for c in changes if c.action == "restored")
-                total = active + len(report.added) + restored
-                if total > max_topics:
-                    raise LimitReached(
-                        f"This import would give server {guild_id} {total} topics of its own; "
-                        f"the most Briefbot keeps for one server is {max_topics} "
-                        "(BRIEFBOT_MAX_GUILD_TOPICS). Nothing was imported."
-                    )
+                check(active + len(report.added) + restored)
             await self._save_many(conn, changes)
         return report
 

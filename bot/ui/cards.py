@@ -12,31 +12,25 @@ from dataclasses import dataclass
 import discord
 
 from bot.sections import Section
-from bot.text import grapheme_cut
+from bot.text import grapheme_cut, truncate
 from bot.ui.fit import (
     AUTHOR_LIMIT,
     DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
     FIELD_VALUE_LIMIT,
     FIELDS_LIMIT,
-    OPTION_LABEL_LIMIT,
-    SELECT_OPTIONS_LIMIT,
     TITLE_LIMIT,
     escaped,
     lines_within,
     masked_link,
     safe_echo,
-    shorten,
 )
 
 __all__ = [
     "COLOUR",
-    "OPTION_LABEL_LIMIT",
-    "SELECT_OPTIONS_LIMIT",
     "Card",
     "no_answer_text",
     "section_cards",
-    "shorten",
     "split_text",
     "topics_embed",
 ]
@@ -80,13 +74,13 @@ def section_cards(section: Section, header: str | None = None) -> list[Card]:
     "Updated" footer close the last one, and go on in embeds of their own while they do not fit.
     """
     content = section.content
-    header_text = shorten(header, AUTHOR_LIMIT) if header else ""
+    header_text = truncate(header, AUTHOR_LIMIT) if header else ""
     room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - TITLE_LIMIT - AUTHOR_LIMIT)
     embeds = []
     for i, part in enumerate(split_text(content.body, room) or ["-"]):
         name = content.title if i == 0 else f"{content.title} (continued)"
         embeds.append(
-            discord.Embed(title=shorten(name, TITLE_LIMIT), description=part, colour=COLOUR)
+            discord.Embed(title=truncate(name, TITLE_LIMIT), description=part, colour=COLOUR)
         )
     if header_text:
         embeds[0].set_author(name=header_text)
@@ -98,7 +92,7 @@ def section_cards(section: Section, header: str | None = None) -> list[Card]:
         full = len(last.fields) >= FIELDS_LIMIT
         if full or len(last) + len(name) + len(value) + len(footer) > EMBED_TOTAL_LIMIT:
             last = discord.Embed(
-                title=shorten(f"{content.title} (sources)", TITLE_LIMIT), colour=COLOUR
+                title=truncate(f"{content.title} (sources)", TITLE_LIMIT), colour=COLOUR
             )
             embeds.append(last)
         last.add_field(name=name, value=value, inline=False)

@@ -15,7 +15,9 @@ import discord
 
 from bot.errors import BriefbotError
 from bot.store.moderation import DRAFT_LIFETIME, DRAFTS_KEPT, Draft
-from bot.ui.cards import COLOUR, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT, shorten
+from bot.text import truncate
+from bot.ui.cards import COLOUR
+from bot.ui.fit import OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT
 from bot.ui.kb import editor_of, reopen_draft, require_editor
 from bot.ui.views import ServerItem, stateless
 
@@ -34,7 +36,7 @@ def _when(draft: Draft) -> str:
 
 
 def _title(draft: Draft) -> str:
-    return shorten(" ".join(draft.title.split()) or "(no title)", TITLE_SHOWN)
+    return truncate(" ".join(draft.title.split()) or "(no title)", TITLE_SHOWN)
 
 
 async def drafts_page(
@@ -100,9 +102,9 @@ class DraftMenu(
     def __init__(self, guild_id: int, page: int, drafts: list[Draft] | None = None) -> None:
         options = [
             discord.SelectOption(
-                label=shorten(f"{page * DRAFTS_PAGE + i}. {_title(d)}", OPTION_LABEL_LIMIT),
+                label=truncate(f"{page * DRAFTS_PAGE + i}. {_title(d)}", OPTION_LABEL_LIMIT),
                 value=str(d.id),
-                description=shorten(f"{_what(d)} · {_when(d)}", OPTION_LABEL_LIMIT),
+                description=truncate(f"{_what(d)} · {_when(d)}", OPTION_LABEL_LIMIT),
             )
             for i, d in enumerate((drafts or [])[:SELECT_OPTIONS_LIMIT], start=1)
         ]

@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable, Sequence
 
 import discord
+from discord import app_commands
 
+from bot.errors import TOPIC_OPTION_LIMIT as TOPIC_OPTION_LIMIT
 from bot.text import truncate
 
 # Messages.
@@ -38,18 +40,14 @@ INPUT_PLACEHOLDER_LIMIT = 100
 INPUT_TEXT_LIMIT = 4000
 # Slash-command options and autocomplete.
 CHOICE_NAME_LIMIT = 100
-TOPIC_OPTION_LIMIT = 100  # an option naming a topic: a title or alias (<= 100) or a slug
+# An option naming a topic (TOPIC_OPTION_LIMIT: its slug, title or an alias), for every command.
+TopicName = app_commands.Range[str, 1, TOPIC_OPTION_LIMIT]
 
 # A square bracket after an even run of backslashes (none included): not yet escaped.
 _UNESCAPED_BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)([\[\]])")
 
 #: Room kept for the lines a report adds after its list ("… and 12 more").
 MORE_RESERVE = 40
-
-
-def shorten(text: str, limit: int) -> str:
-    """Plain text cut to `limit` with '…' (labels, titles: where Markdown does not render)."""
-    return truncate(text, limit)
 
 
 def escape(text: str) -> str:

@@ -12,7 +12,8 @@ import discord
 from bot.editing import Author, Conflict, Editor, Rejected, RevisionPage, content_to_form
 from bot.errors import BriefbotError, InvalidSection, LimitReached
 from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_SOURCES_TEXT, MAX_TITLE, Section
-from bot.ui.cards import COLOUR, shorten
+from bot.text import truncate
+from bot.ui.cards import COLOUR
 from bot.ui.fit import (
     DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
@@ -300,13 +301,13 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
 def conflict_embeds(current: Section | None, typed: dict[str, str]) -> list[discord.Embed]:
     """The current text beside the moderator's, each cut so that both fit in one message."""
     now = discord.Embed(
-        title=shorten(f"Now: {current.title}" if current else "Now: (removed)", TITLE_LIMIT),
+        title=truncate(f"Now: {current.title}" if current else "Now: (removed)", TITLE_LIMIT),
         colour=COLOUR,
     )
     if current is not None:
         now.set_footer(text=f"Revision {current.revision}")
     yours = discord.Embed(
-        title=shorten(f"Yours: {typed.get('title') or '(no title)'}", TITLE_LIMIT),
+        title=truncate(f"Yours: {typed.get('title') or '(no title)'}", TITLE_LIMIT),
         colour=discord.Colour.orange(),
     )
     texts = [
@@ -315,7 +316,7 @@ def conflict_embeds(current: Section | None, typed: dict[str, str]) -> list[disc
     ]
     sizes = share([len(t) for t in texts], EMBED_TOTAL_LIMIT - len(now) - len(yours))
     for embed, text, size in zip((now, yours), texts, sizes, strict=True):
-        embed.description = shorten(text, min(size, DESCRIPTION_LIMIT))
+        embed.description = truncate(text, min(size, DESCRIPTION_LIMIT))
     return [now, yours]
 
 
@@ -418,7 +419,9 @@ def history_page(guild_id: int, shown: RevisionPage) -> tuple[discord.Embed, dis
             f"**{rev.number}** · {when} UTC · {rev.action} by {escaped(rev.author, 60)} · {changed}"
         )
     embed = discord.Embed(
-        title=shorten(f"History: {section.title}", 256), description="\n".join(lines), colour=COLOUR
+        title=truncate(f"History: {section.title}", TITLE_LIMIT),
+        description="\n".join(lines),
+        colour=COLOUR,
     )
     embed.set_footer(text=f"Page {page + 1} of {pages} · /kb revert restores a revision")
     view = discord.ui.View(timeout=None)

@@ -9,8 +9,9 @@ import discord
 
 from bot.errors import BriefbotError, StorageError
 from bot.sections import Section
+from bot.text import truncate
 from bot.ui.cards import section_cards
-from bot.ui.fit import CONTENT_LIMIT, shorten
+from bot.ui.fit import CONTENT_LIMIT
 
 if TYPE_CHECKING:
     from bot.service import BriefingService
@@ -102,6 +103,6 @@ async def reply_error(interaction: discord.Interaction, error: BaseException, wh
         )
         message = FALLBACK_ERROR
     try:
-        await send(interaction, content=shorten(message, CONTENT_LIMIT), ephemeral=True)
+        await send(interaction, content=truncate(message, CONTENT_LIMIT), ephemeral=True)
     except discord.HTTPException:
         log.warning("could not tell interaction %s about its error", interaction.id)

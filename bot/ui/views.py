@@ -13,8 +13,9 @@ import discord
 
 from bot.errors import BriefbotError
 from bot.sections import Section
+from bot.text import truncate
 from bot.ui.cards import topics_embed
-from bot.ui.fit import BUTTON_LABEL_LIMIT, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT, shorten
+from bot.ui.fit import BUTTON_LABEL_LIMIT, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT
 from bot.ui.replies import reply_error, send_section, service_of
 
 TOPICS_PAGE_SIZE = 10
@@ -55,7 +56,7 @@ class TopicButton(
     def __init__(self, guild: int, section_id: int, label: str = "Open") -> None:
         super().__init__(
             discord.ui.Button(
-                label=shorten(label, BUTTON_LABEL_LIMIT),
+                label=truncate(label, BUTTON_LABEL_LIMIT),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"bb:topic:{guild}:{section_id}",
             )
@@ -86,9 +87,9 @@ class RelatedSelect(
     def __init__(self, guild: int, section_id: int, related: list[Section] | None = None) -> None:
         options = [
             discord.SelectOption(
-                label=shorten(s.title, OPTION_LABEL_LIMIT),
+                label=truncate(s.title, OPTION_LABEL_LIMIT),
                 value=str(s.id),
-                description=shorten(s.slug, OPTION_LABEL_LIMIT),
+                description=truncate(s.slug, OPTION_LABEL_LIMIT),
             )
             for s in (related or [])[:SELECT_OPTIONS_LIMIT]
         ]

@@ -13,7 +13,8 @@ import pytest
 
 from bot.sections import Section, SectionContent, Source
 from bot.service import BriefingService
-from bot.ui.cards import DESCRIPTION_LIMIT, section_cards
+from bot.ui.cards import section_cards
+from bot.ui.fit import DESCRIPTION_LIMIT
 from tests.discord_support import KNOWLEDGE, running_bot
 from tests.fakediscord import FakeDiscord
 
