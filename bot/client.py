@@ -201,6 +201,8 @@ class Briefbot(commands.Bot):
             service.db,
             ask_days=settings.ask_retention_days,
             is_member=lambda guild_id: self.get_guild(guild_id) is not None,
+            owns=self.owns_guild,
+            reload=service.reload,
         )
         self._stop = asyncio.Event()
         self._scheduler_task: asyncio.Task[None] | None = None
@@ -237,10 +239,12 @@ class Briefbot(commands.Bot):
             self._scheduler_task = asyncio.create_task(
                 self.scheduler.run(self._stop, self.poll_seconds), name="briefbot-daily-explainer"
             )
-        # Old questions and removed servers' data: pruned now, then every hour.
-        self._retention_task = asyncio.create_task(
-            self.retention.run(self._stop), name="briefbot-retention"
-        )
+        # Old questions and removed servers' data: pruned once connected, then every hour.
+        if self._retention_task is None:
+            self._retention_task = asyncio.create_task(
+                self.retention.run(self._stop, ready=self.wait_until_ready),
+                name="briefbot-retention",
+            )
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Removed from a server (an outage is on_guild_unavailable): its data goes in 30 days."""

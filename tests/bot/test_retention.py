@@ -6,14 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.client import Briefbot
+from bot.editing import Author, Editor
 from bot.retention import REMOVED_GUILD_DAYS, Retention, RetentionReport
+from bot.service import BriefingService
 from bot.store.asks import AskLog
 from bot.store.database import Database
+from bot.store.guilds import GuildData
 from bot.store.moderation import ModerationStore
-from tests.discord_support import running_bot
+from tests.discord_support import KNOWLEDGE, running_bot
 from tests.fakediscord import FakeDiscord
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -160,3 +165,129 @@ async def test_the_bot_records_a_removal_not_an_outage_and_forgets_it_when_added
                 fake.add_guild(guild_id=removed.id, name="Removed")
                 assert await cancelled.get() == (removed.id, True)
                 assert await guilds.removed_at(removed.id) is None
+
+
+GRAIN, GRAIN_SLUG = "What is the grain corridor?", "what-is-the-grain-corridor"
+EVERY_WAY = {"ask", "explain", "topics"}
+
+
+async def add_grain_topic(service: BriefingService, guild_id: int) -> None:
+    form = {"title": GRAIN, "aliases": "", "body": "Ships carry grain.", "sources": ""}
+    await Editor(service).save(
+        guild_id, Author(7, "mod"), form, slug=None, opened=None, today=START.date()
+    )
+
+
+async def answered(service: BriefingService, guild_id: int) -> set[str]:
+    """How a server is told about the grain corridor: asked, named (/explain), in /topics."""
+    ways = set()
+    if (await service.ask("grain corridor", guild_id, record=False)).section is not None:
+        ways.add("ask")
+    if service.catalog.find(guild_id, GRAIN_SLUG) is not None:
+        ways.add("explain")
+    if any(s.slug == GRAIN_SLUG for s in service.topics(guild_id)):
+        ways.add("topics")
+    return ways
+
+
+async def test_a_process_purges_only_the_removed_servers_it_serves(
+    db: Database, clock: Clock
+) -> None:
+    moderation = ModerationStore(db)
+    for guild in (1, 2):
+        await moderation.update(guild, mod_role_id=guild * 10)
+    # This process serves server 1 only; server 2 is another shard process's to judge.
+    retention = Retention(db, owns=lambda guild: guild == 1)
+    for guild in (1, 2):
+        await retention.guilds.mark_removed(guild)
+    clock.advance(days=REMOVED_GUILD_DAYS + 1)
+    report = await retention.run_once()
+    assert (report.guilds_purged, report.guilds_kept) == ([1], [])
+    assert [(await moderation.settings(g)).mod_role_id for g in (1, 2)] == [None, 20]
+    assert await retention.guilds.removed_at(2) is not None  # still pending, for its owner
+
+
+async def test_a_purge_reloads_the_catalog_so_the_servers_topics_are_no_longer_answered(
+    service: BriefingService, clock: Clock
+) -> None:
+    await add_grain_topic(service, 1)
+    assert await answered(service, 1) == EVERY_WAY
+    retention = Retention(service.db, reload=service.reload)
+    await retention.guilds.mark_removed(1)
+    clock.advance(days=REMOVED_GUILD_DAYS + 1)
+    assert (await retention.run_once()).guilds_purged == [1]
+    assert await answered(service, 1) == set()
+
+
+async def test_the_loop_waits_for_ready_and_stops_if_told_before(
+    db: Database, clock: Clock
+) -> None:
+    await AskLog(db).record(1, "ancient", None, None)
+    clock.advance(days=400)
+    never_ready = asyncio.Event()
+    waiting = asyncio.Event()
+
+    async def ready() -> None:
+        waiting.set()
+        await never_ready.wait()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(Retention(db).run(stop, every=3600, ready=ready))
+    async with asyncio.timeout(5):
+        await waiting.wait()
+        assert await questions(db) == ["ancient"]  # nothing ran before ready
+        stop.set()
+        await task  # a bot closed before it connected does not hang here
+    assert await questions(db) == ["ancient"]
+
+
+async def test_a_server_added_back_while_the_bot_was_offline_keeps_its_data(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_path = tmp_path / "db.sqlite3"
+    async with FakeDiscord() as fake:
+        back = fake.add_guild(name="Back")  # re-invited while the bot was offline
+        gone = back.id + 1  # never came back
+        service = await BriefingService.open(db_path, KNOWLEDGE, clock=clock)
+        try:
+            for guild in (back.id, gone):
+                await add_grain_topic(service, guild)
+                await GuildData(service.db).mark_removed(guild)
+        finally:
+            await service.close()
+        clock.advance(days=REMOVED_GUILD_DAYS + 1)
+
+        # READY is held until retention either waits for it or has run without it.
+        waiting, first_run = asyncio.Event(), asyncio.Event()
+        reports: list[RetentionReport] = []
+        wait_until_ready, run_once = Briefbot.wait_until_ready, Retention.run_once
+        identify = fake.gateway._identify
+
+        async def watched_wait(bot: Briefbot) -> None:
+            waiting.set()
+            await wait_until_ready(bot)
+
+        async def watched_run(retention: Retention) -> RetentionReport:
+            reports.append(await run_once(retention))
+            first_run.set()
+            return reports[-1]
+
+        async def identify_later(conn: Any, data: Any) -> None:
+            either = [asyncio.ensure_future(e.wait()) for e in (waiting, first_run)]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            for pending in either:
+                pending.cancel()
+            await identify(conn, data)
+
+        monkeypatch.setattr(Briefbot, "wait_until_ready", watched_wait)
+        monkeypatch.setattr(Retention, "run_once", watched_run)
+        monkeypatch.setattr(fake.gateway, "_identify", identify_later)
+        async with running_bot(fake, db_path, clock=clock) as bot:
+            async with asyncio.timeout(10):
+                await first_run.wait()
+            assert reports[0].guilds_purged == [gone]
+            assert await answered(bot.service, back.id) == EVERY_WAY
+            assert await answered(bot.service, gone) == set()  # in this process, at once
+            assert await bot.retention.guilds.removed_at(back.id) is None
+            ix = await fake.send_slash(back.id, name="ask", options={"question": "grain corridor"})
+            assert (await ix.wait_response())["data"]["embeds"][0]["title"] == GRAIN
