@@ -137,6 +137,9 @@ async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     elif args.db == "purge-guild":
         from bot.store.guilds import GuildData
 
+        if args.guild <= 0:
+            # 0 is the console's scope, not a server: nothing a user means to delete.
+            raise BriefbotError(f"{args.guild} is not a server id (copy it from Discord).")
         db = await Database.open(settings.db_path)
         try:
             deleted = await GuildData(db).purge(args.guild)

@@ -408,3 +408,21 @@ def test_db_purge_guild_deletes_that_servers_data_at_once(cli, db_path):
         assert conn.execute("SELECT guild_id FROM guild_settings").fetchall() == [(222,)]
     code, out, _ = cli("db", "purge-guild", "111")
     assert out.strip() == "Deleted everything stored for server 111: nothing was there."
+
+
+@pytest.mark.parametrize("guild", ["0", "-111"])
+def test_db_purge_guild_refuses_what_is_not_a_server_id(cli, db_path, guild):
+    async def fill() -> None:
+        db = await Database.open(db_path)
+        try:
+            await AskLog(db).record(0, "asked at the console", None, None)
+            await AskLog(db).record(-111, "a negative id", None, None)
+        finally:
+            await db.close()
+
+    asyncio.run(fill())
+    code, out, err = cli("db", "purge-guild", guild)
+    assert (code, out) == (EXIT_ERROR, "")
+    assert one_line_error(err) == f"briefbot: {guild} is not a server id (copy it from Discord)."
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM asks").fetchone() == (2,)
