@@ -199,7 +199,14 @@ class Editor:
     # -- what one server may do --
 
     def check_limits(self, guild_id: int, *, new: bool) -> None:
-        """LimitReached if the server may not save now (or, `new`, add a topic at all)."""
+        """LimitReached if the server may not save now (or, `new`, add a topic at all).
+
+        Every save and revert counts in the window. The cap counts the server's own rows
+        that are active: its topics and its edited copies of curated ones. Removed rows stay
+        (for /kb history and /kb revert) but do not count, so removing a topic frees its
+        place; they grow no faster than the adds that made them, which the window bounds,
+        and a revert that revives one is `new` and must fit under the cap again.
+        """
         wait = self.changes.retry_after(guild_id)
         if wait > 0:
             raise LimitReached(
@@ -365,6 +372,8 @@ class Editor:
                 f"{slug} has no revision {number}; "
                 f"/kb history shows revisions 1 to {section.revision}."
             )
+        # A revert is a change like a save; bringing a removed topic back adds one again.
+        self.check_limits(guild_id, new=section.status != "active")
         # An old revision may predate today's limits: it is checked like any new text.
         content = validate(dataclasses.replace(target.content, slug=section.slug, updated=today))
         try:
@@ -379,6 +388,7 @@ class Editor:
             )
         except EditConflict as conflict:
             raise Conflict(conflict.current, 0) from None
+        self.changes.add(guild_id)
         await self.service.reload()
         return saved
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from bot.editing import Author, Conflict, Editor, Rejected, slug_for
-from bot.errors import SectionNotFound
+from bot.errors import LimitReached, SectionNotFound
 from bot.sections import MAX_SLUG, SLUG_RE
 from bot.service import BriefingService
 
@@ -157,3 +157,39 @@ async def test_failures_keep_several_drafts(editor: Editor, service: BriefingSer
     drafts, total = await editor.moderation.drafts(GUILD, MOD.id, offset=0, limit=10)
     assert total == 2
     assert [d.fields["body"] for d in drafts] == ["A body of plain words.", "Stale form."]
+
+
+async def test_a_revert_that_brings_back_a_removed_topic_must_fit_under_the_cap(
+    service: BriefingService,
+) -> None:
+    editor = Editor(service, max_topics=2)
+    first = await add(editor, "What is the grain corridor?")
+    await add(editor, "What is the Ramstein group?")
+    await editor.remove(GUILD, MOD, first.slug)
+    third = await add(editor, "What is the price cap?")  # the removal freed a place
+    own = [s for s in service.topics(GUILD) if s.guild_id == GUILD]
+    assert len(own) == 2
+    with pytest.raises(LimitReached, match="already has 2 topics of its own"):
+        await editor.revert(GUILD, MOD, first.slug, 1, TODAY)
+    with pytest.raises(SectionNotFound):
+        service.section(first.slug, GUILD)
+    # Reverting a topic the server still shows adds nothing and stays allowed at the cap.
+    assert (await editor.revert(GUILD, MOD, third.slug, 1, TODAY)).revision == 2
+    await editor.remove(GUILD, MOD, third.slug)
+    back = await editor.revert(GUILD, MOD, first.slug, 1, TODAY)
+    assert back.status == "active" and service.section(first.slug, GUILD).id == first.id
+
+
+async def test_reverts_count_in_the_servers_change_window(service: BriefingService) -> None:
+    editor = Editor(service, edit_rate=(2, 600.0))
+    mine = await add(editor, "What is the grain corridor?")
+    await editor.revert(GUILD, MOD, mine.slug, 1, TODAY)  # the second change of two
+    with pytest.raises(LimitReached, match="2 changes to its briefing"):
+        await editor.revert(GUILD, MOD, mine.slug, 1, TODAY)
+    with pytest.raises(LimitReached, match="2 changes to its briefing"):
+        await add(editor, "What is the Ramstein group?")
+    # Another server has its own window.
+    other = await editor.save(
+        OTHER_GUILD, MOD, form("What is the price cap?"), slug=None, opened=None, today=TODAY
+    )
+    assert (await editor.revert(OTHER_GUILD, MOD, other.slug, 1, TODAY)).revision == 2

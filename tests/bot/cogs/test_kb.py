@@ -739,6 +739,29 @@ async def test_a_server_holds_at_most_so_many_topics_of_its_own(tmp_path: Path) 
             assert (await submit(fake, opened, modal, edited))["content"].startswith("Saved")
 
 
+async def test_remove_add_revert_cannot_grow_a_server_past_its_topic_cap(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3", max_guild_topics=2):
+            for n in range(2):
+                opened, modal = await open_form(fake, a.id, "add")
+                assert (await submit(fake, opened, modal, topic(n)))["content"].startswith("Saved")
+            first = "what-is-limited-topic-number-0"
+            asked = await kb(fake, a.id, "remove", topic=first)
+            button = components((await asked.wait_response())["data"])[0]
+            clicked = await fake.click_component(
+                asked, button["custom_id"], member_permissions=MODERATOR
+            )
+            assert (await clicked.wait_response())["data"]["content"].startswith("Removed")
+            opened, modal = await open_form(fake, a.id, "add")  # the removal freed a place
+            assert (await submit(fake, opened, modal, topic(2)))["content"].startswith("Saved")
+            reverted = await kb(fake, a.id, "revert", topic=first, revision=1)
+            refused = (await reverted.wait_response())["data"]
+            assert "already has 2 topics of its own" in refused["content"]
+            assert int(refused["flags"]) & EPHEMERAL
+            assert await ask_title(fake, a.id, "limited topic number 0") != topic(0)["title"]
+
+
 async def test_history_pages_read_one_page_of_revisions_per_click(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         a = fake.add_guild(name="A")
