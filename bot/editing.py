@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,7 +22,15 @@ from bot.config import DEFAULT_EDIT_RATE, DEFAULT_MAX_GUILD_TOPICS
 from bot.errors import BriefbotError, InvalidSection, LimitReached, NotAllowed, SectionNotFound
 from bot.limits import SlidingWindow
 from bot.pack import zip_pack
-from bot.sections import MAX_SLUG, Section, SectionContent, Source, validate
+from bot.sections import (
+    MAX_SLUG,
+    MAX_SOURCES_TEXT,
+    Section,
+    SectionContent,
+    Source,
+    one_line,
+    validate,
+)
 from bot.service import BriefingService
 from bot.store.moderation import GuildSettings, ModerationStore
 from bot.store.sections import EditConflict, Revision
@@ -81,16 +90,39 @@ class Rejected(BriefbotError):
         self.draft_id = draft_id
 
 
+# The form's sources boxes, in order: "Title | URL" lines, read as one list.
+SOURCE_BOXES = ("sources", "more_sources")
+# A title and its link: the first "|" that a link follows, so a "|" inside the link stays there.
+SOURCE_LINE_RE = re.compile(r"(?P<title>.*?)\|\s*(?P<url>https?://.*)", re.IGNORECASE)
+
+
 def content_to_form(content: SectionContent) -> dict[str, str]:
+    # A bare link reads back as itself (see `_sources`), so it is shown once, not twice. A line
+    # break inside an alias or source title (stored before validation took them out) is a space.
+    lines = [
+        s.url if s.title == s.url else f"{one_line(s.title)} | {s.url}" for s in content.sources
+    ]
+    first, rest = _fill_box(lines)
     return {
         "title": content.title,
-        "aliases": "\n".join(content.aliases),
+        "aliases": "\n".join(one_line(a) for a in content.aliases),
         "body": content.body,
-        # A bare link reads back as itself (see `_sources`), so it is shown once, not twice.
-        "sources": "\n".join(
-            s.url if s.title == s.url else f"{s.title} | {s.url}" for s in content.sources
-        ),
+        SOURCE_BOXES[0]: first,
+        SOURCE_BOXES[1]: rest,
     }
+
+
+def _fill_box(lines: list[str]) -> tuple[str, str]:
+    """The first box's lines (as many as fit in MAX_SOURCES_TEXT) and the rest, for the second.
+
+    A line is at most 703 characters (a title of 200, " | ", a link of 500), so the first box
+    takes at least five and the second at most the other five: 3,519 characters.
+    """
+    cut, size = 0, -1
+    while cut < len(lines) and size + 1 + len(lines[cut]) <= MAX_SOURCES_TEXT:
+        size += 1 + len(lines[cut])
+        cut += 1
+    return "\n".join(lines[:cut]), "\n".join(lines[cut:])
 
 
 def _sources(text: str) -> tuple[Source, ...]:
@@ -99,8 +131,13 @@ def _sources(text: str) -> tuple[Source, ...]:
         line = line.strip()
         if not line:
             continue
-        title, bar, url = line.rpartition("|")
-        if not bar:
+        found = SOURCE_LINE_RE.fullmatch(line)
+        if found is not None:
+            title, url = found["title"], found["url"]
+        elif "|" in line and not line.lower().startswith(("http://", "https://")):
+            # Not a link after the bar ("Title | ftp://…"): validation names what is wrong.
+            title, _, url = line.rpartition("|")
+        else:
             title, url = line, line
         sources.append(Source(title.strip() or url.strip(), url.strip()))
     return tuple(sources)
@@ -119,7 +156,7 @@ def form_to_content(
         body=fields.get("body", ""),
         aliases=aliases,
         tags=base.tags if base else (),
-        sources=_sources(fields.get("sources", "")),
+        sources=_sources("\n".join(fields.get(box, "") for box in SOURCE_BOXES)),
         updated=today,
         position=base.position if base else 0,
     )

@@ -20,11 +20,12 @@ MAX_ALIAS = 100
 MAX_TAGS = 20
 MAX_TAG = 50
 MAX_SOURCES = 10
-# A section's sources are edited as "Title | URL" lines in one form box of 4,000 characters
-# (Discord's limit for a text input): the caps below keep ten of the longest within it.
+MAX_SOURCE_TITLE = 200
+MAX_URL = 500
+# The form shows sources as "Title | URL" lines in boxes of 4,000 characters (Discord's limit for
+# a text input). Ten of the longest take 7,039, so they are split over two boxes: see
+# `content_to_form`. The caps above are the ones every stored section was saved under.
 MAX_SOURCES_TEXT = 4000
-MAX_SOURCE_TITLE = 100
-MAX_URL = 290
 
 Status = Literal["active", "retired", "hidden"]
 
@@ -147,10 +148,19 @@ def validate_url(url: str) -> str:
     return url
 
 
+def one_line(value: str) -> str:
+    """`value` with its line breaks made spaces: the form shows an alias or a source per line."""
+    return " ".join(part.strip() for part in value.splitlines() if part.strip())
+
+
 def validate(content: SectionContent) -> SectionContent:
-    """Return `content` normalised (NFC, stripped, de-duplicated), or raise InvalidSection."""
+    """Return `content` normalised, or raise InvalidSection.
+
+    Text is NFC and stripped, aliases and tags de-duplicated, and each alias and source title
+    one line, as the form shows them (so what the form reads back is what was saved).
+    """
     sources = tuple(
-        Source(_text("sources", s.title, MAX_SOURCE_TITLE), validate_url(s.url))
+        Source(_text("sources", one_line(s.title), MAX_SOURCE_TITLE), validate_url(s.url))
         for s in content.sources
     )
     if len(sources) > MAX_SOURCES:
@@ -161,7 +171,9 @@ def validate(content: SectionContent) -> SectionContent:
         slug=validate_slug(content.slug),
         title=_text("title", content.title, MAX_TITLE),
         body=_text("body", content.body, MAX_BODY),
-        aliases=_distinct("aliases", content.aliases, MAX_ALIASES, MAX_ALIAS),
+        aliases=_distinct(
+            "aliases", tuple(one_line(a) for a in content.aliases), MAX_ALIASES, MAX_ALIAS
+        ),
         tags=_distinct("tags", content.tags, MAX_TAGS, MAX_TAG),
         sources=sources,
         updated=content.updated,

@@ -9,15 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.editing import Author, Conflict, Editor, Rejected, RevisionPage, content_to_form
-from bot.errors import BriefbotError, InvalidSection, LimitReached
+from bot.editing import (
+    SOURCE_BOXES,
+    Author,
+    Conflict,
+    Editor,
+    Rejected,
+    RevisionPage,
+    content_to_form,
+)
+from bot.errors import BriefbotError, LimitReached
 from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_SOURCES_TEXT, MAX_TITLE, Section
 from bot.text import truncate
 from bot.ui.cards import COLOUR
 from bot.ui.fit import (
     DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
-    INPUT_TEXT_LIMIT,
     TITLE_LIMIT,
     escaped,
     share,
@@ -54,7 +61,7 @@ async def require_editor(interaction: discord.Interaction) -> None:
     )
 
 
-FORM_FIELDS = ("title", "aliases", "body", "sources")
+FORM_FIELDS = ("title", "aliases", "body", *SOURCE_BOXES)
 FORM_ID_RE = re.compile(
     r"bb:form:(?P<guild>\d+)"
     r"(?:/(?P<draft>\d+)|:(?P<section>\d+):(?P<revision>\d+)|:(?P<slug>[a-z0-9-]+))?",
@@ -63,14 +70,14 @@ FORM_ID_RE = re.compile(
 
 
 class SectionForm(discord.ui.Modal):
-    """Title, aliases, body and sources. What the form edits travels in its custom id.
+    """Title, aliases, body and sources, in two boxes: ten long sources need more than one.
 
-    `bb:form:<guild>` is a new topic, `bb:form:<guild>:<section id>:<revision>` an edit of the
-    version it was opened from, and `bb:form:<guild>:<slug>` an edit with no version (a draft
-    whose topic was removed meanwhile). A form reopened from a draft is `bb:form:<guild>/<draft>`:
-    what it edits is read from the draft, which a save deletes. Forms are not kept in memory
-    (see `open_form`): every submit is read from its custom id by `submit_form`, so a form
-    opened before a restart still saves.
+    What the form edits travels in its custom id: `bb:form:<guild>` is a new topic,
+    `bb:form:<guild>:<section id>:<revision>` an edit of the version it was opened from, and
+    `bb:form:<guild>:<slug>` an edit with no version (a draft whose topic was removed meanwhile).
+    A form reopened from a draft is `bb:form:<guild>/<draft>`: what it edits is read from the
+    draft, which a save deletes. Forms are not kept in memory (see `open_form`): every submit is
+    read from its custom id by `submit_form`, so a form opened before a restart still saves.
     """
 
     def __init__(
@@ -115,32 +122,23 @@ class SectionForm(discord.ui.Modal):
         )
         self.add_item(
             discord.ui.TextInput(
-                custom_id="sources",
+                custom_id=SOURCE_BOXES[0],
                 label="Sources: 'Title | https://…', one per line",
                 style=discord.TextStyle.paragraph,
-                default=values.get("sources"),
+                default=values.get(SOURCE_BOXES[0]),
                 required=False,
                 max_length=MAX_SOURCES_TEXT,
             )
         )
-        for item in self.children:
-            if isinstance(item, discord.ui.TextInput):
-                _check_prefill(item)
-
-
-def _check_prefill(box: discord.ui.TextInput[Any]) -> None:
-    """Discord refuses a whole form if one box is prefilled past its maximum: say so instead.
-
-    Validation keeps every section within the boxes; only text saved under older, looser
-    limits can reach this.
-    """
-    length = len(box.default or "")
-    if length > (box.max_length or INPUT_TEXT_LIMIT):
-        raise InvalidSection(
-            box.custom_id,
-            f"is {length:,} characters, more than the form holds ({box.max_length:,}); it was "
-            "saved under older limits. Export the topic with /kb export, shorten it, and "
-            "import it again.",
+        self.add_item(
+            discord.ui.TextInput(
+                custom_id=SOURCE_BOXES[1],
+                label="More sources, when the box above is full",
+                style=discord.TextStyle.paragraph,
+                default=values.get(SOURCE_BOXES[1]),
+                required=False,
+                max_length=MAX_SOURCES_TEXT,
+            )
         )
 
 

@@ -193,3 +193,16 @@ async def test_reverts_count_in_the_servers_change_window(service: BriefingServi
         OTHER_GUILD, MOD, form("What is the price cap?"), slug=None, opened=None, today=TODAY
     )
     assert (await editor.revert(OTHER_GUILD, MOD, other.slug, 1, TODAY)).revision == 2
+
+
+async def test_a_topic_saves_with_sources_in_both_boxes(editor: Editor) -> None:
+    fields = {
+        **form("Where are the sources?"),
+        "sources": "One | https://example.org/1",
+        "more_sources": "Two | https://example.org/2|b",
+    }
+    saved = await editor.save(GUILD, MOD, fields, slug=None, opened=None, today=TODAY)
+    assert [(s.title, s.url) for s in saved.content.sources] == [
+        ("One", "https://example.org/1"),
+        ("Two", "https://example.org/2|b"),
+    ]

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from bot.editing import content_to_form, form_to_content
+from bot.editing import SOURCE_BOXES, content_to_form, form_to_content
 from bot.errors import InvalidSection
 from bot.sections import (
     MAX_ALIAS,
@@ -164,14 +164,78 @@ def test_json_round_trip():
     assert SectionContent.from_json(content.to_json()) == content
 
 
-def test_ten_of_the_longest_sources_fit_the_forms_sources_box():
-    # The form shows sources as "Title | URL" lines in one box Discord caps at 4,000.
+def test_ten_of_the_longest_sources_fill_the_forms_two_boxes_and_read_back_the_same():
+    # The form shows sources as "Title | URL" lines in two boxes Discord caps at 4,000 each.
+    assert (MAX_SOURCE_TITLE, MAX_URL) == (200, 500)  # what every stored section was saved under
     longest = tuple(
         Source("t" * MAX_SOURCE_TITLE, f"https://example.org/{i}/".ljust(MAX_URL, "p"))
         for i in range(MAX_SOURCES)
     )
     content = validate(replace(BASE, sources=longest))
-    assert len(content_to_form(content)["sources"]) <= MAX_SOURCES_TEXT == 4000
+    fields = content_to_form(content)
+    assert [len(fields[box]) for box in SOURCE_BOXES] == [5 * 703 + 4] * 2
+    assert max(len(fields[box]) for box in SOURCE_BOXES) <= MAX_SOURCES_TEXT == 4000
+    assert form_to_content(fields, BASE.slug, content, BASE.updated) == content
+
+
+def test_sources_that_fit_one_box_leave_the_second_empty():
+    few = tuple(Source(f"S{i}", f"https://example.org/{i}") for i in range(MAX_SOURCES))
+    fields = content_to_form(validate(replace(BASE, sources=few)))
+    assert fields["sources"].count("\n") == MAX_SOURCES - 1 and fields["more_sources"] == ""
+
+
+def test_sources_typed_in_either_box_are_read_as_one_list():
+    fields = {
+        **content_to_form(BASE),
+        "sources": "A | https://example.org/a",
+        "more_sources": "\nB | https://example.org/b\n",
+    }
+    assert form_to_content(fields, BASE.slug, BASE, BASE.updated).sources == (
+        Source("A", "https://example.org/a"),
+        Source("B", "https://example.org/b"),
+    )
+    many = "\n".join(f"S{i} | https://example.org/{i}" for i in range(6))
+    with pytest.raises(InvalidSection) as caught:
+        form_to_content({**fields, "sources": many, "more_sources": many}, "a", None, BASE.updated)
+    assert "limit is 10" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        Source("Title | with a bar", "https://example.org/a"),
+        Source("T", "https://example.org/a|b"),
+        Source("T", "https://example.org/?next=|https://example.net/x"),
+        Source("Bar at the end |", "https://example.org/"),
+        Source("https://example.org/a|b", "https://example.org/a|b"),
+        Source("HTTP guide", "HTTPS://example.org/a"),
+    ],
+)
+def test_a_bar_in_a_title_or_link_reads_back_the_same(source):
+    content = validate(replace(BASE, sources=(source,)))
+    fields = content_to_form(content)
+    assert form_to_content(fields, BASE.slug, content, BASE.updated) == content
+
+
+def test_a_link_of_another_kind_after_the_bar_is_refused_by_name():
+    fields = {**content_to_form(BASE), "sources": "Title | ftp://example.org/x"}
+    with pytest.raises(InvalidSection) as caught:
+        form_to_content(fields, BASE.slug, BASE, BASE.updated)
+    assert caught.value.reason.startswith("'ftp://example.org/x' is not")
+
+
+def test_line_breaks_in_a_source_title_or_alias_become_spaces_as_the_form_shows_them():
+    content = replace(
+        BASE,
+        aliases=("first line\n\n  second",),
+        sources=(Source("Title\non two lines", "https://example.org"),),
+    )
+    checked = validate(content)
+    assert checked.aliases == ("first line second",)
+    assert checked.sources == (Source("Title on two lines", "https://example.org"),)
+    # A row stored before this reads back in the form as validation now keeps it.
+    fields = content_to_form(content)
+    assert form_to_content(fields, BASE.slug, content, BASE.updated) == checked
 
 
 def test_source_titles_and_links_over_their_limits_are_refused():

@@ -17,9 +17,9 @@ from bot import editing
 from bot.client import interaction_tasks
 from bot.editing import Author
 from bot.pack import load_zip
-from bot.sections import MAX_SLUG
+from bot.sections import MAX_SLUG, Source
 from bot.store.asks import MAX_GAP_QUESTIONS
-from bot.ui.kb import FORM_ID_RE, form_id
+from bot.ui.kb import FORM_FIELDS, FORM_ID_RE, form_id
 from tests.discord_support import KNOWLEDGE, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.payloads import Perm
@@ -34,6 +34,7 @@ NEW_TOPIC = {
     "aliases": "Black Sea grain deal\nUkrainian grain exports",
     "body": "The grain corridor lets ships carry Ukrainian grain through the Black Sea.",
     "sources": "UN explainer | https://example.org/grain",
+    "more_sources": "",
 }
 
 
@@ -830,3 +831,46 @@ async def test_gaps_group_the_newest_questions_off_the_event_loop(
             await ix.wait_response()
     assert [count for _, count in grouped_in] == [MAX_GAP_QUESTIONS] == [2000]
     assert grouped_in[0][0] != threading.main_thread().name
+
+
+async def test_a_topic_saved_under_the_old_source_limits_opens_in_the_form_and_saves_unchanged(
+    tmp_path: Path,
+) -> None:
+    # Ten sources of a 200-character title and a 500-character link: what the limits allowed
+    # until they were cut to 100 and 290, so databases hold such rows. Written by the store as
+    # the old bot did; the form must open on Discord (every box within its 4,000) and save them.
+    sources = tuple(
+        Source(
+            (f"Source {i} | part of its title " + "t" * 200)[:200],
+            (f"https://example.org/{i}/?next=|https://example.net/" + "p" * 500)[:500],
+        )
+        for i in range(10)
+    )
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            current = bot.service.section("us-role", a.id)
+            old = dataclasses.replace(current.content, sources=sources)
+            stored = await bot.service.sections.save_for_guild(
+                a.id, old, opened=(current.id, current.revision), author="old", author_id=None
+            )
+            await bot.service.reload()
+            opened, modal = await open_form(fake, a.id, "edit", topic="us-role")
+            fields = modal_values(modal)
+            assert sorted(fields) == sorted(FORM_FIELDS)
+            assert all(len(value) <= 4000 for value in fields.values())
+            # A refused save keeps both sources boxes in the draft, and the draft reopens them.
+            typed = {**fields, "more_sources": fields["more_sources"] + "\nBad | ftp://x.org"}
+            refused = await submit_ix(fake, opened, modal, typed)
+            data = refused.response["data"]
+            assert data["content"].startswith("Not saved: sources")
+            again = await fake.click_component(
+                refused, components(data)[0]["custom_id"], member_permissions=MODERATOR
+            )
+            reopened = (await again.wait_response())["data"]
+            assert modal_values(reopened) == typed
+            saved = await submit(fake, again, reopened, fields)
+            assert saved["content"].startswith("Saved")
+            after = bot.service.section("us-role", a.id)
+            assert after is not None and after.revision == stored.revision + 1
+            assert after.content == dataclasses.replace(old, updated=after.content.updated)
