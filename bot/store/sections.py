@@ -280,17 +280,7 @@ class SectionStore:
             existing = {s.slug: s for s in await self.in_scope(None)}
             for content in pack:
                 old = existing.pop(content.slug, None)
-                if old is None:
-                    changes.append(Change(None, content, None, "active", "created", CURATED_AUTHOR))
-                    report.added.append(content.slug)
-                elif old.status != "active":
-                    changes.append(Change(None, content, old, "active", "restored", CURATED_AUTHOR))
-                    report.updated.append(content.slug)
-                elif content.changed_fields(old.content):
-                    changes.append(Change(None, content, old, "active", "updated", CURATED_AUTHOR))
-                    report.updated.append(content.slug)
-                else:
-                    report.unchanged.append(content.slug)
+                _import_one(None, content, old, CURATED_AUTHOR, changes, report)
             for old in existing.values():
                 if old.status == "active":
                     changes.append(
@@ -324,24 +314,15 @@ class SectionStore:
             for content in pack:
                 old = own.get(content.slug.casefold())
                 shared = curated.get(content.slug.casefold())
-                if old is None:
-                    if (
-                        shared is not None
-                        and shared.status == "active"
-                        and not content.changed_fields(shared.content)
-                    ):
-                        report.unchanged.append(content.slug)
-                        continue
-                    changes.append(Change(guild_id, content, None, "active", "created", author))
-                    report.added.append(content.slug)
-                elif old.status != "active":
-                    changes.append(Change(guild_id, content, old, "active", "restored", author))
-                    report.updated.append(content.slug)
-                elif content.changed_fields(old.content):
-                    changes.append(Change(guild_id, content, old, "active", "updated", author))
-                    report.updated.append(content.slug)
-                else:
-                    report.unchanged.append(content.slug)
+                if (
+                    old is None
+                    and shared is not None
+                    and shared.status == "active"
+                    and not content.changed_fields(shared.content)
+                ):
+                    report.unchanged.append(content.slug)  # the curated text is what it sees
+                    continue
+                _import_one(guild_id, content, old, author, changes, report)
             if check is not None:
                 active = sum(1 for s in own.values() if s.status == "active")
                 restored = sum(1 for c in changes if c.action == "restored")
@@ -439,3 +420,25 @@ class SectionStore:
             revisions,
         )
         return ids
+
+
+def _import_one(
+    guild_id: int | None,
+    content: SectionContent,
+    old: Section | None,
+    author: str,
+    changes: list[Change],
+    report: ImportReport,
+) -> None:
+    """What importing `content` over `old` (None: a new topic) writes, and how it is reported."""
+    if old is None:
+        changes.append(Change(guild_id, content, None, "active", "created", author))
+        report.added.append(content.slug)
+    elif old.status != "active":
+        changes.append(Change(guild_id, content, old, "active", "restored", author))
+        report.updated.append(content.slug)
+    elif content.changed_fields(old.content):
+        changes.append(Change(guild_id, content, old, "active", "updated", author))
+        report.updated.append(content.slug)
+    else:
+        report.unchanged.append(content.slug)
