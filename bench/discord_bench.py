@@ -835,13 +835,14 @@ def render_fanout(runs: Sequence[FanoutRun], profiles: Sequence[str]) -> str:
         "- exactly one post: the server's channel holds messages of exactly one claim (nonce).",
         f"- setup: bot start-up with {servers:,} GUILD_CREATEs + `set_schedule` per server "
         "(not timed in the tick).",
-        f"- `Scheduler` sends at most CONCURRENCY = {CONCURRENCY} posts at a time. Real Discord "
-        f"allows about {DISCORD_GLOBAL_RATE}",
-        f"  requests per second per bot globally, so {servers:,} posts take about "
-        f"{servers / DISCORD_GLOBAL_RATE:,.0f} s there;",
-        "  the figure here is the bot's own overhead (plus the fake's) with that bounded",
-        "  concurrency, and shows that discord.py's rate limiter, not the bot, does the",
-        "  waiting when Discord says 429.",
+        f"- `Scheduler` sends at most CONCURRENCY = {CONCURRENCY} posts at a time. Discord "
+        f"allows {DISCORD_GLOBAL_RATE}",
+        "  requests per second per bot globally, and the fake enforces the same limit, so "
+        f"{servers:,} posts",
+        f"  take about {servers / DISCORD_GLOBAL_RATE:,.0f} s here as there: the 429s answered "
+        "beyond the injected ones",
+        "  are the fake's global limit, and discord.py's rate limiter, not the bot, waits them "
+        "out.",
     ]
     for profile in profiles:
         lines += ["", profile, "", PROFILE_NOTE]
