@@ -1,51 +1,32 @@
-"""`python -m bot stats`: what the bot has been doing, read from the database."""
+"""`python -m bot stats`: what the bot has been doing, read through the store, rendered as text."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.editing import group_gaps
 from bot.service import BriefingService
+from bot.store.stats import StatsStore
 
 
 async def collect(service: BriefingService, days: int = 7) -> dict[str, Any]:
-    db = service.db
-    since = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
-
-    async def rows(sql: str, *params: Any) -> list[Any]:
-        async with db.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-
-    per_day = await rows(
-        "SELECT substr(asked_at, 1, 10), count(*), sum(answered IS NOT NULL) FROM asks "
-        "WHERE asked_at >= ? GROUP BY 1 ORDER BY 1",
-        since,
-    )
-    asked = sum(r[1] for r in per_day)
-    answered = sum(r[2] for r in per_day)
-    servers = await rows(
-        "SELECT count(*) FROM (SELECT guild_id FROM asks UNION SELECT guild_id FROM "
-        "briefing_schedules UNION SELECT guild_id FROM sections WHERE guild_id IS NOT NULL)"
-    )
-    posts = await rows(
-        "SELECT status, count(*) FROM briefing_posts WHERE claimed_at >= ? GROUP BY status", since
-    )
-    unanswered = await rows(
-        "SELECT question FROM asks WHERE answered IS NULL AND asked_at >= ? ORDER BY asked_at",
-        since,
-    )
-    counts = dict(posts)
+    """The report `stats` prints (or dumps as JSON), over the last `days` days."""
+    stats = StatsStore(service.db)
+    since = stats.since(days)
+    per_day = await stats.asks_per_day(since)
+    asked = sum(d.asked for d in per_day)
+    answered = sum(d.answered for d in per_day)
+    counts = await stats.posts_by_status(since)
+    unanswered = await stats.unanswered(since)
     return {
         "days": days,
         "sections": await service.sections.count(),
-        "servers": servers[0][0],
-        "asks_per_day": {r[0]: r[1] for r in per_day},
+        "servers": await stats.servers(),
+        "asks_per_day": {d.day: d.asked for d in per_day},
         "asks": asked,
         "answered_share": round(answered / asked, 3) if asked else None,
         "top_gaps": [
-            {"question": g.question, "count": g.count}
-            for g in group_gaps([r[0] for r in unanswered])[:10]
+            {"question": g.question, "count": g.count} for g in group_gaps(unanswered)[:10]
         ],
         "daily_posts": {
             "sent": counts.get("sent", 0),
@@ -56,6 +37,7 @@ async def collect(service: BriefingService, days: int = 7) -> dict[str, Any]:
 
 
 def render(report: dict[str, Any]) -> str:
+    """The report as the lines `python -m bot stats` prints."""
     share = report["answered_share"]
     lines = [
         f"Sections: {report['sections']}",
