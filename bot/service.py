@@ -7,8 +7,8 @@ plain result objects back; only the rendering differs.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -29,6 +29,10 @@ MAX_RELATED = 5
 # How often a running service looks for sections another process committed (a CLI import).
 FOLLOW_SECONDS = 0.5
 IMPORT_AUTHOR = "kb import (command line)"
+
+
+def _leave_the_collector_alone() -> None:
+    """A service on its own (the CLI, a test) leaves the garbage collector as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,9 @@ class BriefingService:
         self.briefing = BriefingStore(db)
         self.searcher = Searcher(self.sections.fts, Catalog(()))
         self._reload_lock = asyncio.Lock()
+        # Called after every catalog swap. The garbage collector is the process's, so the
+        # process set-up decides what happens there (bot/client.py: Briefbot freezes the catalog).
+        self.after_reload: Callable[[], None] = _leave_the_collector_alone
         # The sections' fingerprint the catalog was built from (see follow_changes).
         self._loaded: tuple[int, int] | None = None
 
@@ -117,14 +124,7 @@ class BriefingService:
     def use_catalog(self, catalog: Catalog) -> None:
         """Answer from `catalog` from now on."""
         self.searcher.catalog = catalog
-        # The catalog lives until the next change: keep the collector from rescanning it on
-        # every full collection (the pauses would land in the middle of answering). Freezing
-        # also catches whatever was in flight (an interaction, a task), and a frozen cycle is
-        # never collected: so what the previous load froze is unfrozen and collected first.
-        # That is one full collection per change, on the event loop.
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
+        self.after_reload()
 
     @property
     def catalog(self) -> Catalog:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.client import Briefbot, settle_heap
+from bot.config import Settings
 from bot.errors import BriefbotError, PackError, SectionNotFound
 from bot.pack import load_pack, parse_section, render_section, zip_pack
 from bot.service import MAX_RELATED, BriefingService
@@ -385,7 +387,9 @@ class Cycle:
         self.me = self
 
 
-async def test_what_a_reload_froze_is_collected_once_it_is_garbage(service):
+async def test_what_a_reload_froze_is_collected_once_it_is_garbage(service, tmp_path):
+    Briefbot(service, Settings(db_path=tmp_path / "db.sqlite3"))  # the bot tunes the collector
+    assert service.after_reload is settle_heap
     in_flight = Cycle()
     alive = weakref.ref(in_flight)
     await service.reload()  # freezes everything alive now, the cycle included
