@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.briefing import CONSOLE_GUILD, Scheduler, header_for
 from bot.errors import BriefbotError
+from bot.paging import page_count, page_items
 from bot.sections import Section
 from bot.service import Answer, BriefingService, ScheduleStatus
 from bot.store.briefing import Schedule
@@ -75,9 +76,9 @@ def render_status(status: ScheduleStatus) -> str:
 
 
 def render_topics(sections: list[Section], page: int) -> str:
-    pages = max(1, -(-len(sections) // PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    chunk = sections[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    pages = page_count(len(sections), PAGE_SIZE)
+    page = min(max(page, 1), pages)  # the console counts pages from 1
+    chunk = page_items(sections, page - 1, PAGE_SIZE)
     lines = [f"Topics (page {page} of {pages}):"]
     start = (page - 1) * PAGE_SIZE
     lines += [f"{start + i:>3}. {s.title}  [{s.slug}]" for i, s in enumerate(chunk, start=1)]

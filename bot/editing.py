@@ -22,6 +22,7 @@ from bot.config import DEFAULT_EDIT_RATE, DEFAULT_MAX_GUILD_TOPICS
 from bot.errors import BriefbotError, InvalidSection, LimitReached, NotAllowed, SectionNotFound
 from bot.limits import SlidingWindow
 from bot.pack import zip_pack
+from bot.paging import clamp_page, page_count
 from bot.sections import (
     MAX_SLUG,
     MAX_SOURCES_TEXT,
@@ -394,8 +395,8 @@ class Editor:
 
     async def revision_page(self, section: Section, page: int, size: int) -> RevisionPage:
         """Only the page asked for is read: a long history costs one page per click."""
-        pages = max(1, -(-section.revision // size))  # revisions are numbered 1..revision
-        page = min(max(page, 0), pages - 1)
+        pages = page_count(section.revision, size)  # revisions are numbered 1..revision
+        page = clamp_page(page, pages)
         found = await self.service.sections.revisions(section.id, limit=size, offset=page * size)
         return RevisionPage(section, found, page, pages)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.paging import clamp_page, page_count, page_items
 from bot.sections import Section
 from bot.text import grapheme_cut, truncate
 from bot.ui.fit import (
@@ -127,12 +128,12 @@ def no_answer_text(question: str) -> str:
 
 def topics_embed(sections: list[Section], page: int, page_size: int) -> tuple[discord.Embed, int]:
     """One page of the topic list and the number of pages."""
-    pages = max(1, -(-len(sections) // page_size))
-    page = min(max(page, 0), pages - 1)
+    pages = page_count(len(sections), page_size)
+    page = clamp_page(page, pages)
     start = page * page_size
     lines = [
         f"**{start + i}.** {escaped(s.title, TOPIC_LINE_TITLE)} — `{s.slug}`"
-        for i, s in enumerate(sections[start : start + page_size], start=1)
+        for i, s in enumerate(page_items(sections, page, page_size), start=1)
     ]
     listed = lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more on this page")
     embed = discord.Embed(

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import discord
 
 from bot.errors import BriefbotError
+from bot.paging import clamp_page
 from bot.sections import Section
 from bot.text import truncate
 from bot.ui.cards import topics_embed
@@ -166,7 +167,7 @@ def topics_page(
     """The embed and Previous / Next buttons for one page of this server's topics."""
     sections = service_of(interaction).topics(interaction.guild_id)
     embed, pages = topics_embed(sections, page, TOPICS_PAGE_SIZE)
-    page = min(max(page, 0), pages - 1)
+    page = clamp_page(page, pages)
     guild = interaction.guild_id or 0
     view = discord.ui.View(timeout=None)
     view.add_item(TopicsPageButton(guild, max(page - 1, 0), "prev", disabled=page == 0))
