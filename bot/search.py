@@ -27,30 +27,98 @@ from bot.sections import Section
 from bot.store.sections import FtsHit
 from bot.text import STOPWORDS, content_words, stem, truncate, words
 
+# The numbers that tune the pipeline, grouped by the step they tune (see the module docstring).
+
+# -- 2. reading the question (build_query, Catalog.correct) --
+# Words of a question read at all; a longer question is cut here.
 MAX_QUERY_WORDS = 24
+# Shortest word corrected against the pack's vocabulary; shorter unknown words stay unknown.
+MIN_TYPO_WORD = 4
+# A correction may be this many letters shorter or longer than the word typed.
+TYPO_LENGTH_SLACK = 2
+# OSA similarity (0-1) a correction needs; also what a spelling variant in a hit needs.
+TYPO_CUTOFF = 0.79
+# The closest corrections weighed against each other (the commoner one wins a tie).
+TYPO_CHOICES = 5
+# Corrections whose similarities differ by less than this are tied.
+TYPO_TIE = 1e-6
+# An unknown word of at most MAX_STOPWORD_TYPO letters, within STOPWORD_TYPO_CUTOFF (OSA) of a
+# function word, is a misspelt function word: dropped.
+MAX_STOPWORD_TYPO = 6
+STOPWORD_TYPO_CUTOFF = 0.75
+# Added to a word's document frequency in its rarity (IDF), so a word no section holds has one.
+IDF_SMOOTHING = 0.5
+
+# -- 3. candidate retrieval (Query.lookups, Searcher.search) --
+# Rarest words OR'd into one FTS5 lookup.
 MAX_FTS_WORDS = 8
-TEXT_CACHE = 20_000
 # A word in more sections than this is too common to look up cheaply (see Query.lookups).
 COMMON_SECTIONS = 150
-MIN_HITS = 3
+# bm25 hits fetched per lookup.
 FTS_CANDIDATES = 30
+# Fewer hits than this, and the next (broader) lookup is tried.
+MIN_HITS = 3
+
+# -- 4. rescoring (rank) --
+# Visible hits rescored; the rest of the candidates are dropped.
 RESCORED = 12
-TYPO_CUTOFF = 0.79
-MAX_CHOICES = 25
-MAX_PREFIX_WORDS = 200
-MAX_AUTOCOMPLETE_SCAN = 400
-MAX_AUTOCOMPLETE_CANDIDATES = 40
-MAX_CHOICE_NAME = 100
-CONFIDENT_COVERAGE = 0.5
-CONFIDENT_SHARE = 0.3
-CONFIDENT_NAME = 0.5
-CONFIDENT_SOME_NAME = 0.2
-CONFIDENT_WHOLE_NAME = 0.9
+# Sections whose words are kept in memory for rescoring before the cache starts again.
+TEXT_CACHE = 20_000
+# Shortest question word compared as written when its stem is not in a hit (a spelling variant).
+MIN_VARIANT_WORD = 5
+# A word the pack has never heard of weighs this share of the rarest possible word.
 UNKNOWN_WEIGHT = 0.3
+# The score: weighted share of the question's words the section holds, resemblance of the
+# question to its title or an alias, and bm25 relative to the best hit. They sum to 1.
 W_COVERAGE = 0.5
 W_NAME = 0.35
 W_LEXICAL = 0.15
+# Decimals a hit's score keeps.
+SCORE_DIGITS = 4
+
+# -- 4. confidence (rank): when the top hit is the answer rather than a suggestion --
+# Least score of a confident answer.
 CONFIDENT_SCORE = 0.5
+# Least share of the question's known weight the section must hold...
+CONFIDENT_COVERAGE = 0.5
+# ...or least resemblance to a title or alias that stands in for it (the whole name said).
+CONFIDENT_WHOLE_NAME = 0.9
+# Least share of the question's whole weight, unknown words counted, the section must hold.
+CONFIDENT_SHARE = 0.3
+# Least resemblance to a title or alias: words found only in the body are not enough.
+CONFIDENT_SOME_NAME = 0.2
+# Question words the section must hold, unless none is unknown and it resembles a name this much.
+CONFIDENT_WORDS = 2
+CONFIDENT_NAME = 0.5
+
+# -- what a search returns (Searcher) --
+# Ranked hits returned.
+RESULTS = 5
+# Topics offered when there is no confident answer.
+SUGGESTIONS = 3
+
+# -- autocomplete (Catalog.autocomplete) --
+# Characters of the typed text read.
+MAX_AUTOCOMPLETE_TEXT = 200
+# Content words of the typed text matched against names.
+MAX_AUTOCOMPLETE_WORDS = 8
+# Shortest start of a new word that narrows the candidates (when other words were typed).
+MIN_NEW_WORD = 2
+# Name words one typed prefix may stand for.
+MAX_PREFIX_WORDS = 200
+# Shortest word looked up as a possible typo of a name word.
+MIN_NAME_TYPO = 3
+# rapidfuzz ratio (0-100) a name word needs to count as a typo of the word typed...
+NAME_TYPO_CUTOFF = 75
+# ...and the closest name words kept.
+NAME_TYPO_CHOICES = 8
+# Sections counted against the typed words.
+MAX_AUTOCOMPLETE_SCAN = 400
+# Best-counted sections ranked by rapidfuzz against their names.
+MAX_AUTOCOMPLETE_CANDIDATES = 40
+# Discord's limits: 25 choices, names of at most 100 characters.
+MAX_CHOICES = 25
+MAX_CHOICE_NAME = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +290,7 @@ class Catalog:
 
     def weight(self, key: str) -> float:
         """Inverse document frequency of a stem: rare words say more about what is asked."""
-        return math.log((self.size + 1) / (self.document_frequency.get(key, 0) + 0.5))
+        return math.log((self.size + 1) / (self.document_frequency.get(key, 0) + IDF_SMOOTHING))
 
     def is_common(self, key: str) -> bool:
         return self.document_frequency.get(key, 0) > COMMON_SECTIONS
@@ -231,22 +299,26 @@ class Catalog:
         """The pack's word closest to `word` (a typo), or None when nothing is close enough."""
         if word in self._surface or stem(word) in self.document_frequency:
             return word
-        if len(word) < 4 or not word.isalpha():
+        if len(word) < MIN_TYPO_WORD or not word.isalpha():
             return None
         choices: list[str] = []
-        for length in range(len(word) - 2, len(word) + 3):
+        for length in range(len(word) - TYPO_LENGTH_SLACK, len(word) + TYPO_LENGTH_SLACK + 1):
             choices.extend(self._vocabulary_by_length.get(length, ()))
         found = [
             f
             for f in process.extract(
-                word, choices, scorer=OSA.normalized_similarity, score_cutoff=TYPO_CUTOFF, limit=5
+                word,
+                choices,
+                scorer=OSA.normalized_similarity,
+                score_cutoff=TYPO_CUTOFF,
+                limit=TYPO_CHOICES,
             )
             if _same_start(word, f[0])
         ]
         if not found:
             return None
         # Among equally close words prefer the commoner one ("natto" -> "nato", not "nat").
-        ties = [w for w, score, _ in found if score >= found[0][1] - 1e-6]
+        ties = [w for w, score, _ in found if score >= found[0][1] - TYPO_TIE]
         return max(ties, key=lambda w: self.document_frequency[stem(w)])
 
     # -- autocomplete --
@@ -274,7 +346,7 @@ class Catalog:
                 return ids
         elif token in self._name_index:
             return self._name_index[token]
-        if len(token) < 3:
+        if len(token) < MIN_NAME_TYPO:
             return None
         # A typo keeps the first two letters, or swaps them: look only there.
         choices = self._range(token[:2]) + self._range(token[1] + token[0])
@@ -283,20 +355,20 @@ class Catalog:
             choices,
             scorer=fuzz.ratio,
             processor=(lambda w: w[: len(token) + 1]) if prefix else None,
-            score_cutoff=75,
-            limit=8,
+            score_cutoff=NAME_TYPO_CUTOFF,
+            limit=NAME_TYPO_CHOICES,
         )
         return set().union(*(self._name_index[w] for w, _, _ in close)) if close else None
 
     def autocomplete(self, partial: str, guild_id: int | None) -> list[Choice]:
-        """Up to 25 choices whose title or alias matches what has been typed so far.
+        """Up to MAX_CHOICES choices whose title or alias matches what has been typed so far.
 
         Candidates come from the rarest typed word (a set lookup), are counted against the
         other words, and the best few hundred are ranked by rapidfuzz against their names.
         """
-        typed = words(partial[:200])
+        typed = words(partial[:MAX_AUTOCOMPLETE_TEXT])
         view = self.visible(guild_id)
-        meaningful = [t for t in typed if t not in STOPWORDS][:8]
+        meaningful = [t for t in typed if t not in STOPWORDS][:MAX_AUTOCOMPLETE_WORDS]
         if not meaningful:
             # Nothing but function words ("what is the "): rank the rotation by name.
             return self._ranked(" ".join(typed), view[:MAX_AUTOCOMPLETE_CANDIDATES], {})
@@ -304,7 +376,7 @@ class Catalog:
         sets = []
         for i, token in enumerate(meaningful):
             is_last = i == len(meaningful) - 1
-            if is_last and not complete and len(token) < 2 and len(meaningful) > 1:
+            if is_last and not complete and len(token) < MIN_NEW_WORD and len(meaningful) > 1:
                 continue  # one letter of a new word narrows nothing yet
             ids = self._ids_for(token, prefix=is_last and not complete)
             if ids:
@@ -340,17 +412,19 @@ def _same_start(typed: str, known: str) -> bool:
 
 def _is_misspelt_stopword(word: str) -> bool:
     """'waht', 'teh', 'abuot': a function word typed in a hurry says nothing about the topic."""
-    if len(word) > 6:
+    if len(word) > MAX_STOPWORD_TYPO:
         return False
     return (
-        process.extractOne(word, STOPWORDS, scorer=OSA.normalized_similarity, score_cutoff=0.75)
+        process.extractOne(
+            word, STOPWORDS, scorer=OSA.normalized_similarity, score_cutoff=STOPWORD_TYPO_CUTOFF
+        )
         is not None
     )
 
 
 def build_query(text: str, catalog: Catalog) -> Query:
     terms = []
-    unknown_weight = math.log((catalog.size + 1) / 0.5)
+    unknown_weight = math.log((catalog.size + 1) / IDF_SMOOTHING)
     for word in content_words(text, MAX_QUERY_WORDS):
         match = catalog.correct(word)
         if match is None and _is_misspelt_stopword(word):
@@ -376,7 +450,7 @@ def _matched(query: Query, hit: FtsHit, catalog: Catalog) -> tuple[float, int]:
         if term.key in held:
             covered += term.weight
             count += 1
-        elif len(term.match) >= 5:
+        elif len(term.match) >= MIN_VARIANT_WORD:
             # A spelling variant the stemmer keeps apart ("zelensky" / "zelenskyy"): compared
             # as written, since stems bend spellings apart ("zelenski").
             near = process.extractOne(
@@ -405,7 +479,11 @@ def _resemblance(query: Query, section: Section, catalog: Catalog) -> float:
 
 
 def rank(
-    query: Query, hits: Sequence[FtsHit], catalog: Catalog, guild_id: int | None, limit: int = 5
+    query: Query,
+    hits: Sequence[FtsHit],
+    catalog: Catalog,
+    guild_id: int | None,
+    limit: int = RESULTS,
 ) -> SearchResult:
     """Rescore FTS hits visible to `guild_id`; the top one is the answer if it is confident.
 
@@ -440,11 +518,13 @@ def rank(
             (coverage >= CONFIDENT_COVERAGE or resemblance >= CONFIDENT_WHOLE_NAME)
             and share >= CONFIDENT_SHARE
             and resemblance >= CONFIDENT_SOME_NAME
-            and (count >= 2 or (unknown == 0 and resemblance >= CONFIDENT_NAME))
+            and (count >= CONFIDENT_WORDS or (unknown == 0 and resemblance >= CONFIDENT_NAME))
         )
         scored.append((score, sure, section))
     scored.sort(key=lambda t: (-t[0], t[2].content.position))
-    results = tuple(Hit(s.id, s.slug, s.title, round(score, 4)) for score, _, s in scored[:limit])
+    results = tuple(
+        Hit(s.id, s.slug, s.title, round(score, SCORE_DIGITS)) for score, _, s in scored[:limit]
+    )
     top_score, top_sure, _ = scored[0]
     confident = top_sure and top_score >= CONFIDENT_SCORE
     return SearchResult(query.text, results[0] if confident else None, results)
@@ -461,7 +541,9 @@ class Searcher:
         self._fts = fts
         self.catalog = catalog
 
-    async def search(self, question: str, guild_id: int | None, limit: int = 5) -> SearchResult:
+    async def search(
+        self, question: str, guild_id: int | None, limit: int = RESULTS
+    ) -> SearchResult:
         query = build_query(question, self.catalog)
         hits: list[FtsHit] = []
         for expression in query.lookups:
@@ -471,7 +553,7 @@ class Searcher:
         return rank(query, hits, self.catalog, guild_id, limit)
 
     def closest_topics(
-        self, result: SearchResult, guild_id: int | None, count: int = 3
+        self, result: SearchResult, guild_id: int | None, count: int = SUGGESTIONS
     ) -> list[Section]:
         """Topics to offer when there is no confident answer: the best hits, then the rotation."""
         chosen = [self.catalog.sections[h.section_id] for h in result.results[:count]]
