@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.search import MAX_CHOICE_NAME, MAX_CHOICES
 from bot.service import Answer
 from bot.ui.cards import no_answer_text
+from bot.ui.choices import topic_autocomplete
 from bot.ui.replies import send_private, send_section
 from bot.ui.views import suggestions_view, topics_page
 
@@ -66,6 +66,7 @@ class AskCog(commands.Cog):
 
     @app_commands.command(name="explain", description="Read the briefing on one topic")
     @app_commands.describe(topic="Start typing a topic")
+    @app_commands.autocomplete(topic=topic_autocomplete)
     @app_commands.checks.cooldown(COOLDOWN_RATE, COOLDOWN_SECONDS, key=_member_key)
     async def explain(
         self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, 300]
@@ -74,16 +75,6 @@ class AskCog(commands.Cog):
             interaction, self.bot.service.explain(topic, interaction.guild_id)
         )
         await reply_with(interaction, answer)
-
-    @explain.autocomplete("topic")
-    async def explain_topic(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        choices = self.bot.service.autocomplete(current, interaction.guild_id)
-        return [
-            app_commands.Choice(name=c.name[:MAX_CHOICE_NAME], value=c.value)
-            for c in choices[:MAX_CHOICES]
-        ]
 
     @app_commands.command(name="topics", description="Every topic of this server's briefing")
     async def topics(self, interaction: discord.Interaction) -> None:

@@ -8,14 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.briefing import ChannelCooldown, header_for, zone_names
+from bot.briefing import ChannelCooldown, header_for
 from bot.errors import NotAllowed
-from bot.search import MAX_CHOICES
-from bot.service import ScheduleStatus
-from bot.text import truncate
-from bot.ui.cards import COLOUR
-from bot.ui.fit import FIELD_VALUE_LIMIT, TopicName
+from bot.ui.choices import timezone_autocomplete, topic_autocomplete
+from bot.ui.fit import TopicName
 from bot.ui.replies import send_section
+from bot.ui.reports import status_embed
 
 if TYPE_CHECKING:
     from bot.client import Briefbot
@@ -33,62 +31,12 @@ def require_manage_guild(interaction: discord.Interaction) -> None:
         raise NotAllowed("Changing the daily explainer needs the Manage Server permission.")
 
 
-NO_HISTORY = (
-    "Briefbot lacks Read Message History in <#{channel}>. After a timeout or a restart it "
-    "cannot check whether a post already arrived, so only Discord's nonce (a few minutes) "
-    "keeps it from posting twice. Grant that permission there to rule it out."
-)
-
-
 def reads_history(guild: discord.Guild | None, channel_id: int | None) -> bool | None:
     """Whether Briefbot may read the posting channel's history (None: unknown channel)."""
     channel = guild.get_channel(channel_id) if guild and channel_id else None
     if guild is None or channel is None:
         return None
     return channel.permissions_for(guild.me).read_message_history
-
-
-def status_embed(status: ScheduleStatus, history: bool | None = None) -> discord.Embed:
-    embed = discord.Embed(title="Daily explainer", colour=COLOUR)
-    schedule = status.schedule
-    if schedule is None:
-        embed.description = "Off. A moderator can turn it on with `/briefing set`."
-    else:
-        # A pause reason can quote Discord's own error text: bounded like anything echoed.
-        reason = truncate(schedule.paused_reason or "", 1000)
-        state = f"Paused: {reason}" if reason else "On"
-        embed.description = state
-        embed.add_field(name="Channel", value=f"<#{schedule.channel_id}>")
-        embed.add_field(name="Time", value=f"{schedule.local_time} {schedule.timezone}")
-        if status.next_local is not None and not schedule.paused_reason:
-            embed.add_field(
-                name="Next post",
-                value=(
-                    f"{status.next_local:%a %d %b %Y, %H:%M} {schedule.timezone}\n"
-                    f"{discord.utils.format_dt(status.next_local, 'F')} "
-                    f"({discord.utils.format_dt(status.next_local, 'R')})"
-                ),
-                inline=False,
-            )
-        if status.next_topic is not None:
-            embed.add_field(
-                name="Next topic",
-                value=truncate(status.next_topic.title, FIELD_VALUE_LIMIT),
-                inline=False,
-            )
-        if history is False:
-            embed.add_field(
-                name="Exactly once",
-                value=NO_HISTORY.format(channel=schedule.channel_id),
-                inline=False,
-            )
-    if status.last_post is not None:
-        last = status.last_post
-        value = f"{last.local_date.isoformat()}: {last.slug or '-'} ({last.status})"
-        if last.recovery:
-            value += f"\nAfter a retry: {last.recovery}"
-        embed.add_field(name="Last post", value=truncate(value, FIELD_VALUE_LIMIT), inline=False)
-    return embed
 
 
 @app_commands.guild_only()
@@ -105,7 +53,7 @@ class BriefingCog(
         guild_id = interaction.guild_id or 0
         channel_id = interaction.channel_id or 0
         section = await self.bot.service.next_explainer(guild_id)
-        schedule = await self.bot.service.schedules.get(guild_id)
+        schedule = await self.bot.service.briefing.get(guild_id)
         today = self.bot.local_today(schedule.timezone if schedule else None)
         with self.now_cooldown.turn(channel_id, exempt=interaction.permissions.manage_guild):
             await send_section(interaction, section, header=header_for(today))
@@ -116,6 +64,7 @@ class BriefingCog(
         time="Local time, 24-hour HH:MM (e.g. 08:30)",
         timezone="IANA time zone, e.g. Europe/Berlin",
     )
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
     @app_commands.default_permissions(manage_guild=True)
     async def set_(
         self,
@@ -146,12 +95,6 @@ class BriefingCog(
             ephemeral=True,
         )
 
-    @set_.autocomplete("timezone")
-    async def set_timezone(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=z, value=z) for z in zone_names(current, MAX_CHOICES)]
-
     @app_commands.command(name="show", description="The schedule, the next post and the last one")
     async def show(self, interaction: discord.Interaction) -> None:
         status = await self.bot.service.schedule_status(interaction.guild_id or 0)
@@ -179,6 +122,7 @@ class BriefingCog(
 
     @app_commands.command(name="next", description="Choose the topic of the next daily post")
     @app_commands.describe(topic="Start typing a topic")
+    @app_commands.autocomplete(topic=topic_autocomplete)
     @app_commands.default_permissions(manage_guild=True)
     async def next_(self, interaction: discord.Interaction, topic: TopicName) -> None:
         require_manage_guild(interaction)
@@ -187,15 +131,6 @@ class BriefingCog(
             f"The next daily post will be: **{discord.utils.escape_markdown(section.title)}**",
             ephemeral=True,
         )
-
-    @next_.autocomplete("topic")
-    async def next_topic(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(name=c.name, value=c.value)
-            for c in self.bot.service.autocomplete(current, interaction.guild_id)
-        ]
 
     @app_commands.command(name="off", description="Turn the daily explainer off")
     @app_commands.default_permissions(manage_guild=True)

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.client import log_interaction
 from bot.cogs.briefing import require_manage_guild
-from bot.search import MAX_CHOICES
+from bot.ui.choices import topic_autocomplete
 from bot.ui.drafts import drafts_page
 from bot.ui.fit import TopicName
 from bot.ui.kb import (
@@ -22,6 +22,7 @@ from bot.ui.kb import (
     edit_form,
     history_page,
     open_form,
+    remove_prompt,
     require_editor,
     submit_form,
 )
@@ -36,14 +37,6 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     def __init__(self, bot: Briefbot) -> None:
         self.bot = bot
         super().__init__()
-
-    async def _topics(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(name=c.name, value=c.value)
-            for c in self.bot.service.autocomplete(current, interaction.guild_id)[:MAX_CHOICES]
-        ]
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
@@ -61,6 +54,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
 
     @app_commands.command(name="edit", description="Correct a topic (yours, or this server's copy)")
     @app_commands.describe(topic="Start typing a topic")
+    @app_commands.autocomplete(topic=topic_autocomplete)
     async def edit(self, interaction: discord.Interaction, topic: TopicName) -> None:
         await require_editor(interaction)
         self.bot.editor.check_limits(interaction.guild_id or 0, new=False)
@@ -69,23 +63,16 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
 
     @app_commands.command(name="remove", description="Hide a topic in this server")
     @app_commands.describe(topic="Start typing a topic")
+    @app_commands.autocomplete(topic=topic_autocomplete)
     async def remove(self, interaction: discord.Interaction, topic: TopicName) -> None:
-        from bot.ui.kb import ConfirmRemove
-        from bot.ui.views import stateless
-
         await require_editor(interaction)
         section = self.bot.service.section(topic, interaction.guild_id)
-        view = discord.ui.View(timeout=None)
-        view.add_item(ConfirmRemove(interaction.guild_id or 0, section.id))
-        await interaction.response.send_message(
-            f"Remove **{discord.utils.escape_markdown(section.title)}** from this server's "
-            "briefing? Other servers keep it; `/kb revert` brings it back.",
-            view=stateless(view),
-            ephemeral=True,
-        )
+        text, view = remove_prompt(interaction.guild_id or 0, section)
+        await interaction.response.send_message(text, view=view, ephemeral=True)
 
     @app_commands.command(name="history", description="A topic's revisions")
     @app_commands.describe(topic="Start typing a topic")
+    @app_commands.autocomplete(topic=topic_autocomplete)
     async def history(self, interaction: discord.Interaction, topic: TopicName) -> None:
         section = await self.bot.editor.reachable(interaction.guild_id or 0, topic)
         shown = await self.bot.editor.revision_page(section, 0, HISTORY_PAGE)
@@ -94,6 +81,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
 
     @app_commands.command(name="revert", description="Restore a revision (as a new revision)")
     @app_commands.describe(topic="Start typing a topic", revision="The number from /kb history")
+    @app_commands.autocomplete(topic=topic_autocomplete)
     async def revert(
         self,
         interaction: discord.Interaction,
@@ -170,11 +158,6 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         await interaction.response.send_message(
             f"Changes will be announced in {channel.mention}.", ephemeral=True
         )
-
-    edit.autocomplete("topic")(_topics)
-    remove.autocomplete("topic")(_topics)
-    history.autocomplete("topic")(_topics)
-    revert.autocomplete("topic")(_topics)
 
 
 async def setup(bot: Briefbot) -> None:

@@ -39,6 +39,7 @@ INPUT_LABEL_LIMIT = 45
 INPUT_PLACEHOLDER_LIMIT = 100
 INPUT_TEXT_LIMIT = 4000
 # Slash-command options and autocomplete.
+CHOICES_LIMIT = 25
 CHOICE_NAME_LIMIT = 100
 # An option naming a topic (TOPIC_OPTION_LIMIT: its slug, title or an alias), for every command.
 TopicName = app_commands.Range[str, 1, TOPIC_OPTION_LIMIT]

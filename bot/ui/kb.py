@@ -19,6 +19,7 @@ from bot.editing import (
     content_to_form,
 )
 from bot.errors import BriefbotError, LimitReached
+from bot.paging import clamp_page
 from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_SOURCES_TEXT, MAX_TITLE, Section
 from bot.text import truncate
 from bot.ui.cards import COLOUR
@@ -407,6 +408,17 @@ class ConfirmRemove(
         await announce(interaction, hidden, "removed")
 
 
+def remove_prompt(guild_id: int, section: Section) -> tuple[str, discord.ui.View]:
+    """The question /kb remove asks, with its button (the removal happens on the click)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ConfirmRemove(guild_id, section.id))
+    text = (
+        f"Remove **{discord.utils.escape_markdown(section.title)}** from this server's "
+        "briefing? Other servers keep it; `/kb revert` brings it back."
+    )
+    return text, stateless(view)
+
+
 def history_page(guild_id: int, shown: RevisionPage) -> tuple[discord.Embed, discord.ui.View]:
     section, page, pages = shown.section, shown.page, shown.pages
     lines = []
@@ -428,7 +440,7 @@ def history_page(guild_id: int, shown: RevisionPage) -> tuple[discord.Embed, dis
         ("next", page + 1, page >= pages - 1),
     ):
         view.add_item(
-            HistoryPage(guild_id, section.id, max(0, min(target, pages - 1)), direction, disabled)
+            HistoryPage(guild_id, section.id, clamp_page(target, pages), direction, disabled)
         )
     return embed, stateless(view)
 

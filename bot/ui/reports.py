@@ -1,4 +1,4 @@
-"""The moderators' reports, `/kb gaps` and `/kb stale`, as embeds that fit whatever was asked."""
+"""Reports as embeds that fit whatever was asked: `/briefing show`, `/kb gaps` and `/kb stale`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import discord
 
 from bot.editing import Gap
 from bot.sections import Section
+from bot.service import ScheduleStatus
+from bot.text import truncate
 from bot.ui.cards import COLOUR
-from bot.ui.fit import DESCRIPTION_LIMIT, escaped, lines_within
+from bot.ui.fit import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, escaped, lines_within
 
 GAPS_SHOWN = 20  # question groups listed, most asked first
 GAP_QUESTION = 150  # characters of one question as shown, escaping included
@@ -45,3 +47,58 @@ def stale_embed(sections: Sequence[Section], days: int) -> discord.Embed:
         description=listed or "Everything is fresh.",
         colour=COLOUR,
     )
+
+
+NO_HISTORY = (
+    "Briefbot lacks Read Message History in <#{channel}>. After a timeout or a restart it "
+    "cannot check whether a post already arrived, so only Discord's nonce (a few minutes) "
+    "keeps it from posting twice. Grant that permission there to rule it out."
+)
+
+
+def status_embed(status: ScheduleStatus, history: bool | None = None) -> discord.Embed:
+    """/briefing show: the schedule, the next post and the last one.
+
+    `history` is whether Briefbot may read the posting channel's history (None: unknown);
+    False adds the warning that only Discord's nonce then keeps a post from doubling.
+    """
+    embed = discord.Embed(title="Daily explainer", colour=COLOUR)
+    schedule = status.schedule
+    if schedule is None:
+        embed.description = "Off. A moderator can turn it on with `/briefing set`."
+    else:
+        # A pause reason can quote Discord's own error text: bounded like anything echoed.
+        reason = truncate(schedule.paused_reason or "", 1000)
+        state = f"Paused: {reason}" if reason else "On"
+        embed.description = state
+        embed.add_field(name="Channel", value=f"<#{schedule.channel_id}>")
+        embed.add_field(name="Time", value=f"{schedule.local_time} {schedule.timezone}")
+        if status.next_local is not None and not schedule.paused_reason:
+            embed.add_field(
+                name="Next post",
+                value=(
+                    f"{status.next_local:%a %d %b %Y, %H:%M} {schedule.timezone}\n"
+                    f"{discord.utils.format_dt(status.next_local, 'F')} "
+                    f"({discord.utils.format_dt(status.next_local, 'R')})"
+                ),
+                inline=False,
+            )
+        if status.next_topic is not None:
+            embed.add_field(
+                name="Next topic",
+                value=truncate(status.next_topic.title, FIELD_VALUE_LIMIT),
+                inline=False,
+            )
+        if history is False:
+            embed.add_field(
+                name="Exactly once",
+                value=NO_HISTORY.format(channel=schedule.channel_id),
+                inline=False,
+            )
+    if status.last_post is not None:
+        last = status.last_post
+        value = f"{last.local_date.isoformat()}: {last.slug or '-'} ({last.status})"
+        if last.recovery:
+            value += f"\nAfter a retry: {last.recovery}"
+        embed.add_field(name="Last post", value=truncate(value, FIELD_VALUE_LIMIT), inline=False)
+    return embed

@@ -54,7 +54,7 @@ from bot.ui.kb import (
     submitted_fields,
 )
 from bot.ui.replies import reply_error
-from bot.ui.reports import gaps_embed, stale_embed
+from bot.ui.reports import gaps_embed, stale_embed, status_embed
 from bot.ui.views import section_view, suggestions_view, topics_page
 from tests.fakediscord.limits import (
     choices_errors,
@@ -367,8 +367,6 @@ def status(reason: str | None, topic: Section) -> Any:
 @PROPERTY
 @given(reason=texts(6000), topic=sections)
 def test_the_briefing_status_fits(reason: str, topic: Section) -> None:
-    from bot.cogs.briefing import status_embed
-
     assert_fits(message(embeds=[status_embed(status(reason, topic))]))
     assert_fits(message(embeds=[status_embed(status(None, topic))]))
 
