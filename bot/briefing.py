@@ -360,7 +360,12 @@ class Scheduler:
                 day,
             )
             if not await self.store.skip(
-                schedule, day, "missed while offline", today_due, today, now
+                schedule,
+                day,
+                reason="missed while offline",
+                next_due=today_due,
+                next_local_date=today,
+                now=now,
             ):
                 return  # changed by a command meanwhile: the next pass decides again
             report.skipped += 1
@@ -376,13 +381,28 @@ class Scheduler:
         following = day + timedelta(days=1)
         next_due = due_at(following, at, zone)
         if chosen is None:
-            if await self.store.skip(schedule, day, "no topics to post", next_due, following, now):
+            if await self.store.skip(
+                schedule,
+                day,
+                reason="no topics to post",
+                next_due=next_due,
+                next_local_date=following,
+                now=now,
+            ):
                 report.skipped += 1
             return
         section, new_cycle = chosen
         nonce = nonce_for(schedule.guild_id, day)
         claimed = await self.store.claim(
-            schedule, day, section.slug, nonce, new_cycle, next_due, following, now, CLAIM_LEASE
+            schedule,
+            day,
+            slug=section.slug,
+            nonce=nonce,
+            new_cycle=new_cycle,
+            next_due=next_due,
+            next_local_date=following,
+            now=now,
+            lease=CLAIM_LEASE,
         )
         if claimed == "changed":
             log.info(
@@ -471,7 +491,10 @@ class Scheduler:
                 report.failed += 1
             else:
                 await self.store.retry_later(
-                    post.guild_id, post.local_date, now + backoff(post.attempts), failure.reason
+                    post.guild_id,
+                    post.local_date,
+                    retry_at=now + backoff(post.attempts),
+                    error=failure.reason,
                 )
                 log.info(
                     "guild %s: daily explainer will be retried: %s", post.guild_id, failure.reason
