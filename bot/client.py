@@ -213,7 +213,7 @@ class Briefbot(commands.Bot):
         self._follow_task: asyncio.Task[None] | None = None
         self.poll_seconds = poll_seconds
         self.scheduler = Scheduler(
-            service.briefing, service, DiscordPoster(self), clock, owns=self.owns_guild
+            service.schedules, service, DiscordPoster(self), clock, owns=self.owns_guild
         )
         self.retention = Retention(
             service.db,

@@ -99,7 +99,7 @@ class Console:
         self.service = service
         self.out = out
         self.clock = clock
-        self.scheduler = Scheduler(service.briefing, service, self, clock)
+        self.scheduler = Scheduler(service.schedules, service, self, clock)
 
     async def post(self, schedule: Schedule, section: Section, header: str, nonce: str) -> None:
         """The scheduler's poster in console mode: the daily explainer is printed here."""
@@ -162,7 +162,7 @@ class Console:
         action = action.lower()
         service = self.service
         if action == "now":
-            schedule = await service.briefing.get(CONSOLE_GUILD)
+            schedule = await service.schedules.get(CONSOLE_GUILD)
             now = self.clock()
             today = now.astimezone(ZoneInfo(schedule.timezone)).date() if schedule else now.date()
             section = await service.next_explainer(CONSOLE_GUILD)

@@ -62,7 +62,7 @@ class BriefingService:
         self.knowledge_dir = knowledge_dir
         self.sections = SectionStore(db)
         self.asks = AskLog(db)
-        self.briefing = BriefingStore(db)
+        self.schedules = BriefingStore(db)  # the daily explainer: schedules, rotation, posts
         self.searcher = Searcher(self.sections.fts, Catalog(()))
         self._reload_lock = asyncio.Lock()
         # Called after every catalog swap. The garbage collector is the process's, so the
@@ -217,10 +217,10 @@ class BriefingService:
 
     async def next_explainer(self, guild_id: int) -> Section:
         """The section the next daily post will carry (what /briefing now shows)."""
-        schedule = await self.briefing.get(guild_id)
+        schedule = await self.schedules.get(guild_id)
         chosen = briefing.next_section(
             self.topics(self._view_id(guild_id)),
-            await self.briefing.shown(guild_id),
+            await self.schedules.shown(guild_id),
             schedule.next_topic if schedule else None,
         )
         if chosen is None:
@@ -251,13 +251,13 @@ class BriefingService:
                 next_topic=old.next_topic if old else None,
             )
 
-        await self.briefing.update(guild_id, edit, around=now.astimezone(tz).date())
+        await self.schedules.update(guild_id, edit, around=now.astimezone(tz).date())
         return await self.schedule_status(guild_id)
 
     async def schedule_status(self, guild_id: int) -> ScheduleStatus:
-        schedule = await self.briefing.get(guild_id)
+        schedule = await self.schedules.get(guild_id)
         if schedule is None:
-            return ScheduleStatus(None, None, None, await self.briefing.last_post(guild_id))
+            return ScheduleStatus(None, None, None, await self.schedules.last_post(guild_id))
         tz = briefing.parse_zone(schedule.timezone)
         try:
             topic: Section | None = await self.next_explainer(guild_id)
@@ -267,7 +267,7 @@ class BriefingService:
             schedule,
             schedule.next_due.astimezone(tz),
             topic,
-            await self.briefing.last_post(guild_id),
+            await self.schedules.last_post(guild_id),
         )
 
     @staticmethod
@@ -285,7 +285,7 @@ class BriefingService:
         def edit(schedule: Schedule | None, taken: frozenset[date]) -> Schedule:
             return replace(self._existing(schedule), paused_reason=reason)
 
-        await self.briefing.update(guild_id, edit, around=(now or self.db.clock()).date())
+        await self.schedules.update(guild_id, edit, around=(now or self.db.clock()).date())
 
     async def resume_schedule(self, guild_id: int, now: datetime) -> ScheduleStatus:
         """Start again from the next due time after now: days missed while paused are not sent,
@@ -303,11 +303,11 @@ class BriefingService:
             )
             return replace(current, paused_reason=None, next_due=due, next_local_date=local_date)
 
-        await self.briefing.update(guild_id, edit, around=now.date())
+        await self.schedules.update(guild_id, edit, around=now.date())
         return await self.schedule_status(guild_id)
 
     async def stop_schedule(self, guild_id: int) -> bool:
-        return await self.briefing.delete(guild_id)
+        return await self.schedules.delete(guild_id)
 
     async def choose_next_topic(self, guild_id: int, topic: str) -> Section:
         section = self.section(topic, self._view_id(guild_id))
@@ -315,7 +315,7 @@ class BriefingService:
         def edit(schedule: Schedule | None, taken: frozenset[date]) -> Schedule:
             return replace(self._existing(schedule), next_topic=section.slug)
 
-        await self.briefing.update(guild_id, edit, around=self.db.clock().date())
+        await self.schedules.update(guild_id, edit, around=self.db.clock().date())
         return section
 
     # -- the pack --

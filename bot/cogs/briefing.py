@@ -53,7 +53,7 @@ class BriefingCog(
         guild_id = interaction.guild_id or 0
         channel_id = interaction.channel_id or 0
         section = await self.bot.service.next_explainer(guild_id)
-        schedule = await self.bot.service.briefing.get(guild_id)
+        schedule = await self.bot.service.schedules.get(guild_id)
         today = self.bot.local_today(schedule.timezone if schedule else None)
         with self.now_cooldown.turn(channel_id, exempt=interaction.permissions.manage_guild):
             await send_section(interaction, section, header=header_for(today))

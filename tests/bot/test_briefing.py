@@ -78,7 +78,7 @@ async def open_service(db: Path, clock: Clock) -> BriefingService:
 
 
 def scheduler(service: BriefingService, poster: RecordingPoster, clock: Clock) -> Scheduler:
-    return Scheduler(service.briefing, service, poster, clock)
+    return Scheduler(service.schedules, service, poster, clock)
 
 
 @dataclass
@@ -221,7 +221,7 @@ async def test_a_pass_over_many_servers_holds_a_bounded_number_of_tasks(tmp_path
     try:
         for guild in range(1, 61):
             await service.set_schedule(guild, 1000 + guild, "08:00", "UTC", clock())
-        run = Scheduler(service.briefing, service, poster, clock, concurrency=4)
+        run = Scheduler(service.schedules, service, poster, clock, concurrency=4)
         clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
         before = len(asyncio.all_tasks())
         reports = await asyncio.gather(run.tick(), run.tick())  # two passes overlap
@@ -236,7 +236,7 @@ async def test_a_pass_over_many_servers_holds_a_bounded_number_of_tasks(tmp_path
 
 async def test_a_scheduler_needs_at_least_one_worker(rig: Rig) -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        Scheduler(rig.service.briefing, rig.service, rig.poster, rig.clock, concurrency=0)
+        Scheduler(rig.service.schedules, rig.service, rig.poster, rig.clock, concurrency=0)
 
 
 @pytest.mark.parametrize("restart_at_minute", [-1, 0, 1])
@@ -278,7 +278,7 @@ async def test_crash_between_claim_and_send_posts_once_after_restart(tmp_path: P
     clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     with pytest.raises(SimulatedCrash):
         await scheduler(service, poster, clock).tick()
-    assert (await service.briefing.post(1, date(2026, 11, 28))).status == "claimed"  # type: ignore[union-attr]
+    assert (await service.schedules.post(1, date(2026, 11, 28))).status == "claimed"  # type: ignore[union-attr]
     await service.close()
 
     poster.crash = False
@@ -292,7 +292,7 @@ async def test_crash_between_claim_and_send_posts_once_after_restart(tmp_path: P
         await run.tick()
         await run.tick()
         assert poster.count(1) == 1
-        post = await service.briefing.post(1, date(2026, 11, 28))
+        post = await service.schedules.post(1, date(2026, 11, 28))
         assert post is not None and post.status == "sent" and post.nonce == poster.posts[0][3]
     finally:
         await service.close()
@@ -309,7 +309,7 @@ async def test_downtime_over_a_whole_day_skips_it_and_logs(
         await run.tick()
     assert poster.count(1) == 0
     assert "missed while offline" in caplog.text
-    assert (await service.briefing.post(1, date(2026, 11, 28))).status == "skipped"  # type: ignore[union-attr]
+    assert (await service.schedules.post(1, date(2026, 11, 28))).status == "skipped"  # type: ignore[union-attr]
     clock.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
     await run.tick()
     assert [p[1] for p in poster.posts] == ["Daily explainer — 2026-11-29"]
@@ -384,7 +384,7 @@ async def test_transient_errors_are_retried_with_backoff_within_the_day(rig: Rig
     await run.tick()
     clock.now += timedelta(seconds=30)
     await run.tick()  # second failure, longer wait
-    post = await service.briefing.post(1, date(2026, 11, 28))
+    post = await service.schedules.post(1, date(2026, 11, 28))
     assert post is not None and post.attempts == 2 and post.status == "claimed"
     del poster.fail[1]
     clock.now += timedelta(seconds=59)
@@ -449,14 +449,14 @@ def scheduler_commits_first(service: BriefingService, run: Scheduler) -> None:
 
 def command_during_the_pass(service: BriefingService, command: Awaitable[object]) -> None:
     """The command runs (and commits) after the pass read the due schedules, before its claim."""
-    real = service.briefing.shown
+    real = service.schedules.shown
 
     async def shown(guild_id: int) -> set[str]:
-        service.briefing.shown = real  # type: ignore[method-assign]
+        service.schedules.shown = real  # type: ignore[method-assign]
         await command
         return await real(guild_id)
 
-    service.briefing.shown = shown  # type: ignore[method-assign]
+    service.schedules.shown = shown  # type: ignore[method-assign]
 
 
 COMMANDS = ("pause", "resume", "next", "set")
@@ -484,7 +484,7 @@ async def test_a_pass_committing_between_a_commands_read_and_write_is_kept(
     scheduler_commits_first(service, run)
     await run_command(service, command, clock())
     assert [p[2] for p in poster.posts] == ["berlin-talks"]  # the pass posted the pick
-    schedule = await service.briefing.get(1)
+    schedule = await service.schedules.get(1)
     assert schedule is not None
     # The advance stands: today is done, the pick was used up (unless `next` chose another).
     assert schedule.next_local_date == date(2026, 11, 29)
@@ -510,7 +510,7 @@ async def test_a_command_committing_during_a_pass_is_not_undone_by_its_claim(
     clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     command_during_the_pass(service, run_command(service, command, clock()))
     await run.tick()
-    schedule = await service.briefing.get(1)
+    schedule = await service.schedules.get(1)
     assert schedule is not None
     if command == "pause":
         assert poster.posts == [] and schedule.paused_reason is not None

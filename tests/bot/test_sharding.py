@@ -68,7 +68,7 @@ async def test_two_shard_processes_post_each_server_once_and_stop_cleanly(tmp_pa
         try:
             for guild in guilds:
                 # Due a minute ago today: the first pass of whichever process owns it posts.
-                await service.briefing.save(
+                await service.schedules.save(
                     Schedule(
                         guild_id=guild.id,
                         channel_id=guild.text_channel_id,

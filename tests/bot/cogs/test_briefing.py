@@ -58,14 +58,14 @@ async def test_set_validates_before_saving_and_show_reports_the_schedule(tmp_pat
                 fake, guild.id, "set", perms=MEMBER, channel=channel, time="08:00", timezone="UTC"
             )
             assert "Manage Server" in refused["content"]
-            assert await bot.service.briefing.get(guild.id) is None
+            assert await bot.service.schedules.get(guild.id) is None
 
             guild.set_bot_channel_permissions(channel, deny=int(Perm.EMBED_LINKS))
             missing = await briefing(
                 fake, guild.id, "set", channel=channel, time="08:00", timezone="UTC"
             )
             assert "Embed Links" in missing["content"] and "Nothing was saved" in missing["content"]
-            assert await bot.service.briefing.get(guild.id) is None
+            assert await bot.service.schedules.get(guild.id) is None
 
             guild.set_bot_channel_permissions(channel, deny=0)
             ok = await briefing(
@@ -90,7 +90,7 @@ async def test_set_validates_before_saving_and_show_reports_the_schedule(tmp_pat
             assert "What are the Berlin talks?" in picked["content"]
             off = await briefing(fake, guild.id, "off")
             assert off["content"] == "The daily explainer is off."
-            assert await bot.service.briefing.get(guild.id) is None
+            assert await bot.service.schedules.get(guild.id) is None
 
 
 async def test_deleted_channel_in_one_server_while_nine_others_post(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ async def test_deleted_channel_in_one_server_while_nine_others_post(tmp_path: Pa
 async def crash_after_the_send(bot: Briefbot) -> None:
     """One pass whose process dies right after Discord took the post, before Briefbot could
     record anything about it (not even the message id)."""
-    store = bot.service.briefing
+    store = bot.service.schedules
 
     async def die(*args: object, **kwargs: object) -> None:
         raise SimulatedCrash("killed after the send, before recording it")
@@ -158,7 +158,7 @@ async def test_crash_after_the_send_and_a_restart_an_hour_later_still_make_one_p
         async with running_bot(fake, db, clock=clock) as bot:
             await bot.scheduler.tick()
             await bot.scheduler.tick()
-            post = await bot.service.briefing.post(guild.id, clock.now.date())
+            post = await bot.service.schedules.post(guild.id, clock.now.date())
         assert [m["id"] for m in fake.channel_messages(channel) if m["author"].get("bot")] == [
             posted["id"]
         ]
@@ -189,7 +189,7 @@ async def test_without_read_message_history_the_nonce_is_the_fallback_and_show_s
         fake.advance((CLAIM_LEASE + timedelta(seconds=30)).total_seconds())
         async with running_bot(fake, db, clock=clock) as bot:
             await bot.scheduler.tick()
-            post = await bot.service.briefing.post(guild.id, clock.now.date())
+            post = await bot.service.schedules.post(guild.id, clock.now.date())
         assert len(fake.channel_messages(channel)) == 1
         assert fake.nonce_dedupes == 1
         assert post is not None and post.status == "sent" and post.recovery == NONCE_ONLY

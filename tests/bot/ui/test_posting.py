@@ -45,13 +45,13 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 async def today(bot: Briefbot, guild: FakeGuild) -> Post:
-    post = await bot.service.briefing.post(guild.id, date(2026, 11, 28))
+    post = await bot.service.schedules.post(guild.id, date(2026, 11, 28))
     assert post is not None
     return post
 
 
 async def paused_reason(bot: Briefbot, guild: FakeGuild) -> str:
-    schedule = await bot.service.briefing.get(guild.id)
+    schedule = await bot.service.schedules.get(guild.id)
     assert schedule is not None
     return schedule.paused_reason or ""
 
@@ -77,9 +77,9 @@ async def test_404_deleted_channel_pauses_the_server(rig: Rig) -> None:
 
 async def test_a_channel_that_is_not_set_pauses_the_server(rig: Rig) -> None:
     _fake, guild, bot, _clock = rig
-    schedule = await bot.service.briefing.get(guild.id)
+    schedule = await bot.service.schedules.get(guild.id)
     assert schedule is not None
-    await bot.service.briefing.save(replace(schedule, channel_id=None))
+    await bot.service.schedules.save(replace(schedule, channel_id=None))
     await bot.scheduler.tick()
     assert "no channel is set" in await paused_reason(bot, guild)
 
