@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
 
-from bot.editing import Author, Conflict, Editor, Rejected, slug_for
-from bot.errors import LimitReached, SectionNotFound
-from bot.sections import MAX_SLUG, SLUG_RE
+from bot.editing import (
+    Author,
+    Conflict,
+    Editor,
+    Gap,
+    Rejected,
+    form_to_content,
+    group_gaps,
+    slug_for,
+)
+from bot.errors import InvalidSection, LimitReached, SectionNotFound
+from bot.sections import MAX_SLUG, SLUG_RE, SectionContent, Source
 from bot.service import BriefingService
 
 GUILD, OTHER_GUILD = 501, 502
@@ -205,4 +215,89 @@ async def test_a_topic_saves_with_sources_in_both_boxes(editor: Editor) -> None:
     assert [(s.title, s.url) for s in saved.content.sources] == [
         ("One", "https://example.org/1"),
         ("Two", "https://example.org/2|b"),
+    ]
+
+
+# -- the pure helpers: a form read into content, unanswered questions grouped -----------------
+
+
+def test_a_form_becomes_content_with_trimmed_aliases_and_every_source_line() -> None:
+    fields = {
+        "title": "What is the grain corridor?",
+        "aliases": "  grain deal \n\n Black Sea corridor\n",
+        "body": "Ships carry grain.",
+        "sources": "Reuters | https://example.org/r\nhttps://example.org/bare",
+        "more_sources": "  \n| https://example.org/untitled",
+    }
+    content = form_to_content(fields, "grain-corridor", None, TODAY)
+    assert content == SectionContent(
+        slug="grain-corridor",
+        title="What is the grain corridor?",
+        body="Ships carry grain.",
+        aliases=("grain deal", "Black Sea corridor"),
+        tags=(),
+        sources=(
+            Source("Reuters", "https://example.org/r"),
+            Source("https://example.org/bare", "https://example.org/bare"),
+            Source("https://example.org/untitled", "https://example.org/untitled"),
+        ),
+        updated=TODAY,
+        position=0,
+    )
+
+
+def test_a_form_keeps_the_tags_and_place_of_the_topic_it_edits() -> None:
+    base = form_to_content(form("What is the grain corridor?"), "grain-corridor", None, TODAY)
+    base = dataclasses.replace(base, tags=("trade",), position=4)
+    later = date(2026, 12, 1)
+    edited = form_to_content(form("What is the grain deal?"), "grain-corridor", base, later)
+    assert (edited.title, edited.tags, edited.position, edited.updated) == (
+        "What is the grain deal?",
+        ("trade",),
+        4,
+        later,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"title": "", "body": "Words."}, "title"),
+        ({"title": "A title?", "body": ""}, "body"),
+        ({"title": "A title?", "body": "Words.", "sources": "Old | ftp://example.org"}, "sources"),
+    ],
+)
+def test_a_form_that_breaks_a_rule_names_the_field(fields: dict[str, str], field: str) -> None:
+    with pytest.raises(InvalidSection) as caught:
+        form_to_content(fields, "a-title", None, TODAY)
+    assert caught.value.field == field
+
+
+def test_gaps_group_similar_questions_most_asked_first() -> None:
+    gaps = group_gaps(
+        [
+            "where is the cafeteria",
+            "Parking permit?",
+            "where is the cafeteria?",
+            "Where's the cafeteria",
+            "where is the cafeteria",
+            "???",  # no words: not a gap
+            "parking permit",
+        ]
+    )
+    assert gaps == [
+        Gap(
+            "where is the cafeteria",
+            4,
+            ("where is the cafeteria", "where is the cafeteria?", "Where's the cafeteria"),
+        ),
+        Gap("parking permit", 2, ("Parking permit?", "parking permit")),  # the shorter wording
+    ]
+
+
+def test_gaps_of_equal_count_sort_by_question_and_nothing_asked_is_no_gap() -> None:
+    assert group_gaps([]) == []
+    assert [g.question for g in group_gaps(["zebra crossing", "apple harvest"])] == [
+        "apple harvest",
+        "zebra crossing",
     ]
