@@ -35,6 +35,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from bot.errors import BriefbotError
 from bot.limits import SlidingWindow
+from bot.scope import viewer_of
 from bot.sections import Section
 from bot.store.briefing import BriefingStore, Post, Schedule
 
@@ -50,7 +51,6 @@ RETRY_CAP = timedelta(minutes=30)
 # even without Read Message History a restart's re-send usually meets the nonce.
 CLAIM_LEASE = timedelta(minutes=2)
 SEND_TIMEOUT = timedelta(seconds=60)
-CONSOLE_GUILD = 0
 # /briefing now: once per channel per NOW_COOLDOWN, unless the caller can Manage Server.
 NOW_COOLDOWN = timedelta(minutes=10)
 TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
@@ -293,7 +293,7 @@ class Scheduler:
         self._busy: set[int] = set()
 
     def _view_of(self, guild_id: int) -> list[Section]:
-        return self.sections.topics(None if guild_id == CONSOLE_GUILD else guild_id)
+        return self.sections.topics(viewer_of(guild_id))
 
     async def next_topic(self, schedule: Schedule | None, guild_id: int) -> Section | None:
         shown = await self.store.shown(guild_id)

@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from bot.briefing import CONSOLE_GUILD, Scheduler, header_for
+from bot.briefing import Scheduler, header_for
 from bot.errors import BriefbotError
 from bot.paging import page_count, page_items
+from bot.scope import CONSOLE, CURATED
 from bot.sections import Section
 from bot.service import Answer, BriefingService, ScheduleStatus
 from bot.store.briefing import Schedule
@@ -88,7 +89,7 @@ def render_topics(sections: list[Section], page: int) -> str:
 
 
 class Console:
-    """Reads commands line by line and prints answers; guild None is the curated briefing."""
+    """Reads commands line by line and prints answers; it reads the curated pack alone."""
 
     def __init__(
         self,
@@ -141,31 +142,31 @@ class Console:
         if not question:
             self.say("Usage: /ask QUESTION, for example /ask what are the Berlin talks?")
             return
-        answer = await self.service.ask(question, None, record=False)
-        related = self.service.related(answer.section, None) if answer.section else []
+        answer = await self.service.ask(question, CURATED, record=False)
+        related = self.service.related(answer.section, CURATED) if answer.section else []
         self.say(render_answer(answer, related))
 
     async def _explain(self, topic: str) -> None:
         if not topic:
             self.say("Usage: /explain TOPIC, for example /explain berlin-talks")
             return
-        answer = await self.service.explain(topic, None)
-        related = self.service.related(answer.section, None) if answer.section else []
+        answer = await self.service.explain(topic, CURATED)
+        related = self.service.related(answer.section, CURATED) if answer.section else []
         self.say(render_answer(answer, related))
 
     async def _topics(self, arg: str) -> None:
         page = int(arg) if arg.isascii() and arg.isdigit() else 1
-        self.say(render_topics(self.service.topics(None), page))
+        self.say(render_topics(self.service.topics(CURATED), page))
 
     async def _briefing(self, arg: str) -> None:
         action, _, rest = arg.partition(" ")
         action = action.lower()
         service = self.service
         if action == "now":
-            schedule = await service.schedules.get(CONSOLE_GUILD)
+            schedule = await service.schedules.get(CONSOLE)
             now = self.clock()
             today = now.astimezone(ZoneInfo(schedule.timezone)).date() if schedule else now.date()
-            section = await service.next_explainer(CONSOLE_GUILD)
+            section = await service.next_explainer(CONSOLE)
             self.say(render_section(section, header=header_for(today)))
         elif action == "set":
             parts = rest.split()
@@ -174,25 +175,22 @@ class Console:
                     "Usage: /briefing set HH:MM ZONE, for example /briefing set 08:30 Europe/Berlin"
                 )
                 return
-            status = await service.set_schedule(
-                CONSOLE_GUILD, None, parts[0], parts[1], self.clock()
-            )
+            status = await service.set_schedule(CONSOLE, None, parts[0], parts[1], self.clock())
             self.say("The daily explainer is on.\n" + render_status(status))
         elif action == "show":
-            self.say(render_status(await service.schedule_status(CONSOLE_GUILD)))
+            self.say(render_status(await service.schedule_status(CONSOLE)))
         elif action == "pause":
-            await service.pause_schedule(CONSOLE_GUILD)
+            await service.pause_schedule(CONSOLE)
             self.say("Paused. /briefing resume starts it again.")
         elif action == "resume":
             self.say(
-                "Resumed.\n"
-                + render_status(await service.resume_schedule(CONSOLE_GUILD, self.clock()))
+                "Resumed.\n" + render_status(await service.resume_schedule(CONSOLE, self.clock()))
             )
         elif action == "off":
-            removed = await service.stop_schedule(CONSOLE_GUILD)
+            removed = await service.stop_schedule(CONSOLE)
             self.say("The daily explainer is off." if removed else "It was already off.")
         elif action == "next" and rest.strip():
-            section = await service.choose_next_topic(CONSOLE_GUILD, rest.strip())
+            section = await service.choose_next_topic(CONSOLE, rest.strip())
             self.say(f"The next daily explainer will be: {section.title}")
         else:
             self.say(

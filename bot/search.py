@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from bot.scope import CURATED
 from bot.sections import Section
 from bot.store.sections import FtsHit
 from bot.text import STOPWORDS, content_words, stem, truncate, words
@@ -202,7 +203,7 @@ class Catalog:
         self._names: dict[int, list[str]] = {}
         for section in sections:
             self.sections[section.id] = section
-            if section.guild_id is None:
+            if section.guild_id is CURATED:
                 if section.status == "active":
                     self._curated.append(section)
             else:
@@ -237,11 +238,11 @@ class Catalog:
     # -- visibility: a server sees its own sections, and the curated ones it has not replaced --
 
     def visible(self, guild_id: int | None) -> list[Section]:
-        """The sections a server sees, in rotation order."""
+        """The sections a server sees (CURATED: the curated pack alone), in rotation order."""
         cached = self._views.get(guild_id)
         if cached is not None:
             return cached
-        own = self._by_guild.get(guild_id, {}) if guild_id is not None else {}
+        own = self._by_guild.get(guild_id, {}) if guild_id is not CURATED else {}
         view = [s for s in self._curated if s.slug not in own]
         view += [s for s in own.values() if s.status == "active"]
         view.sort(key=lambda s: (s.content.position, s.slug))
@@ -251,14 +252,14 @@ class Catalog:
     def is_visible(self, section: Section, guild_id: int | None) -> bool:
         if section.status != "active":
             return False
-        if section.guild_id is None:
-            return guild_id is None or section.slug not in self._by_guild.get(guild_id, {})
+        if section.guild_id is CURATED:
+            return guild_id is CURATED or section.slug not in self._by_guild.get(guild_id, {})
         return section.guild_id == guild_id
 
     def find(self, guild_id: int | None, slug: str) -> Section | None:
         """The section a server sees under `slug` (its override before the curated one)."""
         slug = slug.strip().casefold()
-        if guild_id is not None:
+        if guild_id is not CURATED:
             own = self._by_guild.get(guild_id, {}).get(slug)
             if own is not None:
                 return own if own.status == "active" else None

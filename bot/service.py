@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot import briefing, pack
 from bot.errors import BriefbotError, LimitReached, SectionNotFound
+from bot.scope import CURATED, viewer_of
 from bot.search import Catalog, Choice, Hit, Searcher
 from bot.sections import Section
 from bot.store import Database, ImportReport, SectionStore
@@ -150,7 +151,7 @@ class BriefingService:
             results=result.results,
             suggestions=suggestions,
         )
-        if record and guild_id is not None:
+        if record and guild_id is not CURATED:  # no server to log it under
             await self.record(guild_id, answer)
         return answer
 
@@ -212,14 +213,11 @@ class BriefingService:
 
     # -- the daily explainer --
 
-    def _view_id(self, guild_id: int) -> int | None:
-        return None if guild_id == briefing.CONSOLE_GUILD else guild_id
-
     async def next_explainer(self, guild_id: int) -> Section:
         """The section the next daily post will carry (what /briefing now shows)."""
         schedule = await self.schedules.get(guild_id)
         chosen = briefing.next_section(
-            self.topics(self._view_id(guild_id)),
+            self.topics(viewer_of(guild_id)),
             await self.schedules.shown(guild_id),
             schedule.next_topic if schedule else None,
         )
@@ -310,7 +308,7 @@ class BriefingService:
         return await self.schedules.delete(guild_id)
 
     async def choose_next_topic(self, guild_id: int, topic: str) -> Section:
-        section = self.section(topic, self._view_id(guild_id))
+        section = self.section(topic, viewer_of(guild_id))
 
         def edit(schedule: Schedule | None, taken: frozenset[date]) -> Schedule:
             return replace(self._existing(schedule), next_topic=section.slug)

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import aiosqlite
 
+from bot.scope import CURATED
 from bot.sections import Section, SectionContent, Source, Status
 from bot.store.database import Database
 
@@ -145,7 +146,7 @@ class SectionStore:
         )
 
     async def in_scope(self, guild_id: int | None) -> list[Section]:
-        """Every section of one scope (None: the curated pack), whatever its status."""
+        """Every section of one scope (CURATED: the curated pack), whatever its status."""
         return await self._fetch("WHERE s.guild_id IS ? ORDER BY s.position, s.slug", (guild_id,))
 
     async def get(self, guild_id: int | None, slug: str) -> Section | None:
@@ -215,7 +216,7 @@ class SectionStore:
         own = await self.get(guild_id, slug)
         if own is not None:
             return own, own if own.status == "active" else None
-        curated = await self.get(None, slug)
+        curated = await self.get(CURATED, slug)
         return None, curated if curated is not None and curated.status == "active" else None
 
     async def save_for_guild(
@@ -277,14 +278,14 @@ class SectionStore:
         report = ImportReport()
         changes: list[Change] = []
         async with self.db.transaction() as conn:
-            existing = {s.slug: s for s in await self.in_scope(None)}
+            existing = {s.slug: s for s in await self.in_scope(CURATED)}
             for content in pack:
                 old = existing.pop(content.slug, None)
-                _import_one(None, content, old, CURATED_AUTHOR, changes, report)
+                _import_one(CURATED, content, old, CURATED_AUTHOR, changes, report)
             for old in existing.values():
                 if old.status == "active":
                     changes.append(
-                        Change(None, old.content, old, "retired", "retired", CURATED_AUTHOR)
+                        Change(CURATED, old.content, old, "retired", "retired", CURATED_AUTHOR)
                     )
                     report.retired.append(old.slug)
             await self._save_many(conn, changes)
@@ -310,7 +311,7 @@ class SectionStore:
         changes: list[Change] = []
         async with self.db.transaction() as conn:
             own = {s.slug.casefold(): s for s in await self.in_scope(guild_id)}
-            curated = {s.slug.casefold(): s for s in await self.in_scope(None)}
+            curated = {s.slug.casefold(): s for s in await self.in_scope(CURATED)}
             for content in pack:
                 old = own.get(content.slug.casefold())
                 shared = curated.get(content.slug.casefold())
