@@ -11,12 +11,8 @@ the naive baseline also stops after `NAIVE_BUDGET_S` seconds.
 from __future__ import annotations
 
 import asyncio
-import cProfile
 import functools
 import gc
-import io
-import pstats
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -27,7 +23,8 @@ from pathlib import Path
 from rapidfuzz import process
 
 from bench import synthetic
-from bench.core import Options, current_rss_mb, max_rss_mb, percentile, table
+from bench.core import Options, current_rss_mb, max_rss_mb, percentile, profiling, table
+from bot.client import settle_heap
 from bot.search import Catalog
 from bot.sections import Section, SectionContent
 from bot.service import BriefingService
@@ -78,29 +75,6 @@ def naive_count(sections: int, quick: bool) -> int:
     return NAIVE_QUESTIONS[-1][1]
 
 
-def _profiled(profile: cProfile.Profile | None, title: str) -> None:
-    if profile is None:
-        return
-    out = io.StringIO()
-    stats = pstats.Stats(profile, stream=out)
-    stats.strip_dirs().sort_stats("tottime").print_stats(20)
-    print(f"\n=== cProfile: {title} ===\n{out.getvalue()}", file=sys.stderr)
-
-
-def _start(enabled: bool) -> cProfile.Profile | None:
-    if not enabled:
-        return None
-    profile = cProfile.Profile()
-    profile.enable()
-    return profile
-
-
-def _stop(profile: cProfile.Profile | None, title: str) -> None:
-    if profile is not None:
-        profile.disable()
-        _profiled(profile, title)
-
-
 def _time_ms(call: Callable[[str], object], argument: str) -> float:
     started = time.perf_counter()
     call(argument)
@@ -137,21 +111,20 @@ async def measure(
         db = await Database.open(Path(folder) / "bench.sqlite3")
         try:
             service = BriefingService(db, None)
-            prof = _start(profile)
-            started = time.perf_counter()
-            await service.sections.import_curated(pack)
-            import_s = time.perf_counter() - started
-            _stop(prof, f"import_curated, {label}")
+            service.after_reload = settle_heap  # as the bot's process does
+            with profiling(profile, f"import_curated, {label}"):
+                started = time.perf_counter()
+                await service.sections.import_curated(pack)
+                import_s = time.perf_counter() - started
 
             gc.collect()
             rss_before = current_rss_mb()
-            prof = _start(profile)
-            load_started = time.perf_counter()
-            rows = await service.sections.all(statuses=("active", "hidden"))
-            loaded = time.perf_counter()
-            catalog = Catalog(rows)
-            built = time.perf_counter()
-            _stop(prof, f"load + Catalog(), {label}")
+            with profiling(profile, f"load + Catalog(), {label}"):
+                load_started = time.perf_counter()
+                rows = await service.sections.all(statuses=("active", "hidden"))
+                loaded = time.perf_counter()
+                catalog = Catalog(rows)
+                built = time.perf_counter()
             rss_after = current_rss_mb()
             service.use_catalog(catalog)  # as `reload` does: frozen out of the collector's way
             catalog_rss = (
@@ -164,20 +137,18 @@ async def measure(
                 await service.ask(question.text, None, record=False)
             ask_ms: list[float] = []
             right: dict[str, tuple[int, int]] = {}
-            prof = _start(profile)
-            for question in questions[WARMUP:]:
-                started = time.perf_counter()
-                answer = await service.ask(question.text, None, record=False)
-                ask_ms.append((time.perf_counter() - started) * 1000)
-                got = answer.section.slug if answer.section is not None else None
-                good, total = right.get(question.kind, (0, 0))
-                right[question.kind] = (good + (got == question.expect), total + 1)
-            _stop(prof, f"ask x{len(ask_ms)}, {label}")
+            with profiling(profile, f"ask x{len(questions) - WARMUP}, {label}"):
+                for question in questions[WARMUP:]:
+                    started = time.perf_counter()
+                    answer = await service.ask(question.text, None, record=False)
+                    ask_ms.append((time.perf_counter() - started) * 1000)
+                    got = answer.section.slug if answer.section is not None else None
+                    good, total = right.get(question.kind, (0, 0))
+                    right[question.kind] = (good + (got == question.expect), total + 1)
 
-            prof = _start(profile)
-            autocomplete = functools.partial(service.autocomplete, guild_id=None)
-            autocomplete_ms = [_time_ms(autocomplete, partial) for partial in partials]
-            _stop(prof, f"autocomplete x{len(autocomplete_ms)}, {label}")
+            with profiling(profile, f"autocomplete x{len(partials)}, {label}"):
+                autocomplete = functools.partial(service.autocomplete, guild_id=None)
+                autocomplete_ms = [_time_ms(autocomplete, partial) for partial in partials]
         finally:
             await db.close()
 

@@ -40,15 +40,21 @@ import re
 import sys
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.core import current_rss_mb, table
-from bench.discord_bench import Clock, count_asks, load_questions
+from bench.core import (
+    Clock,
+    LogCounter,
+    count_asks,
+    counting_logs,
+    current_rss_mb,
+    load_questions,
+    table,
+)
 from bot.briefing import POLL_SECONDS
 from tests.discord_support import KNOWLEDGE, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
@@ -264,39 +270,6 @@ class Soak:
         self.days.append(day)
 
 
-class LogRecords(logging.Handler):
-    """Counts WARNING and ERROR records of every logger (bot, discord.py, asyncio, aiohttp)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.counts: Counter[tuple[str, str, str]] = Counter()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = str(record.msg).split("(")[0].strip()[:100]
-        if record.exc_info and record.exc_info[1] is not None:
-            text += f" [{type(record.exc_info[1]).__name__}: {record.exc_info[1]}]"[:200]
-        self.counts[(record.levelname, record.name, text)] += 1
-
-    def total(self, level: int) -> int:
-        return sum(
-            n for (name, _, _), n in self.counts.items() if logging.getLevelName(name) >= level
-        )
-
-
-@contextmanager
-def captured_logs() -> Iterator[LogRecords]:
-    handler = LogRecords()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-
-
 def sample_memory(soak: Soak, now: float) -> None:
     gc.collect()
     rss = current_rss_mb()
@@ -326,7 +299,7 @@ class Result:
     servers: int
     warmup_s: float
     soak: Soak
-    logs: LogRecords
+    logs: LogCounter
     setup_s: float
 
 
@@ -336,7 +309,7 @@ async def run(minutes: int, servers: int) -> Result:
     questions = load_questions()
     slugs = sorted(p.stem for p in KNOWLEDGE.glob("*.md"))
     with (
-        captured_logs() as logs,
+        counting_logs() as logs,
         tempfile.TemporaryDirectory(prefix="briefbot-soak-") as folder,
     ):
         db_path = Path(folder) / "soak.sqlite3"
