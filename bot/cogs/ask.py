@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.scope import scope_of
 from bot.service import Answer
 from bot.ui.cards import no_answer_text
 from bot.ui.choices import topic_autocomplete
@@ -23,7 +24,7 @@ COOLDOWN_SECONDS = 30.0
 
 
 def _member_key(interaction: discord.Interaction) -> tuple[int, int]:
-    return (interaction.guild_id or 0, interaction.user.id)
+    return (scope_of(interaction.guild_id), interaction.user.id)
 
 
 async def reply_with(interaction: discord.Interaction, answer: Answer) -> None:
@@ -37,7 +38,7 @@ async def reply_with(interaction: discord.Interaction, answer: Answer) -> None:
     await send_private(
         interaction,
         content=no_answer_text(answer.question),
-        view=suggestions_view(interaction.guild_id or 0, list(answer.suggestions)),
+        view=suggestions_view(scope_of(interaction.guild_id), list(answer.suggestions)),
     )
 
 
@@ -62,7 +63,7 @@ class AskCog(commands.Cog):
         finally:
             # Logged after answering (the member should not wait for the write), and logged
             # even when the reply failed: the question was asked.
-            await self.bot.service.record(interaction.guild_id or 0, answer)
+            await self.bot.service.record(scope_of(interaction.guild_id), answer)
 
     @app_commands.command(name="explain", description="Read the briefing on one topic")
     @app_commands.describe(topic="Start typing a topic")

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.briefing import ChannelCooldown, header_for
 from bot.errors import NotAllowed
+from bot.scope import scope_of
 from bot.ui.choices import timezone_autocomplete, topic_autocomplete
 from bot.ui.fit import TopicName
 from bot.ui.replies import send_section
@@ -50,7 +51,7 @@ class BriefingCog(
 
     @app_commands.command(name="now", description="Post the next explainer in this channel now")
     async def now(self, interaction: discord.Interaction) -> None:
-        guild_id = interaction.guild_id or 0
+        guild_id = scope_of(interaction.guild_id)
         channel_id = interaction.channel_id or 0
         section = await self.bot.service.next_explainer(guild_id)
         schedule = await self.bot.service.schedules.get(guild_id)
@@ -97,7 +98,7 @@ class BriefingCog(
 
     @app_commands.command(name="show", description="The schedule, the next post and the last one")
     async def show(self, interaction: discord.Interaction) -> None:
-        status = await self.bot.service.schedule_status(interaction.guild_id or 0)
+        status = await self.bot.service.schedule_status(scope_of(interaction.guild_id))
         channel_id = status.schedule.channel_id if status.schedule else None
         history = reads_history(interaction.guild, channel_id)
         await interaction.response.send_message(embed=status_embed(status, history), ephemeral=True)
@@ -106,7 +107,7 @@ class BriefingCog(
     @app_commands.default_permissions(manage_guild=True)
     async def pause(self, interaction: discord.Interaction) -> None:
         require_manage_guild(interaction)
-        await self.bot.service.pause_schedule(interaction.guild_id or 0)
+        await self.bot.service.pause_schedule(scope_of(interaction.guild_id))
         await interaction.response.send_message(
             "Paused. `/briefing resume` starts it again.", ephemeral=True
         )
@@ -115,7 +116,9 @@ class BriefingCog(
     @app_commands.default_permissions(manage_guild=True)
     async def resume(self, interaction: discord.Interaction) -> None:
         require_manage_guild(interaction)
-        status = await self.bot.service.resume_schedule(interaction.guild_id or 0, self.bot.clock())
+        status = await self.bot.service.resume_schedule(
+            scope_of(interaction.guild_id), self.bot.clock()
+        )
         await interaction.response.send_message(
             content="Resumed.", embed=status_embed(status), ephemeral=True
         )
@@ -126,7 +129,7 @@ class BriefingCog(
     @app_commands.default_permissions(manage_guild=True)
     async def next_(self, interaction: discord.Interaction, topic: TopicName) -> None:
         require_manage_guild(interaction)
-        section = await self.bot.service.choose_next_topic(interaction.guild_id or 0, topic)
+        section = await self.bot.service.choose_next_topic(scope_of(interaction.guild_id), topic)
         await interaction.response.send_message(
             f"The next daily post will be: **{discord.utils.escape_markdown(section.title)}**",
             ephemeral=True,
@@ -136,7 +139,7 @@ class BriefingCog(
     @app_commands.default_permissions(manage_guild=True)
     async def off(self, interaction: discord.Interaction) -> None:
         require_manage_guild(interaction)
-        removed = await self.bot.service.stop_schedule(interaction.guild_id or 0)
+        removed = await self.bot.service.stop_schedule(scope_of(interaction.guild_id))
         text = "The daily explainer is off." if removed else "The daily explainer was already off."
         await interaction.response.send_message(text, ephemeral=True)
 

@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.client import log_interaction
 from bot.cogs.briefing import require_manage_guild
+from bot.scope import scope_of
 from bot.ui.choices import topic_autocomplete
 from bot.ui.drafts import drafts_page
 from bot.ui.fit import TopicName
@@ -49,17 +50,17 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     async def add(self, interaction: discord.Interaction) -> None:
         await require_editor(interaction)
         # Say so before the moderator types, not only when the form is sent.
-        self.bot.editor.check_limits(interaction.guild_id or 0, new=True)
-        await open_form(interaction, SectionForm(interaction.guild_id or 0, None, None))
+        self.bot.editor.check_limits(scope_of(interaction.guild_id), new=True)
+        await open_form(interaction, SectionForm(scope_of(interaction.guild_id), None, None))
 
     @app_commands.command(name="edit", description="Correct a topic (yours, or this server's copy)")
     @app_commands.describe(topic="Start typing a topic")
     @app_commands.autocomplete(topic=topic_autocomplete)
     async def edit(self, interaction: discord.Interaction, topic: TopicName) -> None:
         await require_editor(interaction)
-        self.bot.editor.check_limits(interaction.guild_id or 0, new=False)
+        self.bot.editor.check_limits(scope_of(interaction.guild_id), new=False)
         section = self.bot.service.section(topic, interaction.guild_id)
-        await open_form(interaction, edit_form(interaction.guild_id or 0, section))
+        await open_form(interaction, edit_form(scope_of(interaction.guild_id), section))
 
     @app_commands.command(name="remove", description="Hide a topic in this server")
     @app_commands.describe(topic="Start typing a topic")
@@ -67,16 +68,16 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     async def remove(self, interaction: discord.Interaction, topic: TopicName) -> None:
         await require_editor(interaction)
         section = self.bot.service.section(topic, interaction.guild_id)
-        text, view = remove_prompt(interaction.guild_id or 0, section)
+        text, view = remove_prompt(scope_of(interaction.guild_id), section)
         await interaction.response.send_message(text, view=view, ephemeral=True)
 
     @app_commands.command(name="history", description="A topic's revisions")
     @app_commands.describe(topic="Start typing a topic")
     @app_commands.autocomplete(topic=topic_autocomplete)
     async def history(self, interaction: discord.Interaction, topic: TopicName) -> None:
-        section = await self.bot.editor.reachable(interaction.guild_id or 0, topic)
+        section = await self.bot.editor.reachable(scope_of(interaction.guild_id), topic)
         shown = await self.bot.editor.revision_page(section, 0, HISTORY_PAGE)
-        embed, view = history_page(interaction.guild_id or 0, shown)
+        embed, view = history_page(scope_of(interaction.guild_id), shown)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
     @app_commands.command(name="revert", description="Restore a revision (as a new revision)")
@@ -90,7 +91,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     ) -> None:
         await require_editor(interaction)
         saved = await self.bot.editor.revert(
-            interaction.guild_id or 0,
+            scope_of(interaction.guild_id),
             author_of(interaction),
             topic,
             revision,
@@ -118,7 +119,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = 7
     ) -> None:
         await require_editor(interaction)
-        found = await self.bot.editor.gaps(interaction.guild_id or 0, days, self.bot.clock())
+        found = await self.bot.editor.gaps(scope_of(interaction.guild_id), days, self.bot.clock())
         await interaction.response.send_message(embed=gaps_embed(found, days), ephemeral=True)
 
     @app_commands.command(name="stale", description="Topics not updated in a while")
@@ -127,13 +128,13 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 3650]
     ) -> None:
         await require_editor(interaction)
-        old = self.bot.editor.stale(interaction.guild_id or 0, days, self.bot.clock().date())
+        old = self.bot.editor.stale(scope_of(interaction.guild_id), days, self.bot.clock().date())
         await interaction.response.send_message(embed=stale_embed(old, days), ephemeral=True)
 
     @app_commands.command(name="export", description="This server's briefing as a pack (zip)")
     async def export(self, interaction: discord.Interaction) -> None:
         await require_editor(interaction)
-        data = self.bot.editor.export(interaction.guild_id or 0)
+        data = self.bot.editor.export(scope_of(interaction.guild_id))
         await interaction.response.send_message(
             "This server's briefing in the pack format. To restore it into this server: "
             f"`briefbot kb import --guild {interaction.guild_id} briefing.zip`.",
@@ -145,7 +146,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.describe(role="Members with this role may edit the briefing")
     async def role(self, interaction: discord.Interaction, role: discord.Role) -> None:
         require_manage_guild(interaction)
-        await self.bot.editor.set_role(interaction.guild_id or 0, role.id)
+        await self.bot.editor.set_role(scope_of(interaction.guild_id), role.id)
         await interaction.response.send_message(
             f"Members with {role.mention} may now edit the briefing.", ephemeral=True
         )
@@ -154,7 +155,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.describe(channel="The channel for change notes")
     async def log(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         require_manage_guild(interaction)
-        await self.bot.editor.set_log_channel(interaction.guild_id or 0, channel.id)
+        await self.bot.editor.set_log_channel(scope_of(interaction.guild_id), channel.id)
         await interaction.response.send_message(
             f"Changes will be announced in {channel.mention}.", ephemeral=True
         )

@@ -14,6 +14,7 @@ from typing import Any
 import discord
 
 from bot.errors import BriefbotError
+from bot.scope import scope_of
 from bot.store.moderation import DRAFT_LIFETIME, DRAFTS_KEPT, Draft
 from bot.text import truncate
 from bot.ui.cards import COLOUR
@@ -43,7 +44,7 @@ async def drafts_page(
     interaction: discord.Interaction, page: int
 ) -> tuple[discord.Embed, discord.ui.View | None]:
     """One page of the caller's drafts in this server, read from the store and rendered."""
-    guild_id = interaction.guild_id or 0
+    guild_id = scope_of(interaction.guild_id)
     moderation = editor_of(interaction).moderation
     drafts, total = await moderation.drafts(
         guild_id, interaction.user.id, offset=max(page, 0) * DRAFTS_PAGE, limit=DRAFTS_PAGE

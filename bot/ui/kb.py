@@ -20,6 +20,7 @@ from bot.editing import (
 )
 from bot.errors import BriefbotError, LimitReached
 from bot.paging import clamp_page
+from bot.scope import scope_of
 from bot.sections import MAX_ALIAS, MAX_ALIASES, MAX_BODY, MAX_SOURCES_TEXT, MAX_TITLE, Section
 from bot.text import truncate
 from bot.ui.cards import COLOUR
@@ -58,7 +59,7 @@ def role_ids(interaction: discord.Interaction) -> list[int]:
 async def require_editor(interaction: discord.Interaction) -> None:
     """Checked on every command, form and click: permissions in Discord are only a hint."""
     await editor_of(interaction).check_editor(
-        interaction.guild_id or 0, interaction.permissions.manage_guild, role_ids(interaction)
+        scope_of(interaction.guild_id), interaction.permissions.manage_guild, role_ids(interaction)
     )
 
 
@@ -201,7 +202,7 @@ async def submit_form(interaction: discord.Interaction) -> str | None:
         await reply(content=why, view=reopen_view(guild_id, draft))
 
     try:
-        if (interaction.guild_id or 0) != guild_id:
+        if scope_of(interaction.guild_id) != guild_id:
             raise BriefbotError("This form belongs to another server.")
         await require_editor(interaction)
         authorised = True
@@ -483,7 +484,7 @@ class HistoryPage(
 async def announce(interaction: discord.Interaction, section: Section, what: str) -> None:
     """Tell the server's log channel who changed what (never pinging anyone)."""
     editor = editor_of(interaction)
-    settings = await editor.settings(interaction.guild_id or 0)
+    settings = await editor.settings(scope_of(interaction.guild_id))
     if settings.log_channel_id is None:
         return
     bot: Briefbot = interaction.client  # type: ignore[assignment]

@@ -13,6 +13,7 @@ import discord
 
 from bot.errors import BriefbotError
 from bot.paging import clamp_page
+from bot.scope import scope_of
 from bot.sections import Section
 from bot.text import truncate
 from bot.ui.cards import topics_embed
@@ -35,7 +36,7 @@ class ServerItem:
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            if (interaction.guild_id or 0) != self.guild_id:
+            if scope_of(interaction.guild_id) != self.guild_id:
                 raise BriefbotError("This button belongs to another server's message.")
             await self.clicked(interaction)
         except Exception as exc:
@@ -168,7 +169,7 @@ def topics_page(
     sections = service_of(interaction).topics(interaction.guild_id)
     embed, pages = topics_embed(sections, page, TOPICS_PAGE_SIZE)
     page = clamp_page(page, pages)
-    guild = interaction.guild_id or 0
+    guild = scope_of(interaction.guild_id)
     view = discord.ui.View(timeout=None)
     view.add_item(TopicsPageButton(guild, max(page - 1, 0), "prev", disabled=page == 0))
     view.add_item(
