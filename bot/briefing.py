@@ -68,7 +68,7 @@ class PostFailed(Exception):
 class OnCooldown(BriefbotError):
     """`/briefing now` was used in this channel too recently; says when it can be used again."""
 
-    def __init__(self, until: datetime, now: datetime) -> None:
+    def __init__(self, until: datetime, *, now: datetime) -> None:
         minutes = max(1, -(-int((until - now).total_seconds()) // 60))
         super().__init__(
             "The explainer was already posted here with /briefing now a few minutes ago. "
@@ -98,7 +98,7 @@ class ChannelCooldown:
         free = self.window.free_at(channel_id)
         now = self.clock()
         if free > now.timestamp() and not exempt:
-            raise OnCooldown(datetime.fromtimestamp(free, UTC), now)
+            raise OnCooldown(datetime.fromtimestamp(free, UTC), now=now)
         self.window.add(channel_id)
 
     def give_back(self, channel_id: int) -> None:
