@@ -16,7 +16,6 @@ import logging
 import random
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -36,9 +35,10 @@ from bot.retention import Retention
 from bot.service import FOLLOW_SECONDS, BriefingService
 from bot.store.database import utcnow
 from bot.ui.drafts import DRAFT_DYNAMIC_ITEMS
+from bot.ui.forms import FORM_DYNAMIC_ITEMS
 from bot.ui.kb import KB_DYNAMIC_ITEMS
 from bot.ui.posting import DiscordPoster
-from bot.ui.replies import reply_error
+from bot.ui.replies import log_interaction, reply_error
 from bot.ui.views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
@@ -143,22 +143,6 @@ def interaction_tasks() -> set[asyncio.Task[Any]]:
     }
 
 
-def log_interaction(interaction: discord.Interaction, command: str, outcome: str) -> None:
-    latency_ms = round((time.time() - interaction.created_at.timestamp()) * 1000, 1)
-    log.info(
-        "interaction /%s %s",
-        command,
-        outcome,
-        extra={
-            "command": command,
-            "guild": interaction.guild_id,
-            "interaction": interaction.id,
-            "outcome": outcome,
-            "latency_ms": latency_ms,
-        },
-    )
-
-
 def settle_heap() -> None:
     """After a catalog swap: freeze what is alive now out of the collector's full collections.
 
@@ -213,7 +197,7 @@ class Briefbot(commands.Bot):
         self._follow_task: asyncio.Task[None] | None = None
         self.poll_seconds = poll_seconds
         self.scheduler = Scheduler(
-            service.schedules, service, DiscordPoster(self), clock, owns=self.owns_guild
+            service.schedules, service, DiscordPoster(self, service), clock, owns=self.owns_guild
         )
         self.retention = Retention(
             service.db,
@@ -251,7 +235,9 @@ class Briefbot(commands.Bot):
             self._follow_task = asyncio.create_task(
                 self.service.follow_changes(self.follow_seconds), name="briefbot-follow-changes"
             )
-        self.add_dynamic_items(*DYNAMIC_ITEMS, *KB_DYNAMIC_ITEMS, *DRAFT_DYNAMIC_ITEMS)
+        self.add_dynamic_items(
+            *DYNAMIC_ITEMS, *KB_DYNAMIC_ITEMS, *FORM_DYNAMIC_ITEMS, *DRAFT_DYNAMIC_ITEMS
+        )
         await self.sync_commands()
         if self.poll_seconds is not None and self._scheduler_task is None:
             self._scheduler_task = asyncio.create_task(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -19,7 +20,14 @@ from anyascii import anyascii
 from rapidfuzz import fuzz, process
 
 from bot.config import DEFAULT_EDIT_RATE, DEFAULT_MAX_GUILD_TOPICS
-from bot.errors import BriefbotError, InvalidSection, LimitReached, NotAllowed, SectionNotFound
+from bot.errors import (
+    FALLBACK_ERROR,
+    BriefbotError,
+    InvalidSection,
+    LimitReached,
+    NotAllowed,
+    SectionNotFound,
+)
 from bot.limits import SlidingWindow
 from bot.pack import zip_pack
 from bot.paging import clamp_page, page_count
@@ -29,13 +37,16 @@ from bot.sections import (
     Section,
     SectionContent,
     Source,
+    Version,
     one_line,
     validate,
 )
 from bot.service import BriefingService
-from bot.store.moderation import GuildSettings, ModerationStore
+from bot.store.moderation import Draft, GuildSettings, ModerationStore
 from bot.store.sections import EditConflict, Revision
 from bot.text import clean, words
+
+log = logging.getLogger(__name__)
 
 GAP_SIMILARITY = 75.0
 
@@ -67,28 +78,81 @@ class Gap:
     examples: tuple[str, ...]
 
 
-class Conflict(BriefbotError):
+@dataclass(frozen=True, slots=True)
+class DraftPage:
+    """One page of a moderator's kept drafts in a server, newest first; `page` counts from 0."""
+
+    drafts: list[Draft]
+    page: int
+    pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A form saved: the section as it is now, and whether the form created it."""
+
+    section: Section
+    created: bool
+
+
+class Kept(BriefbotError):
+    """Nothing was saved, and the moderator's text is kept as draft `draft_id` to reopen.
+
+    Every failure of `Editor.submit` is one of these (subclasses say which case); `outcome`
+    names the case for the interaction log.
+    """
+
+    outcome = "kept"
+
+    def __init__(self, message: str, draft_id: int, *, outcome: str | None = None) -> None:
+        super().__init__(message)
+        self.draft_id = draft_id
+        if outcome is not None:
+            self.outcome = outcome
+
+
+class Conflict(Kept):
     """Someone saved the section after this form was opened; both texts travel with it."""
+
+    outcome = "conflict"
 
     def __init__(self, current: Section | None, draft_id: int) -> None:
         super().__init__(
             "This topic changed since you opened it, so nothing was saved. Your text is kept: "
-            "compare it with the current one below and reopen the form to merge them."
+            "compare it with the current one below and reopen the form to merge them.",
+            draft_id,
         )
         self.current = current
-        self.draft_id = draft_id
 
 
-class Rejected(BriefbotError):
+class Rejected(Kept):
     """A form failed validation; the moderator's text is kept as draft `draft_id`."""
+
+    outcome = "invalid"
 
     def __init__(self, error: InvalidSection, draft_id: int) -> None:
         super().__init__(
             f"Not saved: {error.field} {error.reason}. "
-            "Your text is kept; reopen the form to fix it."
+            "Your text is kept; reopen the form to fix it.",
+            draft_id,
         )
         self.error = error
-        self.draft_id = draft_id
+
+
+class OverLimit(Kept, LimitReached):
+    """A form came while its server was at a limit; the text is kept to save later."""
+
+    outcome = "limited"
+
+
+class DraftGone(BriefbotError):
+    """The draft asked for was saved, expired, or is someone else's."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That draft is gone: it was saved, or it expired (drafts are kept 30 days). "
+            "/kb drafts lists the ones you have."
+        )
 
 
 # The form's sources boxes, in order: "Title | URL" lines, read as one list.
@@ -286,10 +350,125 @@ class Editor:
 
     # -- changes --
 
-    def opened(self, guild_id: int, slug: str) -> tuple[Section, tuple[int, int]]:
-        """The section as this server sees it, and the version token its form carries."""
-        section = self.service.section(slug, guild_id)
-        return section, (section.id, section.revision)
+    async def submit(
+        self,
+        guild_id: int,
+        author: Author,
+        fields: dict[str, str],
+        *,
+        slug: str | None,
+        opened: Version | None,
+        draft: int | None,
+        today: date,
+        stopping: bool = False,
+        within: Callable[[Awaitable[Section]], Awaitable[Section]] | None = None,
+    ) -> Submitted:
+        """Save a submitted form; whatever goes wrong, the moderator's text is kept.
+
+        The caller has checked that `author` may edit this server's briefing. The form edits
+        what its draft `draft` edited, else the version `opened`, else the topic `slug` (None:
+        a new topic). Every failure raises `Kept` with the draft the text is now; only when
+        the draft cannot be kept either does the original error propagate. `stopping`: the
+        bot is shutting down, so nothing is saved. `within` runs the save itself (Discord's
+        deadline); cancelled, this still keeps the text before the cancellation goes on.
+        """
+        try:
+            if draft is not None:
+                reopened = await self.moderation.draft(draft, guild_id, author.id)
+                if reopened is None:
+                    slug, opened = None, None
+                    raise await self._keep(
+                        guild_id,
+                        author,
+                        fields,
+                        None,
+                        None,
+                        draft,
+                        "The draft this form was reopened from is gone (saved from another form, "
+                        "or expired), so nothing was saved. Your text is kept: reopen the form to "
+                        "save it as a new topic.",
+                    )
+                slug, opened = reopened.slug, reopened.version
+            if opened is not None:
+                section = self.service.catalog.sections.get(opened.section_id)
+                if section is None or section.guild_id not in (None, guild_id):
+                    slug, opened = None, None
+                    raise await self._keep(
+                        guild_id,
+                        author,
+                        fields,
+                        None,
+                        None,
+                        draft,
+                        "The topic this form edited no longer exists. Your text is kept: reopen "
+                        "the form to save it as a new topic.",
+                    )
+                slug = section.slug
+            if stopping:
+                raise await self._keep(
+                    guild_id,
+                    author,
+                    fields,
+                    slug,
+                    opened,
+                    draft,
+                    "Briefbot is restarting, so nothing was saved. Your text is kept: reopen the "
+                    "form in a minute.",
+                )
+            work = self.save(
+                guild_id, author, fields, slug=slug, opened=opened, today=today, draft=draft
+            )
+            saved = await (within(work) if within is not None else work)
+        except Kept:
+            raise
+        except asyncio.CancelledError:
+            # Cut off (by shutdown): no one is left to answer, but the text is kept for /kb drafts.
+            try:
+                await self.moderation.keep_draft(
+                    guild_id, author.id, slug, opened, fields, replaces=draft
+                )
+            except Exception:
+                log.exception("could not keep a form's text as a draft (guild %s)", guild_id)
+            raise
+        except Exception as exc:
+            refused = isinstance(exc, BriefbotError)
+            said = str(exc) if refused else FALLBACK_ERROR
+            try:
+                kept = await self._keep(
+                    guild_id,
+                    author,
+                    fields,
+                    slug,
+                    opened,
+                    draft,
+                    f"{said} Your text is kept: reopen the form to try again.",
+                    outcome="refused" if refused else "error",
+                )
+            except Exception:
+                log.exception("could not keep a form's text as a draft (guild %s)", guild_id)
+                raise exc from None
+            if not refused:
+                log.error("error saving a form (guild %s)", guild_id, exc_info=exc)
+            raise kept from exc
+        return Submitted(saved, created=slug is None)
+
+    async def _keep(
+        self,
+        guild_id: int,
+        author: Author,
+        fields: dict[str, str],
+        slug: str | None,
+        opened: Version | None,
+        replaces: int | None,
+        why: str,
+        *,
+        outcome: str | None = None,
+    ) -> Kept:
+        """Keep the text as a draft (replacing the one it was reopened from); say so."""
+        kept = await self.moderation.keep_draft(
+            guild_id, author.id, slug, opened, fields, replaces=replaces
+        )
+        return Kept(why, kept, outcome=outcome)
 
     async def save(
         self,
@@ -298,7 +477,7 @@ class Editor:
         fields: dict[str, str],
         *,
         slug: str | None,
-        opened: tuple[int, int] | None,
+        opened: Version | None,
         today: date,
         draft: int | None = None,
     ) -> Section:
@@ -313,9 +492,9 @@ class Editor:
             kept = await self.moderation.keep_draft(
                 guild_id, author.id, slug, opened, fields, replaces=draft
             )
-            raise LimitReached(
+            raise OverLimit(
                 f"{limit} Nothing was saved; your text is kept, reopen the form to save it then.",
-                draft_id=kept,
+                kept,
             ) from None
         base = self.service.catalog.find(guild_id, slug) if slug else None
         try:
@@ -348,7 +527,7 @@ class Editor:
         except EditConflict as conflict:
             # Reopening should offer to save over what is there now, knowingly.
             current = conflict.current
-            now_opened = (current.id, current.revision) if current else None
+            now_opened = current.version if current else None
             kept = await self.moderation.keep_draft(
                 guild_id, author.id, slug, now_opened, fields, replaces=draft
             )
@@ -418,7 +597,7 @@ class Editor:
             saved = await self.service.sections.save_for_guild(
                 guild_id,
                 content,
-                opened=(section.id, section.revision),
+                opened=section.version,
                 author=author.label,
                 author_id=author.id,
                 action="reverted",
@@ -429,6 +608,28 @@ class Editor:
         self.changes.add(guild_id)
         await self.service.reload()
         return saved
+
+    # -- drafts --
+
+    async def draft(self, guild_id: int, author_id: int, draft_id: int) -> Draft:
+        """A kept draft to reopen: only its author's, in its server, until it expires."""
+        found = await self.moderation.draft(draft_id, guild_id, author_id)
+        if found is None:
+            raise DraftGone()
+        return found
+
+    async def draft_page(self, guild_id: int, author_id: int, page: int, size: int) -> DraftPage:
+        """One page of the author's drafts in this server (the last, if `page` is past it)."""
+        drafts, total = await self.moderation.drafts(
+            guild_id, author_id, offset=max(page, 0) * size, limit=size
+        )
+        pages = page_count(total, size)
+        if page >= pages:  # drafts were saved or expired since the page was drawn
+            page = pages - 1
+            drafts, total = await self.moderation.drafts(
+                guild_id, author_id, offset=page * size, limit=size
+            )
+        return DraftPage(drafts, max(page, 0), pages)
 
     # -- reports --
 

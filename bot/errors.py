@@ -9,6 +9,8 @@ from bot.text import truncate
 # The longest topic name a member can give: a slash-command option naming a topic (a title or
 # alias, <= 100, or a slug) holds this many characters, and an error repeats no more of it.
 TOPIC_OPTION_LIMIT = 100
+# What a member is told of an unexpected error (the error itself is logged for the operator).
+FALLBACK_ERROR = "Something went wrong on my side. It has been logged; please try again shortly."
 
 
 class BriefbotError(Exception):
@@ -48,14 +50,7 @@ class NotAllowed(BriefbotError):
 
 
 class LimitReached(BriefbotError):
-    """A server reached a limit that protects the others; the message names the limit.
-
-    `draft_id` is set when a form was refused and the moderator's text kept as that draft.
-    """
-
-    def __init__(self, message: str, *, draft_id: int | None = None) -> None:
-        super().__init__(message)
-        self.draft_id = draft_id
+    """A server reached a limit that protects the others; the message names the limit."""
 
 
 class StorageError(BriefbotError):

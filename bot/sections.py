@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from bot.errors import InvalidSection
@@ -82,6 +82,13 @@ class SectionContent:
         )
 
 
+class Version(NamedTuple):
+    """One revision of one stored section: what a form was opened from, to detect a conflict."""
+
+    section_id: int
+    revision: int
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     """A stored section: its content plus where it lives and its state."""
@@ -99,6 +106,10 @@ class Section:
     @property
     def title(self) -> str:
         return self.content.title
+
+    @property
+    def version(self) -> Version:
+        return Version(self.id, self.revision)
 
 
 def validate_slug(slug: str) -> str:

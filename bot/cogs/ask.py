@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -12,11 +10,9 @@ from bot.scope import scope_of
 from bot.service import Answer
 from bot.ui.cards import no_answer_text
 from bot.ui.choices import topic_autocomplete
-from bot.ui.replies import send_private, send_section
-from bot.ui.views import suggestions_view, topics_page
-
-if TYPE_CHECKING:
-    from bot.client import Briefbot
+from bot.ui.host import Host, as_host
+from bot.ui.replies import send_private
+from bot.ui.views import send_section, suggestions_view, topics_page
 
 # Five uses per thirty seconds per member per server; discord.py's mapping expires old entries.
 COOLDOWN_RATE = 5
@@ -44,7 +40,7 @@ async def reply_with(interaction: discord.Interaction, answer: Answer) -> None:
 
 @app_commands.guild_only()
 class AskCog(commands.Cog):
-    def __init__(self, bot: Briefbot) -> None:
+    def __init__(self, bot: Host) -> None:
         self.bot = bot
 
     @app_commands.command(
@@ -83,5 +79,5 @@ class AskCog(commands.Cog):
         await interaction.response.send_message(embed=embed, view=view)
 
 
-async def setup(bot: Briefbot) -> None:
-    await bot.add_cog(AskCog(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(AskCog(as_host(bot)))

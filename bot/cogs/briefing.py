@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -11,25 +9,18 @@ from discord.ext import commands
 from bot.briefing import ChannelCooldown, header_for
 from bot.errors import NotAllowed
 from bot.scope import scope_of
+from bot.ui.checks import require_manage_guild
 from bot.ui.choices import timezone_autocomplete, topic_autocomplete
 from bot.ui.fit import TopicName
-from bot.ui.replies import send_section
+from bot.ui.host import Host, as_host
 from bot.ui.reports import status_embed
-
-if TYPE_CHECKING:
-    from bot.client import Briefbot
+from bot.ui.views import send_section
 
 NEEDED = (
     ("View Channel", "view_channel"),
     ("Send Messages", "send_messages"),
     ("Embed Links", "embed_links"),
 )
-
-
-def require_manage_guild(interaction: discord.Interaction) -> None:
-    """The bot's own check: `default_member_permissions` is only a hint admins can override."""
-    if not interaction.permissions.manage_guild:
-        raise NotAllowed("Changing the daily explainer needs the Manage Server permission.")
 
 
 def reads_history(guild: discord.Guild | None, channel_id: int | None) -> bool | None:
@@ -44,7 +35,7 @@ def reads_history(guild: discord.Guild | None, channel_id: int | None) -> bool |
 class BriefingCog(
     commands.GroupCog, group_name="briefing", group_description="The daily explainer"
 ):
-    def __init__(self, bot: Briefbot) -> None:
+    def __init__(self, bot: Host) -> None:
         self.bot = bot
         self.now_cooldown = ChannelCooldown(bot.clock)
         super().__init__()
@@ -74,7 +65,7 @@ class BriefingCog(
         time: app_commands.Range[str, 1, 10],
         timezone: app_commands.Range[str, 1, 64],
     ) -> None:
-        require_manage_guild(interaction)
+        require_manage_guild(interaction, "the daily explainer")
         guild = interaction.guild
         target = guild.get_channel(channel.id) if guild else None
         if guild is None or not isinstance(target, discord.TextChannel):
@@ -106,7 +97,7 @@ class BriefingCog(
     @app_commands.command(name="pause", description="Pause the daily explainer")
     @app_commands.default_permissions(manage_guild=True)
     async def pause(self, interaction: discord.Interaction) -> None:
-        require_manage_guild(interaction)
+        require_manage_guild(interaction, "the daily explainer")
         await self.bot.service.pause_schedule(scope_of(interaction.guild_id))
         await interaction.response.send_message(
             "Paused. `/briefing resume` starts it again.", ephemeral=True
@@ -115,7 +106,7 @@ class BriefingCog(
     @app_commands.command(name="resume", description="Resume the daily explainer")
     @app_commands.default_permissions(manage_guild=True)
     async def resume(self, interaction: discord.Interaction) -> None:
-        require_manage_guild(interaction)
+        require_manage_guild(interaction, "the daily explainer")
         status = await self.bot.service.resume_schedule(
             scope_of(interaction.guild_id), self.bot.clock()
         )
@@ -128,7 +119,7 @@ class BriefingCog(
     @app_commands.autocomplete(topic=topic_autocomplete)
     @app_commands.default_permissions(manage_guild=True)
     async def next_(self, interaction: discord.Interaction, topic: TopicName) -> None:
-        require_manage_guild(interaction)
+        require_manage_guild(interaction, "the daily explainer")
         section = await self.bot.service.choose_next_topic(scope_of(interaction.guild_id), topic)
         await interaction.response.send_message(
             f"The next daily post will be: **{discord.utils.escape_markdown(section.title)}**",
@@ -138,11 +129,11 @@ class BriefingCog(
     @app_commands.command(name="off", description="Turn the daily explainer off")
     @app_commands.default_permissions(manage_guild=True)
     async def off(self, interaction: discord.Interaction) -> None:
-        require_manage_guild(interaction)
+        require_manage_guild(interaction, "the daily explainer")
         removed = await self.bot.service.stop_schedule(scope_of(interaction.guild_id))
         text = "The daily explainer is off." if removed else "The daily explainer was already off."
         await interaction.response.send_message(text, ephemeral=True)
 
 
-async def setup(bot: Briefbot) -> None:
-    await bot.add_cog(BriefingCog(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(BriefingCog(as_host(bot)))

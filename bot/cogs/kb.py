@@ -3,39 +3,26 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import log_interaction
-from bot.cogs.briefing import require_manage_guild
 from bot.scope import scope_of
+from bot.ui.checks import require_editor, require_manage_guild
 from bot.ui.choices import topic_autocomplete
 from bot.ui.drafts import drafts_page
 from bot.ui.fit import TopicName
-from bot.ui.kb import (
-    HISTORY_PAGE,
-    SectionForm,
-    announce,
-    author_of,
-    edit_form,
-    history_page,
-    open_form,
-    remove_prompt,
-    require_editor,
-    submit_form,
-)
+from bot.ui.forms import SectionForm, edit_form, open_form, submit_form
+from bot.ui.host import Host, as_host
+from bot.ui.kb import HISTORY_PAGE, announce, author_of, history_page, remove_prompt
+from bot.ui.replies import log_interaction
 from bot.ui.reports import gaps_embed, stale_embed
-
-if TYPE_CHECKING:
-    from bot.client import Briefbot
 
 
 @app_commands.guild_only()
 class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this server's briefing"):
-    def __init__(self, bot: Briefbot) -> None:
+    def __init__(self, bot: Host) -> None:
         self.bot = bot
         super().__init__()
 
@@ -145,7 +132,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.command(name="role", description="Who besides Manage Server may edit")
     @app_commands.describe(role="Members with this role may edit the briefing")
     async def role(self, interaction: discord.Interaction, role: discord.Role) -> None:
-        require_manage_guild(interaction)
+        require_manage_guild(interaction, "who may edit the briefing")
         await self.bot.editor.set_role(scope_of(interaction.guild_id), role.id)
         await interaction.response.send_message(
             f"Members with {role.mention} may now edit the briefing.", ephemeral=True
@@ -154,12 +141,12 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.command(name="log", description="Where each change is announced")
     @app_commands.describe(channel="The channel for change notes")
     async def log(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
-        require_manage_guild(interaction)
+        require_manage_guild(interaction, "where changes are announced")
         await self.bot.editor.set_log_channel(scope_of(interaction.guild_id), channel.id)
         await interaction.response.send_message(
             f"Changes will be announced in {channel.mention}.", ephemeral=True
         )
 
 
-async def setup(bot: Briefbot) -> None:
-    await bot.add_cog(KbCog(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(KbCog(as_host(bot)))

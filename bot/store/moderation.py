@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.sections import Version
 from bot.store.database import Database
 
 # How long a kept draft can be reopened.
@@ -21,7 +22,7 @@ DRAFT_LIFETIME = timedelta(days=30)
 # Drafts one moderator keeps in one server: one person cannot grow the table without bound.
 DRAFTS_KEPT = 25
 
-_SELECT_DRAFTS = "SELECT id, guild_id, user_id, slug, revision, fields, created_at FROM kb_drafts "
+_SELECT_DRAFTS = "SELECT id, guild_id, user_id, slug, version, fields, created_at FROM kb_drafts "
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,8 @@ class Draft:
     guild_id: int
     user_id: int
     slug: str | None
-    revision: tuple[int, int] | None
+    # The version the form was opened from (None: a new topic, or one found by slug).
+    version: Version | None
     fields: dict[str, str]
     created_at: str
 
@@ -53,7 +55,7 @@ def _draft(row: Any) -> Draft:
         row[1],
         row[2],
         row[3],
-        (int(opened[0]), int(opened[1])) if opened else None,
+        Version(int(opened[0]), int(opened[1])) if opened else None,
         json.loads(row[5]),
         row[6],
     )
@@ -103,7 +105,7 @@ class ModerationStore:
         guild_id: int,
         user_id: int,
         slug: str | None,
-        opened: tuple[int, int] | None,
+        opened: Version | None,
         fields: dict[str, str],
         *,
         replaces: int | None = None,
@@ -121,7 +123,7 @@ class ModerationStore:
                     (replaces, guild_id, user_id),
                 )
             cursor = await conn.execute(
-                "INSERT INTO kb_drafts (guild_id, user_id, slug, revision, fields, created_at) "
+                "INSERT INTO kb_drafts (guild_id, user_id, slug, version, fields, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     guild_id,

@@ -16,7 +16,7 @@ from typing import Any, cast
 import aiosqlite
 
 from bot.scope import CURATED
-from bot.sections import Section, SectionContent, Source, Status
+from bot.sections import Section, SectionContent, Source, Status, Version
 from bot.store.database import Database
 
 CURATED_AUTHOR = "knowledge pack"
@@ -224,7 +224,7 @@ class SectionStore:
         guild_id: int,
         content: SectionContent,
         *,
-        opened: tuple[int, int] | None,
+        opened: Version | None,
         author: str,
         author_id: int | None,
         action: str = "updated",
@@ -232,7 +232,7 @@ class SectionStore:
     ) -> Section:
         """Create or edit a server's section (an edit of a curated one becomes an override).
 
-        `opened` is the (section id, revision) the moderator's form was filled from, or None
+        `opened` is the version the moderator's form was filled from, or None
         for a new section; if what the server sees now differs, nothing is written and
         EditConflict says what is there. With `revive` (a revert), `opened` may also be the
         server's own removed section, which becomes active again.
@@ -243,7 +243,7 @@ class SectionStore:
             if opened is None:
                 if visible is not None:
                     raise EditConflict(visible)
-            elif current is None or (current.id, current.revision) != opened:
+            elif current is None or current.version != opened:
                 raise EditConflict(visible)
             change = Change(
                 guild_id,

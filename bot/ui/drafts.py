@@ -18,8 +18,10 @@ from bot.scope import scope_of
 from bot.store.moderation import DRAFT_LIFETIME, DRAFTS_KEPT, Draft
 from bot.text import truncate
 from bot.ui.cards import COLOUR
+from bot.ui.checks import require_editor
 from bot.ui.fit import OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT
-from bot.ui.kb import editor_of, reopen_draft, require_editor
+from bot.ui.forms import reopen_draft
+from bot.ui.host import editor_of
 from bot.ui.views import ServerItem, stateless
 
 DRAFTS_PAGE = 10  # drafts on one page: one menu option each (Discord allows 25)
@@ -29,7 +31,7 @@ TITLE_SHOWN = 80  # characters of a draft's title in the list
 def _what(draft: Draft) -> str:
     if draft.slug:
         return f"edit of {draft.slug}"
-    return "edit" if draft.revision else "new topic"
+    return "edit" if draft.version else "new topic"
 
 
 def _when(draft: Draft) -> str:
@@ -43,19 +45,12 @@ def _title(draft: Draft) -> str:
 async def drafts_page(
     interaction: discord.Interaction, page: int
 ) -> tuple[discord.Embed, discord.ui.View | None]:
-    """One page of the caller's drafts in this server, read from the store and rendered."""
+    """One page of the caller's drafts in this server, read again and rendered."""
     guild_id = scope_of(interaction.guild_id)
-    moderation = editor_of(interaction).moderation
-    drafts, total = await moderation.drafts(
-        guild_id, interaction.user.id, offset=max(page, 0) * DRAFTS_PAGE, limit=DRAFTS_PAGE
+    shown = await editor_of(interaction).draft_page(
+        guild_id, interaction.user.id, page, DRAFTS_PAGE
     )
-    pages = max(1, -(-total // DRAFTS_PAGE))
-    if page >= pages:  # drafts were saved or expired since the page was drawn
-        page = pages - 1
-        drafts, total = await moderation.drafts(
-            guild_id, interaction.user.id, offset=page * DRAFTS_PAGE, limit=DRAFTS_PAGE
-        )
-    return drafts_message(guild_id, drafts, max(page, 0), pages)
+    return drafts_message(guild_id, shown.drafts, shown.page, shown.pages)
 
 
 def drafts_message(

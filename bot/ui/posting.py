@@ -13,19 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
 
 from bot.briefing import Delivery, PostFailed
 from bot.sections import Section
+from bot.service import BriefingService
 from bot.store.briefing import Schedule
 from bot.ui.cards import Card, section_cards
 from bot.ui.views import section_view
-
-if TYPE_CHECKING:
-    from bot.client import Briefbot
 
 # Messages read back at most when looking for a post (a busy channel's hour is a few pages).
 HISTORY_LIMIT = 500
@@ -58,10 +55,15 @@ def _is_part(message: discord.Message, card: Card, part: int, nonce: str, header
 
 
 class DiscordPoster:
-    """Posts a card with the claim's nonce (plus a part number for continuations)."""
+    """Posts a card with the claim's nonce (plus a part number for continuations).
 
-    def __init__(self, bot: Briefbot) -> None:
-        self.bot = bot
+    `client` is the connected bot (its channels and its own user), `service` what it answers
+    from (the related-topics menu under a post).
+    """
+
+    def __init__(self, client: discord.Client, service: BriefingService) -> None:
+        self.client = client
+        self.service = service
 
     async def post(
         self, schedule: Schedule, section: Section, header: str, nonce: str
@@ -88,7 +90,9 @@ class DiscordPoster:
         None); `sent` gets the first message's id as soon as it is known."""
         if schedule.channel_id is None:
             raise PostFailed("no channel is set; use /briefing set", permanent=True)
-        channel = self.bot.get_partial_messageable(schedule.channel_id, guild_id=schedule.guild_id)
+        channel = self.client.get_partial_messageable(
+            schedule.channel_id, guild_id=schedule.guild_id
+        )
         cards = section_cards(section, header)
         found: list[int | None] = [None] * len(cards)
         recovery: str | None = None
@@ -142,7 +146,7 @@ class DiscordPoster:
         view = None
         if found[-1] is None:
             view = section_view(
-                schedule.guild_id, section, self.bot.service.related(section, schedule.guild_id)
+                schedule.guild_id, section, self.service.related(section, schedule.guild_id)
             )
         for i, card in enumerate(cards):
             if found[i] is not None:
@@ -168,7 +172,7 @@ class DiscordPoster:
     ) -> list[int | None] | None:
         """The ids of this post's parts already in the channel (None where missing), or None
         when Briefbot may not read the channel's history."""
-        me = self.bot.user.id if self.bot.user else None
+        me = self.client.user.id if self.client.user else None
         after = discord.Object(discord.utils.time_snowflake(since - CLOCK_SKEW))
         found: list[int | None] = [None] * len(cards)
         try:

@@ -1,30 +1,34 @@
-"""Answering an interaction: section cards with their menu, and the one error reply."""
+"""Answering an interaction, the bottom of bot/ui: sending, the one error reply, the log line.
+
+Everything else in bot/ui may import this module; it imports nothing else of bot/ui but the
+limits in `fit`.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import time
+from typing import Any
 
 import discord
 
-from bot.errors import BriefbotError, StorageError
-from bot.sections import Section
+from bot.errors import FALLBACK_ERROR, BriefbotError, StorageError
 from bot.text import truncate
-from bot.ui.cards import section_cards
 from bot.ui.fit import CONTENT_LIMIT
 
-if TYPE_CHECKING:
-    from bot.service import BriefingService
+__all__ = [
+    "FALLBACK_ERROR",
+    "PRIVATE_PLACEHOLDER",
+    "STORAGE_ERROR",
+    "log_interaction",
+    "reply_error",
+    "send",
+    "send_private",
+]
 
 log = logging.getLogger(__name__)
 
-FALLBACK_ERROR = "Something went wrong on my side. It has been logged; please try again shortly."
 STORAGE_ERROR = "I could not read or save the briefing just now; the operator has been told."
-
-
-def service_of(interaction: discord.Interaction) -> BriefingService:
-    service: BriefingService = interaction.client.service  # type: ignore[attr-defined]
-    return service
 
 
 async def send(interaction: discord.Interaction, **kwargs: Any) -> None:
@@ -57,28 +61,6 @@ async def send_private(interaction: discord.Interaction, **kwargs: Any) -> None:
         log.warning("could not delete the placeholder of interaction %s", interaction.id)
 
 
-async def send_section(
-    interaction: discord.Interaction,
-    section: Section,
-    *,
-    ephemeral: bool = False,
-    header: str | None = None,
-) -> None:
-    """The answer card, its continuation if the section is long, and the related-topics menu."""
-    from bot.ui.views import section_view
-
-    service = service_of(interaction)
-    related = service.related(section, interaction.guild_id)
-    cards = section_cards(section, header)
-    view = section_view(interaction.guild_id or 0, section, related)
-    for i, card in enumerate(cards):
-        last = i == len(cards) - 1
-        kwargs: dict[str, Any] = {"embeds": card.embeds, "ephemeral": ephemeral}
-        if last and view is not None:
-            kwargs["view"] = view
-        await send(interaction, **kwargs)
-
-
 async def reply_error(interaction: discord.Interaction, error: BaseException, where: str) -> None:
     """Turn any error into one short ephemeral message; log the unexpected ones in full."""
     if isinstance(error, StorageError):
@@ -106,3 +88,20 @@ async def reply_error(interaction: discord.Interaction, error: BaseException, wh
         await send(interaction, content=truncate(message, CONTENT_LIMIT), ephemeral=True)
     except discord.HTTPException:
         log.warning("could not tell interaction %s about its error", interaction.id)
+
+
+def log_interaction(interaction: discord.Interaction, command: str, outcome: str) -> None:
+    """One line per answered interaction: what, where, how it ended and how long it took."""
+    latency_ms = round((time.time() - interaction.created_at.timestamp()) * 1000, 1)
+    log.info(
+        "interaction /%s %s",
+        command,
+        outcome,
+        extra={
+            "command": command,
+            "guild": interaction.guild_id,
+            "interaction": interaction.id,
+            "outcome": outcome,
+            "latency_ms": latency_ms,
+        },
+    )

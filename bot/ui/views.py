@@ -1,4 +1,5 @@
-"""Buttons and menus that keep working after a restart: `discord.ui.DynamicItem`s.
+"""Buttons and menus that keep working after a restart (`discord.ui.DynamicItem`s), and the
+answer card sent with its related-topics menu.
 
 Every custom id carries the server it was sent in; a click from anywhere else is refused, and a
 section id from a custom id or a menu value is only honoured if that server can see it.
@@ -16,9 +17,10 @@ from bot.paging import clamp_page
 from bot.scope import scope_of
 from bot.sections import Section
 from bot.text import truncate
-from bot.ui.cards import topics_embed
+from bot.ui.cards import section_cards, topics_embed
 from bot.ui.fit import BUTTON_LABEL_LIMIT, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT
-from bot.ui.replies import reply_error, send_section, service_of
+from bot.ui.host import service_of
+from bot.ui.replies import reply_error, send
 
 TOPICS_PAGE_SIZE = 10
 
@@ -184,6 +186,26 @@ def section_view(guild: int, section: Section, related: list[Section]) -> discor
     view = discord.ui.View(timeout=None)
     view.add_item(RelatedSelect(guild, section.id, related))
     return stateless(view)
+
+
+async def send_section(
+    interaction: discord.Interaction,
+    section: Section,
+    *,
+    ephemeral: bool = False,
+    header: str | None = None,
+) -> None:
+    """The answer card, its continuation if the section is long, and the related-topics menu."""
+    service = service_of(interaction)
+    related = service.related(section, interaction.guild_id)
+    cards = section_cards(section, header)
+    view = section_view(scope_of(interaction.guild_id), section, related)
+    for i, card in enumerate(cards):
+        last = i == len(cards) - 1
+        kwargs: dict[str, Any] = {"embeds": card.embeds, "ephemeral": ephemeral}
+        if last and view is not None:
+            kwargs["view"] = view
+        await send(interaction, **kwargs)
 
 
 def suggestions_view(guild: int, suggestions: list[Section]) -> discord.ui.View:

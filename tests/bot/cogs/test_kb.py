@@ -19,7 +19,7 @@ from bot.editing import Author
 from bot.pack import load_zip
 from bot.sections import MAX_SLUG, Source
 from bot.store.asks import MAX_GAP_QUESTIONS
-from bot.ui.kb import FORM_FIELDS, FORM_ID_RE, form_id
+from bot.ui.forms import FORM_FIELDS, FORM_ID_RE, form_id
 from tests.discord_support import KNOWLEDGE, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.payloads import Perm

@@ -69,7 +69,7 @@ async def test_a_moderator_keeps_several_drafts_newest_first(
     third = await store.keep_draft(GUILD, MOD, None, None, fields("Third"))
     assert await titles(store) == ["Third", "Second", "First"]
     kept = await store.draft(second, GUILD, MOD)
-    assert kept is not None and kept.slug == "us-role" and kept.revision == (4, 2)
+    assert kept is not None and kept.slug == "us-role" and kept.version == (4, 2)
     assert kept.fields == fields("Second")
     assert await store.draft(first, GUILD, MOD) is not None
     assert await store.draft(third, GUILD, MOD) is not None
@@ -163,7 +163,7 @@ async def test_a_draft_kept_before_the_upgrade_is_listed_after_it(
     try:
         store = ModerationStore(db)
         (draft,), total = await store.drafts(GUILD, MOD, offset=0, limit=10)
-        assert total == 1 and draft.title == "Before" and draft.revision == (4, 1)
+        assert total == 1 and draft.title == "Before" and draft.version == (4, 1)
         async with db.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'kb_drafts'"
         ) as cursor:

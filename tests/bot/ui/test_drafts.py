@@ -6,7 +6,7 @@ from typing import Any
 
 import discord
 
-from bot.sections import MAX_SLUG, MAX_TITLE
+from bot.sections import MAX_SLUG, MAX_TITLE, Version
 from bot.store.moderation import DRAFTS_KEPT, Draft
 from bot.ui.drafts import DRAFTS_PAGE, drafts_message
 from tests.fakediscord.limits import message_errors
@@ -22,7 +22,7 @@ def draft(n: int, title: str, slug: str | None) -> Draft:
         guild_id=LONGEST_GUILD,
         user_id=LONGEST_ID,
         slug=slug,
-        revision=(LONGEST_ID, 10**9) if slug else None,
+        version=Version(LONGEST_ID, 10**9) if slug else None,
         fields={"title": title, "aliases": "", "body": "x" * 4000, "sources": ""},
         created_at="2026-11-28T09:30:15+00:00",
     )

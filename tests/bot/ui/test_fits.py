@@ -44,15 +44,8 @@ from bot.service import BriefingService
 from bot.store.sections import Revision
 from bot.ui.cards import no_answer_text, section_cards
 from bot.ui.fit import TOPIC_OPTION_LIMIT
-from bot.ui.kb import (
-    HISTORY_PAGE,
-    SectionForm,
-    conflict_embeds,
-    edit_form,
-    history_page,
-    reopen_view,
-    submitted_fields,
-)
+from bot.ui.forms import SectionForm, conflict_embeds, edit_form, reopen_view, submitted_fields
+from bot.ui.kb import HISTORY_PAGE, history_page
 from bot.ui.replies import reply_error
 from bot.ui.reports import gaps_embed, stale_embed, status_embed
 from bot.ui.views import section_view, suggestions_view, topics_page
