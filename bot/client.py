@@ -93,7 +93,10 @@ def quiet_voice_warnings() -> None:
 
 
 def point_at(settings: Settings) -> None:
-    """Send REST and the gateway where the settings say (a proxy, or the test's fake Discord)."""
+    """Send REST and the gateway where the settings say (a proxy, or the test's fake Discord).
+
+    discord.py has no option for either; these two class attributes are where it reads them.
+    """
     discord.http.Route.BASE = settings.api_base or DEFAULT_API_BASE
     if settings.gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)

@@ -252,6 +252,10 @@ class BriefingService:
         await self.schedules.update(guild_id, edit, around=now.astimezone(tz).date())
         return await self.schedule_status(guild_id)
 
+    async def schedule(self, guild_id: int) -> Schedule | None:
+        """The server's daily explainer, or None when it has none."""
+        return await self.schedules.get(guild_id)
+
     async def schedule_status(self, guild_id: int) -> ScheduleStatus:
         schedule = await self.schedules.get(guild_id)
         if schedule is None:

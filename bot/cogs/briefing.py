@@ -45,7 +45,7 @@ class BriefingCog(
         guild_id = scope_of(interaction.guild_id)
         channel_id = interaction.channel_id or 0
         section = await self.bot.service.next_explainer(guild_id)
-        schedule = await self.bot.service.schedules.get(guild_id)
+        schedule = await self.bot.service.schedule(guild_id)
         today = self.bot.local_today(schedule.timezone if schedule else None)
         with self.now_cooldown.turn(channel_id, exempt=interaction.permissions.manage_guild):
             await send_section(interaction, section, header=header_for(today))

@@ -10,14 +10,17 @@ import pytest
 from bot.editing import (
     Author,
     Conflict,
+    DraftGone,
     Editor,
     Gap,
+    Kept,
+    OverLimit,
     Rejected,
     form_to_content,
     group_gaps,
     slug_for,
 )
-from bot.errors import InvalidSection, LimitReached, SectionNotFound
+from bot.errors import FALLBACK_ERROR, InvalidSection, LimitReached, SectionNotFound
 from bot.sections import MAX_SLUG, SLUG_RE, SectionContent, Source
 from bot.service import BriefingService
 
@@ -301,3 +304,132 @@ def test_gaps_of_equal_count_sort_by_question_and_nothing_asked_is_no_gap() -> N
         "apple harvest",
         "zebra crossing",
     ]
+
+
+# -- Editor.submit: every failure after the editor check keeps the text --
+
+
+async def kept_drafts(editor: Editor) -> list[dict[str, str]]:
+    drafts, _ = await editor.moderation.drafts(GUILD, MOD.id, offset=0, limit=10)
+    return [d.fields for d in drafts]
+
+
+async def test_a_submitted_form_saves_and_says_whether_it_created_the_topic(
+    editor: Editor, service: BriefingService
+) -> None:
+    created = await editor.submit(
+        GUILD, MOD, form("A new topic"), slug=None, opened=None, draft=None, today=TODAY
+    )
+    assert created.created and created.section.slug == "a-new-topic"
+    section = service.section("nato-purpose", GUILD)
+    edited = await editor.submit(
+        GUILD,
+        MOD,
+        form(section.title, "Edited."),
+        slug=None,
+        opened=section.version,
+        draft=None,
+        today=TODAY,
+    )
+    assert not edited.created and edited.section.slug == "nato-purpose"
+    assert await kept_drafts(editor) == []
+
+
+async def test_a_form_from_a_draft_that_is_gone_is_kept_as_a_new_topic(editor: Editor) -> None:
+    with pytest.raises(Kept) as kept:
+        await editor.submit(
+            GUILD, MOD, form("Typed"), slug=None, opened=None, draft=12345, today=TODAY
+        )
+    assert kept.value.outcome == "kept" and "reopened from is gone" in str(kept.value)
+    draft = await editor.draft(GUILD, MOD.id, kept.value.draft_id)
+    assert draft.fields == form("Typed") and draft.slug is None and draft.version is None
+
+
+async def test_a_form_for_a_version_another_server_owns_is_kept_as_a_new_topic(
+    editor: Editor, service: BriefingService
+) -> None:
+    theirs = await editor.save(
+        OTHER_GUILD, MOD, form("Theirs only"), slug=None, opened=None, today=TODAY
+    )
+    with pytest.raises(Kept) as kept:
+        await editor.submit(
+            GUILD, MOD, form("Mine"), slug=None, opened=theirs.version, draft=None, today=TODAY
+        )
+    assert "no longer exists" in str(kept.value)
+    draft = await editor.draft(GUILD, MOD.id, kept.value.draft_id)
+    assert draft.version is None and service.section("theirs-only", OTHER_GUILD)
+
+
+async def test_a_form_sent_while_stopping_is_kept_with_what_it_edits(
+    editor: Editor, service: BriefingService
+) -> None:
+    section = service.section("nato-purpose", GUILD)
+    with pytest.raises(Kept) as kept:
+        await editor.submit(
+            GUILD,
+            MOD,
+            form(section.title, "Late."),
+            slug=None,
+            opened=section.version,
+            draft=None,
+            today=TODAY,
+            stopping=True,
+        )
+    assert str(kept.value).startswith("Briefbot is restarting")
+    draft = await editor.draft(GUILD, MOD.id, kept.value.draft_id)
+    assert draft.slug == "nato-purpose" and draft.version == section.version
+    assert service.section("nato-purpose", GUILD).revision == section.revision
+
+
+async def test_refusals_and_limits_are_kept_as_kinds_of_kept(editor: Editor) -> None:
+    with pytest.raises(Rejected) as rejected:
+        await editor.submit(
+            GUILD, MOD, form("x" * 201), slug=None, opened=None, draft=None, today=TODAY
+        )
+    assert isinstance(rejected.value, Kept) and rejected.value.outcome == "invalid"
+    limited = Editor(editor.service, edit_rate=(1, 3600.0))
+    await limited.submit(GUILD, MOD, form("First"), slug=None, opened=None, draft=None, today=TODAY)
+    with pytest.raises(OverLimit) as over:
+        await limited.submit(
+            GUILD, MOD, form("Second"), slug=None, opened=None, draft=None, today=TODAY
+        )
+    assert isinstance(over.value, LimitReached) and over.value.outcome == "limited"
+    assert form("Second") in await kept_drafts(editor)
+
+
+async def test_an_unexpected_error_is_logged_and_the_text_kept(
+    editor: Editor, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    editor.save = broken  # type: ignore[method-assign,assignment]
+    with pytest.raises(Kept) as kept:
+        await editor.submit(
+            GUILD, MOD, form("Typed"), slug=None, opened=None, draft=None, today=TODAY
+        )
+    assert kept.value.outcome == "error" and str(kept.value).startswith(FALLBACK_ERROR)
+    assert "disk on fire" not in str(kept.value)
+    assert any(r.exc_info and "disk on fire" in str(r.exc_info[1]) for r in caplog.records)
+    assert await kept_drafts(editor) == [form("Typed")]
+
+
+async def test_a_refusal_from_the_save_is_shown_and_the_text_kept(editor: Editor) -> None:
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise SectionNotFound("gone-topic")
+
+    editor.save = refused  # type: ignore[method-assign,assignment]
+    with pytest.raises(Kept) as kept:
+        await editor.submit(
+            GUILD, MOD, form("Typed"), slug="gone-topic", opened=None, draft=None, today=TODAY
+        )
+    assert kept.value.outcome == "refused" and "gone-topic" in str(kept.value)
+    assert str(kept.value).endswith("Your text is kept: reopen the form to try again.")
+
+
+async def test_a_draft_is_only_reopened_by_its_author_in_its_server(editor: Editor) -> None:
+    kept = await editor.moderation.keep_draft(GUILD, MOD.id, None, None, form("Mine"))
+    assert (await editor.draft(GUILD, MOD.id, kept)).title == "Mine"
+    for guild, user in ((OTHER_GUILD, MOD.id), (GUILD, MOD.id + 1)):
+        with pytest.raises(DraftGone):
+            await editor.draft(guild, user, kept)
