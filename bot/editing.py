@@ -377,31 +377,25 @@ class Editor:
                 reopened = await self.moderation.draft(draft, guild_id, author.id)
                 if reopened is None:
                     slug, opened = None, None
-                    raise await self._keep(
+                    raise await self._keep_as_new(
                         guild_id,
                         author,
                         fields,
-                        None,
-                        None,
                         draft,
                         "The draft this form was reopened from is gone (saved from another form, "
-                        "or expired), so nothing was saved. Your text is kept: reopen the form to "
-                        "save it as a new topic.",
+                        "or expired), so nothing was saved.",
                     )
                 slug, opened = reopened.slug, reopened.version
             if opened is not None:
                 section = self.service.catalog.sections.get(opened.section_id)
                 if section is None or section.guild_id not in (None, guild_id):
                     slug, opened = None, None
-                    raise await self._keep(
+                    raise await self._keep_as_new(
                         guild_id,
                         author,
                         fields,
-                        None,
-                        None,
                         draft,
-                        "The topic this form edited no longer exists. Your text is kept: reopen "
-                        "the form to save it as a new topic.",
+                        "The topic this form edited no longer exists.",
                     )
                 slug = section.slug
             if stopping:
@@ -469,6 +463,20 @@ class Editor:
             guild_id, author.id, slug, opened, fields, replaces=replaces
         )
         return Kept(why, kept, outcome=outcome)
+
+    async def _keep_as_new(
+        self, guild_id: int, author: Author, fields: dict[str, str], draft: int | None, why: str
+    ) -> Kept:
+        """What it edited is gone: keep the text as a draft of a new topic, and say so."""
+        return await self._keep(
+            guild_id,
+            author,
+            fields,
+            None,
+            None,
+            draft,
+            f"{why} Your text is kept: reopen the form to save it as a new topic.",
+        )
 
     async def save(
         self,
