@@ -46,6 +46,19 @@ def extra_section(slug: str, title: str, body: str, **kw: object) -> SectionCont
     )  # type: ignore[arg-type]
 
 
+def signal_records(service: BriefingService) -> asyncio.Event:
+    """An event set each time the service records an ask (the test waits on it, not a sleep)."""
+    recorded = asyncio.Event()
+    real_record = service.record
+
+    async def record_and_signal(*args: Any, **kwargs: Any) -> None:
+        await real_record(*args, **kwargs)
+        recorded.set()
+
+    service.record = record_and_signal  # type: ignore[method-assign]
+    return recorded
+
+
 async def test_ask_answers_with_a_card_and_related_menu(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
@@ -75,14 +88,7 @@ async def test_unanswered_question_is_ephemeral_recorded_and_offers_topic_button
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, db) as bot:
-            recorded = asyncio.Event()
-            real_record = bot.service.record
-
-            async def record_and_signal(*args: Any, **kwargs: Any) -> None:
-                await real_record(*args, **kwargs)
-                recorded.set()
-
-            bot.service.record = record_and_signal  # type: ignore[method-assign]
+            recorded = signal_records(bot.service)
             ix = await fake.send_slash(
                 guild.id, name="ask", options={"question": "how do I bake bread? @everyone"}
             )
@@ -422,14 +428,7 @@ async def test_asks_are_answered_and_recorded_when_the_defer_fails_in_a_burst(
             # As in a burst: every ask is deferred at once (more are waiting than WORK_LIMIT),
             # and Discord refuses the defer.
             monkeypatch.setattr("bot.client.WORK_LIMIT", 0)
-            recorded = asyncio.Event()
-            real_record = bot.service.record
-
-            async def record_and_signal(*args: Any, **kwargs: Any) -> None:
-                await real_record(*args, **kwargs)
-                recorded.set()
-
-            bot.service.record = record_and_signal  # type: ignore[method-assign]
+            recorded = signal_records(bot.service)
             fake.inject_error("POST", r"^/interactions/\d+/[^/]+/callback$", 404, count=1)
             with caplog.at_level(logging.WARNING):
                 ix = await fake.send_slash(
@@ -453,14 +452,7 @@ async def test_an_ask_that_cannot_be_answered_is_a_logged_counted_failure(
         guild = fake.add_guild(name="News")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
             monkeypatch.setattr("bot.client.WORK_LIMIT", 0)  # every ask defers first
-            recorded = asyncio.Event()
-            real_record = bot.service.record
-
-            async def record_and_signal(*args: Any, **kwargs: Any) -> None:
-                await real_record(*args, **kwargs)
-                recorded.set()
-
-            bot.service.record = record_and_signal  # type: ignore[method-assign]
+            recorded = signal_records(bot.service)
             # The interaction is gone: the defer, the answer and the error reply all fail.
             fake.inject_error("POST", r"^/interactions/\d+/[^/]+/callback$", 404, count=3)
             with caplog.at_level(logging.WARNING):
