@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
 
 from bot.config import Settings
 from bot.console import Console, stdin_lines
-from bot.errors import BriefbotError
+from bot.errors import BriefbotError, ConfigError, PackError, StorageError
 from bot.logs import setup_logging
 from bot.service import Answer, BriefingService
 
@@ -27,10 +28,60 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-def _answer_json(answer: Answer) -> dict[str, Any]:
+# Errors that say the bot cannot answer at all, not that one line is wrong: they end a batch.
+CANNOT_ANSWER = (StorageError, PackError, ConfigError)
+# A question longer than this is refused, not searched: as many characters as /ask takes on Discord.
+MAX_QUESTION = 300
+
+
+class Question(NamedTuple):
+    """A question as given (bytes not in UTF-8 shown as U+FFFD), and why it cannot be asked."""
+
+    text: str
+    problem: str | None = None
+
+
+def _question(raw: bytes) -> Question:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Question(
+            raw.decode("utf-8", "replace"),
+            f"This line is not UTF-8 text (byte {exc.start + 1}); please save it as UTF-8.",
+        )
+    if not text.strip():
+        return Question(text, "This line is blank: there is no question on it.")
+    return _checked(text)
+
+
+def _checked(text: str) -> Question:
+    if len(text) > MAX_QUESTION:
+        return Question(
+            text,
+            f"This question is {len(text):,} characters long; please ask in at most "
+            f"{MAX_QUESTION}.",
+        )
+    return Question(text)
+
+
+def read_questions(stream: BinaryIO) -> Iterator[Question]:
+    """Every line of `stream` as one question, blank and unreadable lines too, in order."""
+    for number, raw in enumerate(stream, start=1):
+        if number == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)  # Windows editors start UTF-8 files with one
+        yield _question(raw.removesuffix(b"\n").removesuffix(b"\r"))
+
+
+async def _ask(service: BriefingService, question: Question, guild_id: int | None) -> Answer:
+    if question.problem is not None:
+        raise BriefbotError(question.problem)
+    return await service.ask(question.text, guild_id, record=False)
+
+
+def _answer_json(question: str, answer: Answer) -> dict[str, Any]:
     best = answer.section
     return {
-        "question": answer.question,
+        "question": question,
         "answer": (
             {"slug": best.slug, "title": best.title, "score": answer.score} if best else None
         ),
@@ -41,28 +92,60 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
     }
 
 
+def _refusal_json(question: str, problem: str) -> dict[str, Any]:
+    """The row of a line that could not be asked: a normal row's keys, no answer, and why."""
+    return {
+        "question": question,
+        "answer": None,
+        "results": [],
+        "suggestions": [],
+        "error": problem,
+    }
+
+
+def _print_answer(question: str, answer: Answer, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(_answer_json(question, answer), ensure_ascii=False), flush=True)
+    elif answer.section:
+        print(f"{answer.section.title}  [{answer.section.slug}, score {answer.score}]")
+        print(answer.section.content.body, flush=True)
+    else:
+        names = ", ".join(s.slug for s in answer.suggestions)
+        print(f"No confident answer. Closest topics: {names}", flush=True)
+
+
 async def _open(settings: Settings) -> BriefingService:
     return await BriefingService.open(settings.db_path, settings.knowledge_dir)
 
 
 async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    """One question from the command line, or with `-` one per line of stdin.
+
+    A batch answers every line, in order: a line that cannot be asked (blank, too long, not
+    UTF-8, refused by the service) gets a JSON row with an `error`, or in text a line on stderr,
+    and the batch goes on; it exits 0 once every line has had its answer or its error. An error
+    about the bot rather than the line (CANNOT_ANSWER) ends it: one line on stderr, exit 1.
+    """
     service = await _open(settings)
     try:
-        questions: Sequence[str]
-        if args.question == "-":
-            questions = [line for line in sys.stdin.read().splitlines() if line.strip()]
-        else:
-            questions = [args.question]
-        for question in questions:
-            answer = await service.ask(question, args.guild, record=False)
-            if args.json:
-                print(json.dumps(_answer_json(answer), ensure_ascii=False))
-            elif answer.section:
-                print(f"{answer.section.title}  [{answer.section.slug}, score {answer.score}]")
-                print(answer.section.content.body)
-            else:
-                names = ", ".join(s.slug for s in answer.suggestions)
-                print(f"No confident answer. Closest topics: {names}")
+        if args.question != "-":
+            question = _checked(args.question)
+            answer = await _ask(service, question, args.guild)  # refused: one line, exit 1
+            _print_answer(question.text, answer, as_json=args.json)
+            return 0
+        for number, question in enumerate(read_questions(sys.stdin.buffer), start=1):
+            try:
+                answer = await _ask(service, question, args.guild)
+            except CANNOT_ANSWER:
+                raise
+            except BriefbotError as exc:
+                if args.json:
+                    row = _refusal_json(question.text, str(exc))
+                    print(json.dumps(row, ensure_ascii=False), flush=True)
+                else:
+                    print(f"briefbot: line {number}: {exc}", file=sys.stderr, flush=True)
+                continue
+            _print_answer(question.text, answer, as_json=args.json)
     finally:
         await service.close()
     return 0

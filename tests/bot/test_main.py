@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import io
 import json
 import os
@@ -16,6 +17,7 @@ import pytest
 import bot.__main__ as cli_module
 from bot.__main__ import EXIT_ERROR, main
 from bot.console import Console
+from bot.errors import BriefbotError, StorageError
 from bot.pack import load_pack, parse_section
 from bot.service import BriefingService
 from bot.store.asks import AskLog
@@ -34,9 +36,10 @@ def cli(clean_env, db_path, knowledge_dir, capsys):
     clean_env.setenv("BRIEFBOT_DB", str(db_path))
     clean_env.setenv("BRIEFBOT_KNOWLEDGE", str(knowledge_dir))
 
-    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+    def run(*argv: str, stdin: str | bytes | None = None) -> tuple[int, str, str]:
         if stdin is not None:
-            clean_env.setattr(sys, "stdin", io.StringIO(stdin))
+            data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+            clean_env.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
         capsys.readouterr()
         code = main(list(argv))
         out, err = capsys.readouterr()
@@ -80,16 +83,126 @@ def test_ask_json_off_topic_has_null_answer_and_suggestions(cli, expected_slugs)
 
 
 def test_ask_json_reads_questions_from_stdin(cli):
-    questions = ["berln talks", "how do I bake bread", "securty guarantees"]
-    code, out, _ = cli("ask", "--json", "-", stdin="\n".join([questions[0], "", *questions[1:]]))
+    questions = ["berln talks", "", "how do I bake bread", "securty guarantees"]
+    code, out, _ = cli("ask", "--json", "-", stdin="\n".join(questions))
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["question"] for r in rows] == questions
     assert [r["answer"] and r["answer"]["slug"] for r in rows] == [
         "berlin-talks",
         None,
+        None,
         "security-guarantees",
     ]
+    assert "error" in rows[1] and "error" not in rows[2]
+
+
+ANSWER_KEYS = {"question", "answer", "results", "suggestions"}
+
+
+def refused_lines(clean_env, refused: str) -> None:
+    """Make the service refuse `refused` with a BriefbotError, as it refuses what it cannot ask."""
+    ask = BriefingService.ask
+
+    async def asking(self, question, guild_id, *, record=True):
+        if question == refused:
+            raise BriefbotError("That question cannot be asked here.")
+        return await ask(self, question, guild_id, record=record)
+
+    clean_env.setattr(BriefingService, "ask", asking)
+
+
+def test_ask_json_batch_writes_one_line_per_input_line_in_order(cli, clean_env, knowledge_dir):
+    titles = {s.title: s.slug for s in load_pack(knowledge_dir)}
+    asked = [text for s in load_pack(knowledge_dir) for text in (s.title, *s.aliases)]
+    unusable = {
+        "": "blank",
+        "   \t ": "blank",
+        "berlin " * 60: "300",
+        "Berlin \ufffd talks?": "UTF-8",
+        "refuse this one": "cannot be asked",
+    }
+    refused_lines(clean_env, "refuse this one")
+    lines = [asked[i % len(asked)] for i in range(459 - len(unusable))]
+    for offset, text in enumerate(unusable):
+        lines.insert(offset * 97 + 3, text)
+    data = "\r\n".join(lines).encode("utf-8").replace("\ufffd".encode(), b"\xff")
+
+    code, out, err = cli("ask", "--json", "-", stdin=codecs.BOM_UTF8 + data)
+
+    assert (code, err) == (0, "")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == len(lines) == 459
+    assert [row["question"] for row in rows] == lines
+    for text, row in zip(lines, rows, strict=True):
+        if text in unusable:
+            assert row == {**row, "answer": None, "results": [], "suggestions": []}
+            assert set(row) == ANSWER_KEYS | {"error"}
+            assert unusable[text] in row["error"]
+        else:
+            assert set(row) == ANSWER_KEYS
+        if text in titles:
+            assert row["answer"]["slug"] == titles[text]
+
+
+def test_ask_text_batch_names_each_unusable_line_on_stderr(cli, clean_env, knowledge_dir):
+    berlin = next(s for s in load_pack(knowledge_dir) if s.slug == "berlin-talks")
+    refused_lines(clean_env, "refuse this one")
+    stdin = b"berln talks\n\n  \nrefuse this one\n\xffoops\n" + b"x" * 301 + b"\nberln talks\n"
+    code, out, err = cli("ask", "-", stdin=stdin)
+    assert code == 0
+    assert out.count(berlin.body) == 2
+    assert err.splitlines() == [
+        "briefbot: line 2: This line is blank: there is no question on it.",
+        "briefbot: line 3: This line is blank: there is no question on it.",
+        "briefbot: line 4: That question cannot be asked here.",
+        "briefbot: line 5: This line is not UTF-8 text (byte 1); please save it as UTF-8.",
+        "briefbot: line 6: This question is 301 characters long; please ask in at most 300.",
+    ]
+
+
+def test_ask_batch_stops_when_the_bot_cannot_answer_at_all(cli, clean_env):
+    async def broken(self, question, guild_id, *, record=True):
+        raise StorageError("briefbot.sqlite3 cannot be read: check the disk.")
+
+    clean_env.setattr(BriefingService, "ask", broken)
+    code, out, err = cli("ask", "--json", "-", stdin="berln talks\nsecurty guarantees\n")
+    assert (code, out) == (EXIT_ERROR, "")
+    assert "cannot be read" in one_line_error(err)
+
+
+@pytest.mark.parametrize("question", ["   ", "x" * 301])
+def test_ask_one_unusable_question_is_one_line_error(cli, question):
+    code, out, err = cli("ask", "--json", question)
+    assert (code, out) == (EXIT_ERROR, "")
+    one_line_error(err)
+
+
+def test_ask_guild_answers_as_that_server_sees_it(cli, db_path, knowledge_dir, pack_dir):
+    berlin = pack_dir / "berlin-talks.md"
+    text = berlin.read_text("utf-8").replace("title: ", "title: Zanzibar ferry notes, ", 1)
+    berlin.write_text(text, "utf-8")
+
+    async def import_override() -> None:
+        service = await BriefingService.open(db_path, knowledge_dir)
+        try:
+            await service.import_guild_pack(pack_dir, 42)
+        finally:
+            await service.close()
+
+    asyncio.run(import_override())
+
+    def titles(*guild: str) -> list[str | None]:
+        code, out, err = cli("ask", "--json", *guild, "-", stdin="berln talks\nzanzibar ferry\n")
+        assert (code, err) == (0, "")
+        return [r["answer"] and r["answer"]["title"] for r in map(json.loads, out.splitlines())]
+
+    ours = "Zanzibar ferry notes, What are the Berlin talks?"
+    assert titles("--guild", "42") == [ours, ours]
+    for elsewhere in (("--guild", "43"), ()):
+        berlin_title, ferry = titles(*elsewhere)
+        assert berlin_title == "What are the Berlin talks?"
+        assert ferry != ours
 
 
 def test_ask_plain_prints_the_section_or_the_closest_topics(cli, knowledge_dir):
