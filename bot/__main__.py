@@ -174,7 +174,7 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
             written = await service.export_pack(Path(args.dir), args.guild)
             print(f"Exported {len(written)} sections to {args.dir}.")
         elif args.kb == "list":
-            topics = service.topics(args.guild)
+            topics = await service.sections.visible_sections(args.guild)
             if args.json:
                 rows = [
                     {
@@ -191,7 +191,7 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
                 for s in topics:
                     print(f"{s.content.position:>4}  {s.slug:<28} {s.title}")
         elif args.kb == "show":
-            section = service.section(args.slug, args.guild)
+            section = await service.section(args.slug, args.guild)
             from bot.pack import render_section
 
             print(render_section(section.content), end="")

@@ -27,16 +27,16 @@ import hashlib
 import logging
 import re
 import zoneinfo
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from bot.errors import BriefbotError
+from bot.errors import BriefbotError, SectionNotFound
 from bot.limits import SlidingWindow
 from bot.scope import viewer_of
-from bot.sections import Section
+from bot.sections import Section, Topic
 from bot.store.briefing import BriefingStore, Post, Schedule
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,13 @@ class ChannelPoster(Protocol):
 
 
 class SectionSource(Protocol):
-    def topics(self, guild_id: int | None) -> list[Section]: ...
+    """Where the daily explainer finds what a server sees (BriefingService)."""
+
+    def rotation(self, guild_id: int | None) -> Iterable[Topic]: ...
+
+    def topic(self, guild_id: int | None, slug: str) -> Topic | None: ...
+
+    async def load(self, topic: Topic) -> Section: ...
 
 
 def parse_time(text: str) -> time:
@@ -223,23 +229,28 @@ def next_free_due(
 
 
 def next_section(
-    sections: Sequence[Section], shown: set[str], override: str | None
-) -> tuple[Section, bool] | None:
-    """The next section of the rotation and whether it starts a new cycle.
+    topics: Iterable[Topic], shown: set[str], override: str | None
+) -> tuple[Topic, bool] | None:
+    """The next topic of the rotation and whether it starts a new cycle.
 
-    Rotation order, no repeats until every section has been shown; sections added later join
+    Rotation order, no repeats until every topic has been shown; topics added later join
     the current cycle, removed ones simply are not there. A moderator's pick goes first.
+    Reads `topics` only as far as it needs to.
     """
-    if not sections:
-        return None
-    if override is not None:
-        for section in sections:
-            if section.slug == override:
-                return section, False
-    for section in sections:
-        if section.slug not in shown:
-            return section, False
-    return sections[0], True
+    first: Topic | None = None
+    unseen: Topic | None = None
+    for topic in topics:
+        if first is None:
+            first = topic
+        if override is not None and topic.slug == override:
+            return topic, False
+        if unseen is None and topic.slug not in shown:
+            unseen = topic
+            if override is None:
+                break
+    if unseen is not None:
+        return unseen, False
+    return (first, True) if first is not None else None
 
 
 def nonce_for(guild_id: int, local_date: date) -> str:
@@ -292,15 +303,24 @@ class Scheduler:
         self._limit = asyncio.Semaphore(concurrency)  # shared by overlapping passes
         self._busy: set[int] = set()
 
-    def _view_of(self, guild_id: int) -> list[Section]:
-        return self.sections.topics(viewer_of(guild_id))
+    def _rotation(self, guild_id: int) -> Iterable[Topic]:
+        return self.sections.rotation(viewer_of(guild_id))
 
-    async def next_topic(self, schedule: Schedule | None, guild_id: int) -> Section | None:
+    async def next_topic(self, schedule: Schedule | None, guild_id: int) -> Topic | None:
         shown = await self.store.shown(guild_id)
         chosen = next_section(
-            self._view_of(guild_id), shown, schedule.next_topic if schedule else None
+            self._rotation(guild_id), shown, schedule.next_topic if schedule else None
         )
         return chosen[0] if chosen else None
+
+    async def _load(self, topic: Topic | None) -> Section | None:
+        """The whole section, or None when it was removed since the rotation was read."""
+        if topic is None:
+            return None
+        try:
+            return await self.sections.load(topic)
+        except SectionNotFound:
+            return None
 
     async def tick(self) -> TickReport:
         now = self.clock()
@@ -374,13 +394,14 @@ class Scheduler:
             day = today
             schedule = replace(schedule, next_due=today_due, next_local_date=today)
         chosen = next_section(
-            self._view_of(schedule.guild_id),
+            self._rotation(schedule.guild_id),
             await self.store.shown(schedule.guild_id),
             schedule.next_topic,
         )
         following = day + timedelta(days=1)
         next_due = due_at(following, at, zone)
-        if chosen is None:
+        section = await self._load(chosen[0] if chosen else None)
+        if chosen is None or section is None:
             if await self.store.skip(
                 schedule,
                 day,
@@ -391,7 +412,7 @@ class Scheduler:
             ):
                 report.skipped += 1
             return
-        section, new_cycle = chosen
+        new_cycle = chosen[1]
         nonce = nonce_for(schedule.guild_id, day)
         claimed = await self.store.claim(
             schedule,
@@ -430,7 +451,9 @@ class Scheduler:
             report.skipped += 1
             return
         today = now.astimezone(parse_zone(schedule.timezone)).date()
-        section = next((s for s in self._view_of(post.guild_id) if s.slug == post.slug), None)
+        section = await self._load(
+            self.sections.topic(viewer_of(post.guild_id), post.slug) if post.slug else None
+        )
         if post.local_date < today or section is None:
             reason = "day over before it could be sent" if section else "topic was removed"
             await self.store.finish(

@@ -14,7 +14,7 @@ from bot.briefing import Scheduler, header_for
 from bot.errors import BriefbotError
 from bot.paging import page_count, page_items
 from bot.scope import CONSOLE, CURATED
-from bot.sections import Section
+from bot.sections import Section, Topic
 from bot.service import Answer, BriefingService, ScheduleStatus
 from bot.store.briefing import Schedule
 from bot.store.database import utcnow
@@ -35,7 +35,7 @@ Commands (the same as the Discord slash commands):
   /quit              leave (Ctrl-D or Ctrl-C work too)"""
 
 
-def render_section(section: Section, related: list[Section] | None = None, header: str = "") -> str:
+def render_section(section: Section, related: list[Topic] | None = None, header: str = "") -> str:
     content = section.content
     lines = [f"== {header} ==", ""] if header else []
     lines += [f"# {content.title}", ""]
@@ -49,7 +49,7 @@ def render_section(section: Section, related: list[Section] | None = None, heade
     return "\n".join(lines)
 
 
-def render_answer(answer: Answer, related: list[Section]) -> str:
+def render_answer(answer: Answer, related: list[Topic]) -> str:
     if answer.section is not None:
         return render_section(answer.section, related)
     lines = ["I don't have a briefing on that yet."]
@@ -76,7 +76,7 @@ def render_status(status: ScheduleStatus) -> str:
     return "\n".join(lines)
 
 
-def render_topics(sections: list[Section], page: int) -> str:
+def render_topics(sections: list[Topic], page: int) -> str:
     pages = page_count(len(sections), PAGE_SIZE)
     page = min(max(page, 1), pages)  # the console counts pages from 1
     chunk = page_items(sections, page - 1, PAGE_SIZE)
@@ -190,8 +190,8 @@ class Console:
             removed = await service.stop_schedule(CONSOLE)
             self.say("The daily explainer is off." if removed else "It was already off.")
         elif action == "next" and rest.strip():
-            section = await service.choose_next_topic(CONSOLE, rest.strip())
-            self.say(f"The next daily explainer will be: {section.title}")
+            topic = await service.choose_next_topic(CONSOLE, rest.strip())
+            self.say(f"The next daily explainer will be: {topic.title}")
         else:
             self.say(
                 "Usage: /briefing now | set HH:MM ZONE | show | pause | resume | off | next TOPIC"

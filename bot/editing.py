@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from anyascii import anyascii
-from rapidfuzz import fuzz, process
 
 from bot.config import DEFAULT_EDIT_RATE, DEFAULT_MAX_GUILD_TOPICS
 from bot.errors import (
@@ -28,6 +27,7 @@ from bot.errors import (
     NotAllowed,
     SectionNotFound,
 )
+from bot.gaps import Gap, group_asked
 from bot.limits import SlidingWindow
 from bot.pack import zip_pack
 from bot.paging import clamp_page, page_count
@@ -48,8 +48,6 @@ from bot.text import clean, words
 
 log = logging.getLogger(__name__)
 
-GAP_SIMILARITY = 75.0
-
 
 @dataclass(frozen=True, slots=True)
 class Author:
@@ -69,13 +67,6 @@ class RevisionPage:
     revisions: list[Revision]
     page: int
     pages: int
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    question: str
-    count: int
-    examples: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,30 +243,6 @@ def slug_for(title: str, taken: set[str]) -> str:
     return slug
 
 
-def group_gaps(questions: Sequence[str]) -> list[Gap]:
-    """Unanswered questions grouped by similarity, most asked first."""
-    groups: list[list[str]] = []
-    keys: list[str] = []
-    for question in questions:
-        key = " ".join(words(question))
-        if not key:
-            continue
-        best = process.extractOne(
-            key, keys, scorer=fuzz.token_set_ratio, score_cutoff=GAP_SIMILARITY
-        )
-        if best is None:
-            keys.append(key)
-            groups.append([clean(question)])
-        else:
-            groups[best[2]].append(clean(question))
-    gaps = []
-    for members in groups:
-        common = max(set(members), key=lambda q: (members.count(q), -len(q)))
-        gaps.append(Gap(common, len(members), tuple(dict.fromkeys(members))[:3]))
-    gaps.sort(key=lambda g: (-g.count, g.question))
-    return gaps
-
-
 def _duration(seconds: float) -> str:
     """'10 minutes', '1 hour', '90 seconds': in the largest unit that divides it."""
     whole = max(1, round(seconds))
@@ -387,8 +354,14 @@ class Editor:
                     )
                 slug, opened = reopened.slug, reopened.version
             if opened is not None:
-                section = self.service.catalog.sections.get(opened.section_id)
-                if section is None or section.guild_id not in (None, guild_id):
+                section = await self.service.sections.by_id(opened.section_id)
+                # Gone: deleted, retired from the pack, or another server's (a crafted id). A
+                # server's own removed topic is still there to edit (and bring back).
+                if (
+                    section is None
+                    or section.status == "retired"
+                    or section.guild_id not in (None, guild_id)
+                ):
                     slug, opened = None, None
                     raise await self._keep_as_new(
                         guild_id,
@@ -504,16 +477,15 @@ class Editor:
                 f"{limit} Nothing was saved; your text is kept, reopen the form to save it then.",
                 kept,
             ) from None
-        base = self.service.catalog.find(guild_id, slug) if slug else None
+        found = self.service.topic(guild_id, slug) if slug else None
+        base = await self.service.load(found) if found else None
         try:
             if slug is None:
                 # A removed topic keeps its slug, so that /kb revert can bring it back.
                 taken = {s.slug for s in self.service.topics(guild_id)}
                 taken |= await self.service.sections.slugs(guild_id)
                 new_slug = slug_for(fields.get("title", ""), taken)
-                position = max(
-                    (s.content.position for s in self.service.topics(guild_id)), default=0
-                )
+                position = max((s.position for s in self.service.topics(guild_id)), default=0)
                 content = form_to_content(fields, new_slug, None, today)
                 content = dataclasses.replace(content, position=position + 1)
             else:
@@ -541,25 +513,26 @@ class Editor:
             )
             raise Conflict(current, kept) from None
         self.changes.add(guild_id)
-        await self.service.reload()
+        await self.service.refresh(guild_id)
         if draft is not None:
             await self.moderation.delete_draft(draft, guild_id, author.id)
         return saved
 
     async def remove(self, guild_id: int, author: Author, slug: str) -> Section:
-        self.service.section(slug, guild_id)  # SectionNotFound if not visible here
+        self.service.find(slug, guild_id)  # SectionNotFound if not visible here
         try:
             hidden = await self.service.sections.hide_for_guild(
                 guild_id, slug, author=author.label, author_id=author.id
             )
         except EditConflict:
             raise SectionNotFound(slug) from None
-        await self.service.reload()
+        await self.service.refresh(guild_id)
         return hidden
 
     async def reachable(self, guild_id: int, slug: str) -> Section:
         """The section this server sees under `slug`, or the one it removed (history, revert)."""
-        section = self.service.catalog.find(guild_id, slug)
+        topic = self.service.topic(guild_id, slug)
+        section = await self.service.load(topic) if topic else None
         if section is None:
             section = await self.service.sections.get(guild_id, clean(slug))
         if section is None:
@@ -569,7 +542,7 @@ class Editor:
     async def reachable_by_id(self, guild_id: int, section_id: int) -> Section:
         """`reachable` for an id from a button: visible here, or this server's removed one."""
         try:
-            return self.service.section_by_id(section_id, guild_id)
+            return await self.service.section_by_id(section_id, guild_id)
         except SectionNotFound:
             own = await self.service.sections.by_id(section_id)
             if own is None or own.guild_id != guild_id:
@@ -614,7 +587,7 @@ class Editor:
         except EditConflict as conflict:
             raise Conflict(conflict.current, 0) from None
         self.changes.add(guild_id)
-        await self.service.reload()
+        await self.service.refresh(guild_id)
         return saved
 
     # -- drafts --
@@ -643,15 +616,17 @@ class Editor:
 
     async def gaps(self, guild_id: int, days: int, now: datetime) -> list[Gap]:
         since = (now - timedelta(days=days)).isoformat(timespec="seconds")
-        # The newest MAX_GAP_QUESTIONS at most, grouped in a thread: fuzzy grouping is
-        # quadratic-ish and would hold every other server's answers up on the event loop.
-        questions = await self.service.asks.unanswered(guild_id, since)
-        return await asyncio.to_thread(group_gaps, questions)
+        # Every unanswered question of the window, counted by text in the store and grouped
+        # in a thread: grouping tens of thousands of texts would hold every other server's
+        # answers up on the event loop.
+        asked = await self.service.asks.unanswered_counts(guild_id, since)
+        return await asyncio.to_thread(group_asked, asked)
 
-    def stale(self, guild_id: int, days: int, today: date) -> list[Section]:
+    async def stale(self, guild_id: int, days: int, today: date) -> list[Section]:
         cutoff = today - timedelta(days=days)
-        old = [s for s in self.service.topics(guild_id) if s.content.updated <= cutoff]
+        old = await self.service.sections.visible_sections(guild_id, updated_before=cutoff)
         return sorted(old, key=lambda s: (s.content.updated, s.slug))
 
-    def export(self, guild_id: int) -> bytes:
-        return zip_pack((s.content for s in self.service.topics(guild_id)), guild_id)
+    async def export(self, guild_id: int) -> bytes:
+        sections = await self.service.sections.visible_sections(guild_id)
+        return await asyncio.to_thread(zip_pack, (s.content for s in sections), guild_id)

@@ -1,39 +1,52 @@
-"""Finding the section that answers a question: SQLite FTS5 bm25 plus rapidfuzz.
+"""Finding the section that answers a question, searched over what one server sees.
 
-The pipeline, each step a plain function over plain data so it can be tested without Discord:
+A server sees the curated pack minus the sections it replaced or hid, plus its own. The search
+keeps exactly that apart for every server:
 
-1. `Catalog` holds, in memory, what every section is called and which words the pack uses.
-2. `build_query` turns a member's text into words, drops function words, corrects typos
-   against the pack's vocabulary with rapidfuzz, weights each word by its rarity, and writes
+1. `SharedIndex` holds, in memory, what every curated section is called and the pack's word
+   statistics. It is built once per pack import (off the event loop, a batch at a time) and
+   holds no bodies: a section's text is read from the store when it is shown.
+2. `Overlay` holds one server's own sections (whole, they are few) and how they change the
+   shared statistics: its own words added, the words of the curated sections it replaced or
+   hid taken away. An edit rebuilds that server's overlay alone.
+3. `View` is one server's window on both: word weights, typo correction, topics, names and
+   autocomplete over exactly what that server sees, so no other server's sections can take a
+   candidate's place or change a weight.
+4. `build_query` turns a member's text into words, drops function words, corrects typos
+   against the view's vocabulary with rapidfuzz, weights each word by its rarity, and writes
    a safe FTS5 expression (each word quoted; user text never becomes FTS syntax).
-3. The store runs that expression (bm25 over title, aliases and body, porter stemming).
-4. `rank` rescores the top hits by how much of the question's weight each one covers and how
-   closely the question resembles its title or an alias, and decides whether one is confident.
+5. `Searcher` runs that expression against the curated index (bm25, the server's replaced
+   sections left out in SQL) and against the server's own sections in memory; `rank` rescores
+   every candidate the same way, with the view's statistics, and decides whether one is
+   confident.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import math
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.scope import CURATED
-from bot.sections import Section
-from bot.store.sections import FtsHit
+from bot.sections import Section, Topic
+from bot.store.sections import FtsHit, IndexRow, fts_aliases
 from bot.text import STOPWORDS, content_words, stem, truncate, words
 
 # The numbers that tune the pipeline, grouped by the step they tune (see the module docstring).
 
-# -- 2. reading the question (build_query, Catalog.correct) --
+# -- 4. reading the question (build_query, View.correct) --
 # Words of a question read at all; a longer question is cut here.
 MAX_QUERY_WORDS = 24
-# Shortest word corrected against the pack's vocabulary; shorter unknown words stay unknown.
+# Shortest word corrected against the view's vocabulary; shorter unknown words stay unknown.
 MIN_TYPO_WORD = 4
 # A correction may be this many letters shorter or longer than the word typed.
 TYPO_LENGTH_SLACK = 2
@@ -50,34 +63,41 @@ STOPWORD_TYPO_CUTOFF = 0.75
 # Added to a word's document frequency in its rarity (IDF), so a word no section holds has one.
 IDF_SMOOTHING = 0.5
 
-# -- 3. candidate retrieval (Query.lookups, Searcher.search) --
+# -- 5. candidate retrieval (Query.lookups, Searcher.search) --
 # Rarest words OR'd into one FTS5 lookup.
 MAX_FTS_WORDS = 8
 # A word in more sections than this is too common to look up cheaply (see Query.lookups).
 COMMON_SECTIONS = 150
-# bm25 hits fetched per lookup.
+# bm25 hits fetched from the curated index per lookup.
 FTS_CANDIDATES = 30
-# Fewer hits than this, and the next (broader) lookup is tried.
+# Fewer candidates than this, and the next (broader) lookup is tried.
 MIN_HITS = 3
 
-# -- 4. rescoring (rank) --
-# Visible hits rescored; the rest of the candidates are dropped.
+# -- 5. rescoring (rank) --
+# Curated hits rescored (in bm25 order), and at most as many of the server's own sections.
 RESCORED = 12
-# Sections whose words are kept in memory for rescoring before the cache starts again.
-TEXT_CACHE = 20_000
+# Curated sections whose words are kept in memory for rescoring (a bounded cache).
+TEXT_CACHE = 2_000
+# How much a word weighs in each column when a candidate's text is scored (as the index does).
+TITLE_WEIGHT = 6.0
+ALIAS_WEIGHT = 3.0
+BODY_WEIGHT = 1.0
+# bm25's term-frequency saturation and length normalisation (FTS5's defaults).
+BM25_K1 = 1.2
+BM25_B = 0.75
 # Shortest question word compared as written when its stem is not in a hit (a spelling variant).
 MIN_VARIANT_WORD = 5
 # A word the pack has never heard of weighs this share of the rarest possible word.
 UNKNOWN_WEIGHT = 0.3
 # The score: weighted share of the question's words the section holds, resemblance of the
-# question to its title or an alias, and bm25 relative to the best hit. They sum to 1.
+# question to its title or an alias, and bm25 relative to the best candidate. They sum to 1.
 W_COVERAGE = 0.5
 W_NAME = 0.35
 W_LEXICAL = 0.15
 # Decimals a hit's score keeps.
 SCORE_DIGITS = 4
 
-# -- 4. confidence (rank): when the top hit is the answer rather than a suggestion --
+# -- 5. confidence (rank): when the top hit is the answer rather than a suggestion --
 # Least score of a confident answer.
 CONFIDENT_SCORE = 0.5
 # Least share of the question's known weight the section must hold...
@@ -98,7 +118,13 @@ RESULTS = 5
 # Topics offered when there is no confident answer.
 SUGGESTIONS = 3
 
-# -- autocomplete (Catalog.autocomplete) --
+# -- related topics (View.related) --
+# Sections looked at per shared title word or tag.
+RELATED_SCAN = 300
+# A shared tag counts as much as this many units of word rarity.
+RELATED_TAG_WEIGHT = 2.0
+
+# -- autocomplete (View.autocomplete) --
 # Characters of the typed text read.
 MAX_AUTOCOMPLETE_TEXT = 200
 # Content words of the typed text matched against names.
@@ -120,6 +146,10 @@ MAX_AUTOCOMPLETE_CANDIDATES = 40
 # Discord's limits: 25 choices, names of at most 100 characters.
 MAX_CHOICES = 25
 MAX_CHOICE_NAME = 100
+
+# How a section's names are packed into one string in memory (title, aliases; then tags).
+_NAME_SEP = "\x1f"
+_TAGS_SEP = "\x1e"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +206,10 @@ class Query:
         return [f'"{w}"' for w in words[:1]]
 
     @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(t.key for t in self.terms if t.key)
+
+    @property
     def total_weight(self) -> float:
         return sum(t.weight for t in self.terms)
 
@@ -186,125 +220,334 @@ class Choice:
     value: str
 
 
-class Catalog:
-    """What every section is called and the words the pack uses, for one process's lifetime.
+@dataclass(frozen=True, slots=True)
+class TextStats:
+    """A section's words as the rescoring reads them."""
 
-    Rebuilt from the store after a change; cheap next to a query, so it is never consulted
-    on disk during a search.
+    surface: frozenset[str]  # as written
+    stems: frozenset[str]
+    frequency: dict[str, float]  # stem -> occurrences, weighted by column
+    length: int  # words in all columns
+
+
+def text_stats(title: str, aliases: str, body: str) -> TextStats:
+    """`aliases` as indexed: the aliases and tags in one text (see `fts_aliases`)."""
+    frequency: dict[str, float] = {}
+    surface: set[str] = set()
+    length = 0
+    for text, weight in ((title, TITLE_WEIGHT), (aliases, ALIAS_WEIGHT), (body, BODY_WEIGHT)):
+        found = words(text)
+        length += len(found)
+        surface.update(found)
+        for word in found:
+            key = stem(word)
+            frequency[key] = frequency.get(key, 0.0) + weight
+    return TextStats(frozenset(surface), frozenset(frequency), frequency, length)
+
+
+class Candidate(NamedTuple):
+    topic: Topic
+    stats: TextStats
+
+
+def _pack_names(title: str, aliases: Sequence[str], tags: Sequence[str]) -> str:
+    return _NAME_SEP.join([title, *aliases]) + _TAGS_SEP + _NAME_SEP.join(tags)
+
+
+def _unpack_names(packed: str) -> tuple[list[str], list[str]]:
+    """(title and aliases, tags) of a packed name string."""
+    names, _, tags = packed.partition(_TAGS_SEP)
+    return names.split(_NAME_SEP), tags.split(_NAME_SEP) if tags else []
+
+
+def _section_words(
+    title: str, aliases: Sequence[str], slug: str, tags: Sequence[str], body: str
+) -> tuple[set[str], set[str], int]:
+    """(words of the names and tags, distinct words the section uses, words indexed)."""
+    name_words = [words(n) for n in (title, *aliases, slug.replace("-", " "))]
+    tag_words = [words(t) for t in tags]
+    body_words = words(body)
+    names = set(itertools.chain(*name_words, *tag_words))
+    distinct = set(body_words).union(*name_words)
+    indexed = len(words(title)) + len(words(fts_aliases(aliases, tags))) + len(body_words)
+    return names, distinct, indexed
+
+
+class Counts:
+    """Word statistics of a set of sections: in how many each stem and each word occurs.
+
+    An overlay's counts are a difference (they may be negative): a server's own words added,
+    the words of the curated sections it replaced or hid taken away.
     """
 
-    def __init__(self, sections: Iterable[Section]) -> None:
+    def __init__(self) -> None:
+        self.stems: Counter[str] = Counter()
+        self.surface: Counter[str] = Counter()
+        self.sections = 0
+        self.words = 0
+
+    def add(self, distinct: Iterable[str], indexed: int, sign: int = 1) -> None:
+        distinct = set(distinct)
+        self.stems.update(dict.fromkeys({stem(w) for w in distinct}, sign))
+        self.surface.update(dict.fromkeys(distinct, sign))
+        self.sections += sign
+        self.words += sign * indexed
+
+
+def _by_length(vocabulary: Iterable[str]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = defaultdict(list)
+    for word in vocabulary:
+        # Function words are never a correction: "world" is not a typo of "would".
+        if word not in STOPWORDS:
+            found[len(word)].append(word)
+    return dict(found)
+
+
+class SharedIndex:
+    """The curated pack's names and word statistics, for every server (no bodies held).
+
+    Filled a batch at a time with `add` (rows in rotation order), then `finish`ed.
+    """
+
+    def __init__(self) -> None:
+        self.topics: dict[int, Topic] = {}
+        self.order: list[Topic] = []
+        self.by_slug: dict[str, Topic] = {}
+        self.counts = Counts()
+        self._packed: dict[int, str] = {}
+        self._building: dict[str, list[int]] | None = defaultdict(list)
+        self._name_index: dict[str, array[int]] = {}
+        self._name_words: list[str] = []
+        self._vocabulary: dict[int, list[str]] = {}
+        self._stats: dict[int, TextStats] = {}
+
+    def add(self, rows: Iterable[IndexRow]) -> None:
+        assert self._building is not None, "add after finish"
+        for row in rows:
+            topic = Topic(row.id, CURATED, row.slug, row.title, row.position)
+            self.topics[row.id] = topic
+            self.order.append(topic)
+            self.by_slug[row.slug.casefold()] = topic
+            self._packed[row.id] = _pack_names(row.title, row.aliases, row.tags)
+            names, distinct, indexed = _section_words(
+                row.title, row.aliases, row.slug, row.tags, row.body
+            )
+            for word in names:
+                self._building[word].append(row.id)
+            self.counts.add(distinct, indexed)
+
+    def finish(self) -> SharedIndex:
+        assert self._building is not None, "finished twice"
+        self._name_index = {w: array("q", ids) for w, ids in self._building.items()}
+        self._building = None
+        self._name_words = sorted(self._name_index)
+        self._vocabulary = _by_length(self.counts.surface)
+        return self
+
+    @classmethod
+    def of(cls, rows: Iterable[IndexRow]) -> SharedIndex:
+        index = cls()
+        index.add(rows)
+        return index.finish()
+
+    def names(self, section_id: int) -> tuple[list[str], list[str]]:
+        return _unpack_names(self._packed[section_id])
+
+    def name_ids(self, word: str) -> Sequence[int]:
+        return self._name_index.get(word, ())
+
+    def name_range(self, start: str) -> list[str]:
+        """Name words beginning with `start`, at most MAX_PREFIX_WORDS of them."""
+        return _prefix_range(self._name_words, start)
+
+    def vocabulary(self, length: int) -> list[str]:
+        return self._vocabulary.get(length, [])
+
+    def stats(self, hit: FtsHit) -> TextStats:
+        """A hit's words, cached per section (a bounded cache)."""
+        cached = self._stats.get(hit.section_id)
+        if cached is None:
+            if len(self._stats) >= TEXT_CACHE:
+                self._stats.clear()
+            cached = text_stats(hit.title, hit.aliases, hit.body)
+            self._stats[hit.section_id] = cached
+        return cached
+
+
+def _prefix_range(sorted_words: list[str], start: str) -> list[str]:
+    first = bisect.bisect_left(sorted_words, start)
+    found = []
+    for word in sorted_words[first : first + MAX_PREFIX_WORDS]:
+        if not word.startswith(start):
+            break
+        found.append(word)
+    return found
+
+
+class Overlay:
+    """One server's own sections and how they change the curated pack's statistics."""
+
+    def __init__(
+        self, guild_id: int, own: Iterable[Section], replaced: Iterable[Section] = ()
+    ) -> None:
+        """`own`: every section the server holds, whatever its status; `replaced`: the active
+        curated sections under the same slugs (replaced or hidden here)."""
+        self.guild_id = guild_id
+        self.by_slug: dict[str, Section] = {}
         self.sections: dict[int, Section] = {}
-        self._curated: list[Section] = []
-        self._by_guild: dict[int, dict[str, Section]] = defaultdict(dict)
-        self.document_frequency: Counter[str] = Counter()
-        names: dict[str, set[int]] = defaultdict(set)
-        surface: set[str] = set()
-        self._names: dict[int, list[str]] = {}
-        for section in sections:
-            self.sections[section.id] = section
-            if section.guild_id is CURATED:
-                if section.status == "active":
-                    self._curated.append(section)
-            else:
-                self._by_guild[section.guild_id][section.slug] = section
+        self.counts = Counts()
+        self.stats: dict[int, TextStats] = {}
+        self._packed: dict[int, str] = {}
+        self._name_index: dict[str, set[int]] = defaultdict(set)
+        self._stem_index: dict[str, set[int]] = defaultdict(set)
+        for section in own:
+            self.by_slug[section.slug.casefold()] = section
             if section.status != "active":
                 continue
             content = section.content
-            section_names = [content.title, *content.aliases, content.slug.replace("-", " ")]
-            name_words = [words(n) for n in section_names]
-            self._names[section.id] = [" ".join(w) for w in name_words]
-            for name in [*name_words, *(words(t) for t in content.tags)]:
-                for word in name:
-                    names[word].add(section.id)
-            distinct = set(words(content.body)).union(*name_words)
-            surface |= distinct
-            self.document_frequency.update({stem(w) for w in distinct})
-        self._curated.sort(key=lambda s: (s.content.position, s.slug))
-        self._curated_by_slug = {s.slug: s for s in self._curated}
-        self._name_index = dict(names)
-        self._name_words = sorted(names)
-        self._vocabulary_by_length: dict[int, list[str]] = defaultdict(list)
-        self._surface = surface
-        for word in surface:
-            # Function words are never a correction: "world" is not a typo of "would".
-            if word not in STOPWORDS:
-                self._vocabulary_by_length[len(word)].append(word)
-        self._views: dict[int | None, list[Section]] = {}
-        self._name_keys: dict[int, list[tuple[frozenset[str], float]]] = {}
-        self._text_words: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
-        self.size = max(1, sum(1 for s in self.sections.values() if s.status == "active"))
+            self.sections[section.id] = section
+            self._packed[section.id] = _pack_names(content.title, content.aliases, content.tags)
+            names, distinct, indexed = _section_words(
+                content.title, content.aliases, content.slug, content.tags, content.body
+            )
+            for word in names:
+                self._name_index[word].add(section.id)
+            self.counts.add(distinct, indexed)
+            stats = text_stats(
+                content.title, fts_aliases(content.aliases, content.tags), content.body
+            )
+            self.stats[section.id] = stats
+            for key in stats.stems:
+                self._stem_index[key].add(section.id)
+        self.replaced = frozenset(self.by_slug)
+        for section in replaced:
+            if section.slug.casefold() in self.replaced:
+                content = section.content
+                _, distinct, indexed = _section_words(
+                    content.title, content.aliases, content.slug, content.tags, content.body
+                )
+                self.counts.add(distinct, indexed, sign=-1)
+        self.topics = sorted(
+            (s.topic for s in self.sections.values()), key=lambda t: (t.position, t.slug)
+        )
+        self._name_words = sorted(self._name_index)
+        self._vocabulary = _by_length(w for w, n in self.counts.surface.items() if n > 0)
+        self._excluded: tuple[SharedIndex, list[int]] | None = None
 
-    # -- visibility: a server sees its own sections, and the curated ones it has not replaced --
+    def excluded(self, shared: SharedIndex) -> list[int]:
+        """Ids of the curated sections this server replaced or hid (cached per shared index)."""
+        if self._excluded is None or self._excluded[0] is not shared:
+            ids = [shared.by_slug[s].id for s in self.replaced if s in shared.by_slug]
+            self._excluded = (shared, ids)
+        return self._excluded[1]
 
-    def visible(self, guild_id: int | None) -> list[Section]:
-        """The sections a server sees (CURATED: the curated pack alone), in rotation order."""
-        cached = self._views.get(guild_id)
-        if cached is not None:
-            return cached
-        own = self._by_guild.get(guild_id, {}) if guild_id is not CURATED else {}
-        view = [s for s in self._curated if s.slug not in own]
-        view += [s for s in own.values() if s.status == "active"]
-        view.sort(key=lambda s: (s.content.position, s.slug))
-        self._views[guild_id] = view
-        return view
+    def names(self, section_id: int) -> tuple[list[str], list[str]]:
+        return _unpack_names(self._packed[section_id])
 
-    def is_visible(self, section: Section, guild_id: int | None) -> bool:
-        if section.status != "active":
-            return False
-        if section.guild_id is CURATED:
-            return guild_id is CURATED or section.slug not in self._by_guild.get(guild_id, {})
-        return section.guild_id == guild_id
+    def name_ids(self, word: str) -> Sequence[int]:
+        return tuple(self._name_index.get(word, ()))
 
-    def find(self, guild_id: int | None, slug: str) -> Section | None:
-        """The section a server sees under `slug` (its override before the curated one)."""
+    def name_range(self, start: str) -> list[str]:
+        return _prefix_range(self._name_words, start)
+
+    def vocabulary(self, length: int) -> list[str]:
+        return self._vocabulary.get(length, [])
+
+    def holding(self, keys: Iterable[str]) -> set[int]:
+        """Own active sections whose text holds any of these stems."""
+        found: set[int] = set()
+        for key in keys:
+            found |= self._stem_index.get(key, set())
+        return found
+
+
+_NO_OVERLAY = Overlay(0, ())
+
+
+class View:
+    """What one server sees (CURATED: the curated pack alone): topics, names, word weights."""
+
+    def __init__(self, shared: SharedIndex, overlay: Overlay | None) -> None:
+        self.shared = shared
+        self.overlay = overlay if overlay is not None else _NO_OVERLAY
+        counts, delta = shared.counts, self.overlay.counts
+        self.size = max(1, counts.sections + delta.sections)
+        self.average_length = max(1.0, (counts.words + delta.words) / self.size)
+        self.excluded = self.overlay.excluded(shared)
+
+    # -- visibility --
+
+    def topic(self, section_id: int) -> Topic | None:
+        """The topic with this id if this server sees it."""
+        own = self.overlay.sections.get(section_id)
+        if own is not None:
+            return own.topic
+        topic = self.shared.topics.get(section_id)
+        if topic is None or topic.slug.casefold() in self.overlay.replaced:
+            return None
+        return topic
+
+    def find(self, slug: str) -> Topic | None:
+        """The topic this server sees under `slug` (its own before the curated one)."""
         slug = slug.strip().casefold()
-        if guild_id is not CURATED:
-            own = self._by_guild.get(guild_id, {}).get(slug)
-            if own is not None:
-                return own if own.status == "active" else None
-        return self._curated_by_slug.get(slug)
+        own = self.overlay.by_slug.get(slug)
+        if own is not None:
+            return own.topic if own.status == "active" else None
+        return self.shared.by_slug.get(slug)
+
+    def own_section(self, section_id: int) -> Section | None:
+        """The whole section if it is one of this server's own (held in memory)."""
+        return self.overlay.sections.get(section_id)
+
+    def iter_visible(self) -> Iterator[Topic]:
+        """Every topic this server sees, in rotation order."""
+        replaced = self.overlay.replaced
+        curated = (t for t in self.shared.order if t.slug.casefold() not in replaced)
+        if not self.overlay.topics:
+            return curated
+        return heapq.merge(curated, self.overlay.topics, key=lambda t: (t.position, t.slug))
+
+    def visible(self) -> list[Topic]:
+        return list(self.iter_visible())
+
+    def names(self, section_id: int) -> tuple[list[str], list[str]]:
+        """(title and aliases, tags) of a section this view holds."""
+        if section_id in self.overlay.sections:
+            return self.overlay.names(section_id)
+        return self.shared.names(section_id)
 
     # -- vocabulary --
 
-    def name_keys(self, section: Section) -> list[tuple[frozenset[str], float]]:
-        """Stems of the title and of each alias, with their total weight (cached per section)."""
-        cached = self._name_keys.get(section.id)
-        if cached is None:
-            cached = []
-            for name in (section.title, *section.content.aliases):
-                keys = frozenset(stem(w) for w in content_words(name))
-                cached.append((keys, sum(self.weight(k) for k in keys)))
-            self._name_keys[section.id] = cached
-        return cached
+    def document_frequency(self, key: str) -> int:
+        return self.shared.counts.stems.get(key, 0) + self.overlay.counts.stems.get(key, 0)
 
-    def text_words(self, hit: FtsHit) -> tuple[frozenset[str], frozenset[str]]:
-        """A hit's words as written and as stems, cached per section (a bounded cache)."""
-        cached = self._text_words.get(hit.section_id)
-        if cached is None:
-            if len(self._text_words) >= TEXT_CACHE:
-                self._text_words.clear()
-            surface = frozenset(words(f"{hit.title} {hit.aliases} {hit.body}"))
-            cached = (surface, frozenset(stem(w) for w in surface))
-            self._text_words[hit.section_id] = cached
-        return cached
+    def _uses(self, word: str) -> bool:
+        return (
+            self.shared.counts.surface.get(word, 0) + self.overlay.counts.surface.get(word, 0) > 0
+        )
 
     def weight(self, key: str) -> float:
         """Inverse document frequency of a stem: rare words say more about what is asked."""
-        return math.log((self.size + 1) / (self.document_frequency.get(key, 0) + IDF_SMOOTHING))
+        return math.log((self.size + 1) / (max(0, self.document_frequency(key)) + IDF_SMOOTHING))
 
     def is_common(self, key: str) -> bool:
-        return self.document_frequency.get(key, 0) > COMMON_SECTIONS
+        return self.document_frequency(key) > COMMON_SECTIONS
+
+    def name_keys(self, section_id: int) -> list[frozenset[str]]:
+        """Stems of the title and of each alias."""
+        names, _ = self.names(section_id)
+        return [frozenset(stem(w) for w in content_words(name)) for name in names]
 
     def correct(self, word: str) -> str | None:
-        """The pack's word closest to `word` (a typo), or None when nothing is close enough."""
-        if word in self._surface or stem(word) in self.document_frequency:
+        """The view's word closest to `word` (a typo), or None when nothing is close enough."""
+        if self._uses(word) or self.document_frequency(stem(word)) > 0:
             return word
         if len(word) < MIN_TYPO_WORD or not word.isalpha():
             return None
         choices: list[str] = []
         for length in range(len(word) - TYPO_LENGTH_SLACK, len(word) + TYPO_LENGTH_SLACK + 1):
-            choices.extend(self._vocabulary_by_length.get(length, ()))
+            choices.extend(self.shared.vocabulary(length))
+            choices.extend(self.overlay.vocabulary(length))
         found = [
             f
             for f in process.extract(
@@ -314,43 +557,81 @@ class Catalog:
                 score_cutoff=TYPO_CUTOFF,
                 limit=TYPO_CHOICES,
             )
-            if _same_start(word, f[0])
+            if _same_start(word, f[0]) and self._uses(f[0])
         ]
         if not found:
             return None
         # Among equally close words prefer the commoner one ("natto" -> "nato", not "nat").
         ties = [w for w, score, _ in found if score >= found[0][1] - TYPO_TIE]
-        return max(ties, key=lambda w: self.document_frequency[stem(w)])
+        return max(ties, key=lambda w: self.document_frequency(stem(w)))
+
+    # -- candidates --
+
+    def own_candidates(self, query: Query) -> list[Candidate]:
+        """This server's own sections holding any of the question's words."""
+        overlay = self.overlay
+        return [
+            Candidate(overlay.sections[i].topic, overlay.stats[i])
+            for i in overlay.holding(query.keys)
+        ]
+
+    # -- related topics --
+
+    def related(self, topic: Topic, limit: int) -> list[Topic]:
+        """Other topics sharing tags or title and alias words with `topic`, most related first."""
+        names, tags = self.names(topic.id)
+        keys = {stem(w) for name in names for w in content_words(name)}
+        looked_up = {w for name in names for w in content_words(name)} | {
+            w for tag in tags for w in words(tag)
+        }
+        seen: set[int] = {topic.id}
+        scored = []
+        for word in looked_up:
+            for ids in (self.shared.name_ids(word), self.overlay.name_ids(word)):
+                for other_id in itertools.islice(ids, RELATED_SCAN):
+                    if other_id in seen:
+                        continue
+                    seen.add(other_id)
+                    other = self.topic(other_id)
+                    if other is None:
+                        continue
+                    other_names, other_tags = self.names(other_id)
+                    other_keys = {stem(w) for name in other_names for w in content_words(name)}
+                    score = RELATED_TAG_WEIGHT * len(set(tags) & set(other_tags)) + sum(
+                        self.weight(k) for k in keys & other_keys
+                    )
+                    if score > 0:
+                        scored.append((score, other))
+        scored.sort(key=lambda t: (-t[0], t[1].position, t[1].slug))
+        return [t for _, t in scored[:limit]]
 
     # -- autocomplete --
 
-    def _range(self, start: str) -> list[str]:
-        """Name words beginning with `start`, at most MAX_PREFIX_WORDS of them."""
-        first = bisect.bisect_left(self._name_words, start)
-        found = []
-        for word in self._name_words[first : first + MAX_PREFIX_WORDS]:
-            if not word.startswith(start):
-                break
-            found.append(word)
-        return found
+    def _name_range(self, start: str) -> list[str]:
+        return self.shared.name_range(start) + self.overlay.name_range(start)
+
+    def _name_ids(self, word: str) -> list[int]:
+        return [*self.shared.name_ids(word), *self.overlay.name_ids(word)]
 
     def _ids_for(self, token: str, prefix: bool) -> set[int] | None:
         """Sections whose names hold `token` (or a word it starts, or a close spelling)."""
         if prefix:
-            found = self._range(token)
+            found = self._name_range(token)
             if found:
                 ids: set[int] = set()
                 for word in found:
-                    ids |= self._name_index[word]
+                    ids.update(self._name_ids(word))
                     if len(ids) >= MAX_AUTOCOMPLETE_SCAN:
                         break
                 return ids
-        elif token in self._name_index:
-            return self._name_index[token]
+        else:
+            exact = self._name_ids(token)
+            if exact:
+                return set(exact)
         if len(token) < MIN_NAME_TYPO:
             return None
         # A typo keeps the first two letters, or swaps them: look only there.
-        choices = self._range(token[:2]) + self._range(token[1] + token[0])
+        choices = self._name_range(token[:2]) + self._name_range(token[1] + token[0])
         close = process.extract(
             token,
             choices,
@@ -359,20 +640,20 @@ class Catalog:
             score_cutoff=NAME_TYPO_CUTOFF,
             limit=NAME_TYPO_CHOICES,
         )
-        return set().union(*(self._name_index[w] for w, _, _ in close)) if close else None
+        return set().union(*(self._name_ids(w) for w, _, _ in close)) if close else None
 
-    def autocomplete(self, partial: str, guild_id: int | None) -> list[Choice]:
+    def autocomplete(self, partial: str) -> list[Choice]:
         """Up to MAX_CHOICES choices whose title or alias matches what has been typed so far.
 
         Candidates come from the rarest typed word (a set lookup), are counted against the
         other words, and the best few hundred are ranked by rapidfuzz against their names.
         """
         typed = words(partial[:MAX_AUTOCOMPLETE_TEXT])
-        view = self.visible(guild_id)
         meaningful = [t for t in typed if t not in STOPWORDS][:MAX_AUTOCOMPLETE_WORDS]
         if not meaningful:
             # Nothing but function words ("what is the "): rank the rotation by name.
-            return self._ranked(" ".join(typed), view[:MAX_AUTOCOMPLETE_CANDIDATES], {})
+            first = list(itertools.islice(self.iter_visible(), MAX_AUTOCOMPLETE_CANDIDATES))
+            return self._ranked(" ".join(typed), first, {})
         complete = partial.rstrip() != partial
         sets = []
         for i, token in enumerate(meaningful):
@@ -386,24 +667,78 @@ class Catalog:
             return []
         sets.sort(key=len)
         matched: dict[int, int] = {}
+        topics: dict[int, Topic] = {}
         for section_id in itertools.islice(sets[0], MAX_AUTOCOMPLETE_SCAN):
-            section = self.sections[section_id]
-            if self.is_visible(section, guild_id):
+            topic = self.topic(section_id)
+            if topic is not None:
+                topics[section_id] = topic
                 matched[section_id] = 1 + sum(section_id in other for other in sets[1:])
         best = sorted(matched, key=lambda i: -matched[i])[:MAX_AUTOCOMPLETE_CANDIDATES]
-        return self._ranked(" ".join(typed), [self.sections[i] for i in best], matched)
+        return self._ranked(" ".join(typed), [topics[i] for i in best], matched)
 
-    def _ranked(
-        self, text: str, candidates: list[Section], matched: dict[int, int]
-    ) -> list[Choice]:
+    def _ranked(self, text: str, candidates: list[Topic], matched: dict[int, int]) -> list[Choice]:
         scored = []
-        for section in candidates:
-            best = process.extractOne(text, self._names[section.id], scorer=fuzz.WRatio)
-            scored.append((matched.get(section.id, 0), best[1] if best else 0.0, section))
-        scored.sort(key=lambda t: (-t[0], -t[1], t[2].content.position, t[2].slug))
+        for topic in candidates:
+            names, _ = self.names(topic.id)
+            spoken = [" ".join(words(n)) for n in (*names, topic.slug.replace("-", " "))]
+            best = process.extractOne(text, spoken, scorer=fuzz.WRatio)
+            scored.append((matched.get(topic.id, 0), best[1] if best else 0.0, topic))
+        scored.sort(key=lambda t: (-t[0], -t[1], t[2].position, t[2].slug))
         return [
-            Choice(truncate(s.title, MAX_CHOICE_NAME), s.slug) for _, _, s in scored[:MAX_CHOICES]
+            Choice(truncate(t.title, MAX_CHOICE_NAME), t.slug) for _, _, t in scored[:MAX_CHOICES]
         ]
+
+
+class Catalog:
+    """The shared index and every server's overlay: where a `View` comes from.
+
+    The shared index is replaced when the pack changes; a server's overlay when that server's
+    sections change. Neither is ever modified in place, so a search that started on one keeps
+    a consistent picture.
+    """
+
+    def __init__(
+        self, shared: SharedIndex | None = None, overlays: dict[int, Overlay] | None = None
+    ) -> None:
+        self.shared = shared if shared is not None else SharedIndex().finish()
+        self.overlays: dict[int, Overlay] = overlays if overlays is not None else {}
+
+    @classmethod
+    def of(cls, sections: Iterable[Section]) -> Catalog:
+        """A catalog of whole sections (curated and servers' alike), built in one go."""
+        curated: list[Section] = []
+        own: dict[int, list[Section]] = defaultdict(list)
+        for section in sections:
+            if section.guild_id is CURATED:
+                if section.status == "active":
+                    curated.append(section)
+            else:
+                own[section.guild_id].append(section)
+        curated.sort(key=lambda s: (s.position, s.slug))
+        shared = SharedIndex.of(
+            IndexRow(
+                s.id,
+                s.slug,
+                s.title,
+                s.position,
+                s.content.aliases,
+                s.content.tags,
+                s.content.body,
+            )
+            for s in curated
+        )
+        return cls(shared, {g: Overlay(g, rows, curated) for g, rows in own.items()})
+
+    def view(self, guild_id: int | None) -> View:
+        overlay = None if guild_id is CURATED else self.overlays.get(guild_id)
+        return View(self.shared, overlay)
+
+    def set_overlay(self, guild_id: int, overlay: Overlay | None) -> None:
+        """Use `overlay` for this server from now on (None: it holds no sections of its own)."""
+        if overlay is None or not overlay.by_slug:
+            self.overlays.pop(guild_id, None)
+        else:
+            self.overlays[guild_id] = overlay
 
 
 def _same_start(typed: str, known: str) -> bool:
@@ -423,39 +758,41 @@ def _is_misspelt_stopword(word: str) -> bool:
     )
 
 
-def build_query(text: str, catalog: Catalog) -> Query:
+def build_query(text: str, view: View) -> Query:
     terms = []
-    unknown_weight = math.log((catalog.size + 1) / IDF_SMOOTHING)
+    unknown_weight = math.log((view.size + 1) / IDF_SMOOTHING)
     for word in content_words(text, MAX_QUERY_WORDS):
-        match = catalog.correct(word)
+        match = view.correct(word)
         if match is None and _is_misspelt_stopword(word):
             continue
         key = stem(match) if match else None
-        weight = catalog.weight(key) if key else unknown_weight
+        weight = view.weight(key) if key else unknown_weight
         if match is not None and match != word:
             # A corrected word is a guess ("place" may be meant, not "peace"): it counts for less.
             weight *= OSA.normalized_similarity(word, match)
         terms.append(Term(word, match, key, weight))
-    common = frozenset(t.key for t in terms if t.key is not None and catalog.is_common(t.key))
+    common = frozenset(t.key for t in terms if t.key is not None and view.is_common(t.key))
     return Query(text, tuple(terms), common)
 
 
-def _matched(query: Query, hit: FtsHit, catalog: Catalog) -> tuple[float, int]:
+def _matched(query: Query, stats: TextStats) -> tuple[float, int]:
     """Weight of the question's words this section's text holds, and how many of them."""
-    surface, held = catalog.text_words(hit)
     covered = 0.0
     count = 0
     for term in query.terms:
         if term.key is None or term.match is None:
             continue
-        if term.key in held:
+        if term.key in stats.stems:
             covered += term.weight
             count += 1
         elif len(term.match) >= MIN_VARIANT_WORD:
             # A spelling variant the stemmer keeps apart ("zelensky" / "zelenskyy"): compared
             # as written, since stems bend spellings apart ("zelenski").
             near = process.extractOne(
-                term.match, surface, scorer=OSA.normalized_similarity, score_cutoff=TYPO_CUTOFF
+                term.match,
+                stats.surface,
+                scorer=OSA.normalized_similarity,
+                score_cutoff=TYPO_CUTOFF,
             )
             if near is not None and _same_start(term.match, near[0]):
                 covered += term.weight * near[1]
@@ -463,30 +800,41 @@ def _matched(query: Query, hit: FtsHit, catalog: Catalog) -> tuple[float, int]:
     return covered, count
 
 
-def _resemblance(query: Query, section: Section, catalog: Catalog) -> float:
+def _lexical(query: Query, stats: TextStats, view: View) -> float:
+    """bm25 of the candidate's text for the question's words, with the view's statistics (as
+    FTS5 computes it: column-weighted frequency, length against the view's average)."""
+    score = 0.0
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * stats.length / view.average_length)
+    for key in query.keys:
+        frequency = stats.frequency.get(key)
+        if frequency:
+            n = max(0, view.document_frequency(key))
+            idf = max(1e-6, math.log((view.size - n + 0.5) / (n + 0.5)))
+            score += idf * frequency * (BM25_K1 + 1) / (frequency + norm)
+    return score
+
+
+def _resemblance(query: Query, section_id: int, view: View) -> float:
     """How much of the section's title or best alias the question says, weighted by rarity.
 
     "what's happening at the berlin talks" says all of "What are the Berlin talks?", and only
     a little of "What happened in earlier peace talks?".
     """
-    asked = {t.key for t in query.terms if t.key}
+    asked = query.keys
     if not asked:
         return 0.0
     best = 0.0
-    for keys, total in catalog.name_keys(section):
+    for keys in view.name_keys(section_id):
+        total = sum(view.weight(k) for k in keys)
         if total > 0:
-            best = max(best, sum(catalog.weight(k) for k in keys & asked) / total)
+            best = max(best, sum(view.weight(k) for k in keys & asked) / total)
     return best
 
 
 def rank(
-    query: Query,
-    hits: Sequence[FtsHit],
-    catalog: Catalog,
-    guild_id: int | None,
-    limit: int = RESULTS,
+    query: Query, candidates: Sequence[Candidate], view: View, limit: int = RESULTS
 ) -> SearchResult:
-    """Rescore FTS hits visible to `guild_id`; the top one is the answer if it is confident.
+    """Rescore the candidates; the top one is the answer if it is confident.
 
     Confidence needs most of the question's known words in the section, and either two of them
     or nothing in the question the pack has never heard of: one shared word ("the purpose of
@@ -495,25 +843,19 @@ def rank(
     "security deposit back", are not enough); a question that says (nearly) the whole of a
     title or alias is confident even when it adds other words the section does not hold.
     """
-    visible = [
-        (hit, catalog.sections[hit.section_id])
-        for hit in hits
-        if hit.section_id in catalog.sections
-        and catalog.is_visible(catalog.sections[hit.section_id], guild_id)
-    ][:RESCORED]
-    if not visible:
+    if not candidates:
         return SearchResult(query.text, None, ())
     known = sum(t.weight for t in query.terms if t.match)
     unknown = sum(1 for t in query.terms if t.match is None)
-    best_bm25 = min(hit.bm25 for hit, _ in visible) or -1.0
-    unknown_weight = catalog.weight("") * UNKNOWN_WEIGHT
+    lexical = [_lexical(query, c.stats, view) for c in candidates]
+    best_lexical = max(lexical) or 1.0
+    unknown_weight = view.weight("") * UNKNOWN_WEIGHT
     scored = []
-    for hit, section in visible:
-        covered, count = _matched(query, hit, catalog)
+    for candidate, bm25 in zip(candidates, lexical, strict=True):
+        covered, count = _matched(query, candidate.stats)
         coverage = covered / known if known else 0.0
-        resemblance = _resemblance(query, section, catalog)
-        lexical = hit.bm25 / best_bm25
-        score = W_COVERAGE * coverage + W_NAME * resemblance + W_LEXICAL * lexical
+        resemblance = _resemblance(query, candidate.topic.id, view)
+        score = W_COVERAGE * coverage + W_NAME * resemblance + W_LEXICAL * bm25 / best_lexical
         share = covered / (known + unknown * unknown_weight) if known else 0.0
         sure = (
             (coverage >= CONFIDENT_COVERAGE or resemblance >= CONFIDENT_WHOLE_NAME)
@@ -521,46 +863,57 @@ def rank(
             and resemblance >= CONFIDENT_SOME_NAME
             and (count >= CONFIDENT_WORDS or (unknown == 0 and resemblance >= CONFIDENT_NAME))
         )
-        scored.append((score, sure, section))
-    scored.sort(key=lambda t: (-t[0], t[2].content.position))
+        scored.append((score, sure, candidate.topic))
+    scored.sort(key=lambda t: (-t[0], t[2].position, t[2].slug))
     results = tuple(
-        Hit(s.id, s.slug, s.title, round(score, SCORE_DIGITS)) for score, _, s in scored[:limit]
+        Hit(t.id, t.slug, t.title, round(score, SCORE_DIGITS)) for score, _, t in scored[:limit]
     )
     top_score, top_sure, _ = scored[0]
     confident = top_sure and top_score >= CONFIDENT_SCORE
     return SearchResult(query.text, results[0] if confident else None, results)
 
 
-class Searcher:
-    """Runs the pipeline for one question against the store's FTS index and the catalog."""
+FullText = Callable[[str, int, Sequence[int]], Awaitable[list[FtsHit]]]
 
-    def __init__(
-        self,
-        fts: Callable[[str, int], Awaitable[list[FtsHit]]],
-        catalog: Catalog,
-    ) -> None:
+
+class Searcher:
+    """Runs the pipeline for one question: the curated index through `fts`, a server's own
+    sections in memory, both rescored with that server's view."""
+
+    def __init__(self, fts: FullText, catalog: Catalog) -> None:
         self._fts = fts
         self.catalog = catalog
 
     async def search(
         self, question: str, guild_id: int | None, limit: int = RESULTS
     ) -> SearchResult:
-        query = build_query(question, self.catalog)
+        view = self.catalog.view(guild_id)
+        query = build_query(question, view)
+        own = sorted(
+            view.own_candidates(query),
+            key=lambda c: (-_lexical(query, c.stats, view), c.topic.position),
+        )[:RESCORED]
         hits: list[FtsHit] = []
         for expression in query.lookups:
-            hits = await self._fts(expression, FTS_CANDIDATES)
-            if len(hits) >= MIN_HITS:
+            hits = await self._fts(expression, FTS_CANDIDATES, view.excluded)
+            if len(hits) + len(own) >= MIN_HITS:
                 break
-        return rank(query, hits, self.catalog, guild_id, limit)
+        curated = [
+            Candidate(view.shared.topics[h.section_id], view.shared.stats(h))
+            for h in hits[:RESCORED]
+            if h.section_id in view.shared.topics
+        ]
+        return rank(query, curated + own, view, limit)
 
     def closest_topics(
         self, result: SearchResult, guild_id: int | None, count: int = SUGGESTIONS
-    ) -> list[Section]:
+    ) -> list[Topic]:
         """Topics to offer when there is no confident answer: the best hits, then the rotation."""
-        chosen = [self.catalog.sections[h.section_id] for h in result.results[:count]]
-        for section in self.catalog.visible(guild_id):
+        view = self.catalog.view(guild_id)
+        chosen = [t for h in result.results[:count] if (t := view.topic(h.section_id))]
+        for topic in view.iter_visible():
             if len(chosen) >= count:
                 break
-            if section not in chosen:
-                chosen.append(section)
+            if topic not in chosen:
+                chosen.append(topic)
         return chosen

@@ -111,6 +111,25 @@ class Section:
     def version(self) -> Version:
         return Version(self.id, self.revision)
 
+    @property
+    def position(self) -> int:
+        return self.content.position
+
+    @property
+    def topic(self) -> Topic:
+        return Topic(self.id, self.guild_id, self.content.slug, self.content.title, self.position)
+
+
+class Topic(NamedTuple):
+    """A section as lists, menus and the rotation see it: which one, what it is called, and
+    where it sits. The search keeps these in memory; the whole section is read when shown."""
+
+    id: int
+    guild_id: int | None
+    slug: str
+    title: str
+    position: int
+
 
 def validate_slug(slug: str) -> str:
     slug = clean(slug)

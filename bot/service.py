@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -16,13 +16,13 @@ from pathlib import Path
 from bot import briefing, pack
 from bot.errors import BriefbotError, LimitReached, SectionNotFound
 from bot.scope import CURATED, viewer_of
-from bot.search import Catalog, Choice, Hit, Searcher
-from bot.sections import Section
+from bot.search import Catalog, Choice, Hit, Overlay, Searcher, SharedIndex, View
+from bot.sections import Section, Topic
 from bot.store import Database, ImportReport, SectionStore
 from bot.store.asks import AskLog
 from bot.store.briefing import BriefingStore, Post, Schedule
 from bot.store.database import Clock, utcnow
-from bot.text import clean, content_words, stem
+from bot.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Answer:
     section: Section | None
     score: float | None
     results: tuple[Hit, ...]
-    suggestions: tuple[Section, ...] = ()
+    suggestions: tuple[Topic, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class ScheduleStatus:
 
     schedule: Schedule | None
     next_local: datetime | None
-    next_topic: Section | None
+    next_topic: Topic | None
     last_post: Post | None
 
 
@@ -64,13 +64,15 @@ class BriefingService:
         self.sections = SectionStore(db)
         self.asks = AskLog(db)
         self.schedules = BriefingStore(db)  # the daily explainer: schedules, rotation, posts
-        self.searcher = Searcher(self.sections.fts, Catalog(()))
+        self.searcher = Searcher(self.sections.fts, Catalog())
+        # One rebuild at a time, so a slower earlier one never replaces a newer one.
         self._reload_lock = asyncio.Lock()
-        # Called after every catalog swap. The garbage collector is the process's, so the
-        # process set-up decides what happens there (bot/client.py: Briefbot freezes the catalog).
+        # Called after the shared index is replaced (a pack import, not a server's edit). The
+        # garbage collector is the process's, so the process set-up decides what happens there
+        # (bot/client.py: Briefbot freezes the catalog).
         self.after_reload: Callable[[], None] = _leave_the_collector_alone
-        # The sections' fingerprint the catalog was built from (see follow_changes).
-        self._loaded: tuple[int, int] | None = None
+        # The sections' fingerprint the catalog is up to date with (see follow_changes).
+        self._loaded: tuple[int, int] = (0, 0)
 
     @classmethod
     async def open(
@@ -93,20 +95,47 @@ class BriefingService:
         await self.db.close()
 
     async def reload(self) -> None:
-        """Rebuild the in-memory catalog after the sections changed."""
-        # One at a time, so a slower earlier rebuild never replaces a newer one.
+        """Rebuild the whole catalog: the shared index and every server's overlay.
+
+        What a pack import, the first start and an unexplained change (a server's rows deleted)
+        need; a server's edit needs only `refresh`.
+        """
         async with self._reload_lock:
             # Read first: a change committed while the catalog builds is caught next time.
             self._loaded = await self.sections.fingerprint()
-            sections = await self.sections.all(statuses=("active", "hidden"))
-            # Built off the event loop: a large pack takes long enough to delay heartbeats.
-            self.use_catalog(await asyncio.to_thread(Catalog, sections))
+            shared = SharedIndex()
+            # Built off the event loop a batch at a time: a large pack is never held whole.
+            async for batch in self.sections.curated_index_rows():
+                await asyncio.to_thread(shared.add, batch)
+            await asyncio.to_thread(shared.finish)
+            overlays = await self._overlays(None)
+            self.use_catalog(Catalog(shared, overlays))
+
+    async def refresh(self, guild_id: int) -> None:
+        """Show one server's changed sections: its overlay alone is rebuilt."""
+        async with self._reload_lock:
+            overlays = await self._overlays([guild_id])
+            self.catalog.set_overlay(guild_id, overlays.get(guild_id))
+
+    async def _overlays(self, guild_ids: list[int] | None) -> dict[int, Overlay]:
+        """Overlays of these servers (None: of every server holding sections of its own)."""
+        own = await self.sections.server_sections(guild_ids)
+        replaced = await self.sections.curated_by_slugs({s.slug for s in own})
+        by_guild: dict[int, list[Section]] = {}
+        for section in own:
+            assert section.guild_id is not None
+            by_guild.setdefault(section.guild_id, []).append(section)
+
+        def build() -> dict[int, Overlay]:
+            return {g: Overlay(g, rows, replaced) for g, rows in by_guild.items()}
+
+        return await asyncio.to_thread(build)
 
     async def follow_changes(self, interval: float = FOLLOW_SECONDS) -> None:
-        """Reload whenever another process changed the sections (run as a task; cancel it).
+        """Show what another process committed (a CLI import, another shard): run as a task.
 
         `PRAGMA data_version` moves only when another connection commits, and costs no I/O;
-        the fingerprint then tells a sections change from any other write (asks, claims).
+        then `catch_up` finds out what changed.
         """
         seen = await self.db.data_version()
         while True:
@@ -116,11 +145,31 @@ class BriefingService:
                 if version == seen:
                     continue
                 seen = version
-                if await self.sections.fingerprint() != self._loaded:
-                    await self.reload()
-                    log.info("reloaded the sections another process changed")
+                await self.catch_up()
             except Exception:
                 log.exception("could not check the database for changed sections")
+
+    async def catch_up(self) -> None:
+        """Bring the catalog up to date with what the database holds.
+
+        Every write of a section adds a revision, so the revisions since the last look say
+        which scopes changed: a server's edit rebuilds that server's overlay, a pack import
+        the whole catalog. Rows deleted without a revision (a removed server's data purged)
+        also rebuild the whole catalog.
+        """
+        loaded = self._loaded
+        fingerprint = await self.sections.fingerprint()
+        if fingerprint == loaded:
+            return
+        newest, scopes = await self.sections.changes_since(loaded[0])
+        if CURATED in scopes or (not scopes and fingerprint[1] != loaded[1]):
+            await self.reload()
+            log.info("reloaded the sections another process changed")
+            return
+        for guild_id in sorted(g for g in scopes if g is not None):
+            await self.refresh(guild_id)
+        self._loaded = (max(newest, fingerprint[0]), fingerprint[1])
+        log.info("showed the changes another process made in %d servers", len(scopes))
 
     def use_catalog(self, catalog: Catalog) -> None:
         """Answer from `catalog` from now on."""
@@ -133,27 +182,50 @@ class BriefingService:
 
     # -- reading --
 
+    def view(self, guild_id: int | None) -> View:
+        """What a server sees now (CURATED: the curated pack alone)."""
+        return self.catalog.view(guild_id)
+
+    async def load(self, topic: Topic) -> Section:
+        """The whole section behind a topic: a server's own from memory, a curated one read
+        from the database (the search keeps no curated bodies in memory)."""
+        own = self.view(topic.guild_id).own_section(topic.id) if topic.guild_id else None
+        section = own or await self.sections.by_id(topic.id)
+        if section is None or section.status != "active":
+            raise SectionNotFound(topic.slug)
+        return section
+
     async def ask(self, question: str, guild_id: int | None, *, record: bool = True) -> Answer:
         question = clean(question)
         if not question:
             raise BriefbotError("Please type a question, for example: what are the Berlin talks?")
         result = await self.searcher.search(question, guild_id)
-        suggestions: tuple[Section, ...] = ()
+        suggestions: tuple[Topic, ...] = ()
         section = None
         if result.answer is not None:
-            section = self.catalog.sections[result.answer.section_id]
-        else:
+            topic = self.view(guild_id).topic(result.answer.section_id)
+            section = await self._load_quietly(topic)
+        if section is None:
             suggestions = tuple(self.searcher.closest_topics(result, guild_id))
         answer = Answer(
             question=question,
             section=section,
-            score=result.answer.score if result.answer else None,
+            score=result.answer.score if result.answer and section else None,
             results=result.results,
             suggestions=suggestions,
         )
         if record and guild_id is not CURATED:  # no server to log it under
             await self.record(guild_id, answer)
         return answer
+
+    async def _load_quietly(self, topic: Topic | None) -> Section | None:
+        """`load`, or None when the section went away since the search (an edit in between)."""
+        if topic is None:
+            return None
+        try:
+            return await self.load(topic)
+        except SectionNotFound:
+            return None
 
     async def record(self, guild_id: int, answer: Answer) -> None:
         """Log a question and whether it was answered (the gaps report and statistics)."""
@@ -166,50 +238,49 @@ class BriefingService:
 
     async def explain(self, topic: str, guild_id: int | None) -> Answer:
         """A topic chosen from autocomplete (a slug), or typed text searched like a question."""
-        section = self.catalog.find(guild_id, topic)
+        section = await self._load_quietly(self.view(guild_id).find(topic))
         if section is not None:
             hit = Hit(section.id, section.slug, section.title, 1.0)
             return Answer(topic, section, 1.0, (hit,))
         return await self.ask(topic, guild_id)
 
-    def section(self, slug: str, guild_id: int | None) -> Section:
-        section = self.catalog.find(guild_id, slug)
-        if section is None:
+    def find(self, slug: str, guild_id: int | None) -> Topic:
+        """The topic a server sees under `slug`."""
+        topic = self.view(guild_id).find(slug)
+        if topic is None:
             raise SectionNotFound(slug)
-        return section
+        return topic
 
-    def section_by_id(self, section_id: int, guild_id: int | None) -> Section:
+    async def section(self, slug: str, guild_id: int | None) -> Section:
+        return await self.load(self.find(slug, guild_id))
+
+    async def section_by_id(self, section_id: int, guild_id: int | None) -> Section:
         """A section by id, only if this server can see it (ids from buttons are untrusted)."""
-        section = self.catalog.sections.get(section_id)
-        if section is None or not self.catalog.is_visible(section, guild_id):
+        topic = self.view(guild_id).topic(section_id)
+        if topic is None:
             raise SectionNotFound(str(section_id))
-        return section
+        return await self.load(topic)
 
-    def topics(self, guild_id: int | None) -> list[Section]:
-        return self.catalog.visible(guild_id)
+    def topics(self, guild_id: int | None) -> list[Topic]:
+        return self.view(guild_id).visible()
+
+    def rotation(self, guild_id: int | None) -> Iterator[Topic]:
+        """What a server sees in rotation order, read lazily (the daily explainer stops early)."""
+        return self.view(guild_id).iter_visible()
+
+    def topic(self, guild_id: int | None, slug: str) -> Topic | None:
+        return self.view(guild_id).find(slug)
 
     def autocomplete(self, partial: str, guild_id: int | None) -> list[Choice]:
-        return self.catalog.autocomplete(partial, guild_id)
+        return self.view(guild_id).autocomplete(partial)
 
-    def related(self, section: Section, guild_id: int | None) -> list[Section]:
-        """Other sections sharing tags or title words with `section`, most related first."""
-        tags = set(section.content.tags)
-        keys = {
-            stem(w) for w in content_words(f"{section.title} {' '.join(section.content.aliases)}")
-        }
-        scored = []
-        for other in self.catalog.visible(guild_id):
-            if other.id == section.id:
-                continue
-            other_keys = {
-                stem(w) for w in content_words(f"{other.title} {' '.join(other.content.aliases)}")
-            }
-            shared_words = sum(self.catalog.weight(k) for k in keys & other_keys)
-            score = 2.0 * len(tags & set(other.content.tags)) + shared_words
-            if score > 0:
-                scored.append((score, other))
-        scored.sort(key=lambda t: (-t[0], t[1].content.position))
-        return [s for _, s in scored[:MAX_RELATED]]
+    def related(self, section: Section | Topic, guild_id: int | None) -> list[Topic]:
+        """Other topics sharing tags or title words with `section`, most related first."""
+        view = self.view(guild_id)
+        topic = section.topic if isinstance(section, Section) else section
+        if view.topic(topic.id) is None:
+            return []
+        return view.related(topic, MAX_RELATED)
 
     # -- the daily explainer --
 
@@ -217,13 +288,13 @@ class BriefingService:
         """The section the next daily post will carry (what /briefing now shows)."""
         schedule = await self.schedules.get(guild_id)
         chosen = briefing.next_section(
-            self.topics(viewer_of(guild_id)),
+            self.rotation(viewer_of(guild_id)),
             await self.schedules.shown(guild_id),
             schedule.next_topic if schedule else None,
         )
         if chosen is None:
             raise BriefbotError("There are no topics to post yet.")
-        return chosen[0]
+        return await self.load(chosen[0])
 
     async def set_schedule(
         self, guild_id: int, channel_id: int | None, at: str, zone: str, now: datetime
@@ -262,7 +333,7 @@ class BriefingService:
             return ScheduleStatus(None, None, None, await self.schedules.last_post(guild_id))
         tz = briefing.parse_zone(schedule.timezone)
         try:
-            topic: Section | None = await self.next_explainer(guild_id)
+            topic: Topic | None = (await self.next_explainer(guild_id)).topic
         except BriefbotError:
             topic = None
         return ScheduleStatus(
@@ -311,8 +382,8 @@ class BriefingService:
     async def stop_schedule(self, guild_id: int) -> bool:
         return await self.schedules.delete(guild_id)
 
-    async def choose_next_topic(self, guild_id: int, topic: str) -> Section:
-        section = self.section(topic, viewer_of(guild_id))
+    async def choose_next_topic(self, guild_id: int, topic: str) -> Topic:
+        section = self.find(topic, viewer_of(guild_id))
 
         def edit(schedule: Schedule | None, taken: frozenset[date]) -> Schedule:
             return replace(self._existing(schedule), next_topic=section.slug)
@@ -383,5 +454,5 @@ class BriefingService:
 
     async def export_pack(self, folder: Path, guild_id: int | None = None) -> list[Path]:
         """Write what `guild_id` sees (None: the curated pack) as a pack folder."""
-        contents = [s.content for s in self.catalog.visible(guild_id)]
+        contents = [s.content for s in await self.sections.visible_sections(guild_id)]
         return await asyncio.to_thread(pack.write_pack, contents, folder, guild_id)

@@ -46,7 +46,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     async def edit(self, interaction: discord.Interaction, topic: TopicName) -> None:
         await require_editor(interaction)
         self.bot.editor.check_limits(scope_of(interaction.guild_id), new=False)
-        section = self.bot.service.section(topic, interaction.guild_id)
+        section = await self.bot.service.section(topic, interaction.guild_id)
         await open_form(interaction, edit_form(scope_of(interaction.guild_id), section))
 
     @app_commands.command(name="remove", description="Hide a topic in this server")
@@ -54,7 +54,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.autocomplete(topic=topic_autocomplete)
     async def remove(self, interaction: discord.Interaction, topic: TopicName) -> None:
         await require_editor(interaction)
-        section = self.bot.service.section(topic, interaction.guild_id)
+        section = await self.bot.service.section(topic, interaction.guild_id)
         text, view = remove_prompt(scope_of(interaction.guild_id), section)
         await interaction.response.send_message(text, view=view, ephemeral=True)
 
@@ -115,13 +115,15 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 3650]
     ) -> None:
         await require_editor(interaction)
-        old = self.bot.editor.stale(scope_of(interaction.guild_id), days, self.bot.clock().date())
+        old = await self.bot.editor.stale(
+            scope_of(interaction.guild_id), days, self.bot.clock().date()
+        )
         await interaction.response.send_message(embed=stale_embed(old, days), ephemeral=True)
 
     @app_commands.command(name="export", description="This server's briefing as a pack (zip)")
     async def export(self, interaction: discord.Interaction) -> None:
         await require_editor(interaction)
-        data = self.bot.editor.export(scope_of(interaction.guild_id))
+        data = await self.bot.editor.export(scope_of(interaction.guild_id))
         await interaction.response.send_message(
             "This server's briefing in the pack format. To restore it into this server: "
             f"`briefbot kb import --guild {interaction.guild_id} briefing.zip`.",

@@ -17,8 +17,8 @@ SELECT m.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS c
 WHERE m.type = 'table' AND c.name = 'guild_id' ORDER BY m.name
 """
 # Rows that belong to a server through its sections rather than by a guild_id of their own.
+# (The full-text index holds curated sections only: a server's are searched in memory.)
 _SECTION_ROWS = (
-    "DELETE FROM sections_fts WHERE rowid IN (SELECT id FROM sections WHERE guild_id = ?)",
     "DELETE FROM section_aliases WHERE section_id IN (SELECT id FROM sections WHERE guild_id = ?)",
     "DELETE FROM revisions WHERE section_id IN (SELECT id FROM sections WHERE guild_id = ?)",
 )

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import aiosqlite
 
@@ -20,6 +20,8 @@ from bot.sections import Section, SectionContent, Source, Status, Version
 from bot.store.database import Database
 
 CURATED_AUTHOR = "knowledge pack"
+# Curated sections read per trip when the search index is built.
+INDEX_BATCH = 2000
 
 _SELECT = """
 SELECT s.id, s.guild_id, s.slug, s.title, s.body, s.tags, s.sources, s.updated, s.position,
@@ -34,6 +36,18 @@ class FtsHit:
     bm25: float
     title: str
     aliases: str
+    body: str
+
+
+class IndexRow(NamedTuple):
+    """What the search index reads of one curated section (no sources, no history)."""
+
+    id: int
+    slug: str
+    title: str
+    position: int
+    aliases: tuple[str, ...]
+    tags: tuple[str, ...]
     body: str
 
 
@@ -109,9 +123,9 @@ def _row_to_section(row: aiosqlite.Row, aliases: tuple[str, ...]) -> Section:
     )
 
 
-def fts_aliases(content: SectionContent) -> str:
+def fts_aliases(aliases: Sequence[str], tags: Sequence[str]) -> str:
     """The text indexed in the aliases column: aliases and tags (tags read as words)."""
-    return " ; ".join([*content.aliases, *(t.replace("-", " ") for t in content.tags)])
+    return " ; ".join([*aliases, *(t.replace("-", " ") for t in tags)])
 
 
 class SectionStore:
@@ -124,16 +138,11 @@ class SectionStore:
         if not rows:
             return []
         aliases: dict[int, list[str]] = defaultdict(list)
-        if len(rows) > 500:
-            sql = "SELECT section_id, alias FROM section_aliases ORDER BY section_id, position"
-            args: Sequence[Any] = ()
-        else:
-            sql = (
-                "SELECT section_id, alias FROM section_aliases "
-                "WHERE section_id IN (SELECT value FROM json_each(?)) ORDER BY section_id, position"
-            )
-            args = [json.dumps([row["id"] for row in rows])]
-        async with self.db.conn.execute(sql, args) as cursor:
+        async with self.db.conn.execute(
+            "SELECT section_id, alias FROM section_aliases "
+            "WHERE section_id IN (SELECT value FROM json_each(?)) ORDER BY section_id, position",
+            [json.dumps([row["id"] for row in rows])],
+        ) as cursor:
             for section_id, alias in await cursor.fetchall():
                 aliases[section_id].append(alias)
         return [_row_to_section(row, tuple(aliases.get(row["id"], ()))) for row in rows]
@@ -173,15 +182,95 @@ class SectionStore:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def fts(self, match: str, limit: int) -> list[FtsHit]:
-        """Best bm25 matches for an FTS5 expression built by the search module (never user text)."""
+    async def fts(self, match: str, limit: int, exclude: Sequence[int] = ()) -> list[FtsHit]:
+        """Best bm25 matches in the curated pack for an FTS5 expression built by the search
+        module (never user text), leaving out the sections in `exclude` (those a server
+        replaced or hid). Only curated sections are indexed: no server's rows can take a place.
+        """
         sql = (
             "SELECT rowid, bm25(sections_fts, 6.0, 3.0, 1.0), title, aliases, body "
-            "FROM sections_fts WHERE sections_fts MATCH ? ORDER BY rank LIMIT ?"
+            "FROM sections_fts WHERE sections_fts MATCH ? "
+            "AND rowid NOT IN (SELECT value FROM json_each(?)) "
+            "ORDER BY bm25(sections_fts, 6.0, 3.0, 1.0) LIMIT ?"
         )
-        async with self.db.conn.execute(sql, (match, limit)) as cursor:
+        async with self.db.conn.execute(sql, (match, json.dumps(list(exclude)), limit)) as cursor:
             rows = await cursor.fetchall()
         return [FtsHit(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def curated_index_rows(self, batch: int = INDEX_BATCH) -> AsyncIterator[list[IndexRow]]:
+        """The active curated sections in rotation order, `batch` at a time, as the search
+        index needs them: a large pack is never held in memory as whole sections."""
+        sql = (
+            "SELECT s.id, s.slug, s.title, s.position, s.tags, s.body, "
+            "(SELECT group_concat(alias, char(31)) FROM "
+            "(SELECT alias FROM section_aliases AS a WHERE a.section_id = s.id "
+            "ORDER BY a.position)) "
+            "FROM sections AS s WHERE s.guild_id IS NULL AND s.status = 'active' "
+            "ORDER BY s.position, s.slug"
+        )
+        async with self.db.conn.execute(sql) as cursor:
+            while rows := await cursor.fetchmany(batch):
+                yield [
+                    IndexRow(
+                        id=r[0],
+                        slug=r[1],
+                        title=r[2],
+                        position=r[3],
+                        aliases=tuple(r[6].split("\x1f")) if r[6] else (),
+                        tags=tuple(json.loads(r[4])),
+                        body=r[5],
+                    )
+                    for r in rows
+                ]
+
+    async def server_sections(self, guild_ids: Iterable[int] | None = None) -> list[Section]:
+        """Every section of the given servers (None: of every server), whatever its status."""
+        if guild_ids is None:
+            return await self._fetch("WHERE s.guild_id IS NOT NULL ORDER BY s.guild_id, s.id", ())
+        return await self._fetch(
+            "WHERE s.guild_id IN (SELECT value FROM json_each(?)) ORDER BY s.guild_id, s.id",
+            [json.dumps(list(guild_ids))],
+        )
+
+    async def curated_by_slugs(self, slugs: Iterable[str]) -> list[Section]:
+        """The active curated sections under these slugs (those servers replaced or hid)."""
+        return await self._fetch(
+            "WHERE ifnull(s.guild_id, 0) = 0 AND s.guild_id IS NULL AND s.status = 'active' "
+            "AND lower(s.slug) IN (SELECT lower(value) FROM json_each(?))",
+            [json.dumps(sorted(set(slugs)))],
+        )
+
+    async def visible_sections(
+        self, guild_id: int | None, *, updated_before: date | None = None
+    ) -> list[Section]:
+        """What a server sees (CURATED: the curated pack), in rotation order, read from the
+        database: its own active sections and the curated ones it has not replaced or hidden.
+        With `updated_before`, only the sections last updated on or before that day."""
+        return await self._fetch(
+            "WHERE s.status = 'active' AND s.updated <= ? AND (s.guild_id IS ? OR "
+            "(s.guild_id IS NULL AND ? IS NOT NULL AND lower(s.slug) NOT IN "
+            "(SELECT lower(slug) FROM sections WHERE guild_id IS ?))) "
+            "ORDER BY s.position, s.slug",
+            (
+                (updated_before or date.max).isoformat(),
+                guild_id,
+                guild_id,
+                guild_id,
+            ),
+        )
+
+    async def changes_since(self, revision_id: int) -> tuple[int, set[int | None]]:
+        """The newest revision id and the scopes (CURATED or a server) written after
+        `revision_id`: every write adds a revision, so this is what another process changed."""
+        async with self.db.conn.execute(
+            "SELECT coalesce(max(r.id), ?), json_group_array(DISTINCT s.guild_id) "
+            "FROM revisions AS r JOIN sections AS s ON s.id = r.section_id WHERE r.id > ?",
+            (revision_id, revision_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return revision_id, set()
+        return int(row[0]), set(json.loads(row[1]))
 
     async def revisions(
         self, section_id: int, *, limit: int | None = None, offset: int = 0
@@ -382,8 +471,15 @@ class SectionStore:
                 updates.append((*fields, number, section_id))
             ids.append(section_id)
             aliases.extend((section_id, i, alias) for i, alias in enumerate(content.aliases))
-            if change.status == "active":
-                index.append((section_id, content.title, fts_aliases(content), content.body))
+            if change.status == "active" and change.guild_id is CURATED:
+                index.append(
+                    (
+                        section_id,
+                        content.title,
+                        fts_aliases(content.aliases, content.tags),
+                        content.body,
+                    )
+                )
             revisions.append(
                 (
                     section_id,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.paging import clamp_page, page_count, page_items
-from bot.sections import Section
+from bot.sections import Section, Topic
 from bot.text import grapheme_cut, truncate
 from bot.ui.fit import (
     AUTHOR_LIMIT,
@@ -126,7 +126,7 @@ def no_answer_text(question: str) -> str:
     )
 
 
-def topics_embed(sections: list[Section], page: int, page_size: int) -> tuple[discord.Embed, int]:
+def topics_embed(sections: list[Topic], page: int, page_size: int) -> tuple[discord.Embed, int]:
     """One page of the topic list and the number of pages."""
     pages = page_count(len(sections), page_size)
     page = clamp_page(page, pages)

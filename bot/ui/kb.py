@@ -54,7 +54,7 @@ class ConfirmRemove(
 
     async def clicked(self, interaction: discord.Interaction) -> None:
         await require_editor(interaction)
-        section = service_of(interaction).section_by_id(self.section_id, self.guild_id)
+        section = await service_of(interaction).section_by_id(self.section_id, self.guild_id)
         hidden = await editor_of(interaction).remove(
             self.guild_id, author_of(interaction), section.slug
         )

@@ -15,7 +15,7 @@ import discord
 from bot.errors import BriefbotError
 from bot.paging import clamp_page
 from bot.scope import scope_of
-from bot.sections import Section
+from bot.sections import Section, Topic
 from bot.text import truncate
 from bot.ui.cards import section_cards, topics_embed
 from bot.ui.fit import BUTTON_LABEL_LIMIT, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT
@@ -75,7 +75,7 @@ class TopicButton(
         return cls(int(match["guild"]), int(match["section"]))
 
     async def clicked(self, interaction: discord.Interaction) -> None:
-        section = service_of(interaction).section_by_id(self.section_id, interaction.guild_id)
+        section = await service_of(interaction).section_by_id(self.section_id, interaction.guild_id)
         await send_section(interaction, section, ephemeral=True)
 
 
@@ -88,7 +88,7 @@ class RelatedSelect(
 
     where = "related menu"
 
-    def __init__(self, guild: int, section_id: int, related: list[Section] | None = None) -> None:
+    def __init__(self, guild: int, section_id: int, related: list[Topic] | None = None) -> None:
         options = [
             discord.SelectOption(
                 label=truncate(s.title, OPTION_LABEL_LIMIT),
@@ -116,7 +116,7 @@ class RelatedSelect(
         values = self.item.values
         if len(values) != 1 or not values[0].isdigit():
             raise BriefbotError("Pick one topic from the menu.")
-        section = service_of(interaction).section_by_id(int(values[0]), interaction.guild_id)
+        section = await service_of(interaction).section_by_id(int(values[0]), interaction.guild_id)
         await send_section(interaction, section, ephemeral=True)
 
 
@@ -180,7 +180,7 @@ def topics_page(
     return embed, stateless(view)
 
 
-def section_view(guild: int, section: Section, related: list[Section]) -> discord.ui.View | None:
+def section_view(guild: int, section: Section, related: list[Topic]) -> discord.ui.View | None:
     if not related:
         return None
     view = discord.ui.View(timeout=None)
@@ -208,7 +208,7 @@ async def send_section(
         await send(interaction, **kwargs)
 
 
-def suggestions_view(guild: int, suggestions: list[Section]) -> discord.ui.View:
+def suggestions_view(guild: int, suggestions: list[Topic]) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for section in suggestions[:3]:
         view.add_item(TopicButton(guild, section.id, section.title))

@@ -18,7 +18,6 @@ import yarl
 from aiohttp import web
 from discord.gateway import DiscordWebSocket
 
-from bot.search import Catalog
 from tests.discord_support import KNOWLEDGE, running_bot, settings_for
 from tests.fakediscord import FakeDiscord
 
@@ -391,18 +390,18 @@ async def test_a_command_line_import_reaches_the_running_bot_within_2_seconds(
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, db) as bot:
-            reloaded = asyncio.Event()
-            real_use = bot.service.use_catalog
+            refreshed = asyncio.Event()
+            real_refresh = bot.service.refresh
 
-            def use(catalog: Catalog) -> None:
-                real_use(catalog)
-                reloaded.set()
+            async def refresh(guild_id: int) -> None:
+                await real_refresh(guild_id)
+                refreshed.set()
 
-            bot.service.use_catalog = use  # type: ignore[method-assign]
+            bot.service.refresh = refresh  # type: ignore[method-assign]
             argv = ["kb", "import", "--guild", str(guild.id), str(server)]
             assert await asyncio.to_thread(main, argv) == 0  # its own connection, like a process
-            await asyncio.wait_for(reloaded.wait(), timeout=2)
-            assert bot.service.catalog.find(guild.id, "local-meetup") is not None
+            await asyncio.wait_for(refreshed.wait(), timeout=2)
+            assert bot.service.topic(guild.id, "local-meetup") is not None
             ix = await fake.send_slash(
                 guild.id, name="ask", options={"question": "zanzibarian meetup"}
             )

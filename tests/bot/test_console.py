@@ -66,7 +66,7 @@ async def test_topics_with_a_superscript_digit_does_not_crash(console, out):
 
 
 async def test_explain_by_slug(console, out, service):
-    section = service.section("berlin-talks", None)
+    section = await service.section("berlin-talks", None)
     _, text = await run_line(console, out, "/explain berlin-talks")
     assert text.startswith(f"# {section.title}\n")
     assert " ".join(section.content.body.split()) in " ".join(text.split())
@@ -122,7 +122,7 @@ async def test_plain_text_is_asked(console, out, service):
     _, plain = await run_line(console, out, "berln talks")
     _, asked = await run_line(console, out, "/ask berln talks")
     assert plain == asked
-    assert plain.startswith(f"# {service.section('berlin-talks', None).title}\n")
+    assert plain.startswith(f"# {(await service.section('berlin-talks', None)).title}\n")
 
 
 async def test_ask_without_question_prints_usage(console, out):

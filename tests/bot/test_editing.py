@@ -78,7 +78,7 @@ async def test_topics_titled_with_accents_or_in_cyrillic_save_and_are_found(
     assert german.slug == "was-bedeutet-die-ruckversicherung"
     assert ukrainian.slug == "shcho-take-ramshtayn"
     assert ukrainian.title == "Що таке Рамштайн?"
-    assert service.section("shcho-take-ramshtayn", GUILD).id == ukrainian.id
+    assert (await service.section("shcho-take-ramshtayn", GUILD)).id == ukrainian.id
     answer = await service.ask("Що таке Рамштайн", GUILD, record=False)
     assert answer.section is not None and answer.section.id == ukrainian.id
     again = await add(editor, "Що таке Рамштайн?", "A second one, same title.")
@@ -91,17 +91,17 @@ async def test_revert_brings_back_a_removed_curated_topic(
     removed = await editor.remove(GUILD, MOD, "us-role")
     assert removed.status == "hidden"
     with pytest.raises(SectionNotFound):
-        service.section("us-role", GUILD)
+        (await service.section("us-role", GUILD))
     section, revisions = await editor.history(GUILD, "us-role")
     assert section.id == removed.id and [r.action for r in revisions] == ["hidden"]
     back = await editor.revert(GUILD, MOD, "us-role", removed.revision, TODAY)
     assert back.status == "active" and back.revision == removed.revision + 1
-    shown = service.section("us-role", GUILD)
+    shown = await service.section("us-role", GUILD)
     assert shown.id == back.id and shown.content.body.startswith("The U.S. plays")
     answer = await service.ask("what role does the united states play", GUILD, record=False)
     assert answer.section is not None and answer.section.slug == "us-role"
     # Another server never saw the removal and is not touched by the revert.
-    assert service.section("us-role", OTHER_GUILD).guild_id is None
+    assert (await service.section("us-role", OTHER_GUILD)).guild_id is None
 
 
 async def test_revert_brings_back_a_removed_topic_of_the_servers_own(
@@ -122,7 +122,7 @@ async def test_revert_brings_back_a_removed_topic_of_the_servers_own(
     assert newer.slug == f"{mine.slug}-2"
     back = await editor.revert(GUILD, MOD, mine.slug, 1, TODAY)
     assert (back.id, back.revision, back.status) == (mine.id, removed.revision + 1, "active")
-    assert service.section(mine.slug, GUILD).content.body == "Ships carry grain."
+    assert (await service.section(mine.slug, GUILD)).content.body == "Ships carry grain."
     assert edited.revision == 2
     # A server cannot revert what it cannot see: another server's own topic.
     with pytest.raises(SectionNotFound):
@@ -146,7 +146,7 @@ async def test_a_reopened_draft_is_deleted_once_saved_and_replaced_if_refused_ag
 
 
 async def test_failures_keep_several_drafts(editor: Editor, service: BriefingService) -> None:
-    section = service.section("nato-purpose", GUILD)
+    section = await service.section("nato-purpose", GUILD)
     opened = (section.id, section.revision)
     await editor.save(
         GUILD,
@@ -185,12 +185,12 @@ async def test_a_revert_that_brings_back_a_removed_topic_must_fit_under_the_cap(
     with pytest.raises(LimitReached, match="already has 2 topics of its own"):
         await editor.revert(GUILD, MOD, first.slug, 1, TODAY)
     with pytest.raises(SectionNotFound):
-        service.section(first.slug, GUILD)
+        (await service.section(first.slug, GUILD))
     # Reverting a topic the server still shows adds nothing and stays allowed at the cap.
     assert (await editor.revert(GUILD, MOD, third.slug, 1, TODAY)).revision == 2
     await editor.remove(GUILD, MOD, third.slug)
     back = await editor.revert(GUILD, MOD, first.slug, 1, TODAY)
-    assert back.status == "active" and service.section(first.slug, GUILD).id == first.id
+    assert back.status == "active" and (await service.section(first.slug, GUILD)).id == first.id
 
 
 async def test_reverts_count_in_the_servers_change_window(service: BriefingService) -> None:
@@ -321,7 +321,7 @@ async def test_a_submitted_form_saves_and_says_whether_it_created_the_topic(
         GUILD, MOD, form("A new topic"), slug=None, opened=None, draft=None, today=TODAY
     )
     assert created.created and created.section.slug == "a-new-topic"
-    section = service.section("nato-purpose", GUILD)
+    section = await service.section("nato-purpose", GUILD)
     edited = await editor.submit(
         GUILD,
         MOD,
@@ -357,13 +357,13 @@ async def test_a_form_for_a_version_another_server_owns_is_kept_as_a_new_topic(
         )
     assert "no longer exists" in str(kept.value)
     draft = await editor.draft(GUILD, MOD.id, kept.value.draft_id)
-    assert draft.version is None and service.section("theirs-only", OTHER_GUILD)
+    assert draft.version is None and (await service.section("theirs-only", OTHER_GUILD))
 
 
 async def test_a_form_sent_while_stopping_is_kept_with_what_it_edits(
     editor: Editor, service: BriefingService
 ) -> None:
-    section = service.section("nato-purpose", GUILD)
+    section = await service.section("nato-purpose", GUILD)
     with pytest.raises(Kept) as kept:
         await editor.submit(
             GUILD,
@@ -378,7 +378,7 @@ async def test_a_form_sent_while_stopping_is_kept_with_what_it_edits(
     assert str(kept.value).startswith("Briefbot is restarting")
     draft = await editor.draft(GUILD, MOD.id, kept.value.draft_id)
     assert draft.slug == "nato-purpose" and draft.version == section.version
-    assert service.section("nato-purpose", GUILD).revision == section.revision
+    assert (await service.section("nato-purpose", GUILD)).revision == section.revision
 
 
 async def test_refusals_and_limits_are_kept_as_kinds_of_kept(editor: Editor) -> None:

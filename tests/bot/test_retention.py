@@ -183,7 +183,7 @@ async def answered(service: BriefingService, guild_id: int) -> set[str]:
     ways = set()
     if (await service.ask("grain corridor", guild_id, record=False)).section is not None:
         ways.add("ask")
-    if service.catalog.find(guild_id, GRAIN_SLUG) is not None:
+    if service.topic(guild_id, GRAIN_SLUG) is not None:
         ways.add("explain")
     if any(s.slug == GRAIN_SLUG for s in service.topics(guild_id)):
         ways.add("topics")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.search import MAX_CHOICE_NAME, MAX_CHOICES, Catalog, Searcher, build_query
+from bot.search import MAX_CHOICE_NAME, MAX_CHOICES, Catalog, Searcher, View, build_query
 from bot.sections import SLUG_RE, Section, SectionContent
 from bot.service import BriefingService
 from bot.store import SectionStore
@@ -42,8 +42,9 @@ def store(briefing) -> SectionStore:
 
 
 @pytest.fixture(scope="module")
-def catalog(searcher) -> Catalog:
-    return searcher.catalog
+def catalog(searcher) -> View:
+    """What the console sees: the curated pack alone."""
+    return searcher.catalog.view(None)
 
 
 def synthetic(
@@ -139,7 +140,7 @@ async def test_suggestions_prefer_the_best_hits_then_the_rotation(searcher):
     result = await searcher.search("asdf", None)
     assert result.results == ()
     assert [s.slug for s in searcher.closest_topics(result, None)] == [
-        s.slug for s in searcher.catalog.visible(None)[:3]
+        s.slug for s in searcher.catalog.view(None).visible()[:3]
     ]
     partial = await searcher.search("berlin flights", None)
     chosen = searcher.closest_topics(partial, None)
@@ -281,35 +282,33 @@ def assert_well_formed(choices, slugs):
     "typed", ["", " ", "berl", "natto", "nato ", "the", "zzzz", "x" * 300, *HOSTILE[:12]]
 )
 def test_autocomplete_choices_are_well_formed(catalog, expected_slugs, typed):
-    assert_well_formed(catalog.autocomplete(typed, None), set(expected_slugs))
+    assert_well_formed(catalog.autocomplete(typed), set(expected_slugs))
 
 
 def test_autocomplete_of_nothing_lists_the_rotation(catalog, expected_slugs):
-    assert [c.value for c in catalog.autocomplete("", None)] == expected_slugs
-    assert [c.name for c in catalog.autocomplete("", None)] == [
-        s.title for s in catalog.visible(None)
-    ]
+    assert [c.value for c in catalog.autocomplete("")] == expected_slugs
+    assert [c.name for c in catalog.autocomplete("")] == [s.title for s in catalog.visible()]
 
 
 def test_autocomplete_prefix_finds_berlin_first(catalog):
-    assert catalog.autocomplete("berl", None)[0].value == "berlin-talks"
+    assert catalog.autocomplete("berl")[0].value == "berlin-talks"
 
 
 def test_autocomplete_typo_finds_nato_purpose(catalog):
-    assert "nato-purpose" in [c.value for c in catalog.autocomplete("natto", None)]
+    assert "nato-purpose" in [c.value for c in catalog.autocomplete("natto")]
 
 
 def test_autocomplete_caps_count_and_shortens_long_names():
     long_title = "Negotiations " + "very " * 60 + "long"
     sections = [synthetic(i, f"Negotiations round {i}") for i in range(1, 40)]
     sections.append(synthetic(40, long_title))
-    catalog = Catalog(sections)
+    catalog = Catalog.of(sections).view(None)
     slugs = {s.slug for s in sections}
     for typed in ("", "negotiations", "negot", "round"):
-        choices = catalog.autocomplete(typed, None)
+        choices = catalog.autocomplete(typed)
         assert len(choices) == MAX_CHOICES, typed
         assert_well_formed(choices, slugs)
-    everything = Catalog([synthetic(1, long_title)]).autocomplete("", None)
+    everything = Catalog.of([synthetic(1, long_title)]).view(None).autocomplete("")
     # Cut after a whole word, as close to the limit as a word ends.
     assert MAX_CHOICE_NAME - 10 <= len(everything[0].name) <= MAX_CHOICE_NAME
     assert everything[0].name.endswith("very…")
@@ -323,15 +322,15 @@ def test_a_server_override_replaces_the_curated_section_only_there():
     other = synthetic(2, "Other topic", slug="other-topic")
     override = synthetic(3, "Our Berlin", slug="berlin-talks", guild_id=42)
     hidden = synthetic(4, "Hidden one", slug="hidden-one", status="hidden")
-    catalog = Catalog([curated, other, override, hidden])
-    assert [s.id for s in catalog.visible(None)] == [1, 2]
-    assert [s.id for s in catalog.visible(7)] == [1, 2]
-    assert sorted(s.id for s in catalog.visible(42)) == [2, 3]
-    assert catalog.find(42, "Berlin-Talks") == override
-    assert catalog.find(7, "berlin-talks") == curated
-    assert catalog.find(None, "hidden-one") is None
-    assert not catalog.is_visible(curated, 42)
-    assert not catalog.is_visible(override, 7)
-    assert not catalog.is_visible(override, None)
-    assert [c.value for c in catalog.autocomplete("berlin", 42)] == ["berlin-talks"]
-    assert [c.name for c in catalog.autocomplete("berlin", 42)] == ["Our Berlin"]
+    catalog = Catalog.of([curated, other, override, hidden])
+    assert [s.id for s in catalog.view(None).visible()] == [1, 2]
+    assert [s.id for s in catalog.view(7).visible()] == [1, 2]
+    assert sorted(s.id for s in catalog.view(42).visible()) == [2, 3]
+    assert catalog.view(42).find("Berlin-Talks") == override.topic
+    assert catalog.view(7).find("berlin-talks") == curated.topic
+    assert catalog.view(None).find("hidden-one") is None
+    assert catalog.view(42).topic(curated.id) is None
+    assert catalog.view(7).topic(override.id) is None
+    assert catalog.view(None).topic(override.id) is None
+    assert [c.value for c in catalog.view(42).autocomplete("berlin")] == ["berlin-talks"]
+    assert [c.name for c in catalog.view(42).autocomplete("berlin")] == ["Our Berlin"]

@@ -82,49 +82,49 @@ async def test_explain_unknown_text_offers_suggestions(service):
 
 
 async def test_section_by_slug_and_unknown_slug(service):
-    assert service.section("us-role", None).slug == "us-role"
+    assert (await service.section("us-role", None)).slug == "us-role"
     with pytest.raises(SectionNotFound) as caught:
-        service.section("no-such-topic", None)
+        (await service.section("no-such-topic", None))
     assert "no-such-topic" in str(caught.value)
 
 
 async def test_section_by_id_returns_visible_sections(service):
-    for section in service.topics(None):
-        assert service.section_by_id(section.id, None) == section
-        assert service.section_by_id(section.id, 555) == section
+    for topic in service.topics(None):
+        assert (await service.section_by_id(topic.id, None)).topic == topic
+        assert (await service.section_by_id(topic.id, 555)).topic == topic
 
 
 async def test_section_by_id_refuses_unknown_ids(service):
     unknown = max(s.id for s in service.topics(None)) + 1000
     for section_id in (unknown, 0, -1):
         with pytest.raises(SectionNotFound):
-            service.section_by_id(section_id, None)
+            (await service.section_by_id(section_id, None))
 
 
 async def test_section_by_id_refuses_another_servers_section(service):
     own = await add_server_section(service, 42, "local-meetup", "Our local meetup")
-    assert service.section_by_id(own, 42).slug == "local-meetup"
+    assert (await service.section_by_id(own, 42)).slug == "local-meetup"
     for other in (7, None):
         with pytest.raises(SectionNotFound):
-            service.section_by_id(own, other)
+            (await service.section_by_id(own, other))
 
 
 async def test_section_by_id_refuses_a_replaced_curated_section(service):
-    curated = service.section("berlin-talks", None)
+    curated = await service.section("berlin-talks", None)
     override = await add_server_section(service, 42, "berlin-talks", "Our Berlin notes")
     with pytest.raises(SectionNotFound):
-        service.section_by_id(curated.id, 42)
-    assert service.section("berlin-talks", 42).id == override
-    assert service.section_by_id(curated.id, 7) == curated
+        (await service.section_by_id(curated.id, 42))
+    assert (await service.section("berlin-talks", 42)).id == override
+    assert (await service.section_by_id(curated.id, 7)) == curated
 
 
 async def test_section_by_id_refuses_a_retired_section(open_service, pack_dir):
     service = await open_service(knowledge=pack_dir)
-    retired = service.section("berlin-talks", None)
+    retired = await service.section("berlin-talks", None)
     (pack_dir / "berlin-talks.md").unlink()
     await service.import_pack(pack_dir)
     with pytest.raises(SectionNotFound):
-        service.section_by_id(retired.id, None)
+        (await service.section_by_id(retired.id, None))
 
 
 # -- topics, related, the daily explainer -------------------------------------------------------
@@ -154,8 +154,10 @@ async def test_related_sections_share_a_tag_or_a_name_word(service):
             stem(w) for w in content_words(f"{section.title} {' '.join(section.content.aliases)}")
         }
 
-    for section in service.topics(None):
-        for other in service.related(section, None):
+    for topic in service.topics(None):
+        section = await service.load(topic)
+        for related in service.related(section, None):
+            other = await service.load(related)
             shares_tag = bool(set(section.content.tags) & set(other.content.tags))
             shares_word = bool(name_stems(section) & name_stems(other))
             assert shares_tag or shares_word, (section.slug, other.slug)
@@ -219,15 +221,15 @@ async def test_a_server_sees_its_own_section_in_answers(service):
 
 async def test_pack_is_imported_on_first_start_only(open_service, pack_dir, tmp_path):
     first = await open_service(knowledge=pack_dir)
-    original = first.section("us-role", None).content
+    original = (await first.section("us-role", None)).content
     await first.close()
     path = pack_dir / "us-role.md"
     path.write_text(path.read_text("utf-8").replace(original.title, "Changed title"), "utf-8")
     second = await open_service(knowledge=pack_dir)
-    assert second.section("us-role", None).content == original
+    assert (await second.section("us-role", None)).content == original
     report = await second.import_pack(pack_dir)
     assert report.updated == ["us-role"]
-    assert second.section("us-role", None).title == "Changed title"
+    assert (await second.section("us-role", None)).title == "Changed title"
 
 
 async def test_bad_pack_on_first_start_is_refused(open_service, pack_dir):
@@ -261,17 +263,19 @@ async def test_guild_import_writes_that_server_only_never_the_curated_pack(
     assert sorted(report.added) == ["local-meetup", "us-role"]
     assert len(report.unchanged) == 9  # equal to the curated text: no override needed
     assert await service.sections.in_scope(None) == curated_before
-    assert service.section("us-role", 7).title == "Our own take on the US role"
-    assert service.section("local-meetup", 7).guild_id == 7
-    assert service.section("us-role", 8).title == pack["us-role"].title
+    assert (await service.section("us-role", 7)).title == "Our own take on the US role"
+    assert (await service.section("local-meetup", 7)).guild_id == 7
+    assert (await service.section("us-role", 8)).title == pack["us-role"].title
     with pytest.raises(SectionNotFound):
-        service.section("local-meetup", None)
+        (await service.section("local-meetup", None))
     again = await service.import_guild_pack(archive, 7)
     assert not again.changed
 
 
 async def test_guild_import_refuses_another_servers_export_unless_told(service, tmp_path):
-    own = dataclasses.replace(service.section("us-role", 7).content, title="Server 7's US role")
+    own = dataclasses.replace(
+        (await service.section("us-role", 7)).content, title="Server 7's US role"
+    )
     archive = tmp_path / "briefing.zip"
     archive.write_bytes(zip_pack([own], 7))
     with pytest.raises(BriefbotError, match=r"server 7's export, not server 8's"):
@@ -279,7 +283,7 @@ async def test_guild_import_refuses_another_servers_export_unless_told(service, 
     assert await service.sections.in_scope(8) == []
     report = await service.import_guild_pack(archive, 8, other_server=True)
     assert report.added == ["us-role"]
-    assert service.section("us-role", 8).title == "Server 7's US role"
+    assert (await service.section("us-role", 8)).title == "Server 7's US role"
 
 
 async def test_a_bad_guild_import_writes_nothing_and_names_the_problem(service, tmp_path):
@@ -298,7 +302,9 @@ async def test_a_bad_guild_import_writes_nothing_and_names_the_problem(service, 
 
 async def test_curated_import_refuses_a_servers_export(service, tmp_path):
     archive = tmp_path / "briefing.zip"
-    archive.write_bytes(zip_pack([s.content for s in service.topics(7)], 7))
+    archive.write_bytes(
+        zip_pack([s.content for s in await service.sections.visible_sections(7)], 7)
+    )
     with pytest.raises(BriefbotError, match="--guild 7"):
         await service.import_pack(archive)
 
@@ -350,15 +356,15 @@ async def test_a_change_another_process_commits_reaches_a_running_service(
 
         retitled(pack_dir / "us-role.md", "Imported from the command line")
         await other.import_pack(pack_dir)
-        await until(lambda: running.section("us-role", None).title.startswith("Imported"))
+        await until(lambda: running.find("us-role", None).title.startswith("Imported"))
 
         server = tmp_path / "server"
         server.mkdir()
         (server / "us-role.md").write_bytes((pack_dir / "us-role.md").read_bytes())
         retitled(server / "us-role.md", "This server's own take")
         await other.import_guild_pack(server, 7)
-        await until(lambda: running.section("us-role", 7).title == "This server's own take")
-        assert reloads == 2
+        await until(lambda: running.find("us-role", 7).title == "This server's own take")
+        assert reloads == 1  # a server's change rebuilt that server's overlay alone
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)

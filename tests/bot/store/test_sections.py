@@ -245,7 +245,7 @@ async def test_pack_refused_by_the_loader_changes_nothing(open_service, pack_dir
     with pytest.raises(PackError):
         await service.import_pack(pack_dir)
     assert await dump(service.db) == before
-    assert service.section("berlin-talks", None).slug == "berlin-talks"
+    assert (await service.section("berlin-talks", None)).slug == "berlin-talks"
 
 
 async def test_service_import_reloads_the_catalog(open_service, pack_dir):
@@ -254,7 +254,7 @@ async def test_service_import_reloads_the_catalog(open_service, pack_dir):
     report = await service.import_pack(pack_dir)
     assert report.retired == ["berlin-talks"]
     with pytest.raises(SectionNotFound):
-        service.section("berlin-talks", None)
+        (await service.section("berlin-talks", None))
     answer = await service.ask("what are the berlin talks", None)
     assert answer.section is None or answer.section.slug != "berlin-talks"
     assert "berlin-talks" not in [h.slug for h in answer.results]
