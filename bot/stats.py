@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.editing import group_gaps
+from bot.gaps import group_gaps
 from bot.service import BriefingService
 from bot.store.stats import StatsStore
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.editing import Gap
+from bot.gaps import Gap
 from bot.sections import Section
 from bot.service import ScheduleStatus
 from bot.text import truncate

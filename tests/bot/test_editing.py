@@ -12,12 +12,10 @@ from bot.editing import (
     Conflict,
     DraftGone,
     Editor,
-    Gap,
     Kept,
     OverLimit,
     Rejected,
     form_to_content,
-    group_gaps,
     slug_for,
 )
 from bot.errors import FALLBACK_ERROR, InvalidSection, LimitReached, SectionNotFound
@@ -221,7 +219,7 @@ async def test_a_topic_saves_with_sources_in_both_boxes(editor: Editor) -> None:
     ]
 
 
-# -- the pure helpers: a form read into content, unanswered questions grouped -----------------
+# -- the pure helpers: a form read into content ----------------------------------------------
 
 
 def test_a_form_becomes_content_with_trimmed_aliases_and_every_source_line() -> None:
@@ -274,36 +272,6 @@ def test_a_form_that_breaks_a_rule_names_the_field(fields: dict[str, str], field
     with pytest.raises(InvalidSection) as caught:
         form_to_content(fields, "a-title", None, TODAY)
     assert caught.value.field == field
-
-
-def test_gaps_group_similar_questions_most_asked_first() -> None:
-    gaps = group_gaps(
-        [
-            "where is the cafeteria",
-            "Parking permit?",
-            "where is the cafeteria?",
-            "Where's the cafeteria",
-            "where is the cafeteria",
-            "???",  # no words: not a gap
-            "parking permit",
-        ]
-    )
-    assert gaps == [
-        Gap(
-            "where is the cafeteria",
-            4,
-            ("where is the cafeteria", "where is the cafeteria?", "Where's the cafeteria"),
-        ),
-        Gap("parking permit", 2, ("Parking permit?", "parking permit")),  # the shorter wording
-    ]
-
-
-def test_gaps_of_equal_count_sort_by_question_and_nothing_asked_is_no_gap() -> None:
-    assert group_gaps([]) == []
-    assert [g.question for g in group_gaps(["zebra crossing", "apple harvest"])] == [
-        "apple harvest",
-        "zebra crossing",
-    ]
 
 
 # -- Editor.submit: every failure after the editor check keeps the text --

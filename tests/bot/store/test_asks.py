@@ -75,3 +75,30 @@ async def test_gaps_read_the_newest_questions_only(db: Database, clock: Clock) -
     since = START.isoformat(timespec="seconds")
     assert await asks.unanswered(1, since, limit=5) == [f"q{n}" for n in range(25, 30)]
     assert len(await asks.unanswered(1, since)) == 30
+
+
+async def test_unanswered_counts_cover_the_whole_window_a_page_at_a_time(
+    db: Database, clock: Clock
+) -> None:
+    asks = AskLog(db)
+    clock.now = START - timedelta(minutes=1)
+    await asks.record(1, "asked before the window", None, None)
+    for n in range(40):
+        clock.now = START + timedelta(minutes=n)
+        await asks.record(1, f"question {n % 7}", None, None)
+        await asks.record(2, f"another server's question {n % 3}", None, None)
+        await asks.record(1, "an answered question", "slug", 0.9)
+    queries = 0
+    real = db.conn.execute
+
+    def counting(*args: object):  # type: ignore[no-untyped-def]
+        nonlocal queries
+        queries += 1
+        return real(*args)  # type: ignore[arg-type]
+
+    db.conn.execute = counting  # type: ignore[method-assign]
+    found = await asks.unanswered_counts(1, START.isoformat(timespec="seconds"), page=3)
+    assert queries == 3  # 3 + 3 + 1 texts: never the whole backlog in one query
+    # Each text once, with how many times it was asked and the id of its first asking (the
+    # first 2 ids are the one before the window and the other server's first question).
+    assert found == [(f"question {n}", 6 if n < 5 else 5, 2 + 3 * n) for n in range(7)]
