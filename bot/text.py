@@ -129,3 +129,92 @@ def stem(word: str) -> str:
 
 def stems(text: str) -> set[str]:
     return {stem(w) for w in words(text)}
+
+
+# Word families (see `family`). Each step rewrites the end of the key, and only when what stays
+# is long enough: the length guards are what keep short unrelated words (list/listen,
+# corn/corner, numb/number, war/warship, bid/Biden) apart.
+
+# Derivational suffixes Snowball keeps when they fall outside its R2 region, with the shortest
+# remainder that is stripped; the remainder is stemmed again (relationship -> relation -> relat).
+# Not -hood: likelihood would join like.
+FAMILY_SUFFIXES = (("ship", 5), ("ment", 4), ("ist", 6))
+# Agent nouns, comparatives and -en verbs: trainer -> train, guarantor -> guarant,
+# threaten -> threat. Shortest remainder kept.
+FAMILY_AGENT_MIN = 5
+# Snowball turns a final -y into -i. A trailing "ri" goes when six letters or more stay
+# (weaponri -> weapon, militari -> milita); a final "i" or "e" goes from a key of seven letters on
+# (economi -> econom, guarante -> guarant), so policy and treaty keep theirs.
+FAMILY_RI_MIN = 6
+FAMILY_FINAL_MIN = 7
+# (ending, replacement, shortest key) tables; the first matching row applies.
+# Adverbs and nouns of -y words, before the trailing -ri / -i / -e is dropped.
+FAMILY_Y_ENDINGS = (
+    ("arili", "ari", 0),  # militarily / military
+    ("ianc", "i", 0),  # alliance / ally, reliance / rely
+    ("aci", "at", 6),  # diplomacy / diplomat, democracy / democrat
+)
+# Latin alternations: one root spelt two ways.
+FAMILY_ALTERNATIONS = (
+    ("pans", "pand", 6),  # expansion / expand
+    ("xtens", "xtend", 0),  # extension / extend
+    ("etens", "etend", 0),  # pretence / pretend
+    ("fens", "fend", 6),  # defensive / defend (and offensive / offend)
+    ("fenc", "fend", 6),  # defence / defend
+    ("pons", "pond", 6),  # response / respond
+    ("pens", "pend", 6),  # suspension / suspend, expense / expend
+    ("hens", "hend", 6),  # comprehension / comprehend
+    ("cess", "ced", 6),  # concession / concede, secession / secede
+    ("vas", "vad", 4),  # invasion / invade, evasion / evade
+    ("vok", "voc", 4),  # provoke / provocation, revoke / revocation
+    ("esolut", "esolv", 0),  # resolution / resolve
+    ("ssolut", "ssolv", 0),  # dissolution / dissolve
+)
+
+
+def _rewrite_end(key: str, table: tuple[tuple[str, str, int], ...]) -> str:
+    for ending, replacement, shortest in table:
+        if key.endswith(ending) and len(key) >= shortest:
+            return key[: -len(ending)] + replacement
+    return key
+
+
+@functools.lru_cache(maxsize=200_000)
+def family(word: str) -> str:
+    """A key coarser than `stem`: words of one family share it, so a question may use another
+    form of the text's word ("relationship" for "relations", "expanding" for "expansion",
+    "guarantors" for "guarantees", "militarily" for "military").
+
+    Computed from the Snowball stem, so words with one stem always share a family. Then, in
+    order, each step rewriting the end of the key:
+
+    1. a derivational suffix Snowball left on (-ship, -ment, -ist) is cut and the
+       rest stemmed again, and a stem still ending in -ion is stemmed once more
+       (expansionism -> expansion -> expans);
+    2. an agent, comparative or verb ending (-er, -or, -en) is cut;
+    3. the -y words: militarily -> military, alliance -> ally, diplomacy -> diplomat, then a
+       trailing -ri, -i or -e of a long key (weaponry -> weapon, economy -> econom);
+    4. one Latin alternation of the root (expans -> expand, defens -> defend, concess ->
+       conced, invas -> invad, provok -> provoc, resolut -> resolv).
+
+    Each step needs a long enough remainder, so short words keep their own key: community and
+    communication, country and count, treaty and treat, policy and police, casualties and
+    casual, list and listen stay apart. Known coarse merges, accepted: nation/national and
+    secure/securities (Snowball's own), offensive/offend, counter/count, state/statement.
+    British -ise and American -ize spellings are not joined.
+    """
+    key = stem(word)
+    for suffix, shortest in FAMILY_SUFFIXES:
+        if key.endswith(suffix) and len(key) - len(suffix) >= shortest:
+            key = stem(key[: -len(suffix)])
+            break
+    if key.endswith("ion"):
+        key = stem(key)
+    if key.endswith(("er", "or", "en")) and len(key) - 2 >= FAMILY_AGENT_MIN:
+        key = key[:-2]
+    key = _rewrite_end(key, FAMILY_Y_ENDINGS)
+    if key.endswith("ri") and len(key) - 2 >= FAMILY_RI_MIN:
+        key = key[:-2]
+    elif key.endswith(("i", "e")) and len(key) >= FAMILY_FINAL_MIN:
+        key = key[:-1]
+    return _rewrite_end(key, FAMILY_ALTERNATIONS)
