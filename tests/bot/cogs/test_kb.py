@@ -18,7 +18,6 @@ from bot.client import interaction_tasks
 from bot.editing import Author
 from bot.pack import load_zip
 from bot.sections import MAX_SLUG, Source
-from bot.store.asks import MAX_GAP_QUESTIONS
 from bot.ui.forms import FORM_FIELDS, FORM_ID_RE, form_id
 from tests.discord_support import KNOWLEDGE, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
@@ -807,29 +806,34 @@ async def test_history_pages_read_one_page_of_revisions_per_click(tmp_path: Path
         assert read == [10, 10, 4]  # never the whole history on a click
 
 
-async def test_gaps_group_the_newest_questions_off_the_event_loop(
+async def test_gaps_count_the_whole_window_off_the_event_loop_and_only_this_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grouped_in: list[tuple[str, int]] = []
-    real_group = editing.group_gaps
+    real_group = editing.group_asked
 
-    def watched(questions: Any) -> Any:
-        grouped_in.append((threading.current_thread().name, len(questions)))
-        return real_group(questions)
+    def watched(asked: Any) -> Any:
+        asked = list(asked)
+        grouped_in.append((threading.current_thread().name, sum(a.times for a in asked)))
+        return real_group(asked)
 
-    monkeypatch.setattr(editing, "group_gaps", watched)
+    monkeypatch.setattr(editing, "group_asked", watched)
     async with FakeDiscord() as fake:
-        a = fake.add_guild(name="A")
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
             asked = bot.service.db.now()
+            # More than the 2,000 questions the report used to read, and a busier server beside.
+            rows = [(a.id, f"why is the sky colour {n}?") for n in range(2500)]
+            rows += [(a.id, "how do I bake bread")] * 3 + [(b.id, "lunar eclipse tonight")] * 5000
             async with bot.service.db.transaction() as conn:
                 await conn.executemany(
                     "INSERT INTO asks (guild_id, question, asked_at) VALUES (?, ?, ?)",
-                    ((a.id, f"why is the sky colour {n}?", asked) for n in range(2500)),
+                    [(*row, asked) for row in rows],
                 )
             ix = await kb(fake, a.id, "gaps", days=7)
-            await ix.wait_response()
-    assert [count for _, count in grouped_in] == [MAX_GAP_QUESTIONS] == [2000]
+            lines = (await ix.wait_response())["data"]["embeds"][0]["description"].splitlines()
+    assert lines == ["**2500×** why is the sky colour 0?", "**3×** how do I bake bread"]
+    assert [count for _, count in grouped_in] == [2503]
     assert grouped_in[0][0] != threading.main_thread().name
 
 
