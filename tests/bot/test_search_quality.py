@@ -1,28 +1,65 @@
-"""Search quality against the evaluation sets written from the seed text (not from the aliases).
+"""Search quality against three evaluation sets, measured so that it measures the search.
+
+- main (`eval_questions.yaml`): written from the seed text, without the aliases; the set the
+  search was tuned on.
+- held-out (`eval_holdout.yaml`): written later by another author, never tuned on.
+- word forms (`eval_wordforms.yaml`): written in one sitting and never tuned on; members use
+  another form of the pack's words ("relationship" for "relations").
 
 For each set: the share of in-topic questions whose confident answer is one of `expect`, and
-how many off-topic questions (expect: null) got a confident answer anyway. The main set must
-reach 95 % with at most one confident off-topic answer; the held-out set is reported only.
+how many off-topic questions (expect: null) got a confident answer anyway. Each set asserts
+its own threshold (`EVAL_SETS`), over the curated pack as it is.
+
+Honest means two guards. No alias of the pack may be a near copy of an evaluation question
+(rapidfuzz ratio after its default processing, `NEAR_COPY` or more): an alias copied from a
+question measures the copy, not the search. No question may be a near copy of one in another
+set, so the held-out figures are held out. And every set is also run over the pack with every
+alias stripped, which shows how much of the rate the aliases carry; that rate is reported,
+not asserted. The table is printed at the end of the run (the `report` fixture).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 import yaml
+from rapidfuzz import fuzz
+from rapidfuzz.utils import default_process
 
+from bot.pack import load_pack, write_pack
 from bot.service import BriefingService
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
 KINDS = {"paraphrase", "keyword", "misspelling", "offtopic"}
-MIN_MAIN_QUESTIONS = 80
-MIN_ACCURACY = 0.95
-MAX_CONFIDENT_OFF_TOPIC = 1
+# An alias (or a question of another set) this similar to a question is a copy of it.
+NEAR_COPY = 80
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    name: str
+    filename: str
+    min_questions: int
+    # the share of in-topic questions answered with an expected section, over the curated pack
+    min_accuracy: float
+    # off-topic questions answered confidently: "I don't know" beats a wrong briefing
+    max_confident_off_topic: int
+
+
+# The main set keeps the issue's 95 %. The two sets never tuned on may fall up to five points
+# under it: a search that generalises loses a little on questions it was not shaped by, not more.
+EVAL_SETS = (
+    EvalSet("main", "eval_questions.yaml", 80, 0.95, 1),
+    EvalSet("held-out", "eval_holdout.yaml", 40, 0.90, 1),
+    EvalSet("word forms", "eval_wordforms.yaml", 50, 0.90, 1),
+)
 
 
 @dataclass
@@ -38,13 +75,11 @@ class Figures:
     def accuracy(self) -> float:
         return self.correct / self.in_topic if self.in_topic else 0.0
 
-    def lines(self) -> list[str]:
-        head = (
-            f"{self.name}: in-topic {self.correct}/{self.in_topic} = {self.accuracy:.1%} "
-            f"(need >= {MIN_ACCURACY:.0%}); off-topic answered confidently "
-            f"{self.confident_off_topic}/{self.off_topic} (allowed <= {MAX_CONFIDENT_OFF_TOPIC})"
+    def rates(self) -> str:
+        return (
+            f"{self.correct:>3}/{self.in_topic:<3} {self.accuracy:6.1%}  "
+            f"off {self.confident_off_topic}/{self.off_topic}"
         )
-        return [head, *(f"    {m}" for m in self.misses)]
 
 
 def load_questions(filename: str) -> list[dict[str, object]]:
@@ -57,6 +92,24 @@ def expected(item: dict[str, object]) -> list[str] | None:
     if expect is None:
         return None
     return [expect] if isinstance(expect, str) else list(expect)  # type: ignore[arg-type]
+
+
+def near_copies(
+    texts: Iterable[tuple[str, str]], questions: Iterable[tuple[str, str]]
+) -> list[str]:
+    """Every (text, question) pair at least NEAR_COPY similar, each named by its origin."""
+    questions = list(questions)
+    found = []
+    for origin, text in texts:
+        for where, question in questions:
+            score = fuzz.ratio(text, question, processor=default_process)
+            if score >= NEAR_COPY:
+                found.append(f"{origin} {text!r} ~ {where} {question!r} ({score:.0f})")
+    return found
+
+
+def questions_of(eval_set: EvalSet) -> list[tuple[str, str]]:
+    return [(eval_set.filename, str(item["q"])) for item in load_questions(eval_set.filename)]
 
 
 async def evaluate(
@@ -84,13 +137,13 @@ async def evaluate(
     return figures
 
 
-@pytest.mark.parametrize(
-    ("filename", "minimum"),
-    [("eval_questions.yaml", MIN_MAIN_QUESTIONS), ("eval_holdout.yaml", 30)],
-)
-def test_evaluation_set_is_well_formed(filename, minimum, expected_slugs):
-    questions = load_questions(filename)
-    assert len(questions) >= minimum
+# -- the sets themselves ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eval_set", EVAL_SETS, ids=lambda s: s.name)
+def test_evaluation_set_is_well_formed(eval_set, expected_slugs):
+    questions = load_questions(eval_set.filename)
+    assert len(questions) >= eval_set.min_questions
     assert len({str(q["q"]).casefold() for q in questions}) == len(questions), "duplicate question"
     for item in questions:
         assert set(item) == {"q", "expect", "kind"}, item
@@ -101,7 +154,36 @@ def test_evaluation_set_is_well_formed(filename, minimum, expected_slugs):
     assert {q["kind"] for q in questions} == KINDS
 
 
-# The briefing is only read (no server id, nothing recorded), so one serves the whole module.
+def test_near_copies_are_found_and_named():
+    found = near_copies([("a.md", "What are the Berlin talks?")], [("q.yaml", "berlin talks?")])
+    assert found == []
+    found = near_copies([("a.md", "Berlin peace talks")], [("q.yaml", "the berlin peace talks")])
+    assert found == ["a.md 'Berlin peace talks' ~ q.yaml 'the berlin peace talks' (90)"]
+
+
+def test_no_alias_is_a_near_copy_of_an_evaluation_question():
+    aliases = [
+        (f"{section.slug} alias", alias)
+        for section in load_pack(KNOWLEDGE)
+        for alias in section.aliases
+    ]
+    assert aliases
+    questions = [q for eval_set in EVAL_SETS for q in questions_of(eval_set)]
+    copies = near_copies(aliases, questions)
+    assert not copies, "aliases copied from the evaluation sets:\n" + "\n".join(copies)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"), list(itertools.combinations(EVAL_SETS, 2)), ids=lambda s: s.name
+)
+def test_evaluation_sets_share_no_question(one, other):
+    shared = near_copies(questions_of(one), questions_of(other))
+    assert not shared, f"{one.name} and {other.name} share questions:\n" + "\n".join(shared)
+
+
+# -- the search over them --------------------------------------------------------------------
+
+# The briefings are only read (no server id, nothing recorded), so one serves the whole module.
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -113,34 +195,68 @@ async def briefing(tmp_path_factory) -> AsyncIterator[BriefingService]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def main_figures(briefing) -> Figures:
-    return await evaluate(briefing, "eval_questions", load_questions("eval_questions.yaml"))
+async def briefing_without_aliases(tmp_path_factory) -> AsyncIterator[BriefingService]:
+    """The curated pack with every alias stripped: titles and text only."""
+    folder = tmp_path_factory.mktemp("bare") / "knowledge"
+    curated = load_pack(KNOWLEDGE)
+    write_pack([dataclasses.replace(s, aliases=()) for s in curated], folder)
+    bare = load_pack(folder)
+    assert len(bare) == len(curated) and not any(s.aliases for s in bare)
+    service = await BriefingService.open(folder.parent / "db.sqlite3", folder)
+    yield service
+    await service.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def figures(briefing, briefing_without_aliases) -> dict[tuple[str, bool], Figures]:
+    """(set name, with aliases?) -> the figures of that set over that pack."""
+    results = {}
+    for eval_set in EVAL_SETS:
+        questions = load_questions(eval_set.filename)
+        for with_aliases, service in ((True, briefing), (False, briefing_without_aliases)):
+            results[eval_set.name, with_aliases] = await evaluate(service, eval_set.name, questions)
+    return results
 
 
 @in_module_loop
-async def test_main_set_in_topic_accuracy(main_figures, report):
-    for line in main_figures.lines():
-        report(line)
-    assert len(load_questions("eval_questions.yaml")) >= MIN_MAIN_QUESTIONS
-    assert main_figures.in_topic >= 1
-    assert main_figures.accuracy >= MIN_ACCURACY, "\n".join(main_figures.lines())
-
-
-@in_module_loop
-async def test_main_set_off_topic_confident_answers(main_figures, report):
-    for line in main_figures.lines():
-        report(line)
-    assert main_figures.off_topic >= 1
-    assert main_figures.confident_off_topic <= MAX_CONFIDENT_OFF_TOPIC, "\n".join(
-        main_figures.lines()
+@pytest.mark.parametrize("eval_set", EVAL_SETS, ids=lambda s: s.name)
+async def test_in_topic_accuracy(eval_set, figures):
+    mine = figures[eval_set.name, True]
+    assert mine.in_topic >= 1
+    assert mine.accuracy >= eval_set.min_accuracy, (
+        f"{eval_set.name}: {mine.rates()} (need >= {eval_set.min_accuracy:.0%})\n"
+        + "\n".join(mine.misses)
     )
 
 
 @in_module_loop
-async def test_holdout_set_figures(briefing, report):
-    questions = load_questions("eval_holdout.yaml")
-    figures = await evaluate(briefing, "eval_holdout", questions)
-    for line in figures.lines():
-        report(line)
-    assert figures.in_topic + figures.off_topic == len(questions)
-    assert figures.in_topic >= 1 and figures.off_topic >= 1
+@pytest.mark.parametrize("eval_set", EVAL_SETS, ids=lambda s: s.name)
+async def test_off_topic_confident_answers(eval_set, figures):
+    mine = figures[eval_set.name, True]
+    assert mine.off_topic >= 1
+    assert mine.confident_off_topic <= eval_set.max_confident_off_topic, (
+        f"{eval_set.name}: {mine.rates()} (allowed <= {eval_set.max_confident_off_topic})\n"
+        + "\n".join(mine.misses)
+    )
+
+
+@in_module_loop
+async def test_rates_with_and_without_aliases_are_reported(figures, report):
+    report(
+        "search quality: in-topic right first answers, off-topic answered confidently"
+        " (aliases near-copying a question are refused)"
+    )
+    report(f"  {'set':<11} {'with aliases':<26} {'without any alias':<26} threshold")
+    for eval_set in EVAL_SETS:
+        with_aliases = figures[eval_set.name, True]
+        without = figures[eval_set.name, False]
+        total = len(load_questions(eval_set.filename))
+        for mine in (with_aliases, without):
+            assert mine.in_topic + mine.off_topic == total
+        report(
+            f"  {eval_set.name:<11} {with_aliases.rates():<26} {without.rates():<26} "
+            f">= {eval_set.min_accuracy:.0%}, off <= {eval_set.max_confident_off_topic}"
+        )
+    for eval_set in EVAL_SETS:
+        for miss in figures[eval_set.name, True].misses:
+            report(f"  {eval_set.name} miss: {miss}")
