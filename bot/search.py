@@ -39,7 +39,7 @@ from rapidfuzz.distance import OSA
 from bot.scope import CURATED
 from bot.sections import Section, Topic
 from bot.store.sections import FtsHit, IndexRow, fts_aliases
-from bot.text import STOPWORDS, content_words, stem, truncate, words
+from bot.text import STOPWORDS, content_words, family, truncate, words
 
 # The numbers that tune the pipeline, grouped by the step they tune (see the module docstring).
 
@@ -62,10 +62,23 @@ MAX_STOPWORD_TYPO = 6
 STOPWORD_TYPO_CUTOFF = 0.75
 # Added to a word's document frequency in its rarity (IDF), so a word no section holds has one.
 IDF_SMOOTHING = 0.5
+# Words members wrap around a topic ("what's happening with", "why do they want", "a big deal")
+# that name no topic, though a small pack may use them rarely: they weigh this share of their
+# rarity.
+FILLER = frozenset(
+    """
+    want wants wanted wanting happen happens happening happened going gonna need needs needed
+    like make makes making made really still currently latest news say says said
+    try tries tried trying get gets getting keep keeps kept start started starting
+    """.split()
+)
+FILLER_WEIGHT = 0.25
 
 # -- 5. candidate retrieval (Query.lookups, Searcher.search) --
-# Rarest words OR'd into one FTS5 lookup.
+# Rarest words OR'd into one FTS5 lookup...
 MAX_FTS_WORDS = 8
+# ...each with at most this many other forms of it the view uses (its word family).
+MAX_FORMS = 4
 # A word in more sections than this is too common to look up cheaply (see Query.lookups).
 COMMON_SECTIONS = 150
 # bm25 hits fetched from the curated index per lookup.
@@ -111,6 +124,10 @@ CONFIDENT_SOME_NAME = 0.2
 # Question words the section must hold, unless none is unknown and it resembles a name this much.
 CONFIDENT_WORDS = 2
 CONFIDENT_NAME = 0.5
+# ...or, with at least CONFIDENT_WORDS words and none unknown, the share of the question's
+# weight a section's text must hold to be confident without resembling a name ("sphere of
+# influence": every word of it is in the text).
+CONFIDENT_ALL_WORDS = 0.99
 
 # -- what a search returns (Searcher) --
 # Ranked hits returned.
@@ -147,6 +164,8 @@ MAX_AUTOCOMPLETE_CANDIDATES = 40
 MAX_CHOICES = 25
 MAX_CHOICE_NAME = 100
 
+_FILLER_KEYS = frozenset(family(w) for w in FILLER)
+
 # How a section's names are packed into one string in memory (title, aliases; then tags).
 _NAME_SEP = "\x1f"
 _TAGS_SEP = "\x1e"
@@ -171,8 +190,9 @@ class SearchResult:
 class Term:
     typed: str
     match: str | None  # the pack's spelling of the word (typo corrected), None if unknown
-    key: str | None  # its stem, the unit of matching
+    key: str | None  # its word family (see bot.text.family), the unit of matching
     weight: float
+    forms: tuple[str, ...] = ()  # the view's words of that family, looked up with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +218,11 @@ class Query:
         """
         known = sorted((t for t in self.terms if t.match), key=lambda t: -t.weight)
         words = list(dict.fromkeys(t.match for t in known if t.match))
-        rare = list(dict.fromkeys(t.match for t in known if t.match and t.key not in self.common))
+        rare = [t for t in known if t.key not in self.common][:MAX_FTS_WORDS]
         if rare:
-            return [" OR ".join(f'"{w}"' for w in rare[:MAX_FTS_WORDS])]
+            # Each word with the other forms of it the view uses ("relationship", "relations").
+            spelled = dict.fromkeys(w for t in rare for w in (t.match, *t.forms) if w)
+            return [" OR ".join(f'"{w}"' for w in spelled)]
         if len(words) >= 2:
             return [f'"{words[0]}" AND "{words[1]}"', f'"{words[0]}"']
         return [f'"{w}"' for w in words[:1]]
@@ -240,7 +262,7 @@ def text_stats(title: str, aliases: str, body: str) -> TextStats:
         length += len(found)
         surface.update(found)
         for word in found:
-            key = stem(word)
+            key = family(word)
             frequency[key] = frequency.get(key, 0.0) + weight
     return TextStats(frozenset(surface), frozenset(frequency), frequency, length)
 
@@ -288,10 +310,21 @@ class Counts:
 
     def add(self, distinct: Iterable[str], indexed: int, sign: int = 1) -> None:
         distinct = set(distinct)
-        self.stems.update(dict.fromkeys({stem(w) for w in distinct}, sign))
+        self.stems.update(dict.fromkeys({family(w) for w in distinct}, sign))
         self.surface.update(dict.fromkeys(distinct, sign))
         self.sections += sign
         self.words += sign * indexed
+
+
+def _families(vocabulary: Iterable[str]) -> dict[str, list[str]]:
+    """Words by family, the most forms a lookup adds at most (function words left out)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for word in vocabulary:
+        if word not in STOPWORDS:
+            forms = found[family(word)]
+            if len(forms) < MAX_FORMS:
+                forms.append(word)
+    return dict(found)
 
 
 def _by_length(vocabulary: Iterable[str]) -> dict[int, list[str]]:
@@ -319,6 +352,7 @@ class SharedIndex:
         self._name_index: dict[str, array[int]] = {}
         self._name_words: list[str] = []
         self._vocabulary: dict[int, list[str]] = {}
+        self._forms: dict[str, list[str]] = {}
         self._stats: dict[int, TextStats] = {}
 
     def add(self, rows: Iterable[IndexRow]) -> None:
@@ -342,6 +376,7 @@ class SharedIndex:
         self._building = None
         self._name_words = sorted(self._name_index)
         self._vocabulary = _by_length(self.counts.surface)
+        self._forms = _families(self.counts.surface)
         return self
 
     @classmethod
@@ -362,6 +397,9 @@ class SharedIndex:
 
     def vocabulary(self, length: int) -> list[str]:
         return self._vocabulary.get(length, [])
+
+    def forms(self, key: str) -> list[str]:
+        return self._forms.get(key, [])
 
     def stats(self, hit: FtsHit) -> TextStats:
         """A hit's words, cached per section (a bounded cache)."""
@@ -432,6 +470,7 @@ class Overlay:
         )
         self._name_words = sorted(self._name_index)
         self._vocabulary = _by_length(w for w, n in self.counts.surface.items() if n > 0)
+        self._forms = _families(w for w, n in self.counts.surface.items() if n > 0)
         self._excluded: tuple[SharedIndex, list[int]] | None = None
 
     def excluded(self, shared: SharedIndex) -> list[int]:
@@ -452,6 +491,9 @@ class Overlay:
 
     def vocabulary(self, length: int) -> list[str]:
         return self._vocabulary.get(length, [])
+
+    def forms(self, key: str) -> list[str]:
+        return self._forms.get(key, [])
 
     def holding(self, keys: Iterable[str]) -> set[int]:
         """Own active sections whose text holds any of these stems."""
@@ -527,20 +569,27 @@ class View:
         )
 
     def weight(self, key: str) -> float:
-        """Inverse document frequency of a stem: rare words say more about what is asked."""
-        return math.log((self.size + 1) / (max(0, self.document_frequency(key)) + IDF_SMOOTHING))
+        """Inverse document frequency of a word family: rare words say more about what is
+        asked (filler words less than their rarity suggests)."""
+        rarity = math.log((self.size + 1) / (max(0, self.document_frequency(key)) + IDF_SMOOTHING))
+        return rarity * FILLER_WEIGHT if key in _FILLER_KEYS else rarity
 
     def is_common(self, key: str) -> bool:
         return self.document_frequency(key) > COMMON_SECTIONS
 
+    def forms(self, key: str, typed: str) -> tuple[str, ...]:
+        """Other words of this family the view uses (looked up with the one typed)."""
+        found = [*self.shared.forms(key), *self.overlay.forms(key)]
+        return tuple(w for w in dict.fromkeys(found) if w != typed and self._uses(w))
+
     def name_keys(self, section_id: int) -> list[frozenset[str]]:
         """Stems of the title and of each alias."""
         names, _ = self.names(section_id)
-        return [frozenset(stem(w) for w in content_words(name)) for name in names]
+        return [frozenset(family(w) for w in content_words(name)) for name in names]
 
     def correct(self, word: str) -> str | None:
         """The view's word closest to `word` (a typo), or None when nothing is close enough."""
-        if self._uses(word) or self.document_frequency(stem(word)) > 0:
+        if self._uses(word) or self.document_frequency(family(word)) > 0:
             return word
         if len(word) < MIN_TYPO_WORD or not word.isalpha():
             return None
@@ -563,7 +612,7 @@ class View:
             return None
         # Among equally close words prefer the commoner one ("natto" -> "nato", not "nat").
         ties = [w for w, score, _ in found if score >= found[0][1] - TYPO_TIE]
-        return max(ties, key=lambda w: self.document_frequency(stem(w)))
+        return max(ties, key=lambda w: self.document_frequency(family(w)))
 
     # -- candidates --
 
@@ -580,7 +629,7 @@ class View:
     def related(self, topic: Topic, limit: int) -> list[Topic]:
         """Other topics sharing tags or title and alias words with `topic`, most related first."""
         names, tags = self.names(topic.id)
-        keys = {stem(w) for name in names for w in content_words(name)}
+        keys = {family(w) for name in names for w in content_words(name)}
         looked_up = {w for name in names for w in content_words(name)} | {
             w for tag in tags for w in words(tag)
         }
@@ -596,7 +645,7 @@ class View:
                     if other is None:
                         continue
                     other_names, other_tags = self.names(other_id)
-                    other_keys = {stem(w) for name in other_names for w in content_words(name)}
+                    other_keys = {family(w) for name in other_names for w in content_words(name)}
                     score = RELATED_TAG_WEIGHT * len(set(tags) & set(other_tags)) + sum(
                         self.weight(k) for k in keys & other_keys
                     )
@@ -765,12 +814,13 @@ def build_query(text: str, view: View) -> Query:
         match = view.correct(word)
         if match is None and _is_misspelt_stopword(word):
             continue
-        key = stem(match) if match else None
+        key = family(match) if match else None
         weight = view.weight(key) if key else unknown_weight
         if match is not None and match != word:
             # A corrected word is a guess ("place" may be meant, not "peace"): it counts for less.
             weight *= OSA.normalized_similarity(word, match)
-        terms.append(Term(word, match, key, weight))
+        forms = view.forms(key, match) if key and match else ()
+        terms.append(Term(word, match, key, weight, forms))
     common = frozenset(t.key for t in terms if t.key is not None and view.is_common(t.key))
     return Query(text, tuple(terms), common)
 
@@ -862,7 +912,7 @@ def rank(
             and share >= CONFIDENT_SHARE
             and resemblance >= CONFIDENT_SOME_NAME
             and (count >= CONFIDENT_WORDS or (unknown == 0 and resemblance >= CONFIDENT_NAME))
-        )
+        ) or (count >= CONFIDENT_WORDS and unknown == 0 and coverage >= CONFIDENT_ALL_WORDS)
         scored.append((score, sure, candidate.topic))
     scored.sort(key=lambda t: (-t[0], t[2].position, t[2].slug))
     results = tuple(
