@@ -9,6 +9,7 @@ from __future__ import annotations
 from bench import interactions_bench
 from bench.__main__ import BENCHMARKS
 from bench.core import Options, load_questions
+from bench.interactions_bench import BARE, BRIEFBOT, QUICK_COUNT
 
 QUICK = Options(quick=True)
 
@@ -22,26 +23,29 @@ def test_questions_come_from_the_evaluation_set() -> None:
     assert len(questions) > 50 and all(q.strip() for q in questions)
 
 
-async def test_interactions_quick_run_answers_and_records_every_ask() -> None:
+async def test_both_bots_answer_every_quick_interaction_and_briefbot_records_each() -> None:
     results = await interactions_bench._run_interactions(QUICK)
-    phases = [*results.steady, results.burst]
-    assert [p.count for p in phases] == [interactions_bench.QUICK_COUNT] * 3
-    for phase in phases:
-        kinds = phase.kinds()
-        assert kinds["cooldown"] == 0 and kinds["error"] == 0, (phase.name, kinds)
-        # The fake's request log, not the interactions' own state, says what was answered.
-        sent_at = {ix.id: ix.sent_at for ix in phase.interactions}
-        in_time = [
-            ix_id
-            for ix_id, at in phase.callback_at.items()
-            if at - sent_at[ix_id] <= interactions_bench.LOST_AFTER_S
-        ]
-        assert phase.lost == phase.count - len(in_time), (phase.name, phase.lost, len(in_time))
-        assert len(phase.latencies()) == len(in_time)
-        assert phase.lost == 0, (phase.name, kinds)
-    assert results.asks_recorded == results.asks_expected
+    assert [c.name for c in results.contenders] == [BARE, BRIEFBOT]
+    for contender in results.contenders:
+        assert [p.name for p in contender.phases] == ["100/s", "200/s", "burst"]
+        assert contender.warmed == contender.warmup
+        for phase in contender.phases:
+            assert phase.count == QUICK_COUNT
+            kinds = phase.kinds()
+            assert kinds["cooldown"] == 0 and kinds["error"] == 0, (contender.name, kinds)
+            # The fake's request log, not the interactions' own state, says what was answered.
+            for sample in phase.samples:
+                assert (sample.latency is None) == (sample.logged_latency is None)
+            assert phase.lost == 0 and phase.unanswered == 0, (contender.name, kinds)
+        assert contender.summary.failed == 0
+    bare, ours = results.of(BARE), results.of(BRIEFBOT)
+    # The bare bot answers every question with its fixed card, at once.
+    assert all(p.kinds()["card"] == p.count and p.deferred == 0 for p in bare.phases)
+    assert bare.summary.asks_recorded is None
+    assert ours.summary.asks_recorded == ours.asked == ours.warmup + 3 * QUICK_COUNT
     report = interactions_bench.render_interactions(results)
     assert report.startswith("## Interactions")
-    for heading in ("### Steady rate", "### Burst: all at once", "### Answers"):
+    for heading in ("### Side by side", "### Steady rate", "### Burst: all at once", "### Answers"):
         assert heading in report
-    assert "| 200/s |" in report and "| burst |" in report
+    assert "| p99 ms at 200/s " in report and "Briefbot / bare" in report
+    assert f"| {BRIEFBOT} " in report and f"| {BARE} " in report
