@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import NamedTuple
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from bot.store.database import Database
+
+log = logging.getLogger(__name__)
 
 MAX_LOGGED_QUESTION = 300
 # Old questions are deleted this many at a time, one short transaction each, so pruning a
@@ -27,20 +32,146 @@ class Asked(NamedTuple):
     first: int
 
 
+# Writing the log: `record` only queues a question, and a background task writes the queue in
+# one transaction FLUSH_SECONDS after the first question waiting, or as soon as FLUSH_AT wait.
+FLUSH_SECONDS = 0.25
+FLUSH_AT = 200
+# At most this many questions wait in memory; a `record` that finds the queue full writes it
+# itself (the member already has the answer), so no question is dropped.
+MAX_QUEUED = 5000
+INSERT_ASK = (
+    "INSERT INTO asks (guild_id, question, answered, score, asked_at) VALUES (?, ?, ?, ?, ?)"
+)
+# One queued question: the `asks` row, in INSERT_ASK's order (asked_at is when it was asked).
+QueuedAsk = tuple[int, str, str | None, float | None, str]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _after_flush(
+    read: Callable[Concatenate[AskLog, P], Awaitable[R]],
+) -> Callable[Concatenate[AskLog, P], Awaitable[R]]:
+    """A reader of the log sees every question recorded before it: the queue is written first."""
+
+    @functools.wraps(read)
+    async def reading(asks: AskLog, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        await asks.flush()
+        return await read(asks, *args, **kwargs)
+
+    return reading
+
+
 class AskLog:
-    def __init__(self, db: Database) -> None:
+    """The asks of every server. Writes are batched off the answering path: `record` queues,
+    a background task writes (see FLUSH_SECONDS), `flush` writes now and `close` writes what
+    is left. The readers here flush first; a reader elsewhere sees a question once flushed.
+
+    A batch the database refuses stays queued, in order, and is retried on the next flush
+    (the first failure is logged with its traceback, and so is the recovery); `flush` and
+    `close` raise it, so nothing is lost without a word.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        flush_seconds: float | None = FLUSH_SECONDS,
+        flush_at: int = FLUSH_AT,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         self.db = db
+        self.flush_seconds = flush_seconds  # None: only FLUSH_AT (or `flush`) writes
+        self.flush_at = flush_at
+        self.max_queued = max_queued
+        self._queue: list[QueuedAsk] = []
+        self._writing: list[QueuedAsk] = []  # the batch being written now
+        self._one_writer = asyncio.Lock()
+        self._due = asyncio.Event()  # FLUSH_AT questions wait, or closing
+        self._closed = False
+        self._failing = False
+        self.writer: asyncio.Task[None] | None = None  # the background task, while one runs
+
+    @property
+    def queued(self) -> int:
+        """Questions recorded and not yet written (including a batch being written)."""
+        return len(self._queue) + len(self._writing)
 
     async def record(
         self, guild_id: int, question: str, answered: str | None, score: float | None
     ) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO asks (guild_id, question, answered, score, asked_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (guild_id, question[:MAX_LOGGED_QUESTION], answered, score, self.db.now()),
-            )
+        """Queue one question; it is written within `flush_seconds` (or by `flush`)."""
+        row = (guild_id, question[:MAX_LOGGED_QUESTION], answered, score, self.db.now())
+        if self.queued >= self.max_queued:
+            await self.flush()  # raises if the database refuses: then this one is not queued
+        self._queue.append(row)
+        if self._closed:
+            await self.flush()
+        elif len(self._queue) >= self.flush_at:
+            self._due.set()
+        if not self._closed and (self.writer is None or self.writer.done()):
+            self.writer = asyncio.create_task(self._write_soon(), name="briefbot-ask-log")
 
+    async def flush(self) -> int:
+        """Write every queued question now, in one transaction; how many were written.
+
+        If the database refuses, they stay queued (the next flush retries them) and the
+        error is raised.
+        """
+        async with self._one_writer:
+            if not self._queue:
+                return 0
+            self._writing, self._queue = self._queue, []
+            count = len(self._writing)
+            # Shielded: a flush cancelled mid-COMMIT must not queue again rows it wrote.
+            await asyncio.shield(self._write())
+            return count
+
+    async def _write(self) -> None:
+        batch = self._writing
+        try:
+            async with self.db.transaction() as conn:
+                await conn.executemany(INSERT_ASK, batch)
+        except BaseException:
+            self._queue[:0] = batch  # kept, oldest first, for the next try
+            raise
+        finally:
+            self._writing = []
+
+    async def _write_soon(self) -> None:
+        """The background writer: runs while questions are queued, then ends."""
+        while self._queue:
+            if len(self._queue) < self.flush_at and not self._closed:
+                self._due.clear()
+                try:
+                    async with asyncio.timeout(self.flush_seconds):
+                        await self._due.wait()
+                except TimeoutError:
+                    pass
+            try:
+                await self.flush()
+            except Exception:
+                if not self._failing:
+                    log.exception("could not write %d asked questions; kept to retry", self.queued)
+                self._failing = True
+                if self._closed:
+                    return  # close() tries once more and raises
+            else:
+                if self._failing:
+                    log.warning("the ask log is written again")
+                self._failing = False
+
+    async def close(self) -> None:
+        """Write every queued question and stop the background writer (before the database
+        closes). Raises if the last write fails; a later `record` writes at once."""
+        self._closed = True
+        self._due.set()
+        if self.writer is not None:
+            await self.writer
+            self.writer = None
+        await self.flush()
+
+    @_after_flush
     async def unanswered(self, guild_id: int, since: str, limit: int = MAX_LISTED) -> list[str]:
         """The newest `limit` unanswered questions asked since `since`, oldest of them first."""
         async with self.db.conn.execute(
@@ -51,6 +182,7 @@ class AskLog:
             newest_first = [row[0] for row in await cursor.fetchall()]
         return newest_first[::-1]
 
+    @_after_flush
     async def unanswered_counts(
         self, guild_id: int, since: str, page: int = COUNTS_PAGE
     ) -> list[Asked]:
@@ -75,6 +207,7 @@ class AskLog:
                 return found
             after = rows[-1][0]
 
+    @_after_flush
     async def prune(self, before: str, batch: int = PRUNE_BATCH) -> int:
         """Delete every question asked before `before` (ISO time), `batch` rows at a time."""
         total = 0

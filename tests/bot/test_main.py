@@ -504,9 +504,11 @@ def test_db_purge_guild_deletes_that_servers_data_at_once(cli, db_path):
     async def fill() -> None:
         db = await Database.open(db_path)
         try:
+            asks = AskLog(db)
             for guild in (111, 222):
-                await AskLog(db).record(guild, "a question", None, None)
+                await asks.record(guild, "a question", None, None)
                 await ModerationStore(db).update(guild, mod_role_id=guild)
+            await asks.close()  # the ask log is written in batches
         finally:
             await db.close()
 
@@ -528,8 +530,10 @@ def test_db_purge_guild_refuses_what_is_not_a_server_id(cli, db_path, guild):
     async def fill() -> None:
         db = await Database.open(db_path)
         try:
-            await AskLog(db).record(0, "asked at the console", None, None)
-            await AskLog(db).record(-111, "a negative id", None, None)
+            asks = AskLog(db)
+            await asks.record(0, "asked at the console", None, None)
+            await asks.record(-111, "a negative id", None, None)
+            await asks.close()  # the ask log is written in batches
         finally:
             await db.close()
 

@@ -57,6 +57,7 @@ async def test_questions_older_than_the_retention_are_deleted(db: Database, cloc
     await asks.record(1, "old", None, None)
     clock.advance(days=5)
     await asks.record(1, "newer", None, None)
+    await asks.flush()  # the ask log is written in batches
     retention = Retention(db, ask_days=90)
     clock.advance(days=85, seconds=-1)
     assert (await retention.run_once()).asks_deleted == 0
@@ -222,7 +223,9 @@ async def test_a_purge_reloads_the_catalog_so_the_servers_topics_are_no_longer_a
 async def test_the_loop_waits_for_ready_and_stops_if_told_before(
     db: Database, clock: Clock
 ) -> None:
-    await AskLog(db).record(1, "ancient", None, None)
+    asks = AskLog(db)
+    await asks.record(1, "ancient", None, None)
+    await asks.flush()  # the ask log is written in batches
     clock.advance(days=400)
     never_ready = asyncio.Event()
     waiting = asyncio.Event()

@@ -62,6 +62,7 @@ async def fill(service: BriefingService, clock: Clock) -> None:
     await asks.record(2, "where is the cafeteria?", None, None)
     clock.now = NOW - timedelta(days=1)
     await asks.record(2, "parking permit", None, None)
+    await asks.flush()  # the ask log is written in batches
     clock.now = NOW
     old = (NOW - timedelta(days=10)).isoformat(timespec="seconds")
     recent = (NOW - timedelta(days=1)).isoformat(timespec="seconds")
@@ -187,6 +188,7 @@ async def record_now(db_path: Path, knowledge_dir: Path) -> str:
         asks = AskLog(service.db)
         await asks.record(5, "berlin talks", "berlin-talks", 0.9)
         await asks.record(5, "lost and found", None, None)
+        await asks.flush()  # the ask log is written in batches
     finally:
         await service.close()
     return now.date().isoformat()

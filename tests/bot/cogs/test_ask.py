@@ -436,6 +436,7 @@ async def test_asks_are_answered_and_recorded_when_the_defer_fails_in_a_burst(
                 )
                 response = await ix.wait_response()
                 await asyncio.wait_for(recorded.wait(), timeout=5)
+            await bot.service.asks.flush()  # the ask log is written in batches
             asked = await bot.service.db.conn.execute_fetchall("SELECT question FROM asks")
         assert response["type"] == CHANNEL_MESSAGE
         assert response["data"]["embeds"][0]["title"] == "What are the Berlin talks?"

@@ -123,6 +123,7 @@ async def test_purge_removes_sections_aliases_revisions_and_index_rows_of_that_s
         await asks.record(guild, f"question from {guild}", None, None)
         await moderation.update(guild, mod_role_id=guild)
         await moderation.keep_draft(guild, 7, None, None, {"title": "draft"})
+    await asks.flush()  # the ask log is written in batches
     victim = await sections.get(VICTIM, f"topic-{VICTIM}")
     assert victim is not None
     counts_before = {
