@@ -140,7 +140,7 @@ class AskLog:
 
     async def _write_soon(self) -> None:
         """The background writer: runs while questions are queued, then ends."""
-        while self._queue:
+        while self.queued:  # a batch another flush is writing may come back to the queue
             if len(self._queue) < self.flush_at and not self._closed:
                 self._due.clear()
                 try:

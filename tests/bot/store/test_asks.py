@@ -271,3 +271,14 @@ async def test_a_full_queue_the_database_refuses_raises_instead_of_growing(
     assert asks.queued == 2
     await asks.close()
     assert [q for q, _ in await questions(db)] == ["q0", "q1"]
+
+
+async def test_a_batch_another_flush_failed_to_write_is_left_to_the_writer(db: Database) -> None:
+    asks = AskLog(db, flush_seconds=0)
+    Transactions(db, failures=1)
+    await asks.record(1, "q0", None, None)  # the writer starts while this flush is writing
+    with pytest.raises(sqlite3.OperationalError):
+        await asks.flush()
+    assert asks.writer is not None
+    await asks.writer
+    assert [q for q, _ in await questions(db)] == ["q0"] and asks.queued == 0
