@@ -11,13 +11,14 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import fanout_bench, interactions_bench, search_bench
+from bench import fanout_bench, gaps_bench, interactions_bench, search_bench
 from bench.core import DEFAULT_SEED, Benchmark, Options, header
 
 BENCHMARKS: dict[str, Benchmark] = {
     "search": search_bench.run,
     "interactions": interactions_bench.run,
     "fanout": fanout_bench.run,
+    "gaps": gaps_bench.run,
 }
 
 

@@ -10,13 +10,17 @@ distinct questions, not by how often they were asked: the store counts repeats o
 texts that reduce to the same words (case, punctuation, spacing) are counted together here. Each
 distinct question, most asked first, then joins the most similar group it meets or starts its
 own. It meets only the groups that share one of its BLOCKING_WORDS rarest words (stopwords
-aside), at most MAX_CANDIDATES of them: two wordings of one question share their rare words,
-and two questions that share only common ones ("russia", "nato") are rarely the same
-question. So 100,000 questions cost a few hundred thousand comparisons, not billions.
+aside), the most asked of them first: two wordings of one question share their rare words, and
+two questions that share only common ones ("russia", "nato") are rarely the same question. How
+many groups it meets is bounded too (MAX_CANDIDATES through one word, and COMPARISONS in all,
+shared out as the questions are placed), so 100,000 questions asked in 40,000 texts cost a few
+hundred thousand comparisons, and even 100,000 texts all different at most about a million.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +37,16 @@ GAP_EXAMPLES = 3  # wordings shown under a gap, first asked first
 # -- how much comparing one distinct question may cost --
 BLOCKING_WORDS = 2  # a question meets the groups sharing one of its this-many rarest words
 MAX_CANDIDATES = 300  # groups met through one word at most (the most asked ones)
+MIN_CANDIDATES = 8  # ... and at least, however little of the budget is left
+COMPARISONS = 1_000_000  # shared out over the questions still to place, the most asked first
+
+# -- sharing the interpreter with the event loop --
+# The grouping runs in a worker thread, and one Python thread runs at a time: a busy thread
+# keeps the turn for 5 ms (sys.getswitchinterval) before a waiting one gets it, and an answer on
+# the event loop waits for a turn at every step (each database reply, each wake-up). So the
+# grouping gives its turn away itself, after each slice of work.
+WORK_SLICE_S = 0.00025  # work between two pauses
+PAUSE_S = 0.00005  # long enough for a waiting thread to take the turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +58,16 @@ class Gap:
     examples: tuple[str, ...]
 
 
-@dataclass(slots=True)
-class _Wording:
-    """One text as shown (cleaned), how often it was asked, and the order of its first asking."""
+class _Pauses:
+    """Called once per item of work: sleeps PAUSE_S after every WORK_SLICE_S of it."""
 
-    text: str
-    count: int
-    first: int
+    def __init__(self) -> None:
+        self.until = time.perf_counter() + WORK_SLICE_S
 
-
-@dataclass(slots=True)
-class _Question:
-    """The wordings that reduce to the same words (`key`), with their total and first asking."""
-
-    key: str
-    count: int
-    first: int
-    wordings: list[_Wording]
+    def __call__(self) -> None:
+        if time.perf_counter() >= self.until:
+            time.sleep(PAUSE_S)
+            self.until = time.perf_counter() + WORK_SLICE_S
 
 
 def group_gaps(questions: Sequence[str]) -> list[Gap]:
@@ -74,84 +81,147 @@ def group_gaps(questions: Sequence[str]) -> list[Gap]:
 
 def group_asked(asked: Iterable[Asked]) -> list[Gap]:
     """Distinct questions with how often each was asked, grouped by similarity, most asked
-    first (ties by question). Questions without a word are left out."""
-    questions = _distinct(asked)
-    groups = _cluster(questions)
-    gaps = [_gap(members) for members in groups]
-    gaps.sort(key=lambda g: (-g.count, g.question))
-    return gaps
+    first (ties by question). Questions without a word are left out.
+
+    Wordings and questions are numbered and described by parallel lists of numbers rather
+    than an object each: tens of thousands of objects would wake the garbage collector, whose
+    full passes stop every thread.
+    """
+    pause = _Pauses()
+    texts, counts, firsts = _wordings(asked, pause)
+    keys, key_of = _keys(texts, pause)
+    key_counts = [0] * len(keys)
+    key_firsts = [sys.maxsize] * len(keys)
+    for wording, key in enumerate(key_of):
+        if key >= 0:
+            key_counts[key] += counts[wording]
+            key_firsts[key] = min(key_firsts[key], firsts[wording])
+    group_of = _cluster(keys, key_counts, key_firsts, pause)
+    return _gaps(texts, counts, firsts, [group_of[k] if k >= 0 else -1 for k in key_of], pause)
 
 
-def _distinct(asked: Iterable[Asked]) -> list[_Question]:
-    """Texts merged by their cleaned form, then by their words; most asked first."""
-    wordings: dict[str, _Wording] = {}
+def _wordings(asked: Iterable[Asked], pause: _Pauses) -> tuple[list[str], list[int], list[int]]:
+    """Each cleaned text once: the texts, how often each was asked, each one's first asking."""
+    number: dict[str, int] = {}
+    texts: list[str] = []
+    counts: list[int] = []
+    firsts: list[int] = []
     for question, times, first in asked:
+        pause()
         text = clean(question)
-        known = wordings.get(text)
+        known = number.get(text)
         if known is None:
-            wordings[text] = _Wording(text, times, first)
+            number[text] = len(texts)
+            texts.append(text)
+            counts.append(times)
+            firsts.append(first)
         else:
-            known.count += times
-            known.first = min(known.first, first)
-    by_key: dict[str, _Question] = {}
-    for wording in wordings.values():
-        key = " ".join(words(wording.text))
+            counts[known] += times
+            firsts[known] = min(firsts[known], first)
+    return texts, counts, firsts
+
+
+def _keys(texts: Sequence[str], pause: _Pauses) -> tuple[list[str], list[int]]:
+    """The distinct questions (texts reduced to their words: case, punctuation and spacing
+    gone), and each text's question (-1 for a text without a word)."""
+    number: dict[str, int] = {}
+    keys: list[str] = []
+    key_of: list[int] = []
+    for text in texts:
+        pause()
+        key = " ".join(words(text))
         if not key:
+            key_of.append(-1)
             continue
-        found = by_key.get(key)
-        if found is None:
-            by_key[key] = _Question(key, wording.count, wording.first, [wording])
-        else:
-            found.count += wording.count
-            found.first = min(found.first, wording.first)
-            found.wordings.append(wording)
-    return sorted(by_key.values(), key=lambda q: (-q.count, q.first))
+        known = number.get(key)
+        if known is None:
+            known = number[key] = len(keys)
+            keys.append(key)
+        key_of.append(known)
+    return keys, key_of
 
 
-def _blocking_words(key: str) -> list[str]:
+def _blocking_words(key: str) -> tuple[str, ...]:
     """The words a question is found by: its content words, or all of them if it has none."""
-    every = list(dict.fromkeys(key.split()))
-    return [w for w in every if w not in STOPWORDS] or every
+    every = tuple(dict.fromkeys(key.split()))
+    return tuple(w for w in every if w not in STOPWORDS) or every
 
 
-def _cluster(questions: Sequence[_Question]) -> list[list[_Question]]:
-    """Leader clustering, most asked first, each question meeting the groups that share one of
-    its rarest words (see the module's docstring)."""
-    found_by = [_blocking_words(q.key) for q in questions]
-    spread = Counter(w for block in found_by for w in block)  # questions holding each word
-    groups: list[list[_Question]] = []
-    leaders: list[str] = []  # each group's first (most asked) question's words
+def _cluster(
+    keys: Sequence[str], counts: Sequence[int], firsts: Sequence[int], pause: _Pauses
+) -> list[int]:
+    """Each question's group: leader clustering, most asked first, each question meeting the
+    groups that share one of its rarest words (see the module's docstring)."""
+    order = sorted(range(len(keys)), key=firsts.__getitem__)
+    fewer = [-count for count in counts]
+    order.sort(key=fewer.__getitem__)  # most asked first; stable, so first asked first on a tie
+    found_by = []
+    spread: Counter[str] = Counter()  # how many questions hold each word
+    for key in keys:
+        pause()
+        block = _blocking_words(key)
+        found_by.append(block)
+        spread.update(block)
+    group_of = [-1] * len(keys)
+    leaders: list[str] = []  # each group's first (most asked) question
     holding: dict[str, list[int]] = {}  # word -> the groups whose leader holds it, oldest first
-    for question, block in zip(questions, found_by, strict=True):
-        best = None
+    budget = COMPARISONS
+    for placed, question in enumerate(order):
+        pause()
+        key, block = keys[question], found_by[question]
+        share = budget // (len(order) - placed)
+        allowed = max(MIN_CANDIDATES, min(MAX_CANDIDATES, share))
         # The rarest word's groups first: a wording of a known question nearly always meets
         # its group there, so the commoner word's (longer) list is read only on a miss.
         for word in sorted(block, key=spread.__getitem__)[:BLOCKING_WORDS]:
-            met = holding.get(word)
-            if met:
-                met = met[:MAX_CANDIDATES]
-                best = process.extractOne(
-                    question.key,
-                    [leaders[g] for g in met],
-                    scorer=fuzz.token_set_ratio,
-                    score_cutoff=GAP_SIMILARITY,
-                )
-                if best is not None:
-                    groups[met[best[2]]].append(question)
-                    break
-        if best is not None:
+            met = holding.get(word, [])[:allowed]
+            if not met:
+                continue
+            budget -= len(met)
+            best = process.extractOne(
+                key,
+                [leaders[g] for g in met],
+                scorer=fuzz.token_set_ratio,
+                score_cutoff=GAP_SIMILARITY,
+            )
+            if best is not None:
+                group_of[question] = met[best[2]]
+                break
+        else:  # met no group: it leads a new one
+            group_of[question] = len(leaders)
+            for word in block:
+                holding.setdefault(word, []).append(len(leaders))
+            leaders.append(key)
+    return group_of
+
+
+def _gaps(
+    texts: Sequence[str],
+    counts: Sequence[int],
+    firsts: Sequence[int],
+    group_of: Sequence[int],
+    pause: _Pauses,
+) -> list[Gap]:
+    """Each group as reported: its most asked wording (the shorter, then the first asked, on a
+    tie), its total, and its first GAP_EXAMPLES wordings asked; most asked first."""
+    groups = max(group_of, default=-1) + 1
+    totals = [0] * groups
+    shown = [-1] * groups
+    examples: list[list[str]] = [[] for _ in range(groups)]
+    for wording in sorted(range(len(texts)), key=firsts.__getitem__):
+        pause()
+        group = group_of[wording]
+        if group < 0:
             continue
-        for word in block:
-            holding.setdefault(word, []).append(len(groups))
-        groups.append([question])
-        leaders.append(question.key)
-    return groups
-
-
-def _gap(members: Sequence[_Question]) -> Gap:
-    """A group as reported: the most asked wording (the shorter, then the first asked, on a
-    tie), the total, and the first GAP_EXAMPLES wordings asked."""
-    every = [wording for question in members for wording in question.wordings]
-    shown = max(every, key=lambda w: (w.count, -len(w.text), -w.first))
-    examples = tuple(w.text for w in sorted(every, key=lambda w: w.first)[:GAP_EXAMPLES])
-    return Gap(shown.text, sum(w.count for w in every), examples)
+        totals[group] += counts[wording]
+        if len(examples[group]) < GAP_EXAMPLES:
+            examples[group].append(texts[wording])
+        best = shown[group]
+        if best < 0 or (counts[wording], -len(texts[wording])) > (
+            counts[best],
+            -len(texts[best]),
+        ):
+            shown[group] = wording
+    gaps = [Gap(texts[shown[g]], totals[g], tuple(examples[g])) for g in range(groups)]
+    gaps.sort(key=lambda g: (-g.count, g.question))
+    return gaps

@@ -20,7 +20,7 @@ PRUNE_BATCH = 5000
 MAX_LISTED = 2000
 # `unanswered_counts` reads this many distinct questions per query, so a server's large
 # backlog never holds the connection (and every other server's reads) for long.
-COUNTS_PAGE = 5000
+COUNTS_PAGE = 250
 
 
 class Asked(NamedTuple):

@@ -1,0 +1,365 @@
+"""`/kb gaps` over 100,000 unanswered questions, and `/ask` in other servers while it runs.
+
+A fresh SQLite file in a temporary folder gets the curated pack (`BriefingService.open`) and an
+ask log written straight into its table: in one server, GAPS_ASKS unanswered questions over the
+report's 7 days, plus answered ones and older ones outside the window; in OTHER_SERVERS other
+servers, OTHER_ASKS more. The questions are drawn from INTENTS things members want to know (the
+evaluation questions, off-topic ones and generated ones in the synthetic packs' words), the
+most asked far more often than the rest (Zipf), each asking worded its own way: an opener or
+not, capitals or not, a question mark or not, sometimes a typo.
+
+Then, in one run:
+- the report alone: `Editor.gaps(server, 7, now)`, what `/kb gaps` awaits, REPORTS times;
+- `/ask` alone: `BriefingService.ask(question, other server)` (recorded, as `/ask` does), one
+  at a time at ASK_RATE a second, ASKS times;
+- both: the report REPORTS times again, with the same paced asks from other servers for as
+  long as each report runs.
+
+Asks are paced (each starts at its slot, or at once when the one before ran late) and at most
+MAX_ASKS_PER_REPORT per report, so every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench import synthetic
+from bench.core import Clock, Options, check, load_questions, ms, percentile, table
+from bot.client import settle_heap
+from bot.editing import Editor
+from bot.gaps import Gap
+from bot.service import BriefingService
+from bot.text import clean, words
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+DAYS = 7
+SERVER = 1_000_001
+GAPS_ASKS = 100_000
+QUICK_GAPS_ASKS = 3_000
+ANSWERED_SHARE = 0.2  # answered questions in the server besides its unanswered ones
+OLDER_SHARE = 0.1  # unanswered ones before the window (not yet pruned)
+OTHER_SERVERS = 200
+OTHER_ASKS = 20_000
+QUICK_OTHER_ASKS = 600
+INTENTS = 5_000
+QUICK_INTENTS = 300
+ZIPF_EXPONENT = 1.0
+TYPO_SHARE = 0.25
+LOWER_SHARE = 0.6
+MARK_SHARE = 0.5
+REPORTS = 10
+QUICK_REPORTS = 2
+ASK_RATE = 100.0  # asks a second from other servers, one at a time
+ASKS = 600
+QUICK_ASKS = 30
+MAX_ASKS_PER_REPORT = 1_000
+TARGET_REPORT_S = 1.0
+TOP = 20  # the most asked questions whose groups are checked against what was asked
+
+
+@dataclass(slots=True)
+class Seeded:
+    """What was written to the ask log, and what the report should find."""
+
+    unanswered: int  # in the server, in the window
+    worded: int  # those with a word (a question of punctuation alone is no gap)
+    texts: int  # distinct texts among them
+    rows: int  # every row written, all servers
+    top: list[tuple[str, int]]  # the TOP most asked intents and how often each was asked
+    intent_of: dict[str, Counter[str]]  # a cleaned text -> the intents it was asked for
+    seed_s: float
+
+
+@dataclass(slots=True)
+class GapsResult:
+    seeded: Seeded
+    alone_s: list[float]  # the report alone
+    together_s: list[float]  # the report while other servers ask
+    ask_alone_ms: list[float]
+    ask_together_ms: list[float]
+    gaps: list[Gap]
+
+
+def intents(rng: random.Random, count: int) -> list[str]:
+    """`count` distinct questions, shuffled (their order is their popularity)."""
+    english = [w for w in synthetic.english_words() if w not in synthetic.OFFTOPIC_VOCABULARY]
+    names = [n.capitalize() for n in synthetic.invented_names(400, rng, set(english))]
+    found = dict.fromkeys(q.rstrip("?") or q for q in load_questions())
+    for template in synthetic.OFFTOPIC_TEMPLATES:
+        for _ in range(4):
+            filled = {k: rng.choice(v) for k, v in synthetic.OFFTOPIC_WORDS.items()}
+            found[template.format(**filled).rstrip("?")] = None
+    common = english[:1500]
+    while len(found) < count:
+        template = rng.choice(synthetic.TITLE_TEMPLATES)
+        text = template.format(
+            a=rng.choice(common),
+            b=rng.choice(common),
+            c=rng.choice(english),
+            x=rng.choice(english),
+            p=rng.choice(names),
+            v=rng.choice(synthetic.VERBS),
+            j=rng.choice(synthetic.ADJECTIVES),
+        )
+        found[text.rstrip("?")] = None
+    chosen = list(found)[:count]
+    rng.shuffle(chosen)
+    return chosen
+
+
+def worded(intent: str, rng: random.Random) -> str:
+    """One member's wording of `intent`."""
+    tokens = intent.split()
+    if tokens and rng.random() < TYPO_SHARE:
+        i = rng.randrange(len(tokens))
+        tokens[i] = synthetic.typo(tokens[i], rng)
+    text = rng.choice(synthetic.QUESTION_OPENERS) + " ".join(tokens)
+    if rng.random() < LOWER_SHARE:
+        text = text.lower()
+    return text + "?" if rng.random() < MARK_SHARE else text
+
+
+def _stamp(rng: random.Random, days_from: float, days_to: float) -> str:
+    at = NOW - timedelta(days=rng.uniform(days_from, days_to))
+    return at.isoformat(timespec="seconds")
+
+
+async def seed(service: BriefingService, options: Options) -> Seeded:
+    """Write the ask log of every server straight into the table (one transaction)."""
+    started = time.perf_counter()
+    rng = random.Random(f"{options.seed}:gaps")
+    pool = intents(rng, QUICK_INTENTS if options.quick else INTENTS)
+    weights = [1.0 / (rank + 1) ** ZIPF_EXPONENT for rank in range(len(pool))]
+    unanswered = QUICK_GAPS_ASKS if options.quick else GAPS_ASKS
+    picked = rng.choices(pool, weights=weights, k=unanswered)
+    rows: list[tuple[int, str, str | None, str]] = []
+    intent_of: dict[str, Counter[str]] = {}
+    for intent in picked:
+        text = worded(intent, rng)
+        intent_of.setdefault(clean(text), Counter())[intent] += 1
+        rows.append((SERVER, text, None, _stamp(rng, 0, DAYS - 0.01)))
+    texts = len({text for _, text, _, _ in rows})
+    with_words = sum(1 for _, text, _, _ in rows if words(text))
+    for intent in rng.choices(pool, weights=weights, k=int(unanswered * ANSWERED_SHARE)):
+        rows.append((SERVER, worded(intent, rng), "nato-purpose", _stamp(rng, 0, DAYS - 0.01)))
+    for intent in rng.choices(pool, weights=weights, k=int(unanswered * OLDER_SHARE)):
+        rows.append((SERVER, worded(intent, rng), None, _stamp(rng, DAYS + 0.01, 30)))
+    other_asks = QUICK_OTHER_ASKS if options.quick else OTHER_ASKS
+    for n, intent in enumerate(rng.choices(pool, weights=weights, k=other_asks)):
+        answered = None if rng.random() < 0.5 else "us-role"
+        rows.append((_other(n), worded(intent, rng), answered, _stamp(rng, 0, 30)))
+    rows.sort(key=lambda row: row[3])  # ids in the order the questions were asked
+    async with service.db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO asks (guild_id, question, answered, asked_at) VALUES (?, ?, ?, ?)", rows
+        )
+    return Seeded(
+        unanswered=unanswered,
+        worded=with_words,
+        texts=texts,
+        rows=len(rows),
+        top=Counter(picked).most_common(TOP),
+        intent_of=intent_of,
+        seed_s=time.perf_counter() - started,
+    )
+
+
+def _other(n: int) -> int:
+    """The n-th ask's server among the other servers."""
+    return SERVER + 1 + n % OTHER_SERVERS
+
+
+async def _ask_paced(
+    service: BriefingService, questions: Sequence[str], start: int, latencies: list[float]
+) -> int:
+    """One paced ask from another server, timed; returns the next question's index."""
+    question = questions[start % len(questions)]
+    began = time.perf_counter()
+    await service.ask(question, _other(start))
+    latencies.append((time.perf_counter() - began) * 1000)
+    return start + 1
+
+
+async def _asks_alone(
+    service: BriefingService, questions: Sequence[str], count: int
+) -> list[float]:
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    n = 0
+    while n < count:
+        await asyncio.sleep(max(0.0, t0 + n / ASK_RATE - loop.time()))
+        n = await _ask_paced(service, questions, n, latencies)
+    return latencies
+
+
+async def _report_with_asks(
+    editor: Editor, service: BriefingService, questions: Sequence[str], latencies: list[float]
+) -> float:
+    """One report while other servers ask at ASK_RATE until it is done; its time in seconds."""
+    loop = asyncio.get_running_loop()
+    began = time.perf_counter()
+    report = asyncio.create_task(editor.gaps(SERVER, DAYS, NOW))
+    t0 = loop.time()
+    n = 0
+    while not report.done() and n < MAX_ASKS_PER_REPORT:
+        n = await _ask_paced(service, questions, n, latencies)
+        if not report.done():
+            await asyncio.wait([report], timeout=max(0.0, t0 + n / ASK_RATE - loop.time()))
+    await report
+    return time.perf_counter() - began
+
+
+async def _run_gaps(options: Options) -> GapsResult:
+    reports = QUICK_REPORTS if options.quick else REPORTS
+    asks = QUICK_ASKS if options.quick else ASKS
+    questions = load_questions()
+    with tempfile.TemporaryDirectory(prefix="briefbot-bench-") as folder:
+        service = await BriefingService.open(
+            Path(folder) / "bench.sqlite3", synthetic.KNOWLEDGE_DIR, clock=Clock(NOW)
+        )
+        try:
+            seeded = await seed(service, options)
+            settle_heap()  # what the bot does after loading: the catalog out of full collections
+            editor = Editor(service)
+            gaps = await editor.gaps(SERVER, DAYS, NOW)  # warm: pages cached, code loaded
+            alone_s = []
+            for _ in range(reports):
+                began = time.perf_counter()
+                await editor.gaps(SERVER, DAYS, NOW)
+                alone_s.append(time.perf_counter() - began)
+            ask_alone = await _asks_alone(service, questions, asks)
+            ask_together: list[float] = []
+            together_s = [
+                await _report_with_asks(editor, service, questions, ask_together)
+                for _ in range(reports)
+            ]
+        finally:
+            await service.close()
+    return GapsResult(seeded, alone_s, together_s, ask_alone, ask_together, gaps)
+
+
+def _found(result: GapsResult) -> list[str]:
+    """For each of the most asked questions, its group's count against how often it was asked
+    (the group whose shown wording was asked for it most)."""
+    by_intent: dict[str, Gap] = {}
+    for gap in result.gaps:
+        asked_for = result.seeded.intent_of.get(gap.question)
+        if asked_for:
+            by_intent.setdefault(asked_for.most_common(1)[0][0], gap)
+    ratios = [
+        by_intent[intent].count / asked if intent in by_intent else 0.0
+        for intent, asked in result.seeded.top
+    ]
+    return [f"{min(ratios):.3f}", f"{max(ratios):.3f}"]
+
+
+def render_gaps(result: GapsResult) -> str:
+    s = result.seeded
+    counted = sum(g.count for g in result.gaps)
+    alone_p99 = percentile(result.alone_s, 0.99)
+    together_p99 = percentile(result.together_s, 0.99)
+    reports = table(
+        ["report", "runs", "p50 ms", "p99 ms", f"≤ {TARGET_REPORT_S:g} s"],
+        [
+            [
+                "alone",
+                len(result.alone_s),
+                ms(percentile(result.alone_s, 0.5)),
+                ms(alone_p99),
+                check(alone_p99 <= TARGET_REPORT_S),
+            ],
+            [
+                "while other servers ask",
+                len(result.together_s),
+                ms(percentile(result.together_s, 0.5)),
+                ms(together_p99),
+                check(together_p99 <= TARGET_REPORT_S),
+            ],
+        ],
+    )
+    alone = result.ask_alone_ms
+    together = result.ask_together_ms
+    asks = table(
+        ["/ask in other servers", "asks", "p50 ms", "p99 ms"],
+        [
+            ["no report running", len(alone), f"{percentile(alone, 0.5):.2f}", _p99(alone)],
+            ["a report running", len(together), f"{percentile(together, 0.5):.2f}", _p99(together)],
+            [
+                "ratio (running / not)",
+                "",
+                _ratio(percentile(together, 0.5), percentile(alone, 0.5)),
+                _ratio(percentile(together, 0.99), percentile(alone, 0.99)),
+            ],
+        ],
+    )
+    low, high = _found(result)
+    counts = table(
+        [
+            "unanswered in the window",
+            "with a word",
+            "distinct texts",
+            "counted in the report",
+            "groups",
+            f"top {TOP} asked: group count / asked (min, max)",
+        ],
+        [
+            [
+                f"{s.unanswered:,}",
+                f"{s.worded:,}",
+                f"{s.texts:,}",
+                f"{counted:,}",
+                f"{len(result.gaps):,}",
+                f"{low}, {high}",
+            ]
+        ],
+    )
+    return "\n".join(
+        [
+            "## /kb gaps over a large ask log",
+            "",
+            f"One server's ask log holds {s.unanswered:,} unanswered questions in the last {DAYS}"
+            f" days ({s.texts:,} distinct texts), among {s.rows:,} rows in",
+            f"{OTHER_SERVERS + 1} servers (seeded in {s.seed_s:.1f} s). The report is"
+            " `Editor.gaps`, what `/kb gaps` awaits: the store counts",
+            "the texts a page at a time, the grouping runs in a worker thread. Other servers ask"
+            f" at {ASK_RATE:g}/s,",
+            "one at a time, through `BriefingService.ask` (recorded, as `/ask` does).",
+            "",
+            reports,
+            "",
+            asks,
+            "",
+            counts,
+            "",
+            "- counted in the report: the groups' counts summed; it equals the window's questions"
+            " with a word",
+            "  (punctuation alone is no gap) when nothing was left out and no other server's"
+            " question came in.",
+            f"- top {TOP} asked: for each of the {TOP} questions asked most, the count of the"
+            " group shown by its",
+            "  wording against how often it was asked (1 = every asking in one group, nothing"
+            " else in it).",
+        ]
+    )
+
+
+def _p99(values: Sequence[float]) -> str:
+    return f"{percentile(values, 0.99):.2f}"
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}" if base > 0 else "-"
+
+
+def run(options: Options) -> str:
+    """The `gaps` benchmark: one Markdown section."""
+    return render_gaps(asyncio.run(_run_gaps(options)))
