@@ -19,6 +19,7 @@ hundred thousand comparisons, and even 100,000 texts all different at most about
 
 from __future__ import annotations
 
+import bisect
 import sys
 import time
 from collections import Counter
@@ -93,11 +94,12 @@ def group_asked(asked: Iterable[Asked]) -> list[Gap]:
     key_counts = [0] * len(keys)
     key_firsts = [sys.maxsize] * len(keys)
     for wording, key in enumerate(key_of):
+        pause()
         if key >= 0:
             key_counts[key] += counts[wording]
             key_firsts[key] = min(key_firsts[key], firsts[wording])
     group_of = _cluster(keys, key_counts, key_firsts, pause)
-    return _gaps(texts, counts, firsts, [group_of[k] if k >= 0 else -1 for k in key_of], pause)
+    return _gaps(texts, counts, firsts, key_of, group_of, pause)
 
 
 def _wordings(asked: Iterable[Asked], pause: _Pauses) -> tuple[list[str], list[int], list[int]]:
@@ -152,9 +154,16 @@ def _cluster(
 ) -> list[int]:
     """Each question's group: leader clustering, most asked first, each question meeting the
     groups that share one of its rarest words (see the module's docstring)."""
-    order = sorted(range(len(keys)), key=firsts.__getitem__)
-    fewer = [-count for count in counts]
-    order.sort(key=fewer.__getitem__)  # most asked first; stable, so first asked first on a tie
+    # Most asked first, first asked first on a tie: sorted a count at a time, since one sort of
+    # every question would keep the turn for milliseconds.
+    asked_as_often: dict[int, list[int]] = {}
+    for question, count in enumerate(counts):
+        pause()
+        asked_as_often.setdefault(count, []).append(question)
+    order: list[int] = []
+    for count in sorted(asked_as_often, reverse=True):
+        pause()
+        order += sorted(asked_as_often[count], key=firsts.__getitem__)
     found_by = []
     spread: Counter[str] = Counter()  # how many questions hold each word
     for key in keys:
@@ -199,29 +208,34 @@ def _gaps(
     texts: Sequence[str],
     counts: Sequence[int],
     firsts: Sequence[int],
+    key_of: Sequence[int],
     group_of: Sequence[int],
     pause: _Pauses,
 ) -> list[Gap]:
-    """Each group as reported: its most asked wording (the shorter, then the first asked, on a
-    tie), its total, and its first GAP_EXAMPLES wordings asked; most asked first."""
+    """Each group (of each text's question, `group_of[key_of[text]]`) as reported: its most
+    asked wording (the shorter, then the first asked, on a tie), its total, and its first
+    GAP_EXAMPLES wordings asked; most asked first."""
     groups = max(group_of, default=-1) + 1
     totals = [0] * groups
     shown = [-1] * groups
-    examples: list[list[str]] = [[] for _ in range(groups)]
-    for wording in sorted(range(len(texts)), key=firsts.__getitem__):
+    shown_rank = [(0, 0, 0)] * groups  # (asked, -length, -first asking) of the wording shown
+    earliest: list[list[tuple[int, str]]] = [[] for _ in range(groups)]  # (first asking, text)
+    for wording, key in enumerate(key_of):
         pause()
-        group = group_of[wording]
-        if group < 0:
+        if key < 0:
             continue
+        group = group_of[key]
         totals[group] += counts[wording]
-        if len(examples[group]) < GAP_EXAMPLES:
-            examples[group].append(texts[wording])
-        best = shown[group]
-        if best < 0 or (counts[wording], -len(texts[wording])) > (
-            counts[best],
-            -len(texts[best]),
-        ):
-            shown[group] = wording
-    gaps = [Gap(texts[shown[g]], totals[g], tuple(examples[g])) for g in range(groups)]
+        rank = (counts[wording], -len(texts[wording]), -firsts[wording])
+        if shown[group] < 0 or rank > shown_rank[group]:
+            shown[group], shown_rank[group] = wording, rank
+        examples = earliest[group]
+        if len(examples) < GAP_EXAMPLES or firsts[wording] < examples[-1][0]:
+            bisect.insort(examples, (firsts[wording], texts[wording]))
+            del examples[GAP_EXAMPLES:]
+    gaps = [
+        Gap(texts[shown[g]], totals[g], tuple(text for _, text in earliest[g]))
+        for g in range(groups)
+    ]
     gaps.sort(key=lambda g: (-g.count, g.question))
     return gaps
