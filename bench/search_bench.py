@@ -1,33 +1,38 @@
-"""Search at scale: pack import, catalog build, `ask` and autocomplete latency, memory, and a
-naive rapidfuzz baseline, for the curated pack and synthetic packs of growing size.
+"""Search at scale: pack import, load, `ask` and autocomplete latency, memory, edits made
+visible, a naive rapidfuzz baseline, and one server's answers among a thousand others.
 
-Each size runs against a fresh SQLite file in a temporary folder, through the same calls the
-bot makes: `SectionStore.import_curated`, then `Catalog(await store.all(...))` as
-`BriefingService.reload` does, then `BriefingService.ask(question, None, record=False)` and
-`BriefingService.autocomplete(partial, None)`. Every loop has a fixed number of samples, and
-the naive baseline also stops after `NAIVE_BUDGET_S` seconds.
+Each size is imported into a fresh SQLite file in a temporary folder (`import_curated`); the
+largest also gets servers holding sections of their own. Then a separate process
+(`bench.search_process`) opens that database as the bot does (`BriefingService.reload`) and
+times `ask(question, None, record=False)`, `autocomplete`, and edits in those servers (save,
+`refresh`, the next question sees it), so its memory is what a bot with that database holds.
+Every loop has a fixed number of samples, and the naive baseline also stops after
+`NAIVE_BUDGET_S` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import dataclasses
 import gc
+import json
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rapidfuzz import process
 
 from bench import synthetic
-from bench.core import Options, current_rss_mb, max_rss_mb, percentile, profiling, table
-from bot.client import settle_heap
-from bot.search import Catalog
-from bot.sections import Section, SectionContent
-from bot.service import BriefingService
+from bench.core import ROOT, Options, load_questions, percentile, table
+from bot.sections import SectionContent
+from bot.service import Answer, BriefingService
 from bot.store import Database
 
 FULL_SIZES = (1_000, 10_000, 100_000)
@@ -40,10 +45,27 @@ WARMUP = 10
 NAIVE_QUESTIONS = ((1_000, 300), (10_000, 50), (100_000, 20))
 NAIVE_BUDGET_S = 20.0
 NAIVE_MIN_QUESTIONS = 5
-# tracemalloc slows allocation about six-fold: above this size only the RSS growth is read.
-TRACE_LIMIT = 10_000
-TARGETS_ASK_P99 = {10_000: 5.0, 100_000: 30.0}
+# Servers holding sections of their own, in the largest pack only, and edits timed there.
+SERVERS = 10_000
+QUICK_SERVERS = 30
+EDITS = 40
+QUICK_EDITS = 5
+# Every tenth of those servers also replaces a curated section.
+OVERRIDE_EVERY = 10
+FIRST_SERVER = 5_000_000
+# The bot's process must answer within this (a stuck process fails the benchmark, not hangs it).
+PROCESS_TIMEOUT_S = 900
+# The isolation run: stuffed servers, topics each, and what every title, alias and body holds.
+STUFFED_SERVERS = 1_000
+QUICK_STUFFED_SERVERS = 20
+STUFFED_TOPICS = 30
+STUFFING = "NATO Ukraine Berlin talks territory security guarantees Russia peace negotiations"
+CLEAN_SERVER = 5
+TARGETS_ASK_P99 = {10_000: 3.0, 100_000: 10.0}
+TARGETS_ASK_MEAN = {10_000: 1.0}
 TARGETS_AUTOCOMPLETE_P99 = {10_000: 2.0}
+TARGET_RSS_MB = {100_000: 350.0}
+TARGET_EDIT_MS = 100.0
 CURATED = "curated"
 
 
@@ -53,17 +75,24 @@ class SizeResult:
     sections: int
     generate_s: float | None
     import_s: float
-    load_s: float
-    catalog_s: float
-    catalog_peak_mb: float | None
-    catalog_rss_mb: float | None
-    max_rss_mb: float
     body_words: float
     body_chars: float
-    ask_ms: list[float]
-    autocomplete_ms: list[float]
+    bot: dict[str, Any]  # what bench.search_process printed
     naive_ms: list[float]
     right: dict[str, tuple[int, int]]  # kind -> (as expected, asked)
+    servers: int
+
+
+@dataclass(slots=True)
+class Isolation:
+    servers: int
+    topics: int
+    questions: int
+    unchanged: int
+    alone_ms: list[float]
+    crowded_ms: list[float]
+    own_right: int
+    own_asked: int
 
 
 def naive_count(sections: int, quick: bool) -> int:
@@ -81,15 +110,53 @@ def _time_ms(call: Callable[[str], object], argument: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _catalog_peak_mb(sections: Sequence[Section]) -> float:
-    """tracemalloc's peak while building a second, discarded catalog from the same rows."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        Catalog(sections)
-        return tracemalloc.get_traced_memory()[1] / (1024 * 1024)
-    finally:
-        tracemalloc.stop()
+async def _seed_servers(
+    service: BriefingService, pack: Sequence[SectionContent], count: int
+) -> list[int]:
+    """`count` servers with a topic of their own; every tenth also replaces a curated one."""
+    await service.db.conn.execute("PRAGMA synchronous = OFF")  # seeding only, not measured
+    servers = []
+    for n in range(count):
+        server = FIRST_SERVER + n
+        content = SectionContent(
+            slug=f"server-topic-{n}",
+            title=f"What is the local zqserver{n} meetup about?",
+            body=f"Members of server {n} meet to talk about the news. " * 3,
+            updated=date(2026, 12, 1),
+            position=n,
+        )
+        await service.sections.save_for_guild(
+            server, content, opened=None, author="bench", author_id=None
+        )
+        if n % OVERRIDE_EVERY == 0:
+            curated = await service.sections.get(None, pack[n % len(pack)].slug)
+            assert curated is not None
+            await service.sections.save_for_guild(
+                server,
+                dataclasses.replace(curated.content, title=f"Server {n}'s own take"),
+                opened=curated.version,
+                author="bench",
+                author_id=None,
+            )
+        servers.append(server)
+    await service.db.conn.execute("PRAGMA synchronous = NORMAL")
+    return servers
+
+
+def _bot_process(job: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.search_process"],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=PROCESS_TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.search_process failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 async def measure(
@@ -98,59 +165,41 @@ async def measure(
     options: Options,
     generate_s: float | None,
     *,
-    profile: bool = False,
+    servers: int = 0,
 ) -> SizeResult:
-    """Import `pack` into a fresh database, build the catalog, then time asks and autocomplete."""
+    """Import `pack` (and `servers` servers' own topics), then time the bot's side apart."""
     quick = options.quick
     samples = QUICK_SAMPLES if quick else QUESTIONS
     questions = synthetic.make_questions(pack, samples + WARMUP, options.seed)
     partials = synthetic.make_partials(pack, QUICK_SAMPLES if quick else PARTIALS, options.seed)
-    bodies = [content.body for content in pack]
     words, chars = synthetic.body_lengths(pack)
     with tempfile.TemporaryDirectory(prefix="briefbot-bench-") as folder:
-        db = await Database.open(Path(folder) / "bench.sqlite3")
+        path = Path(folder) / "bench.sqlite3"
+        db = await Database.open(path)
         try:
             service = BriefingService(db, None)
-            service.after_reload = settle_heap  # as the bot's process does
-            with profiling(profile, f"import_curated, {label}"):
-                started = time.perf_counter()
-                await service.sections.import_curated(pack)
-                import_s = time.perf_counter() - started
-
-            gc.collect()
-            rss_before = current_rss_mb()
-            with profiling(profile, f"load + Catalog(), {label}"):
-                load_started = time.perf_counter()
-                rows = await service.sections.all(statuses=("active", "hidden"))
-                loaded = time.perf_counter()
-                catalog = Catalog(rows)
-                built = time.perf_counter()
-            rss_after = current_rss_mb()
-            service.use_catalog(catalog)  # as `reload` does: frozen out of the collector's way
-            catalog_rss = (
-                rss_after - rss_before if rss_before is not None and rss_after is not None else None
-            )
-            peak = _catalog_peak_mb(rows) if len(pack) <= TRACE_LIMIT else None
-            del rows
-
-            for question in questions[:WARMUP]:
-                await service.ask(question.text, None, record=False)
-            ask_ms: list[float] = []
-            right: dict[str, tuple[int, int]] = {}
-            with profiling(profile, f"ask x{len(questions) - WARMUP}, {label}"):
-                for question in questions[WARMUP:]:
-                    started = time.perf_counter()
-                    answer = await service.ask(question.text, None, record=False)
-                    ask_ms.append((time.perf_counter() - started) * 1000)
-                    got = answer.section.slug if answer.section is not None else None
-                    good, total = right.get(question.kind, (0, 0))
-                    right[question.kind] = (good + (got == question.expect), total + 1)
-
-            with profiling(profile, f"autocomplete x{len(partials)}, {label}"):
-                autocomplete = functools.partial(service.autocomplete, guild_id=None)
-                autocomplete_ms = [_time_ms(autocomplete, partial) for partial in partials]
+            started = time.perf_counter()
+            await service.sections.import_curated(pack)
+            import_s = time.perf_counter() - started
+            seeded = await _seed_servers(service, pack, servers) if servers else []
         finally:
             await db.close()
+        edits = QUICK_EDITS if quick else EDITS
+        step = max(1, len(seeded) // edits) if seeded else 1
+        job = {
+            "db": str(path),
+            "warmup": [q.text for q in questions[:WARMUP]],
+            "questions": [q.text for q in questions[WARMUP:]],
+            "partials": partials,
+            "edit_guilds": seeded[::step][:edits],
+        }
+        bot = await asyncio.to_thread(_bot_process, job)
+    right: dict[str, tuple[int, int]] = {}
+    for question, got in zip(questions[WARMUP:], bot["answers"], strict=True):
+        good, total = right.get(question.kind, (0, 0))
+        right[question.kind] = (good + (got == question.expect), total + 1)
+
+    bodies = [content.body for content in pack]
 
     def naive(question: str) -> object:
         return process.extractOne(question, bodies)
@@ -167,17 +216,82 @@ async def measure(
         sections=len(pack),
         generate_s=generate_s,
         import_s=import_s,
-        load_s=loaded - load_started,
-        catalog_s=built - loaded,
-        catalog_peak_mb=peak,
-        catalog_rss_mb=catalog_rss,
-        max_rss_mb=max_rss_mb(),
         body_words=words,
         body_chars=chars,
-        ask_ms=ask_ms,
-        autocomplete_ms=autocomplete_ms,
+        bot=bot,
         naive_ms=naive_ms,
         right=right,
+        servers=len(seeded),
+    )
+
+
+def _stuffed(server: int) -> list[SectionContent]:
+    return [
+        SectionContent(
+            slug=f"stuffed-{i}",
+            title=f"{STUFFING} {i} zq{server}x{i}",
+            body=f"{STUFFING}. " * 20,
+            aliases=(f"{STUFFING} {i}",),
+            updated=date(2026, 12, 1),
+            position=i,
+        )
+        for i in range(STUFFED_TOPICS)
+    ]
+
+
+def _seen(answer: Answer) -> tuple[object, ...]:
+    return (
+        answer.section.id if answer.section else None,
+        answer.score,
+        tuple((h.section_id, h.score) for h in answer.results),
+        tuple(t.id for t in answer.suggestions),
+    )
+
+
+async def _timed_answers(
+    service: BriefingService, questions: Sequence[str]
+) -> tuple[list[tuple[object, ...]], list[float]]:
+    seen, times = [], []
+    for question in questions:
+        started = time.perf_counter()
+        answer = await service.ask(question, CLEAN_SERVER, record=False)
+        times.append((time.perf_counter() - started) * 1000)
+        seen.append(_seen(answer))
+    return seen, times
+
+
+async def isolation(options: Options) -> Isolation:
+    """A clean server's answers to every evaluation question, alone and among stuffed servers."""
+    questions = load_questions()
+    count = QUICK_STUFFED_SERVERS if options.quick else STUFFED_SERVERS
+    with tempfile.TemporaryDirectory(prefix="briefbot-bench-") as folder:
+        service = await BriefingService.open(Path(folder) / "db.sqlite3", synthetic.KNOWLEDGE_DIR)
+        try:
+            alone, alone_ms = await _timed_answers(service, questions)
+            await service.db.conn.execute("PRAGMA synchronous = OFF")  # seeding only
+            for n in range(count):
+                await service.sections.import_for_guild(
+                    FIRST_SERVER + n, _stuffed(FIRST_SERVER + n), author="bench"
+                )
+            await service.reload()
+            crowded, crowded_ms = await _timed_answers(service, questions)
+            own_right = 0
+            checked = range(0, count, max(1, count // 20))
+            for n in checked:
+                server = FIRST_SERVER + n
+                answer = await service.ask(f"{STUFFING} 7 zq{server}x7", server, record=False)
+                own_right += answer.section is not None and answer.section.slug == "stuffed-7"
+        finally:
+            await service.close()
+    return Isolation(
+        servers=count,
+        topics=STUFFED_TOPICS,
+        questions=len(questions),
+        unchanged=sum(a == b for a, b in zip(alone, crowded, strict=True)),
+        alone_ms=alone_ms,
+        crowded_ms=crowded_ms,
+        own_right=own_right,
+        own_asked=len(checked),
     )
 
 
@@ -207,8 +321,19 @@ def _share(good: int, total: int) -> str:
     return f"{good}/{total} ({100 * good / total:.0f}%)" if total else "-"
 
 
-def render(results: Sequence[SizeResult]) -> str:
-    """The search section of the report: four tables and what their columns mean."""
+def _stats(values: Sequence[float]) -> tuple[str, str, str]:
+    """mean, p50, p99 of milliseconds."""
+    if not values:
+        return "-", "-", "-"
+    return (
+        _ms(statistics.fmean(values)),
+        _ms(percentile(values, 0.5)),
+        _ms(percentile(values, 0.99)),
+    )
+
+
+def render(results: Sequence[SizeResult], isolated: Isolation) -> str:
+    """The search section of the report: its tables and what their columns mean."""
     build = table(
         [
             "pack",
@@ -216,10 +341,9 @@ def render(results: Sequence[SizeResult]) -> str:
             "generate s",
             "import s",
             "load s",
-            "catalog s",
-            "catalog peak MB",
-            "catalog ΔRSS MB",
-            "max RSS MB",
+            "bot RSS after load MB",
+            "bot max RSS MB",
+            "target MB",
         ],
         [
             [
@@ -227,39 +351,43 @@ def render(results: Sequence[SizeResult]) -> str:
                 f"{r.body_words:.0f} / {r.body_chars:.0f}",
                 "-" if r.generate_s is None else f"{r.generate_s:.2f}",
                 f"{r.import_s:.2f}",
-                f"{r.load_s:.2f}",
-                f"{r.catalog_s:.2f}",
-                _mb(r.catalog_peak_mb),
-                _mb(r.catalog_rss_mb),
-                _mb(r.max_rss_mb),
+                f"{r.bot['load_s']:.2f}",
+                _mb(r.bot["rss_loaded_mb"]),
+                _mb(r.bot["max_rss_mb"]),
+                _target(TARGET_RSS_MB, r.sections),
             ]
             for r in results
         ],
     )
     ask_rows = []
     for r in results:
-        ours50, ours99 = percentile(r.ask_ms, 0.5), percentile(r.ask_ms, 0.99)
+        ours = r.bot["ask_ms"]
+        mean, ours50, ours99 = _stats(ours)
         naive50, naive99 = percentile(r.naive_ms, 0.5), percentile(r.naive_ms, 0.99)
         ask_rows.append(
             [
                 _label(r),
-                len(r.ask_ms),
-                _ms(ours50),
-                _ms(ours99),
+                len(ours),
+                mean,
+                ours50,
+                ours99,
+                _target(TARGETS_ASK_MEAN, r.sections),
                 _target(TARGETS_ASK_P99, r.sections),
                 len(r.naive_ms),
                 _ms(naive50),
                 _ms(naive99),
-                f"{ours50 / naive50:.3f}",
-                f"{ours99 / naive99:.3f}",
+                f"{percentile(ours, 0.5) / naive50:.3f}",
+                f"{percentile(ours, 0.99) / naive99:.3f}",
             ]
         )
     ask = table(
         [
             "pack",
             "asks",
+            "mean ms",
             "p50 ms",
             "p99 ms",
+            "target mean ms",
             "target p99 ms",
             "naive asks",
             "naive p50 ms",
@@ -274,12 +402,62 @@ def render(results: Sequence[SizeResult]) -> str:
         [
             [
                 _label(r),
-                len(r.autocomplete_ms),
-                _ms(percentile(r.autocomplete_ms, 0.5)),
-                _ms(percentile(r.autocomplete_ms, 0.99)),
+                len(r.bot["autocomplete_ms"]),
+                _ms(percentile(r.bot["autocomplete_ms"], 0.5)),
+                _ms(percentile(r.bot["autocomplete_ms"], 0.99)),
                 _target(TARGETS_AUTOCOMPLETE_P99, r.sections),
             ]
             for r in results
+        ],
+    )
+    edited = [r for r in results if r.bot["edit_ms"]]
+    edits = table(
+        [
+            "pack",
+            "servers with own sections",
+            "edits",
+            "edit visible p50 ms",
+            "edit visible p99 ms",
+            "target ms",
+            "refresh p50 ms",
+            "full rebuild s (baseline)",
+            "rebuild / edit p99",
+        ],
+        [
+            [
+                _label(r),
+                f"{r.bot['overlays']:,}",
+                len(r.bot["edit_ms"]),
+                _ms(percentile(r.bot["edit_ms"], 0.5)),
+                _ms(percentile(r.bot["edit_ms"], 0.99)),
+                f"≤ {TARGET_EDIT_MS:g}",
+                _ms(percentile(r.bot["refresh_ms"], 0.5)),
+                f"{r.bot['rebuild_s']:.2f}",
+                f"{r.bot['rebuild_s'] * 1000 / percentile(r.bot['edit_ms'], 0.99):,.0f}",
+            ]
+            for r in edited
+        ],
+    )
+    _, alone50, alone99 = _stats(isolated.alone_ms)
+    _, crowded50, crowded99 = _stats(isolated.crowded_ms)
+    isolation_table = table(
+        [
+            "stuffed servers x topics",
+            "questions",
+            "clean server's answers unchanged",
+            "alone p50 / p99 ms",
+            "among them p50 / p99 ms",
+            "stuffed servers answering their own",
+        ],
+        [
+            [
+                f"{isolated.servers:,} x {isolated.topics}",
+                isolated.questions,
+                f"{isolated.unchanged}/{isolated.questions}",
+                f"{alone50} / {alone99}",
+                f"{crowded50} / {crowded99}",
+                f"{isolated.own_right}/{isolated.own_asked}",
+            ]
         ],
     )
     answers = table(
@@ -302,28 +480,27 @@ def render(results: Sequence[SizeResult]) -> str:
             "question titles of 4-10 words, 3-12 aliases of 2-6 words, bodies of 60-110 words",
             "drawn Zipf-like from a few thousand English words, the curated pack's own words and",
             "invented proper nouns (200 + n/20 of them). Each pack is imported into a fresh",
-            "temporary SQLite file. Targets are goals shown for comparison, not asserted.",
+            "temporary SQLite file; the bot's side runs in a process of its own",
+            "(`bench.search_process`). Targets are goals shown for comparison, not asserted.",
             "",
-            "### Import and catalog",
+            "### Import and load",
             "",
             build,
             "",
             "- import: `SectionStore.import_curated(pack)` (one transaction, fresh database).",
-            "- load: `SectionStore.all(statuses=('active', 'hidden'))`; catalog: `Catalog(rows)`.",
-            "  Together they are what `BriefingService.reload` does after every change.",
-            "- catalog peak: tracemalloc peak while building a second catalog from the loaded",
-            f"  rows (the rows themselves not counted); only up to {TRACE_LIMIT:,} sections, as",
-            "  tracemalloc slows the build about six-fold. catalog ΔRSS: growth of the resident",
-            "  set across load + build (rows included). max RSS: `ru_maxrss` of the benchmark",
-            "  process so far (cumulative: the packs run smallest first).",
+            "- load: `BriefingService.reload()` in the bot's process: the shared index read a",
+            "  batch at a time, plus every server's overlay.",
+            "- bot RSS: the resident set of the bot's process once loaded; bot max RSS: its",
+            "  `ru_maxrss` after every ask, autocomplete and edit below (the benchmark's own",
+            "  copies of the pack are in another process).",
             "",
             "### ask",
             "",
             ask,
             "",
-            "- ours: `BriefingService.ask(question, None, record=False)` (FTS5 bm25, then",
-            f"  rapidfuzz rescoring), after {WARMUP} warm-up asks. Questions: ~50% a title or",
-            "  alias with words dropped, ~25% the same with typos, ~25% off topic.",
+            "- ours: `BriefingService.ask(question, None, record=False)` in the bot's process",
+            f"  (FTS5 bm25 candidates, then rescoring), after {WARMUP} warm-up asks. Questions:",
+            "  ~50% a title or alias with words dropped, ~25% the same with typos, ~25% off topic.",
             "- naive: `rapidfuzz.process.extractOne(question, bodies)` (default WRatio, no",
             "  processor) over every body, on the first questions of the same list, stopping",
             f"  after {NAIVE_BUDGET_S:g} s per pack.",
@@ -333,9 +510,29 @@ def render(results: Sequence[SizeResult]) -> str:
             "",
             autocomplete,
             "",
-            "- `Catalog.autocomplete(partial, None)` on prefixes of titles and aliases (cut",
-            "  mid-word or after a space), prefixes with a typo, 2-5 letter word starts, empty",
-            "  input and off-topic text.",
+            "- `BriefingService.autocomplete(partial, None)` on prefixes of titles and aliases",
+            "  (cut mid-word or after a space), prefixes with a typo, 2-5 letter word starts,",
+            "  empty input and off-topic text.",
+            "",
+            "### Edits",
+            "",
+            edits,
+            "",
+            f"- The largest pack with {SERVERS:,} servers holding a topic of their own (every",
+            f"  {OVERRIDE_EVERY}th also replacing a curated one). An edit: a moderator's new topic",
+            "  saved (`save_for_guild`), that server's overlay rebuilt (`refresh`), and the next",
+            "  question in that server answered with it; timed from the save to the answer.",
+            "- full rebuild: `reload()` once, the whole catalog (what every edit cost before).",
+            "",
+            "### Isolation",
+            "",
+            isolation_table,
+            "",
+            "- Every question of `tests/data/eval_questions.yaml` asked in a server that added",
+            "  nothing, with the curated pack alone, then again after the stuffed servers each",
+            "  imported topics whose titles, aliases and bodies repeat the pack's most asked",
+            "  words; unchanged: the same answer, score, ranking and suggestions. Own: a stuffed",
+            "  server asking one of its own topics' titles gets that topic.",
             "",
             "### Answers (a sanity check of what was timed, not a quality benchmark)",
             "",
@@ -347,7 +544,7 @@ def render(results: Sequence[SizeResult]) -> str:
     )
 
 
-async def _run_all(options: Options) -> list[SizeResult]:
+async def _run_all(options: Options) -> tuple[list[SizeResult], Isolation]:
     curated = synthetic.curated_pack()
     results = [await measure(CURATED, curated, options, None)]
     sizes = _sizes(options)
@@ -355,13 +552,15 @@ async def _run_all(options: Options) -> list[SizeResult]:
         started = time.perf_counter()
         pack = synthetic.PackGenerator(options.seed, curated).generate(size)
         generate_s = time.perf_counter() - started
-        profile = options.profile and size == max(sizes)
-        results.append(await measure(f"{size:,}", pack, options, generate_s, profile=profile))
+        servers = 0
+        if size == max(sizes):
+            servers = QUICK_SERVERS if options.quick else SERVERS
+        results.append(await measure(f"{size:,}", pack, options, generate_s, servers=servers))
         del pack
         gc.collect()
-    return results
+    return results, await isolation(options)
 
 
 def run(options: Options) -> str:
     """The `search` benchmark: one Markdown section with its tables."""
-    return render(asyncio.run(_run_all(options)))
+    return render(*asyncio.run(_run_all(options)))

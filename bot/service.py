@@ -92,7 +92,11 @@ class BriefingService:
         return service
 
     async def close(self) -> None:
-        await self.db.close()
+        """Write the questions still queued for the log, then close the database."""
+        try:
+            await self.asks.close()
+        finally:
+            await self.db.close()
 
     async def reload(self) -> None:
         """Rebuild the whole catalog: the shared index and every server's overlay.

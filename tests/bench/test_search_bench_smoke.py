@@ -17,22 +17,23 @@ from bot.sections import validate
 
 SIZES = (10, 200)
 EXPECTED_COLUMNS = {
-    "Import and catalog": [
+    "Import and load": [
         "pack",
         "body words / chars",
         "generate s",
         "import s",
         "load s",
-        "catalog s",
-        "catalog peak MB",
-        "catalog ΔRSS MB",
-        "max RSS MB",
+        "bot RSS after load MB",
+        "bot max RSS MB",
+        "target MB",
     ],
     "ask": [
         "pack",
         "asks",
+        "mean ms",
         "p50 ms",
         "p99 ms",
+        "target mean ms",
         "target p99 ms",
         "naive asks",
         "naive p50 ms",
@@ -41,6 +42,25 @@ EXPECTED_COLUMNS = {
         "ours/naive p99",
     ],
     "Autocomplete": ["pack", "inputs", "p50 ms", "p99 ms", "target p99 ms"],
+    "Edits": [
+        "pack",
+        "servers with own sections",
+        "edits",
+        "edit visible p50 ms",
+        "edit visible p99 ms",
+        "target ms",
+        "refresh p50 ms",
+        "full rebuild s (baseline)",
+        "rebuild / edit p99",
+    ],
+    "Isolation": [
+        "stuffed servers x topics",
+        "questions",
+        "clean server's answers unchanged",
+        "alone p50 / p99 ms",
+        "among them p50 / p99 ms",
+        "stuffed servers answering their own",
+    ],
     "Answers": ["pack", "on-topic answered right", "typo'd answered right", "off-topic declined"],
 }
 NUMBER = re.compile(r"^[\d,]+(\.\d+)?$")
@@ -69,8 +89,13 @@ def test_report_has_every_table_with_its_columns_and_one_row_per_pack(report: st
     for name, columns in EXPECTED_COLUMNS.items():
         header, *rows = found[name]
         assert header == columns, name
-        assert [row[0] for row in rows] == ["curated (10)", "10", "200"], name
         assert all(len(row) == len(columns) for row in rows), name
+        if name == "Edits":
+            assert [row[0] for row in rows] == ["200"]  # the largest pack holds the servers
+        elif name == "Isolation":
+            assert len(rows) == 1
+        else:
+            assert [row[0] for row in rows] == ["curated (10)", "10", "200"], name
 
 
 def test_figures_are_positive_numbers(report: str) -> None:
@@ -83,15 +108,25 @@ def test_figures_are_positive_numbers(report: str) -> None:
                     continue
                 assert NUMBER.match(cell), (name, column, cell)
                 assert float(cell.replace(",", "")) > 0, (name, column, cell)
-    header, *rows = found["Import and catalog"]
+    header, *rows = found["Import and load"]
     for row in rows:
         cells = dict(zip(header, row, strict=True))
         assert float(cells["import s"].replace(",", "")) >= 0, row[0]  # 10 sections: ~0.00 s
-        for column in ("catalog peak MB", "max RSS MB"):
+        for column in ("bot RSS after load MB", "bot max RSS MB"):
             assert float(cells[column].replace(",", "")) > 0, (row[0], column)
         words, chars = (float(part) for part in cells["body words / chars"].split(" / "))
         assert 0 < words < chars
     assert [row[2] for row in rows[1:]] != ["-", "-"]  # synthetic packs report generation time
+    header, *rows = found["Edits"]
+    cells = dict(zip(header, rows[0], strict=True))
+    assert int(cells["servers with own sections"]) > 0 and int(cells["edits"]) > 0
+    assert float(cells["edit visible p99 ms"]) > 0
+    header, *rows = found["Isolation"]
+    cells = dict(zip(header, rows[0], strict=True))
+    unchanged, asked = cells["clean server's answers unchanged"].split("/")
+    assert unchanged == asked  # other servers' topics never change a clean server's answers
+    own, checked = cells["stuffed servers answering their own"].split("/")
+    assert own == checked
 
 
 def test_synthetic_pack_is_valid_unique_and_deterministic() -> None:

@@ -40,6 +40,8 @@ async def add_server_section(service: BriefingService, guild_id: int, slug: str,
 
 
 async def asks_rows(service: BriefingService) -> list[tuple[object, ...]]:
+    """The asks table as written (asks are written in batches: what is queued is written first)."""
+    await service.asks.flush()
     rows = await service.db.conn.execute_fetchall(
         "SELECT guild_id, question, answered, score, asked_at FROM asks ORDER BY id"
     )

@@ -199,7 +199,7 @@ async def test_a_validation_error_keeps_the_text_and_reopens_the_form_with_it(
             reopened = await again.wait_response()
             assert reopened["type"] == MODAL
             assert modal_values(reopened["data"]) == typed
-            assert bot.service.catalog.find(a.id, "what-is-the-grain-corridor") is None
+            assert bot.service.topic(a.id, "what-is-the-grain-corridor") is None
 
 
 async def test_forms_opened_before_a_restart_still_save(tmp_path: Path) -> None:
@@ -215,7 +215,7 @@ async def test_forms_opened_before_a_restart_still_save(tmp_path: Path) -> None:
             assert saved["content"].startswith("Saved") and "revision 1" in saved["content"]
             added = await submit(fake, add_ix, add_modal, NEW_TOPIC)
             assert added["content"].startswith("Saved")
-            edited = bot.service.catalog.find(a.id, "us-role")
+            edited = await bot.service.section("us-role", a.id)
             assert edited is not None and edited.content.body == "Typed before the restart."
             assert await ask_title(fake, a.id, "black sea grain deal") == NEW_TOPIC["title"]
 
@@ -264,7 +264,7 @@ async def test_a_removed_topics_history_pages_so_a_revision_can_be_found(tmp_pat
     async with FakeDiscord() as fake:
         a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
-            current = bot.service.section("nato-purpose", a.id)
+            current = await bot.service.section("nato-purpose", a.id)
             for n in range(11):
                 current = await bot.service.sections.save_for_guild(
                     a.id,
@@ -489,7 +489,7 @@ async def test_a_form_sent_to_another_server_is_refused(tmp_path: Path) -> None:
             data = (await crafted.wait_response())["data"]
             assert "another server" in data["content"]
             for guild in (a.id, b.id):
-                section = bot.service.catalog.find(guild, "us-role")
+                section = await bot.service.section("us-role", guild)
                 assert section is not None and section.content.body.startswith("The U.S. plays")
 
 
@@ -546,7 +546,7 @@ async def test_members_without_permission_or_role_are_refused_everywhere(tmp_pat
                 asked, button["custom_id"], user_id=member.id, member_permissions=MEMBER
             )
             assert "Manage Server" in (await click.wait_response())["data"]["content"]
-            assert bot.service.catalog.find(a.id, "us-role") is not None
+            assert bot.service.topic(a.id, "us-role") is not None
             # The moderator role opens the door.
             role_set = await kb(fake, a.id, "role", role=helpers.id)
             assert "may now edit" in (await role_set.wait_response())["data"]["content"]
@@ -573,7 +573,7 @@ async def test_custom_ids_from_another_server_are_refused(tmp_path: Path) -> Non
             )
             data = (await crafted.wait_response())["data"]
             assert "another server" in data["content"]
-            assert bot.service.catalog.find(a.id, "us-role") is not None
+            assert bot.service.topic(a.id, "us-role") is not None
 
 
 async def test_gaps_are_grouped_by_similarity_most_asked_first(tmp_path: Path) -> None:
@@ -767,7 +767,7 @@ async def test_history_pages_read_one_page_of_revisions_per_click(tmp_path: Path
         a = fake.add_guild(name="A")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
             sections = bot.service.sections
-            current = bot.service.section("nato-purpose", a.id)
+            current = await bot.service.section("nato-purpose", a.id)
             for n in range(24):
                 body = f"{current.content.body} Revision note {n}."
                 content = dataclasses.replace(current.content, body=body)
@@ -853,7 +853,7 @@ async def test_a_topic_saved_under_the_old_source_limits_opens_in_the_form_and_s
     async with FakeDiscord() as fake:
         a = fake.add_guild(name="A")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
-            current = bot.service.section("us-role", a.id)
+            current = await bot.service.section("us-role", a.id)
             old = dataclasses.replace(current.content, sources=sources)
             stored = await bot.service.sections.save_for_guild(
                 a.id, old, opened=(current.id, current.revision), author="old", author_id=None
@@ -875,6 +875,6 @@ async def test_a_topic_saved_under_the_old_source_limits_opens_in_the_form_and_s
             assert modal_values(reopened) == typed
             saved = await submit(fake, again, reopened, fields)
             assert saved["content"].startswith("Saved")
-            after = bot.service.section("us-role", a.id)
+            after = await bot.service.section("us-role", a.id)
             assert after is not None and after.revision == stored.revision + 1
             assert after.content == dataclasses.replace(old, updated=after.content.updated)
