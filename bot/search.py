@@ -24,13 +24,15 @@ keeps exactly that apart for every server:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 import itertools
 import math
+import sys
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -81,8 +83,8 @@ MAX_FTS_WORDS = 8
 MAX_FORMS = 4
 # A word in more sections than this is too common to look up cheaply (see Query.lookups).
 COMMON_SECTIONS = 150
-# bm25 hits fetched from the curated index per lookup.
-FTS_CANDIDATES = 30
+# bm25 hits fetched from the curated index per lookup (each read whole: all are rescored).
+FTS_CANDIDATES = 12
 # Fewer candidates than this, and the next (broader) lookup is tried.
 MIN_HITS = 3
 
@@ -184,6 +186,8 @@ class SearchResult:
     question: str
     answer: Hit | None
     results: tuple[Hit, ...]
+    # The whole sections the search read on its way (so showing the answer needs no read).
+    read: Mapping[int, Section] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,13 +251,13 @@ class TextStats:
     """A section's words as the rescoring reads them."""
 
     surface: frozenset[str]  # as written
-    stems: frozenset[str]
-    frequency: dict[str, float]  # stem -> occurrences, weighted by column
+    frequency: dict[str, float]  # word family -> occurrences, weighted by column
     length: int  # words in all columns
 
 
-def text_stats(title: str, aliases: str, body: str) -> TextStats:
-    """`aliases` as indexed: the aliases and tags in one text (see `fts_aliases`)."""
+def text_stats(title: str, aliases: str, body: str, keep: Callable[[str], str] = str) -> TextStats:
+    """`aliases` as indexed: the aliases and tags in one text (see `fts_aliases`). `keep` may
+    intern the words (sections held for long, many alike)."""
     frequency: dict[str, float] = {}
     surface: set[str] = set()
     length = 0
@@ -264,7 +268,7 @@ def text_stats(title: str, aliases: str, body: str) -> TextStats:
         for word in found:
             key = family(word)
             frequency[key] = frequency.get(key, 0.0) + weight
-    return TextStats(frozenset(surface), frozenset(frequency), frequency, length)
+    return TextStats(frozenset(map(keep, surface)), frequency, length)
 
 
 class Candidate(NamedTuple):
@@ -354,6 +358,7 @@ class SharedIndex:
         self._vocabulary: dict[int, list[str]] = {}
         self._forms: dict[str, list[str]] = {}
         self._stats: dict[int, TextStats] = {}
+        self._name_keys: dict[int, list[frozenset[str]]] = {}
 
     def add(self, rows: Iterable[IndexRow]) -> None:
         assert self._building is not None, "add after finish"
@@ -388,6 +393,16 @@ class SharedIndex:
     def names(self, section_id: int) -> tuple[list[str], list[str]]:
         return _unpack_names(self._packed[section_id])
 
+    def name_keys(self, section_id: int) -> list[frozenset[str]]:
+        """Word families of the title and of each alias (a bounded cache)."""
+        cached = self._name_keys.get(section_id)
+        if cached is None:
+            if len(self._name_keys) >= TEXT_CACHE:
+                self._name_keys.clear()
+            cached = _name_keys(self.names(section_id)[0])
+            self._name_keys[section_id] = cached
+        return cached
+
     def name_ids(self, word: str) -> Sequence[int]:
         return self._name_index.get(word, ())
 
@@ -407,9 +422,16 @@ class SharedIndex:
         if cached is None:
             if len(self._stats) >= TEXT_CACHE:
                 self._stats.clear()
-            cached = text_stats(hit.title, hit.aliases, hit.body)
+            content = hit.section.content
+            cached = text_stats(
+                content.title, fts_aliases(content.aliases, content.tags), content.body
+            )
             self._stats[hit.section_id] = cached
         return cached
+
+
+def _name_keys(names: Iterable[str]) -> list[frozenset[str]]:
+    return [frozenset(family(w) for w in content_words(name)) for name in names]
 
 
 def _prefix_range(sorted_words: list[str], start: str) -> list[str]:
@@ -420,6 +442,13 @@ def _prefix_range(sorted_words: list[str], start: str) -> list[str]:
             break
         found.append(word)
     return found
+
+
+class _WordLookups(NamedTuple):
+    name_index: dict[str, list[int]]
+    name_words: list[str]
+    by_length: dict[int, list[str]]
+    by_family: dict[str, list[str]]
 
 
 class Overlay:
@@ -436,8 +465,6 @@ class Overlay:
         self.counts = Counts()
         self.stats: dict[int, TextStats] = {}
         self._packed: dict[int, str] = {}
-        self._name_index: dict[str, set[int]] = defaultdict(set)
-        self._stem_index: dict[str, set[int]] = defaultdict(set)
         for section in own:
             self.by_slug[section.slug.casefold()] = section
             if section.status != "active":
@@ -445,18 +472,13 @@ class Overlay:
             content = section.content
             self.sections[section.id] = section
             self._packed[section.id] = _pack_names(content.title, content.aliases, content.tags)
-            names, distinct, indexed = _section_words(
+            _, distinct, indexed = _section_words(
                 content.title, content.aliases, content.slug, content.tags, content.body
             )
-            for word in names:
-                self._name_index[word].add(section.id)
-            self.counts.add(distinct, indexed)
-            stats = text_stats(
-                content.title, fts_aliases(content.aliases, content.tags), content.body
+            self.counts.add(map(sys.intern, distinct), indexed)
+            self.stats[section.id] = text_stats(
+                content.title, fts_aliases(content.aliases, content.tags), content.body, sys.intern
             )
-            self.stats[section.id] = stats
-            for key in stats.stems:
-                self._stem_index[key].add(section.id)
         self.replaced = frozenset(self.by_slug)
         for section in replaced:
             if section.slug.casefold() in self.replaced:
@@ -468,10 +490,27 @@ class Overlay:
         self.topics = sorted(
             (s.topic for s in self.sections.values()), key=lambda t: (t.position, t.slug)
         )
-        self._name_words = sorted(self._name_index)
-        self._vocabulary = _by_length(w for w, n in self.counts.surface.items() if n > 0)
-        self._forms = _families(w for w, n in self.counts.surface.items() if n > 0)
         self._excluded: tuple[SharedIndex, list[int]] | None = None
+        self._lookups: _WordLookups | None = None
+
+    @property
+    def lookups(self) -> _WordLookups:
+        """Sorted name words, vocabulary by length and words by family: built the first time
+        a question in this server needs them (most servers' overlays are never asked about)."""
+        if self._lookups is None:
+            used = [w for w, n in self.counts.surface.items() if n > 0]
+            name_index: dict[str, list[int]] = defaultdict(list)
+            for section in self.sections.values():
+                content = section.content
+                names, _, _ = _section_words(
+                    content.title, content.aliases, content.slug, content.tags, ""
+                )
+                for word in names:
+                    name_index[word].append(section.id)
+            self._lookups = _WordLookups(
+                dict(name_index), sorted(name_index), _by_length(used), _families(used)
+            )
+        return self._lookups
 
     def excluded(self, shared: SharedIndex) -> list[int]:
         """Ids of the curated sections this server replaced or hid (cached per shared index)."""
@@ -483,24 +522,25 @@ class Overlay:
     def names(self, section_id: int) -> tuple[list[str], list[str]]:
         return _unpack_names(self._packed[section_id])
 
+    def name_keys(self, section_id: int) -> list[frozenset[str]]:
+        return _name_keys(self.names(section_id)[0])
+
     def name_ids(self, word: str) -> Sequence[int]:
-        return tuple(self._name_index.get(word, ()))
+        return self.lookups.name_index.get(word, ()) if self.sections else ()
 
     def name_range(self, start: str) -> list[str]:
-        return _prefix_range(self._name_words, start)
+        return _prefix_range(self.lookups.name_words, start) if self.sections else []
 
     def vocabulary(self, length: int) -> list[str]:
-        return self._vocabulary.get(length, [])
+        return self.lookups.by_length.get(length, []) if self.counts.surface else []
 
     def forms(self, key: str) -> list[str]:
-        return self._forms.get(key, [])
+        return self.lookups.by_family.get(key, []) if self.counts.surface else []
 
-    def holding(self, keys: Iterable[str]) -> set[int]:
-        """Own active sections whose text holds any of these stems."""
-        found: set[int] = set()
-        for key in keys:
-            found |= self._stem_index.get(key, set())
-        return found
+    def holding(self, keys: frozenset[str]) -> list[int]:
+        """Own active sections whose text holds any of these word families (a scan: a server
+        holds at most a few hundred)."""
+        return [i for i, stats in self.stats.items() if not keys.isdisjoint(stats.frequency)]
 
 
 _NO_OVERLAY = Overlay(0, ())
@@ -516,6 +556,7 @@ class View:
         self.size = max(1, counts.sections + delta.sections)
         self.average_length = max(1.0, (counts.words + delta.words) / self.size)
         self.excluded = self.overlay.excluded(shared)
+        self._weights: dict[str, float] = {}
 
     # -- visibility --
 
@@ -570,9 +611,15 @@ class View:
 
     def weight(self, key: str) -> float:
         """Inverse document frequency of a word family: rare words say more about what is
-        asked (filler words less than their rarity suggests)."""
+        asked (filler words less than their rarity suggests). Remembered for the view's life
+        (one search)."""
+        known = self._weights.get(key)
+        if known is not None:
+            return known
         rarity = math.log((self.size + 1) / (max(0, self.document_frequency(key)) + IDF_SMOOTHING))
-        return rarity * FILLER_WEIGHT if key in _FILLER_KEYS else rarity
+        weight = rarity * FILLER_WEIGHT if key in _FILLER_KEYS else rarity
+        self._weights[key] = weight
+        return weight
 
     def is_common(self, key: str) -> bool:
         return self.document_frequency(key) > COMMON_SECTIONS
@@ -583,9 +630,10 @@ class View:
         return tuple(w for w in dict.fromkeys(found) if w != typed and self._uses(w))
 
     def name_keys(self, section_id: int) -> list[frozenset[str]]:
-        """Stems of the title and of each alias."""
-        names, _ = self.names(section_id)
-        return [frozenset(family(w) for w in content_words(name)) for name in names]
+        """Word families of the title and of each alias."""
+        if section_id in self.overlay.sections:
+            return self.overlay.name_keys(section_id)
+        return self.shared.name_keys(section_id)
 
     def correct(self, word: str) -> str | None:
         """The view's word closest to `word` (a typo), or None when nothing is close enough."""
@@ -832,7 +880,7 @@ def _matched(query: Query, stats: TextStats) -> tuple[float, int]:
     for term in query.terms:
         if term.key is None or term.match is None:
             continue
-        if term.key in stats.stems:
+        if term.key in stats.frequency:
             covered += term.weight
             count += 1
         elif len(term.match) >= MIN_VARIANT_WORD:
@@ -850,12 +898,12 @@ def _matched(query: Query, stats: TextStats) -> tuple[float, int]:
     return covered, count
 
 
-def _lexical(query: Query, stats: TextStats, view: View) -> float:
+def _lexical(asked: frozenset[str], stats: TextStats, view: View) -> float:
     """bm25 of the candidate's text for the question's words, with the view's statistics (as
     FTS5 computes it: column-weighted frequency, length against the view's average)."""
     score = 0.0
     norm = BM25_K1 * (1 - BM25_B + BM25_B * stats.length / view.average_length)
-    for key in query.keys:
+    for key in asked:
         frequency = stats.frequency.get(key)
         if frequency:
             n = max(0, view.document_frequency(key))
@@ -864,17 +912,18 @@ def _lexical(query: Query, stats: TextStats, view: View) -> float:
     return score
 
 
-def _resemblance(query: Query, section_id: int, view: View) -> float:
+def _resemblance(asked: frozenset[str], section_id: int, view: View) -> float:
     """How much of the section's title or best alias the question says, weighted by rarity.
 
     "what's happening at the berlin talks" says all of "What are the Berlin talks?", and only
     a little of "What happened in earlier peace talks?".
     """
-    asked = query.keys
     if not asked:
         return 0.0
     best = 0.0
     for keys in view.name_keys(section_id):
+        if keys.isdisjoint(asked):
+            continue
         total = sum(view.weight(k) for k in keys)
         if total > 0:
             best = max(best, sum(view.weight(k) for k in keys & asked) / total)
@@ -897,14 +946,15 @@ def rank(
         return SearchResult(query.text, None, ())
     known = sum(t.weight for t in query.terms if t.match)
     unknown = sum(1 for t in query.terms if t.match is None)
-    lexical = [_lexical(query, c.stats, view) for c in candidates]
+    asked = query.keys
+    lexical = [_lexical(asked, c.stats, view) for c in candidates]
     best_lexical = max(lexical) or 1.0
     unknown_weight = view.weight("") * UNKNOWN_WEIGHT
     scored = []
     for candidate, bm25 in zip(candidates, lexical, strict=True):
         covered, count = _matched(query, candidate.stats)
         coverage = covered / known if known else 0.0
-        resemblance = _resemblance(query, candidate.topic.id, view)
+        resemblance = _resemblance(asked, candidate.topic.id, view)
         score = W_COVERAGE * coverage + W_NAME * resemblance + W_LEXICAL * bm25 / best_lexical
         share = covered / (known + unknown * unknown_weight) if known else 0.0
         sure = (
@@ -941,7 +991,7 @@ class Searcher:
         query = build_query(question, view)
         own = sorted(
             view.own_candidates(query),
-            key=lambda c: (-_lexical(query, c.stats, view), c.topic.position),
+            key=lambda c: (-_lexical(query.keys, c.stats, view), c.topic.position),
         )[:RESCORED]
         hits: list[FtsHit] = []
         for expression in query.lookups:
@@ -953,7 +1003,8 @@ class Searcher:
             for h in hits[:RESCORED]
             if h.section_id in view.shared.topics
         ]
-        return rank(query, curated + own, view, limit)
+        result = rank(query, curated + own, view, limit)
+        return dataclasses.replace(result, read={h.section_id: h.section for h in hits})
 
     def closest_topics(
         self, result: SearchResult, guild_id: int | None, count: int = SUGGESTIONS

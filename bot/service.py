@@ -207,8 +207,10 @@ class BriefingService:
         suggestions: tuple[Topic, ...] = ()
         section = None
         if result.answer is not None:
-            topic = self.view(guild_id).topic(result.answer.section_id)
-            section = await self._load_quietly(topic)
+            section = result.read.get(result.answer.section_id)
+            if section is None:
+                topic = self.view(guild_id).topic(result.answer.section_id)
+                section = await self._load_quietly(topic)
         if section is None:
             suggestions = tuple(self.searcher.closest_topics(result, guild_id))
         answer = Answer(

@@ -7,7 +7,6 @@ its index row and its revision row are written together or not at all.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,18 +24,39 @@ INDEX_BATCH = 2000
 
 _SELECT = """
 SELECT s.id, s.guild_id, s.slug, s.title, s.body, s.tags, s.sources, s.updated, s.position,
-       s.status, s.revision
+       s.status, s.revision,
+       (SELECT json_group_array(alias) FROM (SELECT alias FROM section_aliases AS a
+        WHERE a.section_id = s.id ORDER BY a.position)) AS aliases
 FROM sections AS s
+"""
+# The best bm25 matches of the curated index, read whole in the same query (as `_SELECT`).
+_FTS = """
+WITH hits AS (
+    SELECT rowid AS id, bm25(sections_fts, 6.0, 3.0, 1.0) AS score FROM sections_fts
+    WHERE sections_fts MATCH ? AND rowid NOT IN (SELECT value FROM json_each(?))
+    ORDER BY score LIMIT ?
+)
+SELECT s.id, s.guild_id, s.slug, s.title, s.body, s.tags, s.sources, s.updated, s.position,
+       s.status, s.revision,
+       (SELECT json_group_array(alias) FROM (SELECT alias FROM section_aliases AS a
+        WHERE a.section_id = s.id ORDER BY a.position)) AS aliases,
+       hits.score
+FROM hits JOIN sections AS s ON s.id = hits.id
+ORDER BY hits.score
 """
 
 
 @dataclass(frozen=True, slots=True)
 class FtsHit:
-    section_id: int
+    """A curated section the full-text index matched, whole (so showing it needs no more
+    reads), with its bm25 (lower is better)."""
+
+    section: Section
     bm25: float
-    title: str
-    aliases: str
-    body: str
+
+    @property
+    def section_id(self) -> int:
+        return self.section.id
 
 
 class IndexRow(NamedTuple):
@@ -133,19 +153,10 @@ class SectionStore:
         self.db = db
 
     async def _fetch(self, where: str, params: Sequence[Any]) -> list[Section]:
+        """Sections with their aliases, in one query (one trip to SQLite's thread)."""
         async with self.db.conn.execute(_SELECT + where, params) as cursor:
-            rows = list(await cursor.fetchall())
-        if not rows:
-            return []
-        aliases: dict[int, list[str]] = defaultdict(list)
-        async with self.db.conn.execute(
-            "SELECT section_id, alias FROM section_aliases "
-            "WHERE section_id IN (SELECT value FROM json_each(?)) ORDER BY section_id, position",
-            [json.dumps([row["id"] for row in rows])],
-        ) as cursor:
-            for section_id, alias in await cursor.fetchall():
-                aliases[section_id].append(alias)
-        return [_row_to_section(row, tuple(aliases.get(row["id"], ()))) for row in rows]
+            rows = await cursor.fetchall()
+        return [_row_to_section(row, tuple(json.loads(row["aliases"]))) for row in rows]
 
     async def all(self, *, statuses: Iterable[Status] = ("active",)) -> list[Section]:
         """Every section of every scope with one of `statuses`, in rotation order."""
@@ -185,17 +196,16 @@ class SectionStore:
     async def fts(self, match: str, limit: int, exclude: Sequence[int] = ()) -> list[FtsHit]:
         """Best bm25 matches in the curated pack for an FTS5 expression built by the search
         module (never user text), leaving out the sections in `exclude` (those a server
-        replaced or hid). Only curated sections are indexed: no server's rows can take a place.
+        replaced or hid), each read whole in the same query. Only curated sections are
+        indexed: no server's rows can take a place.
         """
-        sql = (
-            "SELECT rowid, bm25(sections_fts, 6.0, 3.0, 1.0), title, aliases, body "
-            "FROM sections_fts WHERE sections_fts MATCH ? "
-            "AND rowid NOT IN (SELECT value FROM json_each(?)) "
-            "ORDER BY bm25(sections_fts, 6.0, 3.0, 1.0) LIMIT ?"
-        )
-        async with self.db.conn.execute(sql, (match, json.dumps(list(exclude)), limit)) as cursor:
+        args = (match, json.dumps(list(exclude)), limit)
+        async with self.db.conn.execute(_FTS, args) as cursor:
             rows = await cursor.fetchall()
-        return [FtsHit(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [
+            FtsHit(_row_to_section(row, tuple(json.loads(row["aliases"]))), row["score"])
+            for row in rows
+        ]
 
     async def curated_index_rows(self, batch: int = INDEX_BATCH) -> AsyncIterator[list[IndexRow]]:
         """The active curated sections in rotation order, `batch` at a time, as the search
