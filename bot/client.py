@@ -287,6 +287,7 @@ class Briefbot(commands.Bot):
                 self._retention_task.cancel()
             for task in interaction_tasks():
                 task.cancel()
+        await self.editor.close()  # the gaps report's worker process
         await super().close()
 
     async def sync_commands(self) -> bool:

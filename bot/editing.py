@@ -27,7 +27,8 @@ from bot.errors import (
     NotAllowed,
     SectionNotFound,
 )
-from bot.gaps import Gap, group_asked
+from bot.gaps import GapsReport, report_gaps
+from bot.gaps_worker import GapsWorker
 from bot.limits import SlidingWindow
 from bot.pack import zip_pack
 from bot.paging import clamp_page, page_count
@@ -264,6 +265,8 @@ class Editor:
         # One server's saves (/kb add and /kb edit) per window, and its own topics at most.
         self.changes = SlidingWindow(*edit_rate, lambda: service.db.clock().timestamp())
         self.max_topics = max_topics
+        # The gaps report's worker process: started by the first report, stopped by close().
+        self.gaps_worker = GapsWorker()
 
     # -- what one server may do --
 
@@ -614,13 +617,27 @@ class Editor:
 
     # -- reports --
 
-    async def gaps(self, guild_id: int, days: int, now: datetime) -> list[Gap]:
+    async def gaps(self, guild_id: int, days: int, now: datetime, top: int) -> GapsReport:
+        """The `top` most asked groups of the server's unanswered questions in the last `days`
+        days, with the totals. One report at a time (LimitReached when too many wait).
+
+        Every question of the window is counted and grouped, which takes tens of thousands of
+        texts in a busy server: in the worker process, which reads them through a connection
+        of its own, so neither the bot's connection nor its interpreter waits for it. A
+        database in memory only the bot can read: then the store counts, and a thread groups.
+        """
         since = (now - timedelta(days=days)).isoformat(timespec="seconds")
-        # Every unanswered question of the window, counted by text in the store and grouped
-        # in a thread: grouping tens of thousands of texts would hold every other server's
-        # answers up on the event loop.
-        asked = await self.service.asks.unanswered_counts(guild_id, since)
-        return await asyncio.to_thread(group_asked, asked)
+        database = self.gaps_worker.database_file(self.service.db.path)
+        if database is not None:
+            await self.service.asks.flush()  # the worker reads what is committed
+            return await self.gaps_worker.report(database, guild_id, since, top)
+        async with self.gaps_worker.turn():
+            asked = await self.service.asks.unanswered_counts(guild_id, since)
+            return await asyncio.to_thread(report_gaps, asked, top)
+
+    async def close(self) -> None:
+        """Stop the gaps report's worker process (the bot's close calls this)."""
+        await self.gaps_worker.close()
 
     async def stale(self, guild_id: int, days: int, today: date) -> list[Section]:
         cutoff = today - timedelta(days=days)

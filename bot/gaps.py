@@ -42,10 +42,11 @@ MIN_CANDIDATES = 8  # ... and at least, however little of the budget is left
 COMPARISONS = 1_000_000  # shared out over the questions still to place, the most asked first
 
 # -- sharing the interpreter with the event loop --
-# The grouping runs in a worker thread, and one Python thread runs at a time: a busy thread
-# keeps the turn for 5 ms (sys.getswitchinterval) before a waiting one gets it, and an answer on
-# the event loop waits for a turn at every step (each database reply, each wake-up). So the
-# grouping gives its turn away itself, after each slice of work.
+# In a worker thread (when the database is in memory, so no other process can read it) the
+# grouping shares the interpreter, and one Python thread runs at a time: a busy thread keeps
+# the turn for 5 ms (sys.getswitchinterval) before a waiting one gets it, and an answer on the
+# event loop waits for a turn at every step (each database reply, each wake-up). So there the
+# grouping gives its turn away itself, after each slice of work; a process of its own needs not.
 WORK_SLICE_S = 0.00025  # work between two pauses
 PAUSE_S = 0.00005  # long enough for a waiting thread to take the turn
 
@@ -59,14 +60,31 @@ class Gap:
     examples: tuple[str, ...]
 
 
-class _Pauses:
-    """Called once per item of work: sleeps PAUSE_S after every WORK_SLICE_S of it."""
+@dataclass(frozen=True, slots=True)
+class GapsReport:
+    """What the gaps report shows: the most asked groups, and how many there are in all."""
 
-    def __init__(self) -> None:
+    gaps: tuple[Gap, ...]  # the most asked groups, most asked first, at most the `top` asked for
+    groups: int  # every group found
+    asked: int  # every question counted in them (one without a word is no gap)
+
+
+def report_gaps(asked: Iterable[Asked], top: int, *, share_interpreter: bool = True) -> GapsReport:
+    """`group_asked`, cut to the `top` most asked groups, with the totals."""
+    gaps = group_asked(asked, share_interpreter=share_interpreter)
+    return GapsReport(tuple(gaps[:top]), len(gaps), sum(g.count for g in gaps))
+
+
+class _Pauses:
+    """Called once per item of work: sleeps PAUSE_S after every WORK_SLICE_S of it (or never,
+    when the grouping has its interpreter to itself)."""
+
+    def __init__(self, share_interpreter: bool = True) -> None:
+        self.share = share_interpreter
         self.until = time.perf_counter() + WORK_SLICE_S
 
     def __call__(self) -> None:
-        if time.perf_counter() >= self.until:
+        if self.share and time.perf_counter() >= self.until:
             time.sleep(PAUSE_S)
             self.until = time.perf_counter() + WORK_SLICE_S
 
@@ -80,15 +98,16 @@ def group_gaps(questions: Sequence[str]) -> list[Gap]:
     return group_asked(Asked(q, n, first[q]) for q, n in counts.items())
 
 
-def group_asked(asked: Iterable[Asked]) -> list[Gap]:
+def group_asked(asked: Iterable[Asked], *, share_interpreter: bool = True) -> list[Gap]:
     """Distinct questions with how often each was asked, grouped by similarity, most asked
-    first (ties by question). Questions without a word are left out.
+    first (ties by question). Questions without a word are left out. `share_interpreter`:
+    pause every WORK_SLICE_S for the other threads (see PAUSE_S).
 
     Wordings and questions are numbered and described by parallel lists of numbers rather
     than an object each: tens of thousands of objects would wake the garbage collector, whose
     full passes stop every thread.
     """
-    pause = _Pauses()
+    pause = _Pauses(share_interpreter)
     texts, counts, firsts = _wordings(asked, pause)
     keys, key_of = _keys(texts, pause)
     key_counts = [0] * len(keys)

@@ -17,7 +17,7 @@ from bot.ui.forms import SectionForm, edit_form, open_form, submit_form
 from bot.ui.host import Host, as_host
 from bot.ui.kb import HISTORY_PAGE, announce, author_of, history_page, remove_prompt
 from bot.ui.replies import log_interaction
-from bot.ui.reports import gaps_embed, stale_embed
+from bot.ui.reports import GAPS_SHOWN, gaps_embed, stale_embed
 
 
 @app_commands.guild_only()
@@ -106,8 +106,10 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = 7
     ) -> None:
         await require_editor(interaction)
-        found = await self.bot.editor.gaps(scope_of(interaction.guild_id), days, self.bot.clock())
-        await interaction.response.send_message(embed=gaps_embed(found, days), ephemeral=True)
+        found = await self.bot.editor.gaps(
+            scope_of(interaction.guild_id), days, self.bot.clock(), top=GAPS_SHOWN
+        )
+        await interaction.response.send_message(embed=gaps_embed(found.gaps, days), ephemeral=True)
 
     @app_commands.command(name="stale", description="Topics not updated in a while")
     @app_commands.describe(days="Not updated in this many days")

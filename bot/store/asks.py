@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Concatenate, NamedTuple, ParamSpec, TypeVar
 
@@ -21,6 +22,14 @@ MAX_LISTED = 2000
 # `unanswered_counts` reads this many distinct questions per query, so a server's large
 # backlog never holds the connection (and every other server's reads) for long.
 COUNTS_PAGE = 250
+# A server's distinct unanswered questions since a time, with how many times and the first
+# asking's id, in text order after a text: a page of them along the partial index on
+# unanswered questions (migration 010).
+UNANSWERED_COUNTS = (
+    "SELECT question, count(*), min(id) FROM asks INDEXED BY asks_unanswered "
+    "WHERE guild_id = ? AND answered IS NULL AND question > ? AND asked_at >= ? "
+    "GROUP BY question ORDER BY question LIMIT ?"
+)
 
 
 class Asked(NamedTuple):
@@ -196,10 +205,7 @@ class AskLog:
         after = ""  # below every text: the first page starts at the beginning
         while True:
             async with self.db.conn.execute(
-                "SELECT question, count(*), min(id) FROM asks INDEXED BY asks_unanswered "
-                "WHERE guild_id = ? AND answered IS NULL AND question > ? AND asked_at >= ? "
-                "GROUP BY question ORDER BY question LIMIT ?",
-                (guild_id, after, since, page),
+                UNANSWERED_COUNTS, (guild_id, after, since, page)
             ) as cursor:
                 rows = list(await cursor.fetchall())
             found.extend(Asked(question, times, first) for question, times, first in rows)
@@ -222,3 +228,19 @@ class AskLog:
             if deleted < batch:
                 return total
             await asyncio.sleep(0)  # let interactions in between batches
+
+
+def read_unanswered_counts(
+    conn: sqlite3.Connection, guild_id: int, since: str, page: int = COUNTS_PAGE
+) -> list[Asked]:
+    """`AskLog.unanswered_counts` on a plain sqlite3 connection of its own (the gaps report's
+    worker process reads this way, off the bot's connection). Sees what was committed: the
+    caller flushes the log first."""
+    found: list[Asked] = []
+    after = ""
+    while True:
+        rows = conn.execute(UNANSWERED_COUNTS, (guild_id, after, since, page)).fetchall()
+        found.extend(Asked(question, times, first) for question, times, first in rows)
+        if len(rows) < page:
+            return found
+        after = rows[-1][0]

@@ -198,6 +198,15 @@ class Database:
         return self.clock().astimezone(UTC).isoformat(timespec="seconds")
 
 
+def connect_read_only(path: str | Path) -> sqlite3.Connection:
+    """A plain, read-only sqlite3 connection to the database file, for a worker process that
+    reads beside the bot (WAL lets it read while the bot writes). It never migrates."""
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
 _REMEDY = "Set BRIEFBOT_DB to a writable file path (the default is data/briefbot.sqlite3)."
 
 

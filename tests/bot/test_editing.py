@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+import threading
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot import editing
 from bot.editing import (
     Author,
     Conflict,
@@ -19,6 +24,7 @@ from bot.editing import (
     slug_for,
 )
 from bot.errors import FALLBACK_ERROR, InvalidSection, LimitReached, SectionNotFound
+from bot.gaps import report_gaps
 from bot.sections import MAX_SLUG, SLUG_RE, SectionContent, Source
 from bot.service import BriefingService
 
@@ -32,8 +38,10 @@ def form(title: str, body: str = "A body of plain words.") -> dict[str, str]:
 
 
 @pytest.fixture
-def editor(service: BriefingService) -> Editor:
-    return Editor(service)
+async def editor(service: BriefingService) -> AsyncIterator[Editor]:
+    opened = Editor(service)
+    yield opened
+    await opened.close()
 
 
 async def add(editor: Editor, title: str, body: str = "A body of plain words.", **kw: object):
@@ -401,3 +409,49 @@ async def test_a_draft_is_only_reopened_by_its_author_in_its_server(editor: Edit
     for guild, user in ((OTHER_GUILD, MOD.id), (GUILD, MOD.id + 1)):
         with pytest.raises(DraftGone):
             await editor.draft(guild, user, kept)
+
+
+# -- the gaps report --
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+async def test_the_gaps_report_sees_questions_just_asked_and_cuts_to_the_top(
+    editor: Editor, service: BriefingService
+) -> None:
+    for n in range(5):
+        await service.asks.record(GUILD, "Where is the cafeteria?", None, None)
+        await service.asks.record(GUILD, f"{n} vending machine broken", None, None)
+        await service.asks.record(OTHER_GUILD, "where is the cafeteria", None, None)
+    await service.asks.record(GUILD, "lost my badge", None, None)
+    assert service.asks.queued  # not written yet: the report writes them first
+    found = await editor.gaps(GUILD, 7, NOW, top=2)
+    assert [(g.question, g.count) for g in found.gaps] == [
+        ("0 vending machine broken", 5),
+        ("Where is the cafeteria?", 5),
+    ]
+    assert (found.groups, found.asked) == (3, 11)
+    assert editor.gaps_worker.pid is not None  # the database is a file: read by the worker
+
+
+async def test_an_in_memory_database_is_grouped_in_a_thread_without_a_worker(
+    knowledge_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = await BriefingService.open(":memory:", knowledge_dir, clock=lambda: NOW)
+    editor = Editor(service)
+    grouped_in: list[str] = []
+
+    def watched(asked: Any, top: int) -> Any:
+        grouped_in.append(threading.current_thread().name)
+        return report_gaps(asked, top)
+
+    monkeypatch.setattr(editing, "report_gaps", watched)
+    try:
+        await service.asks.record(GUILD, "where is the cafeteria", None, None)
+        found = await editor.gaps(GUILD, 7, NOW, top=20)
+        assert [(g.question, g.count) for g in found.gaps] == [("where is the cafeteria", 1)]
+        assert editor.gaps_worker.pid is None
+        assert grouped_in and grouped_in[0] != threading.main_thread().name
+    finally:
+        await editor.close()
+        await service.close()

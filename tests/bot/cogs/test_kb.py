@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import shutil
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -806,18 +806,16 @@ async def test_history_pages_read_one_page_of_revisions_per_click(tmp_path: Path
         assert read == [10, 10, 4]  # never the whole history on a click
 
 
-async def test_gaps_count_the_whole_window_off_the_event_loop_and_only_this_server(
+async def test_gaps_count_the_whole_window_in_a_worker_process_and_only_this_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    grouped_in: list[tuple[str, int]] = []
-    real_group = editing.group_asked
+    def not_here(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the report was grouped in the bot's own process")
 
-    def watched(asked: Any) -> Any:
-        asked = list(asked)
-        grouped_in.append((threading.current_thread().name, sum(a.times for a in asked)))
-        return real_group(asked)
+    async def no_reading_on_the_bots_connection(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the report read through the bot's connection")
 
-    monkeypatch.setattr(editing, "group_asked", watched)
+    monkeypatch.setattr(editing, "report_gaps", not_here)
     async with FakeDiscord() as fake:
         a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
@@ -830,11 +828,17 @@ async def test_gaps_count_the_whole_window_off_the_event_loop_and_only_this_serv
                     "INSERT INTO asks (guild_id, question, asked_at) VALUES (?, ?, ?)",
                     [(*row, asked) for row in rows],
                 )
+            monkeypatch.setattr(
+                bot.service.asks, "unanswered_counts", no_reading_on_the_bots_connection
+            )
             ix = await kb(fake, a.id, "gaps", days=7)
             lines = (await ix.wait_response())["data"]["embeds"][0]["description"].splitlines()
+            worker = bot.editor.gaps_worker.pid
+            assert worker is not None and worker != os.getpid()
+        assert bot.editor.gaps_worker.pid is None  # stopped with the bot, and gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker, 0)
     assert lines == ["**2500×** why is the sky colour 0?", "**3×** how do I bake bread"]
-    assert [count for _, count in grouped_in] == [2503]
-    assert grouped_in[0][0] != threading.main_thread().name
 
 
 async def test_a_topic_saved_under_the_old_source_limits_opens_in_the_form_and_saves_unchanged(

@@ -6,13 +6,14 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.store.asks import AskLog
-from bot.store.database import Database
+from bot.store.asks import AskLog, read_unanswered_counts
+from bot.store.database import Database, connect_read_only
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -107,6 +108,25 @@ async def test_unanswered_counts_cover_the_whole_window_a_page_at_a_time(
     # Each text once, with how many times it was asked and the id of its first asking (the
     # first 2 ids are the one before the window and the other server's first question).
     assert found == [(f"question {n}", 6 if n < 5 else 5, 2 + 3 * n) for n in range(7)]
+
+
+async def test_a_read_only_connection_of_its_own_counts_the_same_and_writes_nothing(
+    db: Database, clock: Clock
+) -> None:
+    asks = AskLog(db)
+    for n in range(40):
+        clock.now = START + timedelta(minutes=n)
+        await asks.record(1, f"question {n % 7}", None, None)
+        await asks.record(2, f"another server's question {n % 3}", None, None)
+    await asks.record(1, "an answered question", "slug", 0.9)
+    since = START.isoformat(timespec="seconds")
+    expected = await asks.unanswered_counts(1, since)  # flushes first
+    with closing(connect_read_only(db.path)) as conn:
+        assert read_unanswered_counts(conn, 1, since, page=3) == expected
+        assert read_unanswered_counts(conn, 1, since) == expected
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            conn.execute("DELETE FROM asks")
+    assert len(expected) == 7 and await count(db) == 81
 
 
 # -- writing in batches off the answering path --

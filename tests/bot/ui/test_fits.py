@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from bot.briefing import header_for
 from bot.client import EXTENSIONS, Briefbot
 from bot.config import Settings
-from bot.editing import Conflict, Gap, Rejected, RevisionPage, content_to_form, form_to_content
+from bot.editing import Conflict, Rejected, RevisionPage, content_to_form, form_to_content
 from bot.errors import BriefbotError, InvalidSection, PackError, SectionNotFound
+from bot.gaps import Gap
 from bot.sections import (
     MAX_ALIAS,
     MAX_ALIASES,

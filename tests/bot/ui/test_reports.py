@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import discord
 
-from bot.editing import Gap
+from bot.gaps import Gap
 from bot.sections import Section, SectionContent
 from bot.service import ScheduleStatus
 from bot.store.briefing import Post, Schedule
