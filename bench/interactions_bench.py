@@ -29,8 +29,8 @@ from bench.bot_side import BotSide, BotSummary
 from bench.core import PROFILE_NOTE, Options, check, ms, percentile, table
 from bench.discord_side import KINDS, SETTLE_AFTER_S, Address, DiscordSide, Phase
 from bench.worker import Worker
-from bot.client import DEFER_AFTER, WORK_LIMIT
 from bot.cogs.ask import COOLDOWN_RATE, COOLDOWN_SECONDS
+from bot.deadline import DEFER_BY, WORK_LIMIT
 
 # The phases: (interactions, sends per second); a burst sends them all at once.
 REFERENCE = (500, 100.0)  # below the knee, for comparison
@@ -359,8 +359,9 @@ def render_interactions(r: InteractionResults) -> str:
         "",
         "- sends are scheduled at t0 + i/rate and never wait for answers; send lag is how late",
         "  the load generator got to each send.",
-        f"- Briefbot defers when an answer takes over {DEFER_AFTER:g} s or more than {WORK_LIMIT}",
-        "  are in progress; answer p99 is until the content arrived.",
+        f"- Briefbot defers an answer not ready {DEFER_BY:g} s after Discord created the",
+        "  interaction, or predictably not by then behind the answers ahead of it (computed",
+        f"  {WORK_LIMIT} at a time); answer p99 is until the content arrived.",
         f"- late: a callback after Discord's {DISCORD_DEADLINE_S:g} s deadline, refused (so lost).",
         "",
         "### Burst: all at once",

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import gc
 import hashlib
-import inspect
 import json
 import logging
 import random
@@ -29,6 +28,7 @@ from discord.ext import commands
 
 from bot.briefing import POLL_SECONDS, Scheduler
 from bot.config import DEFAULT_API_BASE, Settings
+from bot.deadline import Deadline
 from bot.editing import Editor
 from bot.errors import BriefbotError
 from bot.retention import Retention
@@ -64,9 +64,6 @@ TOKEN_REFUSED_CODES = frozenset({4004})
 GATEWAY_HELLO = 10
 GATEWAY_HELLO_TIMEOUT = 30.0
 GATEWAY_VERSION = 10
-# Discord allows 3 seconds for the first reply; past this much work we defer first.
-DEFER_AFTER = 2.0
-WORK_LIMIT = 8
 # How discord.py names the tasks that run a slash command, a DynamicItem's callback (every
 # Briefbot button and menu) and an on_interaction listener (Briefbot's forms).
 INTERACTION_TASK_NAMES = (
@@ -119,13 +116,7 @@ class BriefbotTree(app_commands.CommandTree["Briefbot"]):
         cause: BaseException = error
         if isinstance(error, app_commands.CommandInvokeError):
             cause = error.original
-        if isinstance(error, app_commands.CommandOnCooldown):
-            seconds = max(1, round(error.retry_after))
-            cause = BriefbotError(
-                f"You're asking quickly: please wait {seconds} second{'s' if seconds != 1 else ''} "
-                "and try again."
-            )
-        elif isinstance(error, app_commands.NoPrivateMessage):
+        if isinstance(error, app_commands.NoPrivateMessage):
             cause = BriefbotError("Briefbot's commands work in servers, not in direct messages.")
         elif isinstance(error, app_commands.CheckFailure) and not isinstance(cause, BriefbotError):
             cause = BriefbotError(str(error) or "You can't use this command here.")
@@ -190,9 +181,8 @@ class Briefbot(commands.Bot):
         )
         self.settings = settings
         self.clock = clock
-        self.defer_after = DEFER_AFTER
-        self._in_flight = 0
-        self._work_limit = asyncio.Semaphore(WORK_LIMIT)
+        # Answers in progress, and when one must be deferred to stay inside Discord's 3 s.
+        self.deadline = Deadline()
         # Interactions that ended in an unexpected error (each one also logged with its id).
         self.failed_interactions = 0
         # How often to look for sections another process changed (None: never).
@@ -312,10 +302,10 @@ class Briefbot(commands.Bot):
     async def run_within_deadline(
         self, interaction: discord.Interaction, work: Awaitable[T], *, ephemeral: bool = False
     ) -> T:
-        """Await `work` within Discord's 3 seconds: defer first if it is slow or we are busy.
+        """Await `work` in its turn, deferring first only if Discord's 3 seconds are at risk
+        (`bot.deadline`: not ready 1.5 s after Discord created the interaction, or predictably
+        not by then behind the answers ahead of it).
 
-        At most WORK_LIMIT answers are computed at once; when more are waiting, each is
-        deferred straight away so a burst never runs every interaction past its deadline.
         `ephemeral` makes the "thinking…" placeholder (and so the reply) visible only to the
         member. Shutdown waits for this work (it runs in an interaction's task).
 
@@ -323,24 +313,11 @@ class Briefbot(commands.Bot):
         still runs to its end: the caller then answers, or fails in the one error handler,
         which logs and counts it. The work is never dropped unawaited.
         """
-        self._in_flight += 1
-        task: asyncio.Future[T] | None = None
-        try:
-            if self._in_flight > WORK_LIMIT:
-                await self._defer(interaction, ephemeral)
-            async with self._work_limit:
-                task = asyncio.ensure_future(work)
-                done, _ = await asyncio.wait({task}, timeout=self.defer_after)
-                if not done:
-                    await self._defer(interaction, ephemeral)
-                return await task
-        finally:
-            self._in_flight -= 1
-            if task is None:
-                if inspect.iscoroutine(work):
-                    work.close()  # cancelled before it started
-            elif not task.done():
-                task.cancel()  # the interaction's task was cancelled (shutdown gave up)
+        return await self.deadline.run(
+            interaction.created_at.timestamp(),
+            work,
+            lambda: self._defer(interaction, ephemeral),
+        )
 
     async def _defer(self, interaction: discord.Interaction, ephemeral: bool) -> None:
         """Show "thinking…" unless already answered; a failure is logged, not raised."""

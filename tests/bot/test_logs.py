@@ -126,7 +126,7 @@ async def test_at_debug_no_bot_or_interaction_token_reaches_the_log(
             click = await fake.click_component(ix, button["custom_id"])
             await click.wait_response()
 
-            bot.defer_after = 0.0
+            bot.deadline.defer_by = 0.0  # deferred at once, then followed up
             slow = await fake.send_slash(guild.id, name="ask", options={"question": "berlin talks"})
             await slow.wait_response()
             await slow.wait_followups(1)

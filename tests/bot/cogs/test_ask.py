@@ -360,7 +360,7 @@ async def test_slow_work_is_deferred_then_followed_up(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
-            bot.defer_after = 0.05
+            bot.deadline.defer_by = 0.05
             real_ask = bot.service.ask
 
             async def slow(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -373,6 +373,74 @@ async def test_slow_work_is_deferred_then_followed_up(tmp_path: Path) -> None:
             release.set()
             followups = await ix.wait_followups(1)
         assert followups[0]["embeds"][0]["title"] == "What are the Berlin talks?"
+
+
+async def test_a_burst_the_bot_can_answer_in_time_is_answered_without_deferring(
+    tmp_path: Path,
+) -> None:
+    # Five times as many asks at once as are computed at once: each waits its turn, none is
+    # at risk of Discord's 3 s, so none costs a deferral and a follow-up.
+    count = 40
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        members = [guild.add_member().id for _ in range(count)]
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            burst = await asyncio.gather(
+                *(
+                    fake.send_slash(guild.id, user_id=m, name="ask", options={"question": q})
+                    for m, q in zip(members, ["berlin talks", "nato purpose"] * count, strict=False)
+                )
+            )
+            await fake.wait_for(lambda: all(ix.response is not None for ix in burst), timeout=10)
+    assert [ix.response_type for ix in burst] == [CHANNEL_MESSAGE] * count
+    assert all(ix.latency is not None and ix.late_callbacks == 0 for ix in burst)
+
+
+async def test_a_burst_the_bot_cannot_answer_in_time_is_deferred_before_the_deadline(
+    tmp_path: Path,
+) -> None:
+    # Discord's deadline shortened to 1 s (the bot defers at 0.3 s) so the test is quick. The
+    # first asks are answered at once; the rest cannot be answered until every interaction
+    # has had its first callback: each must be a deferral that Discord accepted in time.
+    quick, held = 5, 35
+    deadline = 1.0
+    release = asyncio.Event()
+    async with FakeDiscord(interaction_deadline=deadline) as fake:
+        guild = fake.add_guild(name="News")
+        members = [guild.add_member().id for _ in range(quick + held)]
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            bot.deadline.defer_by = 0.3
+            real_ask = bot.service.ask
+            calls = 0
+
+            async def ask(*args: Any, **kwargs: Any) -> Any:
+                nonlocal calls
+                calls += 1
+                if calls > quick:
+                    await release.wait()
+                return await real_ask(*args, **kwargs)
+
+            bot.service.ask = ask  # type: ignore[method-assign]
+            burst = await asyncio.gather(
+                *(
+                    fake.send_slash(
+                        guild.id, user_id=m, name="ask", options={"question": "berlin talks"}
+                    )
+                    for m in members
+                )
+            )
+            await fake.wait_for(lambda: all(ix.response is not None for ix in burst), timeout=10)
+            release.set()
+            await fake.wait_for(
+                lambda: all(ix.response_type == CHANNEL_MESSAGE or ix.followups for ix in burst),
+                timeout=10,
+            )
+    assert [ix.response_type for ix in burst] == [CHANNEL_MESSAGE] * quick + [DEFERRED] * held
+    assert not [ix.id for ix in burst if ix.late_callbacks or (ix.latency or deadline) >= deadline]
+    answers = [ix.response["data"] for ix in burst[:quick]] + [
+        ix.followups[0] for ix in burst[quick:]
+    ]
+    assert all(a["embeds"][0]["title"] == "What are the Berlin talks?" for a in answers)
 
 
 async def test_bot_reconnects_after_a_dropped_gateway(tmp_path: Path) -> None:
@@ -392,7 +460,7 @@ async def test_no_briefing_stays_private_when_the_answer_was_deferred(tmp_path: 
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
-            bot.defer_after = 0.05
+            bot.deadline.defer_by = 0.05
             real_ask = bot.service.ask
 
             async def slow(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -425,9 +493,9 @@ async def test_asks_are_answered_and_recorded_when_the_defer_fails_in_a_burst(
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
-            # As in a burst: every ask is deferred at once (more are waiting than WORK_LIMIT),
-            # and Discord refuses the defer.
-            monkeypatch.setattr("bot.client.WORK_LIMIT", 0)
+            # As in a burst the bot cannot keep up with: every ask is deferred at once (no time
+            # left), and Discord refuses the defer.
+            bot.deadline.defer_by = 0.0
             recorded = signal_records(bot.service)
             fake.inject_error("POST", r"^/interactions/\d+/[^/]+/callback$", 404, count=1)
             with caplog.at_level(logging.WARNING):
@@ -452,7 +520,7 @@ async def test_an_ask_that_cannot_be_answered_is_a_logged_counted_failure(
     async with FakeDiscord() as fake:
         guild = fake.add_guild(name="News")
         async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
-            monkeypatch.setattr("bot.client.WORK_LIMIT", 0)  # every ask defers first
+            bot.deadline.defer_by = 0.0  # every ask defers first
             recorded = signal_records(bot.service)
             # The interaction is gone: the defer, the answer and the error reply all fail.
             fake.inject_error("POST", r"^/interactions/\d+/[^/]+/callback$", 404, count=3)
