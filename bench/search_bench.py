@@ -422,6 +422,7 @@ def render(results: Sequence[SizeResult], isolated: Isolation) -> str:
             "refresh p50 ms",
             "full rebuild s (baseline)",
             "rebuild / edit p99",
+            "max RSS with a rebuild MB",
         ],
         [
             [
@@ -434,6 +435,7 @@ def render(results: Sequence[SizeResult], isolated: Isolation) -> str:
                 _ms(percentile(r.bot["refresh_ms"], 0.5)),
                 f"{r.bot['rebuild_s']:.2f}",
                 f"{r.bot['rebuild_s'] * 1000 / percentile(r.bot['edit_ms'], 0.99):,.0f}",
+                _mb(r.bot["rebuild_max_rss_mb"]),
             ]
             for r in edited
         ],
@@ -491,8 +493,9 @@ def render(results: Sequence[SizeResult], isolated: Isolation) -> str:
             "- load: `BriefingService.reload()` in the bot's process: the shared index read a",
             "  batch at a time, plus every server's overlay.",
             "- bot RSS: the resident set of the bot's process once loaded; bot max RSS: its",
-            "  `ru_maxrss` after every ask, autocomplete and edit below (the benchmark's own",
-            "  copies of the pack are in another process).",
+            "  `ru_maxrss` after every ask, autocomplete and edit below, before the full rebuild",
+            "  of the Edits table (the benchmark's own copies of the pack are in another",
+            "  process).",
             "",
             "### ask",
             "",
@@ -522,7 +525,9 @@ def render(results: Sequence[SizeResult], isolated: Isolation) -> str:
             f"  {OVERRIDE_EVERY}th also replacing a curated one). An edit: a moderator's new topic",
             "  saved (`save_for_guild`), that server's overlay rebuilt (`refresh`), and the next",
             "  question in that server answered with it; timed from the save to the answer.",
-            "- full rebuild: `reload()` once, the whole catalog (what every edit cost before).",
+            "- full rebuild: `reload()` once, the whole catalog (what every edit cost before;",
+            "  now only a pack import or a purge does it). While it runs the old catalog still",
+            "  answers, so the process briefly holds both: the last column is its peak then.",
             "",
             "### Isolation",
             "",

@@ -78,6 +78,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             edit_ms.append(_ms(started))
             if answer.section is None or answer.section.slug != content.slug:
                 raise RuntimeError(f"edit {number} in server {guild_id} was not visible")
+        max_rss = max_rss_mb()
         rebuild_s = None
         if job["edit_guilds"]:
             started = time.perf_counter()
@@ -93,7 +94,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             "edit_ms": edit_ms,
             "refresh_ms": refresh_ms,
             "rebuild_s": rebuild_s,
-            "max_rss_mb": max_rss_mb(),
+            "max_rss_mb": max_rss,  # before the rebuild below
+            "rebuild_max_rss_mb": max_rss_mb(),
         }
     finally:
         await db.close()

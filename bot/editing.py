@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -228,16 +228,17 @@ def ascii_words(title: str) -> list[str]:
     return [w for w in words(anyascii(clean(title))) if w.isascii()]
 
 
-def slug_for(title: str, taken: set[str]) -> str:
-    """A new topic's slug from its title, unique among `taken`, always ASCII.
+def slug_for(title: str, taken: Container[str] | Callable[[str], bool]) -> str:
+    """A new topic's slug from its title, not `taken` (a set, or a test), always ASCII.
 
     A title with nothing to transliterate (symbols only) gets `topic-<hash of the title>`.
     """
     base = "-".join(ascii_words(title))[:MAX_SLUG].strip("-")
     if not base:
         base = "topic-" + hashlib.sha256(title.encode()).hexdigest()[:8]
+    is_taken = taken if callable(taken) else taken.__contains__
     slug, n = base, 2
-    while slug in taken:
+    while is_taken(slug):
         suffix = f"-{n}"
         slug = base[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
         n += 1
@@ -286,7 +287,7 @@ class Editor:
                 f"{_duration(self.changes.seconds)}, the most Briefbot takes; please try again "
                 f"in {_duration(60 * max(1, -(-int(wait) // 60)))}."
             )
-        own = sum(1 for s in self.service.topics(guild_id) if s.guild_id == guild_id)
+        own = len(self.service.view(guild_id).overlay.topics)
         if new and own >= self.max_topics:
             raise LimitReached(
                 f"This server already has {self.max_topics} topics of its own, the most "
@@ -485,10 +486,13 @@ class Editor:
         try:
             if slug is None:
                 # A removed topic keeps its slug, so that /kb revert can bring it back.
-                taken = {s.slug for s in self.service.topics(guild_id)}
-                taken |= await self.service.sections.slugs(guild_id)
-                new_slug = slug_for(fields.get("title", ""), taken)
-                position = max((s.position for s in self.service.topics(guild_id)), default=0)
+                view = self.service.view(guild_id)
+                removed = await self.service.sections.slugs(guild_id)
+                new_slug = slug_for(
+                    fields.get("title", ""),
+                    lambda slug: slug in removed or view.find(slug) is not None,
+                )
+                position = view.last_position()
                 content = form_to_content(fields, new_slug, None, today)
                 content = dataclasses.replace(content, position=position + 1)
             else:

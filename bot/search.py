@@ -39,7 +39,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.scope import CURATED
-from bot.sections import Section, Topic
+from bot.sections import Section, SectionContent, Topic
 from bot.store.sections import FtsHit, IndexRow, fts_aliases
 from bot.text import STOPWORDS, content_words, family, truncate, words
 
@@ -252,23 +252,32 @@ class TextStats:
 
     surface: frozenset[str]  # as written
     frequency: dict[str, float]  # word family -> occurrences, weighted by column
-    length: int  # words in all columns
+    length: int  # words in all columns, as the index counts them
+    names: tuple[frozenset[str], ...]  # the content words' families of the title and each alias
 
 
-def text_stats(title: str, aliases: str, body: str, keep: Callable[[str], str] = str) -> TextStats:
-    """`aliases` as indexed: the aliases and tags in one text (see `fts_aliases`). `keep` may
-    intern the words (sections held for long, many alike)."""
+def text_stats(content: SectionContent, keep: Callable[[str], str] = str) -> TextStats:
+    """A section's words, read once for everything the rescoring needs. `keep` may intern the
+    words (sections held for long, many alike)."""
     frequency: dict[str, float] = {}
     surface: set[str] = set()
+    names = []
+    # The columns as the index holds them: title, aliases and tags (see fts_aliases), body.
+    parts = [(content.title, TITLE_WEIGHT, True)]
+    parts += [(alias, ALIAS_WEIGHT, True) for alias in content.aliases]
+    parts += [(tag.replace("-", " "), ALIAS_WEIGHT, False) for tag in content.tags]
+    parts.append((content.body, BODY_WEIGHT, False))
     length = 0
-    for text, weight in ((title, TITLE_WEIGHT), (aliases, ALIAS_WEIGHT), (body, BODY_WEIGHT)):
+    for text, weight, is_name in parts:
         found = words(text)
         length += len(found)
         surface.update(found)
         for word in found:
             key = family(word)
             frequency[key] = frequency.get(key, 0.0) + weight
-    return TextStats(frozenset(map(keep, surface)), frequency, length)
+        if is_name:
+            names.append(frozenset(family(w) for w in found if w not in STOPWORDS))
+    return TextStats(frozenset(map(keep, surface)), frequency, length, tuple(names))
 
 
 class Candidate(NamedTuple):
@@ -358,7 +367,6 @@ class SharedIndex:
         self._vocabulary: dict[int, list[str]] = {}
         self._forms: dict[str, list[str]] = {}
         self._stats: dict[int, TextStats] = {}
-        self._name_keys: dict[int, list[frozenset[str]]] = {}
 
     def add(self, rows: Iterable[IndexRow]) -> None:
         assert self._building is not None, "add after finish"
@@ -393,16 +401,6 @@ class SharedIndex:
     def names(self, section_id: int) -> tuple[list[str], list[str]]:
         return _unpack_names(self._packed[section_id])
 
-    def name_keys(self, section_id: int) -> list[frozenset[str]]:
-        """Word families of the title and of each alias (a bounded cache)."""
-        cached = self._name_keys.get(section_id)
-        if cached is None:
-            if len(self._name_keys) >= TEXT_CACHE:
-                self._name_keys.clear()
-            cached = _name_keys(self.names(section_id)[0])
-            self._name_keys[section_id] = cached
-        return cached
-
     def name_ids(self, word: str) -> Sequence[int]:
         return self._name_index.get(word, ())
 
@@ -422,16 +420,9 @@ class SharedIndex:
         if cached is None:
             if len(self._stats) >= TEXT_CACHE:
                 self._stats.clear()
-            content = hit.section.content
-            cached = text_stats(
-                content.title, fts_aliases(content.aliases, content.tags), content.body
-            )
+            cached = text_stats(hit.section.content)
             self._stats[hit.section_id] = cached
         return cached
-
-
-def _name_keys(names: Iterable[str]) -> list[frozenset[str]]:
-    return [frozenset(family(w) for w in content_words(name)) for name in names]
 
 
 def _prefix_range(sorted_words: list[str], start: str) -> list[str]:
@@ -476,9 +467,7 @@ class Overlay:
                 content.title, content.aliases, content.slug, content.tags, content.body
             )
             self.counts.add(map(sys.intern, distinct), indexed)
-            self.stats[section.id] = text_stats(
-                content.title, fts_aliases(content.aliases, content.tags), content.body, sys.intern
-            )
+            self.stats[section.id] = text_stats(content, sys.intern)
         self.replaced = frozenset(self.by_slug)
         for section in replaced:
             if section.slug.casefold() in self.replaced:
@@ -521,9 +510,6 @@ class Overlay:
 
     def names(self, section_id: int) -> tuple[list[str], list[str]]:
         return _unpack_names(self._packed[section_id])
-
-    def name_keys(self, section_id: int) -> list[frozenset[str]]:
-        return _name_keys(self.names(section_id)[0])
 
     def name_ids(self, word: str) -> Sequence[int]:
         return self.lookups.name_index.get(word, ()) if self.sections else ()
@@ -593,6 +579,11 @@ class View:
     def visible(self) -> list[Topic]:
         return list(self.iter_visible())
 
+    def last_position(self) -> int:
+        """The highest position in the rotation (0 when there is nothing)."""
+        positions = [t.position for t in self.overlay.topics[-1:] + self.shared.order[-1:]]
+        return max(positions, default=0)
+
     def names(self, section_id: int) -> tuple[list[str], list[str]]:
         """(title and aliases, tags) of a section this view holds."""
         if section_id in self.overlay.sections:
@@ -628,12 +619,6 @@ class View:
         """Other words of this family the view uses (looked up with the one typed)."""
         found = [*self.shared.forms(key), *self.overlay.forms(key)]
         return tuple(w for w in dict.fromkeys(found) if w != typed and self._uses(w))
-
-    def name_keys(self, section_id: int) -> list[frozenset[str]]:
-        """Word families of the title and of each alias."""
-        if section_id in self.overlay.sections:
-            return self.overlay.name_keys(section_id)
-        return self.shared.name_keys(section_id)
 
     def correct(self, word: str) -> str | None:
         """The view's word closest to `word` (a typo), or None when nothing is close enough."""
@@ -912,7 +897,7 @@ def _lexical(asked: frozenset[str], stats: TextStats, view: View) -> float:
     return score
 
 
-def _resemblance(asked: frozenset[str], section_id: int, view: View) -> float:
+def _resemblance(asked: frozenset[str], stats: TextStats, view: View) -> float:
     """How much of the section's title or best alias the question says, weighted by rarity.
 
     "what's happening at the berlin talks" says all of "What are the Berlin talks?", and only
@@ -921,7 +906,7 @@ def _resemblance(asked: frozenset[str], section_id: int, view: View) -> float:
     if not asked:
         return 0.0
     best = 0.0
-    for keys in view.name_keys(section_id):
+    for keys in stats.names:
         if keys.isdisjoint(asked):
             continue
         total = sum(view.weight(k) for k in keys)
@@ -954,7 +939,7 @@ def rank(
     for candidate, bm25 in zip(candidates, lexical, strict=True):
         covered, count = _matched(query, candidate.stats)
         coverage = covered / known if known else 0.0
-        resemblance = _resemblance(asked, candidate.topic.id, view)
+        resemblance = _resemblance(asked, candidate.stats, view)
         score = W_COVERAGE * coverage + W_NAME * resemblance + W_LEXICAL * bm25 / best_lexical
         share = covered / (known + unknown * unknown_weight) if known else 0.0
         sure = (

@@ -167,11 +167,17 @@ class SectionStore:
 
     async def in_scope(self, guild_id: int | None) -> list[Section]:
         """Every section of one scope (CURATED: the curated pack), whatever its status."""
-        return await self._fetch("WHERE s.guild_id IS ? ORDER BY s.position, s.slug", (guild_id,))
+        if guild_id is CURATED:
+            return await self._fetch("WHERE s.guild_id IS NULL ORDER BY s.position, s.slug", ())
+        # `=` (not `IS`) so that the index on a server's rows is used.
+        return await self._fetch("WHERE s.guild_id = ? ORDER BY s.position, s.slug", (guild_id,))
 
     async def get(self, guild_id: int | None, slug: str) -> Section | None:
         found = await self._fetch(
-            "WHERE s.guild_id IS ? AND lower(s.slug) = lower(?)", (guild_id, slug)
+            # Spelt as the unique index on (scope, slug) is, so that it finds the row directly.
+            "WHERE ifnull(s.guild_id, 0) = ifnull(?, 0) AND s.guild_id IS ? "
+            "AND lower(s.slug) = lower(?)",
+            (guild_id, guild_id, slug),
         )
         return found[0] if found else None
 
@@ -259,7 +265,7 @@ class SectionStore:
         return await self._fetch(
             "WHERE s.status = 'active' AND s.updated <= ? AND (s.guild_id IS ? OR "
             "(s.guild_id IS NULL AND ? IS NOT NULL AND lower(s.slug) NOT IN "
-            "(SELECT lower(slug) FROM sections WHERE guild_id IS ?))) "
+            "(SELECT lower(slug) FROM sections WHERE guild_id = ?))) "
             "ORDER BY s.position, s.slug",
             (
                 (updated_before or date.max).isoformat(),

@@ -52,6 +52,7 @@ EXPECTED_COLUMNS = {
         "refresh p50 ms",
         "full rebuild s (baseline)",
         "rebuild / edit p99",
+        "max RSS with a rebuild MB",
     ],
     "Isolation": [
         "stuffed servers x topics",
