@@ -13,10 +13,11 @@ Then, in one run:
   rest; it asks for FOUND_TOP groups, to check them against what was asked;
 - the report alone: `Editor.gaps(server, 7, now, top=20)`, what `/kb gaps` awaits, REPORTS
   times;
-- `/ask` alone: `BriefingService.ask(question, other server)` (recorded, as `/ask` does), one
-  at a time at ASK_RATE a second, ASKS times;
-- both: the report REPORTS times again, with the same paced asks from other servers for as
-  long as each report runs.
+- `/ask` alone and with a report, taking turns REPORTS times (so whatever else the machine
+  runs meanwhile falls on both alike): ASKS / REPORTS asks with no report running
+  (`BriefingService.ask(question, other server)`, recorded, as `/ask` does, one at a time at
+  ASK_RATE a second), then a report with the same paced asks from other servers for as long
+  as it runs.
 
 Asks are paced (each starts at its slot, or at once when the one before ran late) and at most
 MAX_ASKS_PER_REPORT per report, so every loop is bounded. The worker's resident memory is read
@@ -53,17 +54,17 @@ ANSWERED_SHARE = 0.2  # answered questions in the server besides its unanswered 
 OLDER_SHARE = 0.1  # unanswered ones before the window (not yet pruned)
 OTHER_SERVERS = 200
 OTHER_ASKS = 20_000
-QUICK_OTHER_ASKS = 600
+QUICK_OTHER_ASKS = 1_200  # asks alone in all, ASKS / REPORTS before each report
 INTENTS = 5_000
 QUICK_INTENTS = 300
 ZIPF_EXPONENT = 1.0
 TYPO_SHARE = 0.25
 LOWER_SHARE = 0.6
 MARK_SHARE = 0.5
-REPORTS = 10
+REPORTS = 20
 QUICK_REPORTS = 2
 ASK_RATE = 100.0  # asks a second from other servers, one at a time
-ASKS = 600
+ASKS = 1_200  # asks alone in all, ASKS / REPORTS before each report
 QUICK_ASKS = 30
 MAX_ASKS_PER_REPORT = 1_000
 TARGET_REPORT_S = 1.0
@@ -261,12 +262,14 @@ async def _run_gaps(options: Options) -> GapsResult:
                     began = time.perf_counter()
                     await editor.gaps(SERVER, DAYS, NOW, top=GAPS_SHOWN)
                     alone_s.append(time.perf_counter() - began)
-                ask_alone = await _asks_alone(service, questions, asks)
+                ask_alone: list[float] = []
                 ask_together: list[float] = []
-                together_s = [
-                    await _report_with_asks(editor, service, questions, ask_together)
-                    for _ in range(reports)
-                ]
+                together_s = []
+                for _ in range(reports):
+                    ask_alone += await _asks_alone(service, questions, asks // reports)
+                    together_s.append(
+                        await _report_with_asks(editor, service, questions, ask_together)
+                    )
                 worker = editor.gaps_worker.pid
                 worker_mb = process_memory_mb(worker) if worker is not None else None
             finally:
