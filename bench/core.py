@@ -57,6 +57,18 @@ def max_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident set (VmHWM on Linux). `ru_maxrss` is not that in a
+    process started by fork and exec: Linux carries the forking parent's peak into it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return max_rss_mb()
+
+
 def current_rss_mb() -> float | None:
     """Resident set size now (Linux only: None elsewhere)."""
     try:

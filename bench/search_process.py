@@ -16,7 +16,7 @@ import time
 from datetime import date
 from typing import Any
 
-from bench.core import current_rss_mb, max_rss_mb
+from bench.core import current_rss_mb, peak_rss_mb
 from bot.client import settle_heap
 from bot.sections import SectionContent
 from bot.service import BriefingService
@@ -78,7 +78,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             edit_ms.append(_ms(started))
             if answer.section is None or answer.section.slug != content.slug:
                 raise RuntimeError(f"edit {number} in server {guild_id} was not visible")
-        max_rss = max_rss_mb()
+        max_rss = peak_rss_mb()
         rebuild_s = None
         if job["edit_guilds"]:
             started = time.perf_counter()
@@ -95,7 +95,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             "refresh_ms": refresh_ms,
             "rebuild_s": rebuild_s,
             "max_rss_mb": max_rss,  # before the rebuild below
-            "rebuild_max_rss_mb": max_rss_mb(),
+            "rebuild_max_rss_mb": peak_rss_mb(),
         }
     finally:
         await db.close()

@@ -142,6 +142,8 @@ SUGGESTIONS = 3
 RELATED_SCAN = 300
 # A shared tag counts as much as this many units of word rarity.
 RELATED_TAG_WEIGHT = 2.0
+# Topics whose related topics one view remembers before it starts again.
+RELATED_CACHE = 1_000
 
 # -- autocomplete (View.autocomplete) --
 # Characters of the typed text read.
@@ -480,6 +482,7 @@ class Overlay:
             (s.topic for s in self.sections.values()), key=lambda t: (t.position, t.slug)
         )
         self._excluded: tuple[SharedIndex, list[int]] | None = None
+        self._related: tuple[SharedIndex, dict[tuple[int, int], list[Topic]]] | None = None
         self._lookups: _WordLookups | None = None
 
     @property
@@ -500,6 +503,13 @@ class Overlay:
                 dict(name_index), sorted(name_index), _by_length(used), _families(used)
             )
         return self._lookups
+
+    def related_cache(self, shared: SharedIndex) -> dict[tuple[int, int], list[Topic]]:
+        """Related topics found in this server's view over `shared` (a new shared index, or a
+        new overlay, starts afresh)."""
+        if self._related is None or self._related[0] is not shared:
+            self._related = (shared, {})
+        return self._related[1]
 
     def excluded(self, shared: SharedIndex) -> list[int]:
         """Ids of the curated sections this server replaced or hid (cached per shared index)."""
@@ -660,7 +670,18 @@ class View:
     # -- related topics --
 
     def related(self, topic: Topic, limit: int) -> list[Topic]:
-        """Other topics sharing tags or title and alias words with `topic`, most related first."""
+        """Other topics sharing tags or title and alias words with `topic`, most related first
+        (remembered with the overlay, for as long as the shared index it was found in)."""
+        cache = self.overlay.related_cache(self.shared)
+        key = (topic.id, limit)
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= RELATED_CACHE:
+                cache.clear()
+            found = cache[key] = self._related(topic, limit)
+        return found
+
+    def _related(self, topic: Topic, limit: int) -> list[Topic]:
         names, tags = self.names(topic.id)
         keys = {family(w) for name in names for w in content_words(name)}
         looked_up = {w for name in names for w in content_words(name)} | {
