@@ -166,7 +166,8 @@ class BriefingService:
         if fingerprint == loaded:
             return
         newest, scopes = await self.sections.changes_since(loaded[0])
-        if CURATED in scopes or (not scopes and fingerprint[1] != loaded[1]):
+        deleted = fingerprint[1] < loaded[1] or (not scopes and fingerprint[1] != loaded[1])
+        if CURATED in scopes or deleted:
             await self.reload()
             log.info("reloaded the sections another process changed")
             return
