@@ -124,14 +124,25 @@ class BriefingService:
     async def _overlays(self, guild_ids: list[int] | None) -> dict[int, Overlay]:
         """Overlays of these servers (None: of every server holding sections of its own)."""
         own = await self.sections.server_sections(guild_ids)
-        replaced = await self.sections.curated_by_slugs({s.slug for s in own})
+        replaced = {
+            s.slug.casefold(): s
+            for s in await self.sections.curated_by_slugs({s.slug for s in own})
+        }
         by_guild: dict[int, list[Section]] = {}
         for section in own:
             assert section.guild_id is not None
             by_guild.setdefault(section.guild_id, []).append(section)
 
         def build() -> dict[int, Overlay]:
-            return {g: Overlay(g, rows, replaced) for g, rows in by_guild.items()}
+            # Each overlay gets only the curated sections under its own slugs.
+            return {
+                g: Overlay(
+                    g,
+                    rows,
+                    [replaced[k] for k in {r.slug.casefold() for r in rows} & replaced.keys()],
+                )
+                for g, rows in by_guild.items()
+            }
 
         return await asyncio.to_thread(build)
 
