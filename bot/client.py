@@ -31,14 +31,17 @@ from bot.config import DEFAULT_API_BASE, Settings
 from bot.deadline import Deadline
 from bot.editing import Editor
 from bot.errors import BriefbotError
+from bot.learning import Learning
 from bot.retention import Retention
 from bot.service import FOLLOW_SECONDS, BriefingService
 from bot.store.database import utcnow
 from bot.ui.drafts import DRAFT_DYNAMIC_ITEMS
+from bot.ui.feedback import FEEDBACK_DYNAMIC_ITEMS
 from bot.ui.forms import FORM_DYNAMIC_ITEMS
 from bot.ui.kb import KB_DYNAMIC_ITEMS
 from bot.ui.posting import DiscordPoster
 from bot.ui.replies import log_interaction, reply_error
+from bot.ui.review import REVIEW_DYNAMIC_ITEMS
 from bot.ui.views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
@@ -179,6 +182,7 @@ class Briefbot(commands.Bot):
         self.editor = Editor(
             service, edit_rate=settings.edit_rate, max_topics=settings.max_guild_topics
         )
+        self.learning = Learning(service, self.editor)
         self.settings = settings
         self.clock = clock
         # Answers in progress, and when one must be deferred to stay inside Discord's 3 s.
@@ -229,7 +233,12 @@ class Briefbot(commands.Bot):
                 self.service.follow_changes(self.follow_seconds), name="briefbot-follow-changes"
             )
         self.add_dynamic_items(
-            *DYNAMIC_ITEMS, *KB_DYNAMIC_ITEMS, *FORM_DYNAMIC_ITEMS, *DRAFT_DYNAMIC_ITEMS
+            *DYNAMIC_ITEMS,
+            *FEEDBACK_DYNAMIC_ITEMS,
+            *KB_DYNAMIC_ITEMS,
+            *REVIEW_DYNAMIC_ITEMS,
+            *FORM_DYNAMIC_ITEMS,
+            *DRAFT_DYNAMIC_ITEMS,
         )
         await self.sync_commands()
         if self.poll_seconds is not None and self._scheduler_task is None:

@@ -16,6 +16,7 @@ from bot.config import DEFAULT_ASK_RETENTION_DAYS
 from bot.store.asks import AskLog
 from bot.store.database import Database
 from bot.store.guilds import GuildData
+from bot.store.learning import LearningStore
 from bot.store.moderation import ModerationStore
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ RUN_EVERY = 3600.0
 class RetentionReport:
     asks_deleted: int = 0
     drafts_deleted: int = 0
+    signals_deleted: int = 0  # members' signals, outdated flags and unsettled review items
     guilds_purged: list[int] = field(default_factory=list)
     guilds_kept: list[int] = field(default_factory=list)
 
@@ -60,6 +62,7 @@ class Retention:
         self.asks = AskLog(db)
         self.guilds = GuildData(db)
         self.drafts = ModerationStore(db)
+        self.learning = LearningStore(db)
         self.ask_days = ask_days
         self.is_member = is_member
         self.owns = owns
@@ -72,6 +75,8 @@ class Retention:
     async def run_once(self) -> RetentionReport:
         report = RetentionReport()
         report.asks_deleted = await self.asks.prune(self._before(self.ask_days))
+        # Members' signals are kept as long as the questions they are about.
+        report.signals_deleted = await self.learning.prune(self._before(self.ask_days))
         report.drafts_deleted = await self.drafts.purge_expired_drafts()
         sections_deleted = False
         for guild_id in await self.guilds.removed_before(self._before(REMOVED_GUILD_DAYS)):
@@ -82,7 +87,10 @@ class Retention:
                 report.guilds_kept.append(guild_id)
                 continue
             deleted = await self.guilds.purge(guild_id)
-            sections_deleted = sections_deleted or "sections" in deleted
+            # Its own sections and its taught questions are in the answering catalog.
+            sections_deleted = sections_deleted or bool(
+                {"sections", "topic_additions"} & set(deleted)
+            )
             report.guilds_purged.append(guild_id)
         if sections_deleted:
             await self.reload()

@@ -11,9 +11,10 @@ from bot.scope import scope_of
 from bot.service import Answer
 from bot.ui.cards import no_answer_text
 from bot.ui.choices import topic_autocomplete
+from bot.ui.feedback import send_answer, suggestions_view
 from bot.ui.host import Host, as_host
 from bot.ui.replies import send_private
-from bot.ui.views import send_section, suggestions_view, topics_page
+from bot.ui.views import topics_page
 
 # Five uses of each command in any thirty seconds per member per server. Not discord.py's
 # cooldown check: that one reads its whole table on every use, which at 200 asks a second
@@ -27,17 +28,19 @@ def _member_key(interaction: discord.Interaction) -> tuple[int, int]:
 
 
 async def reply_with(interaction: discord.Interaction, answer: Answer) -> None:
-    """The answer card, or the ephemeral "no briefing yet" with the closest topics as buttons.
+    """The answer card with its feedback buttons, or the ephemeral "no briefing yet" with the
+    closest topics as buttons. Both carry the question's record: this interaction's id.
 
     The "no briefing" stays private even when the answer was deferred publicly under load.
     """
     if answer.section is not None:
-        await send_section(interaction, answer.section)
+        await send_answer(interaction, answer.section, interaction.id)
         return
+    guild = scope_of(interaction.guild_id)
     await send_private(
         interaction,
         content=no_answer_text(answer.question),
-        view=suggestions_view(scope_of(interaction.guild_id), list(answer.suggestions)),
+        view=suggestions_view(guild, list(answer.suggestions), interaction.id),
     )
 
 
@@ -64,7 +67,9 @@ class AskCog(commands.Cog):
         finally:
             # Logged after answering (the member should not wait for the write), and logged
             # even when the reply failed: the question was asked.
-            await self.bot.service.record(scope_of(interaction.guild_id), answer)
+            await self.bot.service.record(
+                scope_of(interaction.guild_id), answer, ref=interaction.id
+            )
 
     @app_commands.command(name="explain", description="Read the briefing on one topic")
     @app_commands.describe(topic="Start typing a topic")
@@ -74,9 +79,19 @@ class AskCog(commands.Cog):
     ) -> None:
         self.explaining.take(_member_key(interaction))
         answer = await self.bot.run_within_deadline(
-            interaction, self.bot.service.explain(topic, interaction.guild_id)
+            interaction, self.bot.service.explain(topic, interaction.guild_id, record=False)
         )
-        await reply_with(interaction, answer)
+        try:
+            await reply_with(interaction, answer)
+        finally:
+            # A topic opened by name is no question for the statistics or the gaps report,
+            # but its card's buttons find it by this record.
+            await self.bot.service.record(
+                scope_of(interaction.guild_id),
+                answer,
+                ref=interaction.id,
+                kind="explain" if self.bot.service.topic(interaction.guild_id, topic) else "ask",
+            )
 
     @app_commands.command(name="topics", description="Every topic of this server's briefing")
     async def topics(self, interaction: discord.Interaction) -> None:

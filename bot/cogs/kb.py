@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.learning import REVIEW_DAYS
 from bot.scope import scope_of
 from bot.ui.checks import require_editor, require_manage_guild
 from bot.ui.choices import topic_autocomplete
@@ -15,9 +16,20 @@ from bot.ui.drafts import drafts_page
 from bot.ui.fit import TopicName
 from bot.ui.forms import SectionForm, edit_form, open_form, submit_form
 from bot.ui.host import Host, as_host
-from bot.ui.kb import HISTORY_PAGE, announce, author_of, history_page, remove_prompt
-from bot.ui.replies import log_interaction
-from bot.ui.reports import GAPS_SHOWN, gaps_embed, stale_embed
+from bot.ui.kb import (
+    HISTORY_PAGE,
+    announce,
+    announce_note,
+    author_of,
+    history_page,
+    parse_revision,
+    remove_prompt,
+    undo_log,
+    undo_note,
+)
+from bot.ui.replies import log_interaction, send_private
+from bot.ui.reports import stale_embed
+from bot.ui.review import review_page
 
 
 @app_commands.guild_only()
@@ -62,34 +74,44 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     @app_commands.describe(topic="Start typing a topic")
     @app_commands.autocomplete(topic=topic_autocomplete)
     async def history(self, interaction: discord.Interaction, topic: TopicName) -> None:
-        section = await self.bot.editor.reachable(scope_of(interaction.guild_id), topic)
+        guild = scope_of(interaction.guild_id)
+        section = await self.bot.editor.reachable(guild, topic)
         shown = await self.bot.editor.revision_page(section, 0, HISTORY_PAGE)
-        embed, view = history_page(scope_of(interaction.guild_id), shown)
+        added = await self.bot.learning.additions(guild, section.slug)
+        embed, view = history_page(guild, shown, added)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
-    @app_commands.command(name="revert", description="Restore a revision (as a new revision)")
-    @app_commands.describe(topic="Start typing a topic", revision="The number from /kb history")
+    @app_commands.command(name="revert", description="Restore a revision, or undo a taught one")
+    @app_commands.describe(
+        topic="Start typing a topic",
+        revision="The number from /kb history: 3 restores revision 3, t2 undoes t2",
+    )
     @app_commands.autocomplete(topic=topic_autocomplete)
     async def revert(
         self,
         interaction: discord.Interaction,
         topic: TopicName,
-        revision: app_commands.Range[int, 1, 100000],
+        revision: app_commands.Range[str, 1, 12],
     ) -> None:
         await require_editor(interaction)
+        guild = scope_of(interaction.guild_id)
+        which = parse_revision(revision)
+        if which.addition:
+            shown, undone, undo = await self.bot.learning.undo(
+                guild, author_of(interaction), topic, which.number
+            )
+            await interaction.response.send_message(undo_note(shown, undone, undo), ephemeral=True)
+            await announce_note(interaction, undo_log(interaction, shown, undone, undo))
+            return
         saved = await self.bot.editor.revert(
-            scope_of(interaction.guild_id),
-            author_of(interaction),
-            topic,
-            revision,
-            self.bot.clock().date(),
+            guild, author_of(interaction), topic, which.number, self.bot.clock().date()
         )
         await interaction.response.send_message(
-            f"Restored revision {revision} of **{discord.utils.escape_markdown(saved.title)}** "
-            f"as revision {saved.revision}.",
+            f"Restored revision {which.number} of "
+            f"**{discord.utils.escape_markdown(saved.title)}** as revision {saved.revision}.",
             ephemeral=True,
         )
-        await announce(interaction, saved, f"reverted to revision {revision}")
+        await announce(interaction, saved, f"reverted to revision {which.number}")
 
     @app_commands.command(name="drafts", description="Your kept drafts in this server, to reopen")
     async def drafts(self, interaction: discord.Interaction) -> None:
@@ -100,16 +122,25 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         else:
             await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
-    @app_commands.command(name="gaps", description="Questions asked here that got no answer")
-    @app_commands.describe(days="How far back to look (default 7)")
-    async def gaps(
-        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = 7
+    @app_commands.command(name="review", description="What members asked and flagged, to fix")
+    @app_commands.describe(days="How far back to look (default 30)")
+    async def review(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = REVIEW_DAYS
     ) -> None:
         await require_editor(interaction)
-        found = await self.bot.editor.gaps(
-            scope_of(interaction.guild_id), days, self.bot.clock(), top=GAPS_SHOWN
+        embed, view = await self.bot.run_within_deadline(
+            interaction, review_page(interaction, 0, days), ephemeral=True
         )
-        await interaction.response.send_message(embed=gaps_embed(found.gaps, days), ephemeral=True)
+        await send_private(interaction, embed=embed, view=view)
+
+    @app_commands.command(name="gaps", description="Now /kb review (kept for one release)")
+    async def gaps(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            "`/kb gaps` is now part of `/kb review`: unanswered questions, answers members "
+            "marked as not what they asked, and topics flagged as outdated, one at a time, "
+            "each taught or fixed in one click.",
+            ephemeral=True,
+        )
 
     @app_commands.command(name="stale", description="Topics not updated in a while")
     @app_commands.describe(days="Not updated in this many days")

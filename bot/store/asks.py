@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
-from typing import Concatenate, NamedTuple, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
 
 from bot.store.database import Database
 
@@ -49,10 +50,13 @@ FLUSH_AT = 200
 # itself (the member already has the answer), so no question is dropped.
 MAX_QUEUED = 5000
 INSERT_ASK = (
-    "INSERT INTO asks (guild_id, question, answered, score, asked_at) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO asks (guild_id, question, answered, score, asked_at, ref, kind) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # One queued question: the `asks` row, in INSERT_ASK's order (asked_at is when it was asked).
-QueuedAsk = tuple[int, str, str | None, float | None, str]
+QueuedAsk = tuple[int, str, str | None, float | None, str, int | None, str]
+# What a logged row is: a question in the member's words, or a topic opened by name (/explain).
+AskKind = Literal["ask", "explain"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -107,10 +111,27 @@ class AskLog:
         return len(self._queue) + len(self._writing)
 
     async def record(
-        self, guild_id: int, question: str, answered: str | None, score: float | None
+        self,
+        guild_id: int,
+        question: str,
+        answered: str | None,
+        score: float | None,
+        *,
+        ref: int | None = None,
+        kind: AskKind = "ask",
     ) -> None:
-        """Queue one question; it is written within `flush_seconds` (or by `flush`)."""
-        row = (guild_id, question[:MAX_LOGGED_QUESTION], answered, score, self.db.now())
+        """Queue one question; it is written within `flush_seconds` (or by `flush`).
+
+        `ref` finds it again from the answer card's buttons (the interaction's id)."""
+        row = (
+            guild_id,
+            question[:MAX_LOGGED_QUESTION],
+            answered,
+            score,
+            self.db.now(),
+            ref,
+            kind,
+        )
         if self.queued >= self.max_queued:
             await self.flush()  # raises if the database refuses: then this one is not queued
         self._queue.append(row)
@@ -212,6 +233,17 @@ class AskLog:
             if len(rows) < page:
                 return found
             after = rows[-1][0]
+
+    @_after_flush
+    async def last_asked(self, guild_id: int, questions: Iterable[str], since: str) -> str | None:
+        """When any of these wordings (case aside) was last asked since `since` (ISO time)."""
+        async with self.db.conn.execute(
+            "SELECT max(asked_at) FROM asks INDEXED BY asks_guild_time WHERE guild_id = ? "
+            "AND asked_at >= ? AND lower(question) IN (SELECT lower(value) FROM json_each(?))",
+            (guild_id, since, json.dumps(sorted(set(questions)))),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row is not None and row[0] is not None else None
 
     @_after_flush
     async def prune(self, before: str, batch: int = PRUNE_BATCH) -> int:

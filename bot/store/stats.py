@@ -28,7 +28,7 @@ class StatsStore:
     async def asks_per_day(self, since: str) -> list[DayAsks]:
         async with self.db.conn.execute(
             "SELECT substr(asked_at, 1, 10), count(*), sum(answered IS NOT NULL) FROM asks "
-            "WHERE asked_at >= ? GROUP BY 1 ORDER BY 1",
+            "WHERE asked_at >= ? AND kind = 'ask' GROUP BY 1 ORDER BY 1",
             (since,),
         ) as cursor:
             return [DayAsks(*row) for row in await cursor.fetchall()]
@@ -53,7 +53,8 @@ class StatsStore:
     async def unanswered(self, since: str) -> list[str]:
         """Every server's unanswered questions asked since `since`, oldest first."""
         async with self.db.conn.execute(
-            "SELECT question FROM asks WHERE answered IS NULL AND asked_at >= ? ORDER BY asked_at",
+            "SELECT question FROM asks WHERE answered IS NULL AND asked_at >= ? AND kind = 'ask' "
+            "ORDER BY asked_at",
             (since,),
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]

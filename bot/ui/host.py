@@ -11,6 +11,7 @@ from typing import Protocol, TypeVar, cast, runtime_checkable
 import discord
 
 from bot.editing import Editor
+from bot.learning import Learning
 from bot.service import BriefingService
 
 T = TypeVar("T")
@@ -22,6 +23,7 @@ class Host(Protocol):
 
     service: BriefingService
     editor: Editor
+    learning: Learning
     clock: Callable[[], datetime]
     # True from the moment shutdown begins: new work is refused or kept, never half-done.
     closing: bool
@@ -52,3 +54,7 @@ def service_of(interaction: discord.Interaction) -> BriefingService:
 
 def editor_of(interaction: discord.Interaction) -> Editor:
     return host_of(interaction).editor
+
+
+def learning_of(interaction: discord.Interaction) -> Learning:
+    return host_of(interaction).learning

@@ -6,22 +6,26 @@ The form itself (open, submit, reopen a draft) is in `bot.ui.forms`.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import discord
 
 from bot.editing import Author, RevisionPage
+from bot.errors import BriefbotError
 from bot.paging import clamp_page
 from bot.scope import scope_of
-from bot.sections import Section
+from bot.sections import Section, Topic
+from bot.store.learning import Addition
 from bot.text import truncate
 from bot.ui.cards import COLOUR
 from bot.ui.checks import require_editor
-from bot.ui.fit import TITLE_LIMIT, escaped
-from bot.ui.host import editor_of, service_of
+from bot.ui.fit import FIELD_VALUE_LIMIT, TITLE_LIMIT, escaped, lines_within
+from bot.ui.host import editor_of, learning_of, service_of
 from bot.ui.views import ServerItem, stateless
 
 HISTORY_PAGE = 10
+ADDITION_DETAIL = 120  # characters of a taught question in a history line or note
 
 
 def author_of(interaction: discord.Interaction) -> Author:
@@ -78,7 +82,30 @@ def remove_prompt(guild_id: int, section: Section) -> tuple[str, discord.ui.View
     return text, stateless(view)
 
 
-def history_page(guild_id: int, shown: RevisionPage) -> tuple[discord.Embed, discord.ui.View]:
+class RevisionRef(NamedTuple):
+    """What /kb revert was given: revision `number`, or (`addition`) this server's t<number>."""
+
+    number: int
+    addition: bool
+
+
+REVISION_RE = re.compile(r"\s*(?P<t>[tT])?\s*(?P<number>\d{1,6})\s*")
+
+
+def parse_revision(text: str) -> RevisionRef:
+    """ "3" (revision 3) or "t2" (this server's taught question or review t2)."""
+    found = REVISION_RE.fullmatch(text)
+    if found is None or int(found["number"]) < 1:
+        raise BriefbotError(
+            f"“{escaped(text, 20)}” is not a revision: give the number /kb history shows, "
+            "like 3, or t2 for a question taught here."
+        )
+    return RevisionRef(int(found["number"]), found["t"] is not None)
+
+
+def history_page(
+    guild_id: int, shown: RevisionPage, additions: Sequence[Addition] = ()
+) -> tuple[discord.Embed, discord.ui.View]:
     section, page, pages = shown.section, shown.page, shown.pages
     lines = []
     for rev in shown.revisions:
@@ -92,6 +119,13 @@ def history_page(guild_id: int, shown: RevisionPage) -> tuple[discord.Embed, dis
         description="\n".join(lines),
         colour=COLOUR,
     )
+    if additions:
+        added = lines_within(
+            [addition_line(a) for a in additions],
+            FIELD_VALUE_LIMIT,
+            lambda n: f"… and {n} older",
+        )
+        embed.add_field(name="Added in this server (t: /kb revert undoes)", value=added)
     embed.set_footer(text=f"Page {page + 1} of {pages} · /kb revert restores a revision")
     view = discord.ui.View(timeout=None)
     for direction, target, disabled in (
@@ -102,6 +136,40 @@ def history_page(guild_id: int, shown: RevisionPage) -> tuple[discord.Embed, dis
             HistoryPage(guild_id, section.id, clamp_page(target, pages), direction, disabled)
         )
     return embed, stateless(view)
+
+
+def addition_line(addition: Addition) -> str:
+    """One of a server's additions as /kb history lists it."""
+    when = addition.created_at[:16].replace("T", " ")
+    who = escaped(addition.author, 60)
+    detail = escaped(addition.detail, ADDITION_DETAIL)
+    if addition.action == "taught":
+        what = f"taught “{detail}”"
+    elif addition.action == "reviewed":
+        what = f"reviewed: still accurate on {detail}"
+    else:
+        what = f"undid t{addition.target} (“{detail}”)"
+    undone = " · undone" if not addition.active and addition.action != "undone" else ""
+    return f"**t{addition.number}** · {when} UTC · {what} by {who}{undone}"
+
+
+def undo_note(topic: Topic, undone: Addition, undo: Addition) -> str:
+    what = "taught question" if undone.action == "taught" else "review"
+    return (
+        f"Undid {what} t{undone.number} (“{escaped(undone.detail, ADDITION_DETAIL)}”) of "
+        f"**{escaped(topic.title, 150)}** in this server, as t{undo.number}."
+    )
+
+
+def undo_log(
+    interaction: discord.Interaction, topic: Topic, undone: Addition, undo: Addition
+) -> str:
+    what = "taught question" if undone.action == "taught" else "review"
+    return (
+        f"{interaction.user.mention} undid the {what} t{undone.number} "
+        f"(“{escaped(undone.detail, ADDITION_DETAIL)}”) of **{escaped(topic.title, 150)}** "
+        f"(`{topic.slug}`), t{undo.number}. See `/kb history topic:{topic.slug}`."
+    )
 
 
 class HistoryPage(
@@ -135,21 +203,27 @@ class HistoryPage(
         editor = editor_of(interaction)
         section = await editor.reachable_by_id(self.guild_id, self.section_id)
         shown = await editor.revision_page(section, self.page, HISTORY_PAGE)
-        embed, view = history_page(self.guild_id, shown)
+        added = await learning_of(interaction).additions(self.guild_id, section.slug)
+        embed, view = history_page(self.guild_id, shown, added)
         await interaction.response.edit_message(embed=embed, view=view)
 
 
 async def announce(interaction: discord.Interaction, section: Section, what: str) -> None:
     """Tell the server's log channel who changed what (never pinging anyone)."""
+    await announce_note(
+        interaction,
+        f"{interaction.user.mention} {what} **{discord.utils.escape_markdown(section.title)}** "
+        f"(`{section.slug}`), revision {section.revision}. See `/kb history topic:{section.slug}`.",
+    )
+
+
+async def announce_note(interaction: discord.Interaction, text: str) -> None:
+    """Post `text` in the server's log channel, if it has one (no mention ever pings)."""
     settings = await editor_of(interaction).settings(scope_of(interaction.guild_id))
     if settings.log_channel_id is None:
         return
     channel = interaction.client.get_partial_messageable(
         settings.log_channel_id, guild_id=interaction.guild_id
-    )
-    text = (
-        f"{interaction.user.mention} {what} **{discord.utils.escape_markdown(section.title)}** "
-        f"(`{section.slug}`), revision {section.revision}. See `/kb history topic:{section.slug}`."
     )
     try:
         await channel.send(text, allowed_mentions=discord.AllowedMentions.none())

@@ -8,6 +8,7 @@ section id from a custom id or a menu value is only honoured if that server can 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import discord
@@ -18,7 +19,7 @@ from bot.scope import scope_of
 from bot.sections import Section, Topic
 from bot.text import truncate
 from bot.ui.cards import section_cards, topics_embed
-from bot.ui.fit import BUTTON_LABEL_LIMIT, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT
+from bot.ui.fit import OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT
 from bot.ui.host import service_of
 from bot.ui.replies import reply_error, send
 
@@ -46,37 +47,6 @@ class ServerItem:
 
     async def clicked(self, interaction: discord.Interaction) -> None:
         raise NotImplementedError
-
-
-class TopicButton(
-    ServerItem,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"bb:topic:(?P<guild>\d+):(?P<section>\d+)",
-):
-    """Opens one topic (the closest-topics buttons under an unanswered question)."""
-
-    where = "topic button"
-
-    def __init__(self, guild: int, section_id: int, label: str = "Open") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=truncate(label, BUTTON_LABEL_LIMIT),
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"bb:topic:{guild}:{section_id}",
-            )
-        )
-        self.guild_id = guild
-        self.section_id = section_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> TopicButton:
-        return cls(int(match["guild"]), int(match["section"]))
-
-    async def clicked(self, interaction: discord.Interaction) -> None:
-        section = await service_of(interaction).section_by_id(self.section_id, interaction.guild_id)
-        await send_section(interaction, section, ephemeral=True)
 
 
 class RelatedSelect(
@@ -180,11 +150,20 @@ def topics_page(
     return embed, stateless(view)
 
 
-def section_view(guild: int, section: Section, related: list[Topic]) -> discord.ui.View | None:
-    if not related:
+def section_view(
+    guild: int,
+    section: Section,
+    related: list[Topic],
+    extra: Sequence[discord.ui.Item[Any]] = (),
+) -> discord.ui.View | None:
+    """The related-topics menu, then `extra` (an answer's feedback buttons); None if neither."""
+    if not related and not extra:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(RelatedSelect(guild, section.id, related))
+    if related:
+        view.add_item(RelatedSelect(guild, section.id, related))
+    for item in extra:
+        view.add_item(item)
     return stateless(view)
 
 
@@ -194,12 +173,14 @@ async def send_section(
     *,
     ephemeral: bool = False,
     header: str | None = None,
+    extra: Sequence[discord.ui.Item[Any]] = (),
 ) -> None:
-    """The answer card, its continuation if the section is long, and the related-topics menu."""
+    """The answer card, its continuation if the section is long, and the related-topics menu
+    (with `extra` items: an answer's feedback buttons) under the last part."""
     service = service_of(interaction)
     related = service.related(section, interaction.guild_id)
     cards = section_cards(section, header)
-    view = section_view(scope_of(interaction.guild_id), section, related)
+    view = section_view(scope_of(interaction.guild_id), section, related, extra)
     for i, card in enumerate(cards):
         last = i == len(cards) - 1
         kwargs: dict[str, Any] = {"embeds": card.embeds, "ephemeral": ephemeral}
@@ -208,11 +189,4 @@ async def send_section(
         await send(interaction, **kwargs)
 
 
-def suggestions_view(guild: int, suggestions: list[Topic]) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for section in suggestions[:3]:
-        view.add_item(TopicButton(guild, section.id, section.title))
-    return stateless(view)
-
-
-DYNAMIC_ITEMS = (TopicButton, RelatedSelect, TopicsPageButton)
+DYNAMIC_ITEMS = (RelatedSelect, TopicsPageButton)

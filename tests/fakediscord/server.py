@@ -1316,6 +1316,14 @@ class FakeDiscord:
                 "ephemeral": True,
             }
             return {"name": name, "type": otype, "value": str(att_id)}
+        # Discord sends each value in its option's declared type: a test that passes another
+        # (an int for a string option) would exercise a payload Discord never sends.
+        expected = {3: str, 4: int, 5: bool, 10: (int, float)}.get(otype)
+        wrong_bool = otype in (4, 10) and isinstance(value, bool)
+        if expected is not None and (not isinstance(value, expected) or wrong_bool):
+            raise TypeError(
+                f"option {name!r} is of type {otype}; Discord would not send {value!r} for it"
+            )
         return {"name": name, "type": otype, "value": value}
 
     def _command_data(

@@ -156,7 +156,7 @@ async def test_remove_after_confirm_hides_it_here_only_and_revert_brings_it_back
             history = await kb(fake, a.id, "history", topic="us-role")
             shown = (await history.wait_response())["data"]["embeds"][0]
             assert shown["description"].startswith("**1**") and "hidden" in shown["description"]
-            reverted = await kb(fake, a.id, "revert", topic="us-role", revision=1)
+            reverted = await kb(fake, a.id, "revert", topic="us-role", revision="1")
             said = (await reverted.wait_response())["data"]["content"]
             assert said == f"Restored revision 1 of **{us_role}** as revision 2."
             back = (await explain_body(fake, a.id, "us-role"))["embeds"][0]
@@ -174,7 +174,7 @@ async def test_history_and_revert_restore_an_earlier_text_as_a_new_revision(tmp_
             history = await kb(fake, a.id, "history", topic="nato-purpose")
             lines = (await history.wait_response())["data"]["embeds"][0]["description"].splitlines()
             assert [line.split(" ")[0] for line in lines] == ["**2**", "**1**"]
-            reverted = await kb(fake, a.id, "revert", topic="nato-purpose", revision=1)
+            reverted = await kb(fake, a.id, "revert", topic="nato-purpose", revision="1")
             assert "as revision 3" in (await reverted.wait_response())["data"]["content"]
             body = (await explain_body(fake, a.id, "nato-purpose"))["embeds"][0]["description"]
         assert body == "First rewrite."
@@ -755,7 +755,7 @@ async def test_remove_add_revert_cannot_grow_a_server_past_its_topic_cap(tmp_pat
             assert (await clicked.wait_response())["data"]["content"].startswith("Removed")
             opened, modal = await open_form(fake, a.id, "add")  # the removal freed a place
             assert (await submit(fake, opened, modal, topic(2)))["content"].startswith("Saved")
-            reverted = await kb(fake, a.id, "revert", topic=first, revision=1)
+            reverted = await kb(fake, a.id, "revert", topic=first, revision="1")
             refused = (await reverted.wait_response())["data"]
             assert "already has 2 topics of its own" in refused["content"]
             assert int(refused["flags"]) & EPHEMERAL

@@ -49,7 +49,8 @@ from bot.ui.forms import SectionForm, conflict_embeds, edit_form, reopen_view, s
 from bot.ui.kb import HISTORY_PAGE, history_page
 from bot.ui.replies import reply_error
 from bot.ui.reports import gaps_embed, stale_embed, status_embed
-from bot.ui.views import section_view, suggestions_view, topics_page
+from bot.ui.feedback import suggestions_view
+from bot.ui.views import section_view, topics_page
 from tests.fakediscord.limits import (
     choices_errors,
     command_errors,
