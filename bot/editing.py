@@ -275,8 +275,9 @@ class Editor:
         """LimitReached if the server may not save now (or, `new`, add a topic at all).
 
         Every save and revert counts in the window. The cap counts the server's own rows
-        that are active: its topics and its edited copies of curated ones. Removed rows stay
-        (for /kb history and /kb revert) but do not count, so removing a topic frees its
+        that are active: its topics and its edited copies of curated ones. Questions taught
+        to a curated topic are an addition to it, not a copy, and do not count. Removed rows
+        stay (for /kb history and /kb revert) but do not count, so removing a topic frees its
         place; they grow no faster than the adds that made them, which the window bounds,
         and a revert that revives one is `new` and must fit under the cap again.
         """
@@ -644,9 +645,16 @@ class Editor:
         await self.gaps_worker.close()
 
     async def stale(self, guild_id: int, days: int, today: date) -> list[Section]:
+        """Topics this server sees that were last updated, or reviewed here as still accurate,
+        more than `days` ago, oldest first (each dated as the server is shown it)."""
         cutoff = today - timedelta(days=days)
+        # A review only moves a date later: the store's list holds every stale one, and more.
         old = await self.service.sections.visible_sections(guild_id, updated_before=cutoff)
-        return sorted(old, key=lambda s: (s.content.updated, s.slug))
+        seen = [self.service.as_seen(s, guild_id) for s in old]
+        return sorted(
+            (s for s in seen if s.content.updated <= cutoff),
+            key=lambda s: (s.content.updated, s.slug),
+        )
 
     async def export(self, guild_id: int) -> bytes:
         sections = await self.service.sections.visible_sections(guild_id)

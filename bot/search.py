@@ -8,7 +8,10 @@ keeps exactly that apart for every server:
    holds no bodies: a section's text is read from the store when it is shown.
 2. `Overlay` holds one server's own sections (whole, they are few) and how they change the
    shared statistics: its own words added, the words of the curated sections it replaced or
-   hid taken away. An edit rebuilds that server's overlay alone.
+   hid taken away. It also holds the questions its moderators taught as aliases of a topic
+   (a small addition, not a copy: the curated topic keeps its id and its curated updates) and
+   their "still accurate" review dates. An edit or a teaching rebuilds that server's overlay
+   alone.
 3. `View` is one server's window on both: word weights, typo correction, topics, names and
    autocomplete over exactly what that server sees, so no other server's sections can take a
    candidate's place or change a weight.
@@ -16,9 +19,10 @@ keeps exactly that apart for every server:
    against the view's vocabulary with rapidfuzz, weights each word by its rarity, and writes
    a safe FTS5 expression (each word quoted; user text never becomes FTS syntax).
 5. `Searcher` runs that expression against the curated index (bm25, the server's replaced
-   sections left out in SQL) and against the server's own sections in memory; `rank` rescores
-   every candidate the same way, with the view's statistics, and decides whether one is
-   confident.
+   sections and the curated ones it taught questions to left out in SQL) and against the
+   server's own and taught-to sections in memory; `rank` rescores every candidate the same
+   way, with the view's statistics, and decides whether one is confident. A question taught
+   in the server (in any word order) is answered with its topic at once.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -287,6 +292,29 @@ class Candidate(NamedTuple):
     stats: TextStats
 
 
+class Taught(NamedTuple):
+    """A member's question a server's moderators taught as an alias of one of its topics."""
+
+    slug: str
+    question: str
+
+
+TaughtKey = tuple[str, ...]
+
+
+def taught_key(text: str) -> TaughtKey:
+    """What a taught question and a later question must share to be the same question: the
+    families of their content words, in any order ("berlin talks who" is "who talks berlin")."""
+    return tuple(sorted({family(w) for w in content_words(text, MAX_QUERY_WORDS)}))
+
+
+def _with_taught(content: SectionContent, questions: Sequence[str]) -> SectionContent:
+    """The section as its server searches it: the questions taught there as more aliases."""
+    if not questions:
+        return content
+    return dataclasses.replace(content, aliases=(*content.aliases, *questions))
+
+
 def _pack_names(title: str, aliases: Sequence[str], tags: Sequence[str]) -> str:
     return _NAME_SEP.join([title, *aliases]) + _TAGS_SEP + _NAME_SEP.join(tags)
 
@@ -308,6 +336,14 @@ def _section_words(
     distinct = set(body_words).union(*name_words)
     indexed = len(words(title)) + len(words(fts_aliases(aliases, tags))) + len(body_words)
     return names, distinct, indexed
+
+
+def _content_words(content: SectionContent) -> tuple[set[str], int]:
+    """(distinct words the section uses, words indexed): what it adds to the statistics."""
+    _, distinct, indexed = _section_words(
+        content.title, content.aliases, content.slug, content.tags, content.body
+    )
+    return distinct, indexed
 
 
 class Counts:
@@ -445,19 +481,41 @@ class _WordLookups(NamedTuple):
 
 
 class Overlay:
-    """One server's own sections and how they change the curated pack's statistics."""
+    """One server's own sections, the questions it taught, and how both change the curated
+    pack's statistics."""
 
     def __init__(
-        self, guild_id: int, own: Iterable[Section], replaced: Iterable[Section] = ()
+        self,
+        guild_id: int,
+        own: Iterable[Section],
+        curated: Iterable[Section] = (),
+        taught: Iterable[Taught] = (),
+        reviewed: Mapping[str, date] | None = None,
     ) -> None:
-        """`own`: every section the server holds, whatever its status; `replaced`: the active
-        curated sections under the same slugs (replaced or hidden here)."""
+        """`own`: every section the server holds, whatever its status; `curated`: the active
+        curated sections under its own slugs (replaced or hidden here) and under the slugs it
+        taught questions to; `taught`: its taught questions in the order they were taught (a
+        later one wins when two topics were taught the same words); `reviewed`: the day each
+        topic (by casefolded slug) was last reviewed as still accurate here."""
         self.guild_id = guild_id
         self.by_slug: dict[str, Section] = {}
         self.sections: dict[int, Section] = {}
         self.counts = Counts()
         self.stats: dict[int, TextStats] = {}
         self._packed: dict[int, str] = {}
+        self.reviewed: dict[str, date] = dict(reviewed or {})
+        # Taught questions by topic, and by what they say (the newest topic taught it first).
+        self.taught: dict[str, tuple[str, ...]] = {}
+        self.exact: dict[TaughtKey, list[str]] = {}
+        for slug, question in taught:
+            slug = slug.casefold()
+            self.taught[slug] = (*self.taught.get(slug, ()), question)
+            key = taught_key(question)
+            if key:
+                slugs = self.exact.setdefault(key, [])
+                if slug in slugs:
+                    slugs.remove(slug)
+                slugs.insert(0, slug)
         for section in own:
             self.by_slug[section.slug.casefold()] = section
             if section.status != "active":
@@ -465,25 +523,34 @@ class Overlay:
             content = section.content
             self.sections[section.id] = section
             self._packed[section.id] = _pack_names(content.title, content.aliases, content.tags)
-            _, distinct, indexed = _section_words(
-                content.title, content.aliases, content.slug, content.tags, content.body
-            )
+            searched = _with_taught(content, self.taught.get(section.slug.casefold(), ()))
+            distinct, indexed = _content_words(searched)
             self.counts.add(map(sys.intern, distinct), indexed)
-            self.stats[section.id] = text_stats(content, sys.intern)
+            self.stats[section.id] = text_stats(searched, sys.intern)
         self.replaced = frozenset(self.by_slug)
-        for section in replaced:
-            if section.slug.casefold() in self.replaced:
-                content = section.content
-                _, distinct, indexed = _section_words(
-                    content.title, content.aliases, content.slug, content.tags, content.body
-                )
-                self.counts.add(distinct, indexed, sign=-1)
+        # Curated sections taught questions here: searched in memory with them (their words
+        # counted here instead of the index's), still the curated topic when found.
+        self.augmented: dict[int, TextStats] = {}
+        for section in curated:
+            slug = section.slug.casefold()
+            if slug in self.replaced:
+                self.counts.add(*_content_words(section.content), sign=-1)
+            elif slug in self.taught and section.id not in self.augmented:
+                self.counts.add(*_content_words(section.content), sign=-1)
+                searched = _with_taught(section.content, self.taught[slug])
+                self.counts.add(*_content_words(searched))
+                self.augmented[section.id] = text_stats(searched, sys.intern)
         self.topics = sorted(
             (s.topic for s in self.sections.values()), key=lambda t: (t.position, t.slug)
         )
         self._excluded: tuple[SharedIndex, list[int]] | None = None
         self._related: tuple[SharedIndex, dict[tuple[int, int], list[Topic]]] | None = None
         self._lookups: _WordLookups | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing of this server's own: no sections, taught questions or reviews."""
+        return not (self.by_slug or self.taught or self.reviewed)
 
     @property
     def lookups(self) -> _WordLookups:
@@ -512,9 +579,12 @@ class Overlay:
         return self._related[1]
 
     def excluded(self, shared: SharedIndex) -> list[int]:
-        """Ids of the curated sections this server replaced or hid (cached per shared index)."""
+        """Ids of the curated sections the index leaves out for this server: those it replaced
+        or hid, and those it taught questions to (searched in memory with them). Cached per
+        shared index."""
         if self._excluded is None or self._excluded[0] is not shared:
             ids = [shared.by_slug[s].id for s in self.replaced if s in shared.by_slug]
+            ids += [i for i in self.augmented if i in shared.topics]
             self._excluded = (shared, ids)
         return self._excluded[1]
 
@@ -534,9 +604,13 @@ class Overlay:
         return self.lookups.by_family.get(key, []) if self.counts.surface else []
 
     def holding(self, keys: frozenset[str]) -> list[int]:
-        """Own active sections whose text holds any of these word families (a scan: a server
-        holds at most a few hundred)."""
+        """Own active sections whose text (taught questions included) holds any of these word
+        families (a scan: a server holds at most a few hundred)."""
         return [i for i, stats in self.stats.items() if not keys.isdisjoint(stats.frequency)]
+
+    def taught_holding(self, keys: frozenset[str]) -> list[int]:
+        """Curated sections taught questions here whose text or questions hold any of these."""
+        return [i for i, stats in self.augmented.items() if not keys.isdisjoint(stats.frequency)]
 
 
 _NO_OVERLAY = Overlay(0, ())
@@ -660,12 +734,34 @@ class View:
     # -- candidates --
 
     def own_candidates(self, query: Query) -> list[Candidate]:
-        """This server's own sections holding any of the question's words."""
+        """This server's own sections holding any of the question's words, and the curated
+        ones it taught questions to (as the curated topic, with the questions' words)."""
         overlay = self.overlay
-        return [
+        found = [
             Candidate(overlay.sections[i].topic, overlay.stats[i])
             for i in overlay.holding(query.keys)
         ]
+        if overlay.augmented:
+            for i in overlay.taught_holding(query.keys):
+                topic = self.topic(i)
+                if topic is not None and topic.guild_id is CURATED:
+                    found.append(Candidate(topic, overlay.augmented[i]))
+        return found
+
+    def taught_answer(self, question: str) -> Topic | None:
+        """The topic this server taught `question` to (its words in any order), if it sees it:
+        the most recently taught one when several were."""
+        if not self.overlay.exact:
+            return None
+        for slug in self.overlay.exact.get(taught_key(question), ()):
+            topic = self.find(slug)
+            if topic is not None:
+                return topic
+        return None
+
+    def reviewed(self, slug: str) -> date | None:
+        """The day this server last reviewed the topic under `slug` as still accurate."""
+        return self.overlay.reviewed.get(slug.casefold())
 
     # -- related topics --
 
@@ -807,8 +903,16 @@ class Catalog:
         self.overlays: dict[int, Overlay] = overlays if overlays is not None else {}
 
     @classmethod
-    def of(cls, sections: Iterable[Section]) -> Catalog:
-        """A catalog of whole sections (curated and servers' alike), built in one go."""
+    def of(
+        cls,
+        sections: Iterable[Section],
+        taught: Mapping[int, Sequence[Taught]] | None = None,
+        reviewed: Mapping[int, Mapping[str, date]] | None = None,
+    ) -> Catalog:
+        """A catalog of whole sections (curated and servers' alike), built in one go, with
+        each server's taught questions (in the order taught) and review dates."""
+        taught = taught or {}
+        reviewed = reviewed or {}
         curated: list[Section] = []
         own: dict[int, list[Section]] = defaultdict(list)
         for section in sections:
@@ -830,15 +934,20 @@ class Catalog:
             )
             for s in curated
         )
-        return cls(shared, {g: Overlay(g, rows, curated) for g, rows in own.items()})
+        guilds = set(own) | set(taught) | set(reviewed)
+        overlays = {
+            g: Overlay(g, own.get(g, []), curated, taught.get(g, ()), reviewed.get(g))
+            for g in guilds
+        }
+        return cls(shared, {g: o for g, o in overlays.items() if not o.is_empty})
 
     def view(self, guild_id: int | None) -> View:
         overlay = None if guild_id is CURATED else self.overlays.get(guild_id)
         return View(self.shared, overlay)
 
     def set_overlay(self, guild_id: int, overlay: Overlay | None) -> None:
-        """Use `overlay` for this server from now on (None: it holds no sections of its own)."""
-        if overlay is None or not overlay.by_slug:
+        """Use `overlay` for this server from now on (None: it holds nothing of its own)."""
+        if overlay is None or overlay.is_empty:
             self.overlays.pop(guild_id, None)
         else:
             self.overlays[guild_id] = overlay
@@ -994,6 +1103,7 @@ class Searcher:
         self, question: str, guild_id: int | None, limit: int = RESULTS
     ) -> SearchResult:
         view = self.catalog.view(guild_id)
+        taught = view.taught_answer(question)
         query = build_query(question, view)
         own = sorted(
             view.own_candidates(query),
@@ -1010,6 +1120,11 @@ class Searcher:
             if h.section_id in view.shared.topics
         ]
         result = rank(query, curated + own, view, limit)
+        if taught is not None:
+            # Asked as taught: that topic is the answer, the rest of the ranking follows it.
+            hit = Hit(taught.id, taught.slug, taught.title, 1.0)
+            others = tuple(h for h in result.results if h.section_id != taught.id)
+            result = SearchResult(question, hit, (hit, *others)[:limit])
         return dataclasses.replace(result, read={h.section_id: h.section for h in hits})
 
     def closest_topics(

@@ -1,7 +1,9 @@
 """The use cases every front end calls: ask, explain, topics, briefing, and pack import/export.
 
 The Discord cogs, the console and the CLI all go through `BriefingService` and get the same
-plain result objects back; only the rendering differs.
+plain result objects back; only the rendering differs. What a server taught (questions as
+aliases, "still accurate" reviews) is read into that server's overlay here, and a review's
+date is what the server is shown as a topic's "Updated" (`as_seen`).
 """
 
 from __future__ import annotations
@@ -12,16 +14,28 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import Literal
 
 from bot import briefing, pack
 from bot.errors import BriefbotError, LimitReached, SectionNotFound
 from bot.scope import CURATED, viewer_of
-from bot.search import Catalog, Choice, Hit, Overlay, Searcher, SharedIndex, View
+from bot.search import (
+    Catalog,
+    Choice,
+    Hit,
+    Overlay,
+    Searcher,
+    SharedIndex,
+    Taught,
+    View,
+    taught_key,
+)
 from bot.sections import Section, Topic
 from bot.store import Database, ImportReport, SectionStore
 from bot.store.asks import AskLog
 from bot.store.briefing import BriefingStore, Post, Schedule
 from bot.store.database import Clock, utcnow
+from bot.store.learning import LearningStore
 from bot.text import clean
 
 log = logging.getLogger(__name__)
@@ -30,6 +44,9 @@ MAX_RELATED = 5
 # How often a running service looks for sections another process committed (a CLI import).
 FOLLOW_SECONDS = 0.5
 IMPORT_AUTHOR = "kb import (command line)"
+# A topic's additions read to tell which of two topics taught the same words was taught last
+# (only when that happens); far more than a topic's standing taught questions.
+CLASH_HISTORY = 1_000
 
 
 def _leave_the_collector_alone() -> None:
@@ -63,6 +80,7 @@ class BriefingService:
         self.knowledge_dir = knowledge_dir
         self.sections = SectionStore(db)
         self.asks = AskLog(db)
+        self.learning = LearningStore(db)  # taught questions and reviews, read into overlays
         self.schedules = BriefingStore(db)  # the daily explainer: schedules, rotation, posts
         self.searcher = Searcher(self.sections.fts, Catalog())
         # One rebuild at a time, so a slower earlier one never replaces a newer one.
@@ -71,8 +89,10 @@ class BriefingService:
         # garbage collector is the process's, so the process set-up decides what happens there
         # (bot/client.py: Briefbot freezes the catalog).
         self.after_reload: Callable[[], None] = _leave_the_collector_alone
-        # The sections' fingerprint the catalog is up to date with (see follow_changes).
+        # The sections' fingerprint the catalog is up to date with (see follow_changes), and
+        # the newest taught question or review it shows.
         self._loaded: tuple[int, int] = (0, 0)
+        self._additions = 0
 
     @classmethod
     async def open(
@@ -107,6 +127,7 @@ class BriefingService:
         async with self._reload_lock:
             # Read first: a change committed while the catalog builds is caught next time.
             self._loaded = await self.sections.fingerprint()
+            self._additions = await self.learning.newest_addition()
             shared = SharedIndex()
             # Built off the event loop a batch at a time: a large pack is never held whole.
             async for batch in self.sections.curated_index_rows():
@@ -116,35 +137,69 @@ class BriefingService:
             self.use_catalog(Catalog(shared, overlays))
 
     async def refresh(self, guild_id: int) -> None:
-        """Show one server's changed sections: its overlay alone is rebuilt."""
+        """Show one server's changed sections, taught questions or reviews: its overlay alone
+        is rebuilt."""
         async with self._reload_lock:
             overlays = await self._overlays([guild_id])
             self.catalog.set_overlay(guild_id, overlays.get(guild_id))
 
     async def _overlays(self, guild_ids: list[int] | None) -> dict[int, Overlay]:
-        """Overlays of these servers (None: of every server holding sections of its own)."""
+        """Overlays of these servers (None: of every server holding sections of its own, taught
+        questions or reviews)."""
         own = await self.sections.server_sections(guild_ids)
-        replaced = {
-            s.slug.casefold(): s
-            for s in await self.sections.curated_by_slugs({s.slug for s in own})
-        }
+        taught = await self.learning.taught(guild_ids)
+        reviewed = await self.learning.reviewed(guild_ids)
         by_guild: dict[int, list[Section]] = {}
         for section in own:
             assert section.guild_id is not None
             by_guild.setdefault(section.guild_id, []).append(section)
+        guilds = sorted(set(by_guild) | set(taught) | set(reviewed))
+        # Each overlay gets only the curated sections under its own slugs and taught slugs.
+        slugs = {
+            g: {s.slug.casefold() for s in by_guild.get(g, ())} | set(taught.get(g, {}))
+            for g in guilds
+        }
+        curated = {
+            s.slug.casefold(): s
+            for s in await self.sections.curated_by_slugs(set().union(*slugs.values()))
+        }
+        ordered = {g: await self._in_teaching_order(g, by_slug) for g, by_slug in taught.items()}
 
         def build() -> dict[int, Overlay]:
-            # Each overlay gets only the curated sections under its own slugs.
             return {
                 g: Overlay(
                     g,
-                    rows,
-                    [replaced[k] for k in {r.slug.casefold() for r in rows} & replaced.keys()],
+                    by_guild.get(g, []),
+                    [curated[k] for k in sorted(slugs[g] & curated.keys())],
+                    ordered.get(g, ()),
+                    reviewed.get(g),
                 )
-                for g, rows in by_guild.items()
+                for g in guilds
             }
 
         return await asyncio.to_thread(build)
+
+    async def _in_teaching_order(self, guild_id: int, taught: dict[str, list[str]]) -> list[Taught]:
+        """A server's taught questions in the order they were taught, where it matters: when
+        one wording was taught to two topics, the later teaching wins (see `taught_key`).
+
+        The store lists them by topic; only topics sharing a wording have their history read.
+        """
+        found = [Taught(slug, q) for slug, questions in taught.items() for q in questions]
+        topics: dict[tuple[str, ...], set[str]] = {}
+        for slug, question in found:
+            topics.setdefault(taught_key(question), set()).add(slug)
+        clashing = sorted({s for shared in topics.values() if len(shared) > 1 for s in shared})
+        if not clashing:
+            return found
+        when: dict[tuple[str, str], str] = {}
+        for slug in clashing:
+            for addition in await self.learning.additions(guild_id, slug, CLASH_HISTORY):
+                if addition.action == "taught" and addition.active:
+                    when[slug, addition.detail] = addition.created_at
+        # Stable: questions of no clash keep the store's order, ahead of the ones that clash;
+        # teachings within the same second keep it too.
+        return sorted(found, key=lambda t: when.get((t.slug, t.question), ""))
 
     async def follow_changes(self, interval: float = FOLLOW_SECONDS) -> None:
         """Show what another process committed (a CLI import, another shard): run as a task.
@@ -170,22 +225,29 @@ class BriefingService:
         Every write of a section adds a revision, so the revisions since the last look say
         which scopes changed: a server's edit rebuilds that server's overlay, a pack import
         the whole catalog. Rows deleted without a revision (a removed server's data purged)
-        also rebuild the whole catalog.
+        also rebuild the whole catalog. Taught questions and reviews are numbered additions:
+        the servers that added one since the last look have their overlays rebuilt.
         """
         loaded = self._loaded
         fingerprint = await self.sections.fingerprint()
-        if fingerprint == loaded:
+        added, adding = await self.learning.additions_since(self._additions)
+        if fingerprint == loaded and not adding:
             return
-        newest, scopes = await self.sections.changes_since(loaded[0])
-        deleted = fingerprint[1] < loaded[1] or (not scopes and fingerprint[1] != loaded[1])
-        if CURATED in scopes or deleted:
-            await self.reload()
-            log.info("reloaded the sections another process changed")
-            return
-        for guild_id in sorted(g for g in scopes if g is not None):
+        scopes: set[int | None] = set()
+        newest = loaded[0]
+        if fingerprint != loaded:
+            newest, scopes = await self.sections.changes_since(loaded[0])
+            deleted = fingerprint[1] < loaded[1] or (not scopes and fingerprint[1] != loaded[1])
+            if CURATED in scopes or deleted:
+                await self.reload()
+                log.info("reloaded the sections another process changed")
+                return
+        servers = {g for g in scopes if g is not None} | adding
+        for guild_id in sorted(servers):
             await self.refresh(guild_id)
         self._loaded = (max(newest, fingerprint[0]), fingerprint[1])
-        log.info("showed the changes another process made in %d servers", len(scopes))
+        self._additions = max(self._additions, added)
+        log.info("showed the changes another process made in %d servers", len(servers))
 
     def use_catalog(self, catalog: Catalog) -> None:
         """Answer from `catalog` from now on."""
@@ -201,6 +263,14 @@ class BriefingService:
     def view(self, guild_id: int | None) -> View:
         """What a server sees now (CURATED: the curated pack alone)."""
         return self.catalog.view(guild_id)
+
+    def as_seen(self, section: Section, guild_id: int | None) -> Section:
+        """The section as this server is shown it: "Updated" on the day it was last reviewed
+        here as still accurate, if that is later (its text is the same everywhere)."""
+        reviewed = self.view(guild_id).reviewed(section.slug)
+        if reviewed is None or reviewed <= section.content.updated:
+            return section
+        return replace(section, content=replace(section.content, updated=reviewed))
 
     async def load(self, topic: Topic) -> Section:
         """The whole section behind a topic: a server's own from memory, a curated one read
@@ -225,6 +295,8 @@ class BriefingService:
                 section = await self._load_quietly(topic)
         if section is None:
             suggestions = tuple(self.searcher.closest_topics(result, guild_id))
+        else:
+            section = self.as_seen(section, guild_id)
         answer = Answer(
             question=question,
             section=section,
@@ -245,22 +317,35 @@ class BriefingService:
         except SectionNotFound:
             return None
 
-    async def record(self, guild_id: int, answer: Answer) -> None:
-        """Log a question and whether it was answered (the gaps report and statistics)."""
+    async def record(
+        self,
+        guild_id: int,
+        answer: Answer,
+        *,
+        ref: int | None = None,
+        kind: Literal["ask", "explain"] = "ask",
+    ) -> None:
+        """Log a question and whether it was answered (the gaps report and statistics); `ref`
+        (the interaction's id) finds it again from the answer card's buttons, `kind` tells a
+        question from a topic opened by name."""
         await self.asks.record(
             guild_id,
             answer.question,
             answer.section.slug if answer.section else None,
             answer.score,
+            ref=ref,
+            kind=kind,
         )
 
-    async def explain(self, topic: str, guild_id: int | None) -> Answer:
-        """A topic chosen from autocomplete (a slug), or typed text searched like a question."""
+    async def explain(self, topic: str, guild_id: int | None, *, record: bool = True) -> Answer:
+        """A topic chosen from autocomplete (a slug), or typed text searched like a question
+        (logged as one unless not `record`)."""
         section = await self._load_quietly(self.view(guild_id).find(topic))
         if section is not None:
+            section = self.as_seen(section, guild_id)
             hit = Hit(section.id, section.slug, section.title, 1.0)
             return Answer(topic, section, 1.0, (hit,))
-        return await self.ask(topic, guild_id)
+        return await self.ask(topic, guild_id, record=record)
 
     def find(self, slug: str, guild_id: int | None) -> Topic:
         """The topic a server sees under `slug`."""
@@ -270,14 +355,14 @@ class BriefingService:
         return topic
 
     async def section(self, slug: str, guild_id: int | None) -> Section:
-        return await self.load(self.find(slug, guild_id))
+        return self.as_seen(await self.load(self.find(slug, guild_id)), guild_id)
 
     async def section_by_id(self, section_id: int, guild_id: int | None) -> Section:
         """A section by id, only if this server can see it (ids from buttons are untrusted)."""
         topic = self.view(guild_id).topic(section_id)
         if topic is None:
             raise SectionNotFound(str(section_id))
-        return await self.load(topic)
+        return self.as_seen(await self.load(topic), guild_id)
 
     def topics(self, guild_id: int | None) -> list[Topic]:
         return self.view(guild_id).visible()
@@ -312,7 +397,7 @@ class BriefingService:
         )
         if chosen is None:
             raise BriefbotError("There are no topics to post yet.")
-        return await self.load(chosen[0])
+        return self.as_seen(await self.load(chosen[0]), viewer_of(guild_id))
 
     async def set_schedule(
         self, guild_id: int, channel_id: int | None, at: str, zone: str, now: datetime
