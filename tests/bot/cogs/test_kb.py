@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from bot import editing
 from bot.client import interaction_tasks
 from bot.editing import Author
 from bot.pack import load_zip
@@ -576,45 +574,6 @@ async def test_custom_ids_from_another_server_are_refused(tmp_path: Path) -> Non
             assert bot.service.topic(a.id, "us-role") is not None
 
 
-async def test_gaps_are_grouped_by_similarity_most_asked_first(tmp_path: Path) -> None:
-    async with FakeDiscord() as fake:
-        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
-        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
-            questions = [
-                "what about sanctions on russian oil",
-                "Sanctions on Russian oil?",
-                "russian oil sanctions",
-                "how do I bake bread",
-            ]
-            logged = asyncio.Event()
-            real_record = bot.service.record
-            count = 0
-
-            async def record_and_count(*args: Any, **kwargs: Any) -> None:
-                nonlocal count
-                await real_record(*args, **kwargs)
-                count += 1
-                if count == len(questions) + 1:
-                    logged.set()
-
-            bot.service.record = record_and_count  # type: ignore[method-assign]
-            for question in questions:
-                member = a.add_member()
-                ix = await fake.send_slash(
-                    a.id, name="ask", options={"question": question}, user_id=member.id
-                )
-                await ix.wait_response()
-            other = await fake.send_slash(b.id, name="ask", options={"question": "lunar eclipse"})
-            await other.wait_response()
-            # Asks are logged just after each reply: wait for the writes, not for time.
-            await asyncio.wait_for(logged.wait(), timeout=5)
-            gaps = await kb(fake, a.id, "gaps", days=7)
-            lines = (await gaps.wait_response())["data"]["embeds"][0]["description"].splitlines()
-        assert lines[0].startswith("**3×**") and "oil" in lines[0].lower()
-        assert lines[1].startswith("**1×**") and "bread" in lines[1]
-        assert not any("eclipse" in line for line in lines)
-
-
 async def test_export_then_import_round_trip_and_stale_and_log(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         a = fake.add_guild(name="A", channels=("general", "mod-log"))
@@ -804,41 +763,6 @@ async def test_history_pages_read_one_page_of_revisions_per_click(tmp_path: Path
             assert embed["footer"]["text"].startswith("Page 3 of 3")
         assert numbers == list(range(24, 0, -1))
         assert read == [10, 10, 4]  # never the whole history on a click
-
-
-async def test_gaps_count_the_whole_window_in_a_worker_process_and_only_this_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def not_here(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the report was grouped in the bot's own process")
-
-    async def no_reading_on_the_bots_connection(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the report read through the bot's connection")
-
-    monkeypatch.setattr(editing, "report_gaps", not_here)
-    async with FakeDiscord() as fake:
-        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
-        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
-            asked = bot.service.db.now()
-            # More than the 2,000 questions the report used to read, and a busier server beside.
-            rows = [(a.id, f"why is the sky colour {n}?") for n in range(2500)]
-            rows += [(a.id, "how do I bake bread")] * 3 + [(b.id, "lunar eclipse tonight")] * 5000
-            async with bot.service.db.transaction() as conn:
-                await conn.executemany(
-                    "INSERT INTO asks (guild_id, question, asked_at) VALUES (?, ?, ?)",
-                    [(*row, asked) for row in rows],
-                )
-            monkeypatch.setattr(
-                bot.service.asks, "unanswered_counts", no_reading_on_the_bots_connection
-            )
-            ix = await kb(fake, a.id, "gaps", days=7)
-            lines = (await ix.wait_response())["data"]["embeds"][0]["description"].splitlines()
-            worker = bot.editor.gaps_worker.pid
-            assert worker is not None and worker != os.getpid()
-        assert bot.editor.gaps_worker.pid is None  # stopped with the bot, and gone
-        with pytest.raises(ProcessLookupError):
-            os.kill(worker, 0)
-    assert lines == ["**2500×** why is the sky colour 0?", "**3×** how do I bake bread"]
 
 
 async def test_a_topic_saved_under_the_old_source_limits_opens_in_the_form_and_saves_unchanged(
