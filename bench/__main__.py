@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import fanout_bench, gaps_bench, interactions_bench, search_bench
+from bench import fanout_bench, gaps_bench, interactions_bench, learning_bench, search_bench
 from bench.core import DEFAULT_SEED, Benchmark, Options, header
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "interactions": interactions_bench.run,
     "fanout": fanout_bench.run,
     "gaps": gaps_bench.run,
+    "learning": learning_bench.run,
 }
 
 
