@@ -76,7 +76,7 @@ FILLER = frozenset(
     """
     want wants wanted wanting happen happens happening happened going gonna need needs needed
     like make makes making made really still currently latest news say says said
-    try tries tried trying get gets getting keep keeps kept start started starting
+    try tries tried trying get gets getting keep keeps kept start started starting big deal
     """.split()
 )
 FILLER_WEIGHT = 0.25
@@ -114,6 +114,9 @@ UNKNOWN_WEIGHT = 0.3
 W_COVERAGE = 0.5
 W_NAME = 0.35
 W_LEXICAL = 0.15
+# How much of a question taught in a server another question must say to resemble it as it
+# would a title or an alias (less, and only the taught words' presence counts).
+TAUGHT_WHOLE = 0.8
 # Decimals a hit's score keeps.
 SCORE_DIGITS = 4
 
@@ -261,30 +264,38 @@ class TextStats:
     frequency: dict[str, float]  # word family -> occurrences, weighted by column
     length: int  # words in all columns, as the index counts them
     names: tuple[frozenset[str], ...]  # the content words' families of the title and each alias
+    taught: tuple[frozenset[str], ...] = ()  # the same of each question taught in one server
 
 
-def text_stats(content: SectionContent, keep: Callable[[str], str] = str) -> TextStats:
+def text_stats(
+    content: SectionContent, keep: Callable[[str], str] = str, taught: Sequence[str] = ()
+) -> TextStats:
     """A section's words, read once for everything the rescoring needs. `keep` may intern the
-    words (sections held for long, many alike)."""
+    words (sections held for long, many alike); `taught`: the questions one server taught it."""
     frequency: dict[str, float] = {}
     surface: set[str] = set()
-    names = []
-    # The columns as the index holds them: title, aliases and tags (see fts_aliases), body.
-    parts = [(content.title, TITLE_WEIGHT, True)]
-    parts += [(alias, ALIAS_WEIGHT, True) for alias in content.aliases]
-    parts += [(tag.replace("-", " "), ALIAS_WEIGHT, False) for tag in content.tags]
-    parts.append((content.body, BODY_WEIGHT, False))
+    names: list[frozenset[str]] = []
+    questions: list[frozenset[str]] = []
+    # The columns as the index holds them: title, aliases and tags (see fts_aliases), body;
+    # then the taught questions, weighed as aliases.
+    parts = [(content.title, TITLE_WEIGHT, names)]
+    parts += [(alias, ALIAS_WEIGHT, names) for alias in content.aliases]
+    parts += [(tag.replace("-", " "), ALIAS_WEIGHT, None) for tag in content.tags]
+    parts.append((content.body, BODY_WEIGHT, None))
+    parts += [(question, ALIAS_WEIGHT, questions) for question in taught]
     length = 0
-    for text, weight, is_name in parts:
+    for text, weight, named in parts:
         found = words(text)
         length += len(found)
         surface.update(found)
         for word in found:
             key = family(word)
             frequency[key] = frequency.get(key, 0.0) + weight
-        if is_name:
-            names.append(frozenset(family(w) for w in found if w not in STOPWORDS))
-    return TextStats(frozenset(map(keep, surface)), frequency, length, tuple(names))
+        if named is not None:
+            named.append(frozenset(family(w) for w in found if w not in STOPWORDS))
+    return TextStats(
+        frozenset(map(keep, surface)), frequency, length, tuple(names), tuple(questions)
+    )
 
 
 class Candidate(NamedTuple):
@@ -523,10 +534,10 @@ class Overlay:
             content = section.content
             self.sections[section.id] = section
             self._packed[section.id] = _pack_names(content.title, content.aliases, content.tags)
-            searched = _with_taught(content, self.taught.get(section.slug.casefold(), ()))
-            distinct, indexed = _content_words(searched)
+            questions = self.taught.get(section.slug.casefold(), ())
+            distinct, indexed = _content_words(_with_taught(content, questions))
             self.counts.add(map(sys.intern, distinct), indexed)
-            self.stats[section.id] = text_stats(searched, sys.intern)
+            self.stats[section.id] = text_stats(content, sys.intern, questions)
         self.replaced = frozenset(self.by_slug)
         # Curated sections taught questions here: searched in memory with them (their words
         # counted here instead of the index's), still the curated topic when found.
@@ -537,9 +548,9 @@ class Overlay:
                 self.counts.add(*_content_words(section.content), sign=-1)
             elif slug in self.taught and section.id not in self.augmented:
                 self.counts.add(*_content_words(section.content), sign=-1)
-                searched = _with_taught(section.content, self.taught[slug])
-                self.counts.add(*_content_words(searched))
-                self.augmented[section.id] = text_stats(searched, sys.intern)
+                questions = self.taught[slug]
+                self.counts.add(*_content_words(_with_taught(section.content, questions)))
+                self.augmented[section.id] = text_stats(section.content, sys.intern, questions)
         self.topics = sorted(
             (s.topic for s in self.sections.values()), key=lambda t: (t.position, t.slug)
         )
@@ -1037,12 +1048,23 @@ def _resemblance(asked: frozenset[str], stats: TextStats, view: View) -> float:
         return 0.0
     best = 0.0
     for keys in stats.names:
-        if keys.isdisjoint(asked):
-            continue
-        total = sum(view.weight(k) for k in keys)
-        if total > 0:
-            best = max(best, sum(view.weight(k) for k in keys & asked) / total)
+        best = max(best, _said(asked, keys, view))
+    for keys in stats.taught:
+        # A taught question is a member's wording, not a name the topic goes by: a question
+        # that says only part of it ("join nato" of "protected if it doesn't join nato") may
+        # mean another topic.
+        said = _said(asked, keys, view)
+        if said >= TAUGHT_WHOLE:
+            best = max(best, said)
     return best
+
+
+def _said(asked: frozenset[str], keys: frozenset[str], view: View) -> float:
+    """The share of a name's weight (its words' rarity) the question says."""
+    if keys.isdisjoint(asked):
+        return 0.0
+    total = sum(view.weight(k) for k in keys)
+    return sum(view.weight(k) for k in keys & asked) / total if total > 0 else 0.0
 
 
 def rank(

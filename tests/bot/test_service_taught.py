@@ -248,3 +248,22 @@ async def test_a_record_keeps_its_reference_and_kind(service: BriefingService) -
     await service.asks.flush()
     rows = await service.db.conn.execute_fetchall("SELECT guild_id, answered, ref, kind FROM asks")
     assert [tuple(r) for r in rows] == [(GUILD, "berlin-talks", 99, "explain")]
+
+
+async def test_a_question_saying_only_part_of_a_taught_one_keeps_its_own_answer(
+    service: BriefingService,
+) -> None:
+    # Taught: guarantees for a Ukraine outside NATO. Asked: why Ukraine wants to join NATO,
+    # which says "ukraine", "join" and "nato" of it but means the membership bid.
+    asked = "why does ukraine want to join nato so badly?"
+    assert (await service.ask(asked, GUILD, record=False)).section.slug == "ukraine-nato-bid"
+    await teach(
+        service,
+        GUILD,
+        "security-guarantees",
+        "how would ukraine be protected if it doesn't join nato?",
+    )
+    taught = await service.ask("how would ukraine be protected if it doesn't join nato", GUILD)
+    assert taught.section is not None and taught.section.slug == "security-guarantees"
+    after = await service.ask(asked, GUILD, record=False)
+    assert after.section is not None and after.section.slug == "ukraine-nato-bid"
