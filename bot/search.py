@@ -278,7 +278,9 @@ def text_stats(
     questions: list[frozenset[str]] = []
     # The columns as the index holds them: title, aliases and tags (see fts_aliases), body;
     # then the taught questions, weighed as aliases.
-    parts = [(content.title, TITLE_WEIGHT, names)]
+    parts: list[tuple[str, float, list[frozenset[str]] | None]] = [
+        (content.title, TITLE_WEIGHT, names)
+    ]
     parts += [(alias, ALIAS_WEIGHT, names) for alias in content.aliases]
     parts += [(tag.replace("-", " "), ALIAS_WEIGHT, None) for tag in content.tags]
     parts.append((content.body, BODY_WEIGHT, None))
