@@ -17,6 +17,7 @@ from bot.service import BriefingService
 from bot.store.asks import AskLog
 from bot.store.database import Database
 from bot.store.guilds import GuildData
+from bot.store.learning import LearningStore
 from bot.store.moderation import ModerationStore
 from tests.discord_support import KNOWLEDGE, running_bot
 from tests.fakediscord import FakeDiscord
@@ -67,6 +68,84 @@ async def test_questions_older_than_the_retention_are_deleted(db: Database, cloc
     clock.advance(days=30)
     await Retention(db, ask_days=7).run_once()
     assert await questions(db) == []
+
+
+async def learning_rows(db: Database) -> dict[str, list[tuple[int, str]]]:
+    """Each learning table's rows, as (server, what the row is about)."""
+    found = {}
+    for table, about in (
+        ("signals", "question"),
+        ("outdated_flags", "slug"),
+        ("review_items", "key"),
+        ("topic_additions", "detail"),
+    ):
+        # Names from the list above, never from input.
+        sql = f"SELECT guild_id, {about} FROM {table} ORDER BY 1, 2"  # noqa: S608
+        async with db.conn.execute(sql) as cursor:
+            found[table] = [(int(r[0]), str(r[1])) for r in await cursor.fetchall()]
+    return found
+
+
+async def test_members_signals_are_pruned_with_the_questions(db: Database, clock: Clock) -> None:
+    asks, learning = AskLog(db), LearningStore(db)
+
+    async def signals(guild: int, question: str) -> None:
+        await asks.record(guild, question, "us-role", 0.5, ref=guild)
+        await learning.signal(guild, guild, 10, "helpful", question, "us-role")
+        await learning.signal(guild, guild, 10, "wrong", question, "us-role", None)
+        await learning.flag_outdated(guild, question, 10)
+        await learning.seen(guild, question, "misanswered", question, "us-role", 1)
+
+    await signals(1, "old")
+    await learning.seen(1, "dismissed", "unanswered", "old", None, 1)
+    await learning.settle(1, "dismissed", "dismissed", 1)
+    await learning.add(1, "us-role", "taught", "old", author="a", author_id=1)
+    clock.advance(days=5)
+    await signals(2, "newer")
+    await asks.flush()  # the ask log is written in batches
+    retention = Retention(db, ask_days=90)
+    clock.advance(days=85, seconds=-1)
+    report = await retention.run_once()
+    assert (report.asks_deleted, report.signals_deleted) == (0, 0)
+    clock.advance(seconds=2)
+    report = await retention.run_once()
+    assert (report.asks_deleted, report.signals_deleted) == (1, 4)  # 2 signals, a flag, an item
+    assert await questions(db) == ["newer"]
+    assert await learning_rows(db) == {
+        "signals": [(2, "newer"), (2, "newer")],
+        "outdated_flags": [(2, "newer")],
+        # A settled item stays (it says when the item comes back), and so does what was taught.
+        "review_items": [(1, "dismissed"), (2, "newer")],
+        "topic_additions": [(1, "old")],
+    }
+    clock.advance(days=30)
+    await Retention(db, ask_days=7).run_once()
+    rows = await learning_rows(db)
+    assert (rows["signals"], rows["outdated_flags"]) == ([], [])
+    assert rows["review_items"] == [(1, "dismissed")]
+
+
+async def test_a_removed_servers_signals_and_teachings_are_purged_with_it(
+    db: Database, clock: Clock
+) -> None:
+    learning = LearningStore(db)
+    for guild in (1, 2):
+        await learning.signal(guild, 5, 10, "helpful", f"question {guild}", "us-role")
+        await learning.flag_outdated(guild, "us-role", 10)
+        await learning.seen(guild, f"key {guild}", "unanswered", f"question {guild}", None, 1)
+        await learning.settle(guild, f"key {guild}", "taught", 1)
+        await learning.add(guild, "us-role", "taught", f"question {guild}", author="a", author_id=1)
+    retention = Retention(db)
+    await retention.guilds.mark_removed(1)
+    clock.advance(days=REMOVED_GUILD_DAYS, seconds=1)
+    report = await retention.run_once()
+    assert report.guilds_purged == [1] and report.signals_deleted == 0
+    assert await learning_rows(db) == {
+        "signals": [(2, "question 2")],
+        "outdated_flags": [(2, "us-role")],
+        "review_items": [(2, "key 2")],
+        "topic_additions": [(2, "question 2")],
+    }
 
 
 async def test_expired_drafts_are_deleted_without_waiting_for_another_draft(

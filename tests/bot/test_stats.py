@@ -15,9 +15,18 @@ from bot.service import BriefingService
 from bot.stats import collect, render
 from bot.store.asks import AskLog
 from bot.store.database import Database
+from bot.store.learning import LearningStore
 from bot.store.stats import StatsStore
 
 NOW = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
+QUIET_LOOP = {
+    "helpful": 0,
+    "not_what_i_asked": 0,
+    "outdated": 0,
+    "picked_after_no_answer": 0,
+    "taught": 0,
+    "dismissed": 0,
+}
 
 
 class Clock:
@@ -89,6 +98,8 @@ async def test_collect_counts_the_window_the_injected_clock_sets(
             {"question": "where is the cafeteria", "count": 2},
             {"question": "parking permit", "count": 1},
         ],
+        "answered_share_per_week": {"2026-W48": 0.25},
+        "learning": QUIET_LOOP,
         "daily_posts": {"sent": 1, "failed": 1, "skipped": 1},
     }
 
@@ -138,6 +149,73 @@ async def test_the_store_reads_each_figure(
     assert await stats.servers() == 3
 
 
+async def test_the_learning_loop_and_the_share_per_week_are_counted(
+    stats_service: BriefingService, moving_clock: Clock
+) -> None:
+    asks, loop = AskLog(stats_service.db), LearningStore(stats_service.db)
+
+    async def at(moment: datetime, questions: list[tuple[str, str | None]]) -> None:
+        moving_clock.now = moment
+        for question, slug in questions:
+            await asks.record(1, question, slug, 0.9 if slug else None)
+        await asks.flush()
+
+    # Before the 14 days: neither the question nor the signals count.
+    await at(NOW - timedelta(days=20), [("too old", None)])
+    await loop.signal(1, 99, 10, "helpful", "too old", "us-role")
+    await loop.seen(1, "old", "unanswered", "too old", None, 1)
+    await loop.settle(1, "old", "dismissed", 1)
+    # ISO week 47: half answered; week 48: a quarter. Topics opened by name are no questions.
+    await at(
+        datetime(2026, 11, 18, 12, 0, tzinfo=UTC),
+        [("berlin talks", "berlin-talks"), ("a", None), ("b", None), ("us role", "us-role")],
+    )
+    await at(
+        datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+        [("nato", "nato-purpose"), ("c", None), ("d", None), ("e", None)],
+    )
+    for slug in ("berlin-talks", "us-role", "nato-purpose"):
+        await asks.record(1, slug, slug, 1.0, ref=5, kind="explain")
+    await asks.record(2, "a topic nobody has", None, None, kind="explain")
+    await asks.flush()
+    await loop.signal(1, 1, 10, "helpful", "berlin talks", "berlin-talks")
+    await loop.signal(1, 1, 10, "helpful", "berlin talks", "berlin-talks")  # once per member
+    await loop.signal(2, 1, 10, "helpful", "berlin talks", "berlin-talks")
+    await loop.signal(1, 2, 11, "wrong", "us role", "us-role", "nato-purpose")
+    await loop.signal(1, 3, 12, "pick", "a", None, "nato-purpose")
+    moving_clock.now += timedelta(minutes=1)  # after the pack's import
+    await loop.flag_outdated(1, "us-role", 10)
+    await loop.flag_outdated(2, "us-role", 10)
+    await loop.flag_outdated(2, "us-role", 10)  # once per member
+    for guild, key, how in ((1, "k1", "taught"), (1, "k2", "dismissed"), (2, "k1", "dismissed")):
+        await loop.seen(guild, key, "unanswered", "c", None, 1)
+        await loop.settle(guild, key, how, 1)  # type: ignore[arg-type]
+    await loop.seen(1, "k3", "unanswered", "d", None, 1)  # seen, not settled
+    moving_clock.now = NOW
+    report = await collect(stats_service, days=14)
+    assert report["asks_per_day"] == {"2026-11-18": 4, "2026-11-25": 4}
+    assert (report["asks"], report["answered_share"]) == (8, 0.375)
+    assert report["answered_share_per_week"] == {"2026-W47": 0.5, "2026-W48": 0.25}
+    assert {g["question"] for g in report["top_gaps"]} == {"a", "b", "c", "d", "e"}
+    assert report["learning"] == {
+        "helpful": 2,
+        "not_what_i_asked": 1,
+        "outdated": 2,
+        "picked_after_no_answer": 1,
+        "taught": 1,
+        "dismissed": 2,
+    }
+    lines = render(report).splitlines()
+    assert lines[lines.index("Answered per week:") + 1 :][:2] == [
+        "  2026-W47: 50%",
+        "  2026-W48: 25%",
+    ]
+    assert "Review: 1 items taught, 2 dismissed" in lines
+    longer = await collect(stats_service, days=30)
+    assert longer["answered_share_per_week"] == {"2026-W45": 0.0, "2026-W47": 0.5, "2026-W48": 0.25}
+    assert longer["learning"]["helpful"] == 3 and longer["learning"]["dismissed"] == 3
+
+
 def test_render_prints_every_figure() -> None:
     report = {
         "days": 7,
@@ -147,6 +225,15 @@ def test_render_prints_every_figure() -> None:
         "asks": 4,
         "answered_share": 0.25,
         "top_gaps": [{"question": "where is the cafeteria", "count": 2}],
+        "answered_share_per_week": {"2026-W47": 0.5, "2026-W48": 0.75},
+        "learning": {
+            "helpful": 6,
+            "not_what_i_asked": 5,
+            "outdated": 4,
+            "picked_after_no_answer": 3,
+            "taught": 2,
+            "dismissed": 1,
+        },
         "daily_posts": {"sent": 1, "failed": 0, "skipped": 2},
     }
     assert render(report) == "\n".join(
@@ -158,6 +245,12 @@ def test_render_prints_every_figure() -> None:
             "  2026-11-27: 1",
             "Top gaps:",
             "  2x where is the cafeteria",
+            "Answered per week:",
+            "  2026-W47: 50%",
+            "  2026-W48: 75%",
+            "Members' signals: 6 helpful, 5 not what I asked, 4 outdated, 3 topics picked after "
+            "no answer",
+            "Review: 2 items taught, 1 dismissed",
             "Daily posts: 1 sent, 0 failed, 2 skipped",
         ]
     )
@@ -172,16 +265,22 @@ def test_render_of_a_quiet_week() -> None:
         "asks": 0,
         "answered_share": None,
         "top_gaps": [],
+        "answered_share_per_week": {},
+        "learning": QUIET_LOOP,
         "daily_posts": {"sent": 0, "failed": 0, "skipped": 0},
     }
     assert render(report) == (
         "Sections: 10\nServers: 0\nAsks in the last 30 days: 0\nTop gaps: none\n"
+        "Answered per week: no questions\n"
+        "Members' signals: 0 helpful, 0 not what I asked, 0 outdated, 0 topics picked after "
+        "no answer\n"
+        "Review: 0 items taught, 0 dismissed\n"
         "Daily posts: 0 sent, 0 failed, 0 skipped"
     )
 
 
-async def record_now(db_path: Path, knowledge_dir: Path) -> str:
-    """Two questions asked just now in one server; returns today's UTC date."""
+async def record_now(db_path: Path, knowledge_dir: Path) -> tuple[str, str]:
+    """Two questions asked just now in one server; returns today's UTC date and ISO week."""
     now = datetime.now(UTC)
     service = await BriefingService.open(db_path, knowledge_dir, clock=lambda: now)
     try:
@@ -191,7 +290,8 @@ async def record_now(db_path: Path, knowledge_dir: Path) -> str:
         await asks.flush()  # the ask log is written in batches
     finally:
         await service.close()
-    return now.date().isoformat()
+    year, week, _ = now.isocalendar()
+    return now.date().isoformat(), f"{year}-W{week:02d}"
 
 
 def test_the_command_prints_what_was_asked(
@@ -201,7 +301,7 @@ def test_the_command_prints_what_was_asked(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     db_path = tmp_path / "db.sqlite3"
-    today = asyncio.run(record_now(db_path, knowledge_dir))
+    today, week = asyncio.run(record_now(db_path, knowledge_dir))
     clean_env.setenv("BRIEFBOT_DB", str(db_path))
     clean_env.setenv("BRIEFBOT_KNOWLEDGE", str(knowledge_dir))
     capsys.readouterr()
@@ -213,9 +313,16 @@ def test_the_command_prints_what_was_asked(
         f"  {today}: 2",
         "Top gaps:",
         "  1x lost and found",
+        "Answered per week:",
+        f"  {week}: 50%",
+        "Members' signals: 0 helpful, 0 not what I asked, 0 outdated, 0 topics picked after "
+        "no answer",
+        "Review: 0 items taught, 0 dismissed",
         "Daily posts: 0 sent, 0 failed, 0 skipped",
     ]
     assert main(["stats", "--json", "--days", "30"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["days"] == 30 and report["asks_per_day"] == {today: 2}
     assert report["top_gaps"] == [{"question": "lost and found", "count": 1}]
+    assert report["answered_share_per_week"] == {week: 0.5}
+    assert report["learning"] == QUIET_LOOP
