@@ -1,4 +1,5 @@
-"""`/kb gaps` over 100,000 unanswered questions, and `/ask` in other servers while it runs.
+"""`/kb review`'s unanswered groups over 100,000 unanswered questions, and `/ask` in other
+servers while it runs.
 
 A fresh SQLite file in a temporary folder gets the curated pack (`BriefingService.open`) and an
 ask log written straight into its table: in one server, GAPS_ASKS unanswered questions over the
@@ -11,7 +12,7 @@ not, capitals or not, a question mark or not, sometimes a typo.
 Then, in one run:
 - the first report, which starts the worker process (`bot/gaps_worker.py`), untimed by the
   rest; it asks for FOUND_TOP groups, to check them against what was asked;
-- the report alone: `Editor.gaps(server, 7, now, top=20)`, what `/kb gaps` awaits, REPORTS
+- the report alone: `Editor.gaps(server, 7, now, top=50)`, what `/kb review` awaits, REPORTS
   times;
 - `/ask` alone and with a report, taking turns REPORTS times (so whatever else the machine
   runs meanwhile falls on both alike): ASKS / REPORTS asks with no report running
@@ -41,9 +42,9 @@ from bench.core import Clock, Options, check, load_questions, ms, percentile, ta
 from bot.client import settle_heap
 from bot.editing import Editor
 from bot.gaps import Gap, GapsReport
+from bot.learning import REVIEW_GAPS
 from bot.service import BriefingService
 from bot.text import clean, words
-from bot.ui.reports import GAPS_SHOWN
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DAYS = 7
@@ -230,7 +231,7 @@ async def _report_with_asks(
     """One report while other servers ask at ASK_RATE until it is done; its time in seconds."""
     loop = asyncio.get_running_loop()
     began = time.perf_counter()
-    report = asyncio.create_task(editor.gaps(SERVER, DAYS, NOW, top=GAPS_SHOWN))
+    report = asyncio.create_task(editor.gaps(SERVER, DAYS, NOW, top=REVIEW_GAPS))
     t0 = loop.time()
     n = 0
     while not report.done() and n < MAX_ASKS_PER_REPORT:
@@ -260,7 +261,7 @@ async def _run_gaps(options: Options) -> GapsResult:
                 alone_s = []
                 for _ in range(reports):
                     began = time.perf_counter()
-                    await editor.gaps(SERVER, DAYS, NOW, top=GAPS_SHOWN)
+                    await editor.gaps(SERVER, DAYS, NOW, top=REVIEW_GAPS)
                     alone_s.append(time.perf_counter() - began)
                 ask_alone: list[float] = []
                 ask_together: list[float] = []
@@ -372,12 +373,12 @@ def render_gaps(result: GapsResult) -> str:
     )
     return "\n".join(
         [
-            "## /kb gaps over a large ask log",
+            "## /kb review's unanswered groups over a large ask log",
             "",
             f"One server's ask log holds {s.unanswered:,} unanswered questions in the last {DAYS}"
             f" days ({s.texts:,} distinct texts), among {s.rows:,} rows in",
             f"{OTHER_SERVERS + 1} servers (seeded in {s.seed_s:.1f} s). The report is"
-            f" `Editor.gaps(top={GAPS_SHOWN})`, what `/kb gaps` awaits:",
+            f" `Editor.gaps(top={REVIEW_GAPS})`, what `/kb review` awaits:",
             _where(result),
             f"Other servers ask at {ASK_RATE:g}/s, one at a time, through"
             " `BriefingService.ask` (recorded, as `/ask` does).",

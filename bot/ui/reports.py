@@ -1,4 +1,4 @@
-"""Reports as embeds that fit whatever was asked: `/briefing show`, `/kb gaps` and `/kb stale`."""
+"""Reports as embeds that fit whatever was asked: `/briefing show` and `/kb stale`."""
 
 from __future__ import annotations
 
@@ -6,33 +6,14 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.gaps import Gap
 from bot.sections import Section
 from bot.service import ScheduleStatus
 from bot.text import truncate
 from bot.ui.cards import COLOUR
 from bot.ui.fit import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, escaped, lines_within
 
-GAPS_SHOWN = 20  # question groups listed, most asked first
-GAP_QUESTION = 150  # characters of one question as shown, escaping included
 STALE_SHOWN = 25  # topics listed, oldest first
 STALE_TITLE = 120  # characters of one title as shown, escaping included
-
-
-def gaps_embed(gaps: Sequence[Gap], days: int) -> discord.Embed:
-    """Unanswered questions, grouped: members' words escaped first, then cut."""
-    lines = [
-        f"**{g.count}×** {escaped(' '.join(g.question.split()), GAP_QUESTION)}"
-        for g in gaps[:GAPS_SHOWN]
-    ]
-    listed = lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more")
-    embed = discord.Embed(
-        title=f"Unanswered questions, last {days} days",
-        description=listed or "None: every question found a briefing.",
-        colour=COLOUR,
-    )
-    embed.set_footer(text="Grouped by similarity, most asked first · /kb add writes a topic")
-    return embed
 
 
 def stale_embed(sections: Sequence[Section], days: int) -> discord.Embed:

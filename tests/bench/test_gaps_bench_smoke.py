@@ -30,7 +30,7 @@ async def test_quick_run_counts_one_servers_whole_window_and_times_asks_both_way
     assert len(result.ask_alone_ms) == gaps_bench.QUICK_ASKS
     assert len(result.ask_together_ms) >= gaps_bench.QUICK_REPORTS  # one ask per report at least
     report = gaps_bench.render_gaps(result)
-    assert report.startswith("## /kb gaps over a large ask log")
+    assert report.startswith("## /kb review's unanswered groups over a large ask log")
     for row in (
         "| first (starts the worker) ",
         "| alone ",

@@ -26,7 +26,7 @@ from bot.client import EXTENSIONS, Briefbot
 from bot.config import Settings
 from bot.editing import Conflict, Rejected, RevisionPage, content_to_form, form_to_content
 from bot.errors import BriefbotError, InvalidSection, PackError, SectionNotFound
-from bot.gaps import Gap
+from bot.learning import ReviewItem, ReviewPage
 from bot.sections import (
     MAX_ALIAS,
     MAX_ALIASES,
@@ -44,12 +44,13 @@ from bot.sections import (
 from bot.service import BriefingService
 from bot.store.sections import Revision
 from bot.ui.cards import no_answer_text, section_cards
+from bot.ui.feedback import MeantSelect, feedback_items, suggestions_view
 from bot.ui.fit import TOPIC_OPTION_LIMIT
 from bot.ui.forms import SectionForm, conflict_embeds, edit_form, reopen_view, submitted_fields
 from bot.ui.kb import HISTORY_PAGE, history_page
 from bot.ui.replies import reply_error
-from bot.ui.reports import gaps_embed, stale_embed, status_embed
-from bot.ui.feedback import suggestions_view
+from bot.ui.reports import stale_embed, status_embed
+from bot.ui.review import review_embed, review_view
 from bot.ui.views import section_view, topics_page
 from tests.fakediscord.limits import (
     choices_errors,
@@ -285,25 +286,56 @@ def test_the_edit_conflict_of_two_long_texts_shows_both_and_fits() -> None:
     assert len(now) > 2500 and len(yours) > 2500
 
 
+def review_page(
+    kind: str, question: str, topics: list[Section], count: int, days: int
+) -> ReviewPage:
+    listed = [t.topic for t in numbered(topics)]
+    item = ReviewItem(
+        kind,  # type: ignore[arg-type]
+        "0123456789abcdef",
+        question,
+        count,
+        "2026-11-28T09:30:00+00:00",
+        examples=(question, question[::-1]),
+        answered=listed[0],
+        picks=tuple((t, count) for t in listed[:3]),
+        choices=tuple(t._replace(id=t.id + 1000 * i) for i, t in enumerate(listed * 25))[:25],
+        full=frozenset(t.id for t in listed[:2]),
+    )
+    pages = 10**6
+    return ReviewPage(item, pages - 1, pages, days, {"unanswered": pages, "outdated": count})
+
+
 @PROPERTY
 @given(
-    questions=st.lists(texts(300), min_size=1, max_size=40),
+    question=texts(300),
+    topics=st.lists(sections, min_size=1, max_size=3),
     count=st.integers(1, 10**9),
     days=st.integers(1, 365),
+    kind=st.sampled_from(["unanswered", "misanswered", "outdated"]),
 )
-def test_the_gaps_report_fits(questions: list[str], count: int, days: int) -> None:
-    gaps = [Gap(q, count, (q,)) for q in questions]
-    assert_fits(message(embeds=[gaps_embed(gaps, days)]))
+def test_every_review_page_fits(
+    question: str, topics: list[Section], count: int, days: int, kind: str
+) -> None:
+    shown = review_page(kind, question, topics, count, days)
+    note = f"Taught “{question}” to **{topics[0].title}**"
+    assert_fits(message(embeds=[review_embed(shown, note)], view=review_view(GUILD, shown)))
+    empty = ReviewPage(None, 0, 1, days, {})
+    assert_fits(message(embeds=[review_embed(empty, note)], view=review_view(GUILD, empty)))
 
 
-def test_twenty_questions_full_of_underscores_fit_and_none_ends_in_half_an_escape() -> None:
-    gaps = [Gap(f"q{i} " + "_" * 298, 3, ()) for i in range(20)]
-    embed = gaps_embed(gaps, 7)
-    assert_fits(message(embeds=[embed]))
-    for line in (embed.description or "").splitlines():
-        # Every underscore shown is escaped: a cut never leaves a lone backslash or underscore.
-        assert "_" not in line.replace("\\_", "")
-        assert not line.removesuffix("…").endswith("\\")
+@PROPERTY
+@given(topics=st.lists(sections, min_size=1, max_size=30))
+def test_answer_feedback_and_the_which_topic_menu_fit(topics: list[Section]) -> None:
+    listed = numbered(topics)
+    section = listed[0]
+    related = [t.topic for t in listed]
+    view = section_view(GUILD, section, related, feedback_items(GUILD, GUILD, GUILD))
+    assert_fits(message(embeds=section_cards(section)[-1].embeds, view=view))
+    menu = discord.ui.View(timeout=None)
+    menu.add_item(MeantSelect(GUILD, GUILD, GUILD, related))
+    assert_fits(message(content="Which topic did you mean?", view=menu))
+    assert_fits(message(view=suggestions_view(GUILD, related, GUILD)))
 
 
 @PROPERTY

@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime
 
 import discord
 
-from bot.gaps import Gap
+from bot.learning import ReviewItem, ReviewPage
 from bot.sections import Section, SectionContent
 from bot.service import ScheduleStatus
 from bot.store.briefing import Post, Schedule
-from bot.ui.reports import GAPS_SHOWN, STALE_SHOWN, gaps_embed, stale_embed, status_embed
+from bot.ui.reports import STALE_SHOWN, stale_embed, status_embed
+from bot.ui.review import review_embed
 from tests.fakediscord.limits import message_errors
 
 CHANNEL = 2**63 - 1
@@ -109,21 +110,26 @@ def test_status_warns_only_when_history_is_known_to_be_unreadable() -> None:
     assert last.endswith("After a retry: posted after a timeout")
 
 
-# -- /kb gaps and /kb stale --------------------------------------------------------------------
+# -- /kb review and /kb stale --------------------------------------------------------------------
 
 
-def test_gaps_list_the_most_asked_first_escaped_and_bounded() -> None:
-    gaps = [Gap(f"what is **thing** {n}  @everyone", 100 - n, ()) for n in range(GAPS_SHOWN + 5)]
-    embed = gaps_embed(gaps, 7)
-    assert embed.title == "Unanswered questions, last 7 days"
-    lines = (embed.description or "").splitlines()
-    assert len(lines) == GAPS_SHOWN
-    assert lines[0].startswith("**100×** what is \\*\\*thing\\*\\* 0 @\u200beveryone")
+def test_a_review_item_shows_the_question_escaped_and_never_who_asked() -> None:
+    question = "what is **thing**  @everyone <@123>"
+    item = ReviewItem("unanswered", "0" * 16, question, 4, "2026-11-28T09:30:00+00:00")
+    embed = review_embed(ReviewPage(item, 0, 3, 30, {"unanswered": 3}))
+    assert embed.title == "Unanswered: asked 4 times"
+    description = embed.description or ""
+    assert description.startswith("> what is \\*\\*thing\\*\\* @\u200beveryone")
+    assert "last 2026-11-28 09:30 UTC" in description
+    assert (
+        embed.footer.text == "Item 1 of 3 · last 30 days · 3 unanswered, 0 misanswered, 0 outdated"
+    )
     assert fits(embed)
 
 
-def test_no_gaps_says_every_question_found_a_briefing() -> None:
-    assert gaps_embed([], 30).description == "None: every question found a briefing."
+def test_an_empty_review_says_so() -> None:
+    embed = review_embed(ReviewPage(None, 0, 1, 30, {}))
+    assert embed.title == "Nothing to review"
 
 
 def test_stale_lists_oldest_topics_with_their_dates() -> None:
