@@ -290,10 +290,25 @@ class Learning:
             )
         settled = await self.store.settled(guild_id)
         shown = [
-            i for i in items if i.key not in settled or i.count >= settled[i.key][1] + REVIEW_RETURN
+            i
+            for i in items
+            if i.key not in settled or await self._asked_again(guild_id, i, settled[i.key])
         ]
         shown.sort(key=lambda i: (-i.count, KIND_ORDER[i.kind], i.question))
         return shown
+
+    async def _asked_again(self, guild_id: int, item: ReviewItem, settled_after: int) -> bool:
+        """Whether a taught or dismissed item was asked (in the wordings shown) or marked at
+        least REVIEW_RETURN times since it was settled: then it comes back."""
+        if item.kind == "unanswered":
+            wordings = (item.question, *item.examples)
+            again = await self.service.asks.unanswered_after(guild_id, wordings, settled_after)
+        else:
+            marks = await self.store.marks_after(guild_id, settled_after)
+            again = sum(
+                m.times for m in marks if item_key(item.kind, m.question, m.answered) == item.key
+            )
+        return again >= REVIEW_RETURN
 
     async def _detailed(
         self, guild_id: int, item: ReviewItem, days: int, now: datetime
@@ -333,26 +348,23 @@ class Learning:
             full,
         )
 
-    async def _item(self, guild_id: int, key: str) -> tuple[str, str, int]:
+    async def _item(self, guild_id: int, key: str) -> str:
+        """The question of an open (shown, not settled since) unanswered or misanswered item."""
         state = await self.store.item(guild_id, key)
         if state is None or state.kind == "outdated":
             raise ItemGone()
-        if (
-            state.settled is not None
-            and state.times < (state.settled_at_count or 0) + REVIEW_RETURN
-        ):
+        if state.settled is not None:  # settled, and not shown since it came back
             raise ItemGone()
-        return state.kind, state.question, state.times
+        return state.question
 
     async def item_question(self, guild_id: int, key: str) -> str:
         """The question of an unsettled item (what "New topic from this" starts from)."""
-        _, question, _ = await self._item(guild_id, key)
-        return question
+        return await self._item(guild_id, key)
 
     async def teach(self, guild_id: int, key: str, section_id: int, author: Author) -> Taught:
         """Teach an item's question to a topic, in this server only: an alias the very next
         question sees, numbered in the topic's history here (and undone by /kb revert)."""
-        _, question, count = await self._item(guild_id, key)
+        question = await self._item(guild_id, key)
         topic = self._visible(guild_id, section_id)
         alias = as_alias(question)
         if not alias:
@@ -376,7 +388,8 @@ class Learning:
                 "the most one topic takes. Fold some into its aliases with /kb edit, or undo one "
                 "with /kb revert (see /kb history). Nothing was taught."
             ) from None
-        await self.store.settle(guild_id, key, "taught", count)
+        await self.service.asks.flush()  # what was asked before this does not bring it back
+        await self.store.settle(guild_id, key, "taught")
         if addition is not None:
             self.editor.changes.add(guild_id)
             await self.service.refresh(guild_id)
@@ -384,8 +397,9 @@ class Learning:
 
     async def dismiss(self, guild_id: int, key: str) -> None:
         """Hide an item until it is asked REVIEW_RETURN more times."""
-        _, _, count = await self._item(guild_id, key)
-        await self.store.settle(guild_id, key, "dismissed", count)
+        await self._item(guild_id, key)
+        await self.service.asks.flush()  # what was asked before this does not bring it back
+        await self.store.settle(guild_id, key, "dismissed")
 
     async def still_accurate(
         self, guild_id: int, section_id: int, author: Author, today: date

@@ -246,6 +246,19 @@ class AskLog:
         return str(row[0]) if row is not None and row[0] is not None else None
 
     @_after_flush
+    async def unanswered_after(self, guild_id: int, questions: Iterable[str], ask_id: int) -> int:
+        """How many times any of these wordings (case aside) was asked, unanswered, after the
+        ask `ask_id`."""
+        async with self.db.conn.execute(
+            "SELECT count(*) FROM asks INDEXED BY asks_unanswered WHERE guild_id = ? "
+            "AND answered IS NULL AND question IN (SELECT value FROM json_each(?)) AND id > ? "
+            "AND kind = 'ask'",
+            (guild_id, json.dumps(sorted(set(questions))), ask_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    @_after_flush
     async def prune(self, before: str, batch: int = PRUNE_BATCH) -> int:
         """Delete every question asked before `before` (ISO time), `batch` rows at a time."""
         total = 0

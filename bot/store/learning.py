@@ -80,7 +80,6 @@ class ItemState(NamedTuple):
     answered: str | None
     times: int
     settled: str | None
-    settled_at_count: int | None
 
 
 class LearningStore:
@@ -206,6 +205,16 @@ class LearningStore:
             "WHERE guild_id = ? AND kind = 'wrong' AND created_at >= ? "
             "GROUP BY question, answered, picked",
             (guild_id, since),
+        ) as cursor:
+            return [Mark(*row) for row in await cursor.fetchall()]
+
+    async def marks_after(self, guild_id: int, signal_id: int) -> list[Mark]:
+        """ "Not what I asked" marks given after signal `signal_id`, grouped like `marks`."""
+        async with self.db.conn.execute(
+            "SELECT question, answered, picked, count(*), max(created_at) FROM signals "
+            "WHERE guild_id = ? AND kind = 'wrong' AND id > ? "
+            "GROUP BY question, answered, picked",
+            (guild_id, signal_id),
         ) as cursor:
             return [Mark(*row) for row in await cursor.fetchall()]
 
@@ -365,40 +374,47 @@ class LearningStore:
         answered: str | None,
         count: int,
     ) -> None:
-        """Remember an item a moderator is shown, so that a click on it finds it again."""
+        """Remember an item a moderator is shown, so that a click on it finds it again (an item
+        shown again after it was settled is open again)."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO review_items (guild_id, key, kind, question, answered, count, "
                 "seen_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, key) DO UPDATE "
                 "SET question = excluded.question, answered = excluded.answered, "
-                "count = excluded.count, seen_at = excluded.seen_at",
+                "count = excluded.count, seen_at = excluded.seen_at, settled = NULL",
                 (guild_id, key, kind, question, answered, count, self.db.now()),
             )
 
     async def item(self, guild_id: int, key: str) -> ItemState | None:
         async with self.db.conn.execute(
-            "SELECT kind, question, answered, count, settled, settled_at_count "
+            "SELECT kind, question, answered, count, settled "
             "FROM review_items WHERE guild_id = ? AND key = ?",
             (guild_id, key),
         ) as cursor:
             row = await cursor.fetchone()
         return ItemState(*row) if row is not None else None
 
-    async def settled(self, guild_id: int) -> dict[str, tuple[str, int]]:
-        """Items taught or dismissed in this server: key -> (how, at what count)."""
+    async def settled(self, guild_id: int) -> dict[str, int]:
+        """Items taught or dismissed in this server (and not shown since): key -> the id of the
+        newest ask (unanswered) or signal (misanswered) when it was settled."""
         async with self.db.conn.execute(
-            "SELECT key, settled, settled_at_count FROM review_items WHERE guild_id = ? "
+            "SELECT key, settled_after FROM review_items WHERE guild_id = ? "
             "AND settled IS NOT NULL",
             (guild_id,),
         ) as cursor:
-            return {str(r[0]): (str(r[1]), int(r[2])) for r in await cursor.fetchall()}
+            return {str(r[0]): int(r[1] or 0) for r in await cursor.fetchall()}
 
-    async def settle(self, guild_id: int, key: str, how: Settled, count: int) -> None:
+    async def settle(self, guild_id: int, key: str, how: Settled) -> None:
+        """Settle an item now: what is asked or marked after this counts towards its return
+        (the caller has written the queued asks first)."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE review_items SET settled = ?, settled_at_count = ?, settled_at = ? "
-                "WHERE guild_id = ? AND key = ?",
-                (how, count, self.db.now(), guild_id, key),
+                "UPDATE review_items SET settled = ?, settled_at = ?, "
+                "settled_after = CASE kind WHEN 'misanswered' "
+                "THEN (SELECT coalesce(max(id), 0) FROM signals) "
+                "ELSE (SELECT coalesce(max(id), 0) FROM asks) END, "
+                "dismissals = dismissals + (? = 'dismissed') WHERE guild_id = ? AND key = ?",
+                (how, self.db.now(), how, guild_id, key),
             )
 
     # -- statistics and retention --
@@ -417,12 +433,21 @@ class LearningStore:
         return counts
 
     async def settled_counts(self, since: str) -> dict[str, int]:
-        """Review items taught and dismissed since `since` (every server)."""
+        """Questions taught, and review items dismissed (last) since `since`, every server."""
         async with self.db.conn.execute(
-            "SELECT settled, count(*) FROM review_items WHERE settled_at >= ? GROUP BY settled",
+            "SELECT count(*) FROM topic_additions WHERE action = 'taught' AND created_at >= ?",
             (since,),
         ) as cursor:
-            return {str(k): int(n) for k, n in await cursor.fetchall()}
+            taught = await cursor.fetchone()
+        async with self.db.conn.execute(
+            "SELECT coalesce(sum(dismissals), 0) FROM review_items WHERE settled_at >= ?",
+            (since,),
+        ) as cursor:
+            dismissed = await cursor.fetchone()
+        return {
+            "taught": int(taught[0]) if taught is not None else 0,
+            "dismissed": int(dismissed[0]) if dismissed is not None else 0,
+        }
 
     async def prune(self, before: str) -> int:
         """Delete signals, flags and unsettled review items older than `before`."""

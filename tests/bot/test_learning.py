@@ -270,14 +270,6 @@ async def test_a_dismissed_item_comes_back_after_review_return_more_asks(
     assert (await learning.review(GUILD, 0, DAYS, clock.now)).item is None
 
 
-WINDOW_BASELINE = (
-    "a dismissal is remembered as the count in the window it was dismissed from (settled_at_count)"
-    " and compared with the count in whatever window the review shows now, not with the asks "
-    "since the dismissal"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=WINDOW_BASELINE)
 async def test_an_item_dismissed_in_a_short_review_stays_dismissed_in_a_longer_one(
     service: BriefingService, learning: Learning, clock: Clock
 ) -> None:
@@ -291,7 +283,6 @@ async def test_an_item_dismissed_in_a_short_review_stays_dismissed_in_a_longer_o
     assert (await learning.review(GUILD, 0, 30, clock.now)).item is None
 
 
-@pytest.mark.xfail(strict=True, reason=WINDOW_BASELINE)
 async def test_a_dismissed_item_asked_five_more_times_comes_back_after_its_old_asks_expired(
     service: BriefingService, learning: Learning, clock: Clock
 ) -> None:

@@ -98,7 +98,7 @@ async def test_members_signals_are_pruned_with_the_questions(db: Database, clock
 
     await signals(1, "old")
     await learning.seen(1, "dismissed", "unanswered", "old", None, 1)
-    await learning.settle(1, "dismissed", "dismissed", 1)
+    await learning.settle(1, "dismissed", "dismissed")
     await learning.add(1, "us-role", "taught", "old", author="a", author_id=1)
     clock.advance(days=5)
     await signals(2, "newer")
@@ -133,7 +133,7 @@ async def test_a_removed_servers_signals_and_teachings_are_purged_with_it(
         await learning.signal(guild, 5, 10, "helpful", f"question {guild}", "us-role")
         await learning.flag_outdated(guild, "us-role", 10)
         await learning.seen(guild, f"key {guild}", "unanswered", f"question {guild}", None, 1)
-        await learning.settle(guild, f"key {guild}", "taught", 1)
+        await learning.settle(guild, f"key {guild}", "taught")
         await learning.add(guild, "us-role", "taught", f"question {guild}", author="a", author_id=1)
     retention = Retention(db)
     await retention.guilds.mark_removed(1)

@@ -164,7 +164,7 @@ async def test_the_learning_loop_and_the_share_per_week_are_counted(
     await at(NOW - timedelta(days=20), [("too old", None)])
     await loop.signal(1, 99, 10, "helpful", "too old", "us-role")
     await loop.seen(1, "old", "unanswered", "too old", None, 1)
-    await loop.settle(1, "old", "dismissed", 1)
+    await loop.settle(1, "old", "dismissed")
     # ISO week 47: half answered; week 48: a quarter. Topics opened by name are no questions.
     await at(
         datetime(2026, 11, 18, 12, 0, tzinfo=UTC),
@@ -189,8 +189,9 @@ async def test_the_learning_loop_and_the_share_per_week_are_counted(
     await loop.flag_outdated(2, "us-role", 10)  # once per member
     for guild, key, how in ((1, "k1", "taught"), (1, "k2", "dismissed"), (2, "k1", "dismissed")):
         await loop.seen(guild, key, "unanswered", "c", None, 1)
-        await loop.settle(guild, key, how, 1)  # type: ignore[arg-type]
+        await loop.settle(guild, key, how)  # type: ignore[arg-type]
     await loop.seen(1, "k3", "unanswered", "d", None, 1)  # seen, not settled
+    await loop.add(1, "us-role", "taught", "c", author="a", author_id=1)
     moving_clock.now = NOW
     report = await collect(stats_service, days=14)
     assert report["asks_per_day"] == {"2026-11-18": 4, "2026-11-25": 4}

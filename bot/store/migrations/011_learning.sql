@@ -53,8 +53,10 @@ CREATE TABLE topic_additions (
 );
 CREATE INDEX topic_additions_active ON topic_additions (guild_id, action) WHERE active = 1;
 
--- Review items a moderator saw (so a click finds the question again) and how each was settled:
--- taught or dismissed, at which count (it comes back after REVIEW_RETURN more).
+-- Review items a moderator saw (so that a click finds the question again) and how each was
+-- last settled: taught or dismissed, when, and the newest ask (or signal, for a misanswered
+-- item) then: asked or marked a few more times after it, the item comes back, and shown again
+-- it is open again.
 CREATE TABLE review_items (
     guild_id    INTEGER NOT NULL,
     key         TEXT    NOT NULL,
@@ -63,8 +65,9 @@ CREATE TABLE review_items (
     answered    TEXT,
     count       INTEGER NOT NULL,
     settled     TEXT CHECK (settled IN ('taught', 'dismissed')),
-    settled_at_count INTEGER,
     settled_at  TEXT,
+    settled_after INTEGER,
+    dismissals  INTEGER NOT NULL DEFAULT 0,
     seen_at     TEXT    NOT NULL,
     PRIMARY KEY (guild_id, key)
 );

@@ -217,7 +217,7 @@ async def test_unanswered_questions_are_grouped_most_asked_first_and_dismiss_hol
 ) -> None:
     async with FakeDiscord() as fake:
         a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
-        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+        async with running_bot(fake, tmp_path / "db.sqlite3", clock=Ticking()) as bot:
             for question in (
                 "how do I bake sourdough bread",
                 "Baking sourdough bread?",

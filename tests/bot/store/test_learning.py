@@ -375,23 +375,23 @@ async def test_review_items_are_remembered_and_settled_per_server(
 ) -> None:
     await store.seen(GUILD, "k1", "unanswered", "who pays", None, 3)
     await store.seen(OTHER, "k1", "misanswered", "who leads", "us-role", 2)
-    assert await store.item(GUILD, "k1") == ItemState("unanswered", "who pays", None, 3, None, None)
+    assert await store.item(GUILD, "k1") == ItemState("unanswered", "who pays", None, 3, None)
     assert await store.item(OTHER, "k1") == ItemState(
-        "misanswered", "who leads", "us-role", 2, None, None
+        "misanswered", "who leads", "us-role", 2, None
     )
     assert await store.item(THIRD, "k1") is None
     assert await store.item(GUILD, "k2") is None
-    await store.settle(GUILD, "k1", "dismissed", 3)
-    assert await store.settled(GUILD) == {"k1": ("dismissed", 3)}
+    await store.settle(GUILD, "k1", "dismissed")
+    assert await store.settled(GUILD) == {"k1": 0}  # no ask logged yet: returns after ask 0
     assert await store.settled(OTHER) == {}
-    # Seen again with a larger count: still settled at the count it was settled at.
+    assert (await store.item(GUILD, "k1")).settled == "dismissed"
+    # Shown again (it came back): open again.
     await store.seen(GUILD, "k1", "unanswered", "Who pays?", None, 8)
-    assert await store.item(GUILD, "k1") == ItemState(
-        "unanswered", "Who pays?", None, 8, "dismissed", 3
-    )
-    await store.settle(GUILD, "k1", "taught", 8)
-    await store.settle(THIRD, "k1", "taught", 1)  # never seen there: nothing to settle
-    assert await store.settled(GUILD) == {"k1": ("taught", 8)}
+    assert await store.item(GUILD, "k1") == ItemState("unanswered", "Who pays?", None, 8, None)
+    assert await store.settled(GUILD) == {}
+    await store.settle(GUILD, "k1", "taught")
+    await store.settle(THIRD, "k1", "taught")  # never seen there: nothing to settle
+    assert await store.settled(GUILD) == {"k1": 0}
     assert await store.settled(THIRD) == {}
 
 
@@ -403,7 +403,7 @@ async def test_signal_and_settled_counts_cover_every_server_since_a_time(
     await store.signal(GUILD, 1, ALICE, "helpful", "q", "us-role")
     await store.flag_outdated(GUILD, "us-role", ALICE)
     await store.seen(GUILD, "old", "unanswered", "q", None, 1)
-    await store.settle(GUILD, "old", "dismissed", 1)
+    await store.settle(GUILD, "old", "dismissed")
     clock.advance(days=1)
     since = clock.iso()
     await store.signal(GUILD, 2, ALICE, "helpful", "q", "us-role")
@@ -412,12 +412,15 @@ async def test_signal_and_settled_counts_cover_every_server_since_a_time(
     await store.signal(THIRD, 4, BOB, "pick", "q", None, "nato-purpose")
     await store.flag_outdated(OTHER, "us-role", BOB)
     await store.flag_outdated(THIRD, "berlin-talks", BOB)
+    # Questions taught count (review items settled "taught" say nothing more).
+    await store.add(GUILD, "us-role", "taught", "q one", author="a", author_id=1)
+    await store.add(OTHER, "us-role", "taught", "q two", author="a", author_id=1)
     for guild, key, how in ((GUILD, "a", "taught"), (OTHER, "a", "taught"), (THIRD, "b", None)):
         await store.seen(guild, key, "unanswered", "q", None, 1)
         if how is not None:
-            await store.settle(guild, key, how, 1)  # type: ignore[arg-type]
+            await store.settle(guild, key, how)  # type: ignore[arg-type]
     await store.seen(OTHER, "c", "misanswered", "q", "us-role", 1)
-    await store.settle(OTHER, "c", "dismissed", 1)
+    await store.settle(OTHER, "c", "dismissed")
     assert await store.signal_counts(since) == {"helpful": 2, "wrong": 1, "pick": 1, "outdated": 2}
     assert await store.settled_counts(since) == {"taught": 2, "dismissed": 1}
     everything = START.isoformat(timespec="seconds")
@@ -432,7 +435,7 @@ async def test_prune_deletes_old_signals_flags_and_unsettled_items(
     await store.flag_outdated(GUILD, "us-role", ALICE)
     await store.seen(GUILD, "unsettled", "unanswered", "q", None, 1)
     await store.seen(GUILD, "settled", "unanswered", "q", None, 1)
-    await store.settle(GUILD, "settled", "dismissed", 1)
+    await store.settle(GUILD, "settled", "dismissed")
     await store.add(GUILD, "us-role", "taught", "q", author="a", author_id=1)
     clock.advance(days=10)
     cutoff = clock.iso()
@@ -468,7 +471,7 @@ async def test_many_servers_with_the_same_numbers_each_see_only_their_own(
             await store.flag_outdated(guild, "us-role", user)
         await store.seen(guild, "key", "unanswered", f"question {n}", None, n)
         if n % 2:
-            await store.settle(guild, "key", "dismissed", n)
+            await store.settle(guild, "key", "dismissed")
         for k in range(n % 4):
             await store.add(guild, "us-role", "taught", f"taught {n}.{k}", author="a", author_id=1)
     taught = await store.taught()
@@ -483,14 +486,9 @@ async def test_many_servers_with_the_same_numbers_each_see_only_their_own(
         assert await store.picks(guild, [f"question {n + 1}"], since) == []
         assert await store.flagged(guild) == [Flagged("us-role", n % 3 + 1, since)]
         assert (await store.item(guild, "key")) == ItemState(
-            "unanswered",
-            f"question {n}",
-            None,
-            n,
-            "dismissed" if n % 2 else None,
-            n if n % 2 else None,
+            "unanswered", f"question {n}", None, n, "dismissed" if n % 2 else None
         )
-        assert await store.settled(guild) == ({"key": ("dismissed", n)} if n % 2 else {})
+        assert set(await store.settled(guild)) == ({"key"} if n % 2 else set())
         expected = [f"taught {n}.{k}" for k in range(n % 4)]
         assert taught.get(guild, {}).get("us-role", []) == expected
         assert [a.number for a in await store.additions(guild, "us-role")] == list(
