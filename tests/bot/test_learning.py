@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from bot.limits import AskingTooQuickly
 from bot.sections import MAX_ALIAS, Topic
 from bot.service import BriefingService
 from bot.store.learning import LearningStore
+from tests.clock import Clock
 from tests.conftest import KNOWLEDGE
 
 START = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
@@ -44,23 +45,9 @@ DAYS = 30
 UNKNOWN = "who gets zaporizhzhia"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-    def iso(self) -> str:
-        return self.now.isoformat(timespec="seconds")
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +19,16 @@ from bot.store.database import Database
 from bot.store.guilds import GuildData
 from bot.store.learning import LearningStore
 from bot.store.moderation import ModerationStore
+from tests.clock import Clock
 from tests.discord_support import KNOWLEDGE, running_bot
 from tests.fakediscord import FakeDiscord
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from bot.store.asks import AskLog
 from bot.store.database import Database
 from bot.store.learning import LearningStore
 from bot.store.stats import StatsStore
+from tests.clock import Clock
 
 NOW = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
 QUIET_LOOP = {
@@ -29,17 +30,9 @@ QUIET_LOOP = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def moving_clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

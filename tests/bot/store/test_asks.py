@@ -14,21 +14,14 @@ import pytest
 
 from bot.store.asks import AskLog, read_unanswered_counts
 from bot.store.database import Database, connect_read_only
+from tests.clock import Clock
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ keys in several servers and check that each sees only its own.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +27,7 @@ from bot.store.learning import (
     NotUndoable,
     TooManyTaught,
 )
+from tests.clock import Clock
 from tests.conftest import KNOWLEDGE
 
 START = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -35,23 +36,9 @@ ALICE, BOB, CAROL = 11, 12, 13
 MOD = Author(7, "mod")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-    def iso(self) -> str:
-        return self.now.isoformat(timespec="seconds")
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -12,22 +12,10 @@ import pytest
 
 from bot.store.database import Database, migrations
 from bot.store.moderation import DRAFT_LIFETIME, DRAFTS_KEPT, ModerationStore
+from tests.clock import Clock
 
 GUILD, OTHER_GUILD = 1001, 1002
 MOD, OTHER_MOD = 7, 8
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
