@@ -339,3 +339,27 @@ async def test_the_review_counts_unanswered_questions_in_a_worker_process_and_on
             assert worker is not None and worker != os.getpid()
         assert first["title"] == "Unanswered: asked 2500 times"
         assert "Item 1 of 2" in first["footer"]["text"]
+
+
+async def test_a_review_opened_before_a_restart_still_pages_and_dismisses(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, db, clock=Ticking()) as bot:
+            for question in ("how do I bake sourdough bread", "lunar eclipse tonight"):
+                await ask(fake, a.id, question)
+            await logged(bot)
+            review = await kb(fake, a.id, "review")
+            page = (await review.wait_response())["data"]
+        async with running_bot(fake, db, clock=Ticking()):
+            following = await fake.click_component(
+                review, by_label(page, "Next")["custom_id"], member_permissions=MODERATOR
+            )
+            await following.wait_response()
+            second = await redrawn(following, "Item 2 of 2")
+            dismissed = await fake.click_component(
+                review, by_label(second, "Dismiss")["custom_id"], member_permissions=MODERATOR
+            )
+            await dismissed.wait_response()
+            left = (await redrawn(dismissed, "Dismissed"))["embeds"][0]
+        assert "Item 1 of 1" in left["footer"]["text"]
