@@ -94,6 +94,13 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class ThreadLimits:
+    name: int = 100  # characters of a thread name (at least 1)
+    auto_archive: tuple[int, ...] = (60, 1440, 4320, 10080)  # the minutes allowed
+    slowmode: int = 21600  # rate_limit_per_user, seconds (0..21600)
+
+
+@dataclass(frozen=True)
 class Limits:
     message: MessageLimits = MessageLimits()
     embed: EmbedLimits = EmbedLimits()
@@ -102,6 +109,7 @@ class Limits:
     choice: ChoiceLimits = ChoiceLimits()
     command: CommandLimits = CommandLimits()
     rate: RateLimits = RateLimits()
+    thread: ThreadLimits = ThreadLimits()
 
 
 #: The one table; everything below reads it.
@@ -332,6 +340,26 @@ def is_empty_message(payload: Mapping[str, Any], *, n_files: int = 0) -> bool:
         or payload.get("sticker_ids")
         or payload.get("poll")
     )
+
+
+def thread_errors(payload: Mapping[str, Any]) -> JSON:
+    """Errors in a Start Thread from Message body (name, auto_archive_duration, slowmode)."""
+    lim = LIMITS.thread
+    err = _Errors()
+    err.length(["name"], payload.get("name"), lim.name, minimum=1, required=True)
+    duration = payload.get("auto_archive_duration")
+    if duration is not None and (
+        isinstance(duration, bool)
+        or not isinstance(duration, int)
+        or duration not in lim.auto_archive
+    ):
+        err.add(
+            ["auto_archive_duration"],
+            "BASE_TYPE_CHOICES",
+            f"Value must be one of {set(lim.auto_archive)}.",
+        )
+    err.number(["rate_limit_per_user"], payload.get("rate_limit_per_user"), 0, lim.slowmode)
+    return err.tree
 
 
 # ---------------------------------------------------------------------------

@@ -160,6 +160,11 @@ class RestApi:
             "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
             self.remove_reaction,
         )
+        r(
+            "POST",
+            "/channels/{channel_id}/messages/{message_id}/threads",
+            self.start_thread_from_message,
+        )
         # guilds
         r("GET", "/guilds/{guild_id}", self.get_guild)
         r("GET", "/guilds/{guild_id}/channels", self.get_guild_channels)
@@ -969,6 +974,42 @@ class RestApi:
         if emoji in msg.get("_reactions", []):
             msg["_reactions"].remove(emoji)
         return self._no_content()
+
+    async def start_thread_from_message(self, ctx: Ctx) -> web.Response:
+        """Start Thread from Message (docs: resources/channel): CREATE_PUBLIC_THREADS in the
+        channel, a text or announcement channel only (not a thread, forum or voice channel),
+        not in an archived or locked thread, a body within ``LIMITS.thread``, and one thread
+        per message (its id is the message's): 160004 for a second."""
+        fake = self.fake
+        cid = ctx.int_param("channel_id")
+        ch = self._channel(cid)
+        self._require(ch, Perm.CREATE_PUBLIC_THREADS)
+        msg = self._stored_message(cid, ctx.params["message_id"])
+        state = fake.thread_states.get(cid)
+        if state is not None and state["archived"]:
+            raise _HttpError(
+                400, P.error_body(50083, "Operation cannot be performed on an archived thread")
+            )
+        if state is not None and state["locked"]:
+            raise _HttpError(400, P.error_body(160005, "Thread is locked"))
+        if ch.type not in (0, 5):
+            raise _HttpError(400, P.error_body(50024, "Cannot execute action on this channel type"))
+        body = ctx.json if isinstance(ctx.json, dict) else {}
+        if fake.validate_payloads:
+            errors = limits.thread_errors(body)
+            if errors:
+                raise _HttpError(400, P.invalid_form_body(errors))
+        if int(msg["id"]) in fake.thread_states:
+            raise _HttpError(
+                400, P.error_body(160004, "A thread has already been created for this message")
+            )
+        thread = fake.start_thread(
+            cid,
+            int(msg["id"]),
+            str(body.get("name")),
+            auto_archive_duration=int(body.get("auto_archive_duration") or 1440),
+        )
+        return self._json(thread, status=201)
 
     # ------------------------------------------------------------------
     # guilds

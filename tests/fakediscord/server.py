@@ -167,6 +167,9 @@ class FakeDiscord:
         self._channels: dict[int, FakeChannel] = {}
         self._deleted_channels: set[int] = set()
         self._dm_channels: dict[int, FakeChannel] = {}
+        self.thread_states: dict[int, JSON] = {}
+        """Threads started from a message, by thread id: owner, archive settings, archived and
+        locked (docs: resources/channel, Thread Metadata Object)."""
         self.messages: dict[int, JSON] = {}
         """Every message the fake knows (channel posts, interaction responses,
         follow-ups, user posts), by id, including fake-only ``_``-prefixed keys."""
@@ -537,6 +540,107 @@ class FakeDiscord:
             self._dm_channels[user_id] = ch
             self._channels[ch.id] = ch
         return self._dm_channels[user_id]
+
+    # ------------------------------------------------------------------
+    # threads started from a message
+
+    def thread_payload(self, thread_id: int, *, newly_created: bool = False) -> JSON:
+        """A thread started from a message as Discord sends it (docs: resources/channel,
+        Channel Object and Thread Metadata Object; gateway THREAD_CREATE adds newly_created)."""
+        thread = self._channels[thread_id]
+        state = self.thread_states[thread_id]
+        data = thread.to_payload()
+        data.update(
+            owner_id=str(state["owner_id"]),
+            last_message_id=str(thread.last_message_id) if thread.last_message_id else None,
+            rate_limit_per_user=0,
+            message_count=0,
+            member_count=1,
+            total_message_sent=0,
+            thread_metadata={
+                "archived": state["archived"],
+                "auto_archive_duration": state["auto_archive_duration"],
+                "archive_timestamp": state["archive_timestamp"],
+                "locked": state["locked"],
+                "create_timestamp": state["create_timestamp"],
+            },
+        )
+        if newly_created:
+            data["newly_created"] = True
+        return data
+
+    def start_thread(
+        self,
+        channel_id: int,
+        message_id: int,
+        name: str,
+        *,
+        user_id: int | None = None,
+        auto_archive_duration: int = 1440,
+    ) -> JSON:
+        """Open a public thread on a message, as a member (``user_id``) or the bot does.
+
+        As Discord does (docs: resources/channel, Start Thread from Message): the thread has the
+        message's id (so a message has one thread at most), a text channel's is a
+        PUBLIC_THREAD (11), an announcement channel's an ANNOUNCEMENT_THREAD (10); THREAD_CREATE
+        (newly_created) and the message's MESSAGE_UPDATE (its ``thread`` set) follow.
+        """
+        parent = self._channels[channel_id]
+        message = self.messages[message_id]
+        if parent.guild_id is None or int(message["channel_id"]) != channel_id:
+            raise ValueError(f"message {message_id} is not in guild channel {channel_id}")
+        guild = self.guilds[parent.guild_id]
+        owner = user_id if user_id is not None else self.bot_user_id
+        thread = FakeChannel(
+            id=message_id,
+            guild_id=guild.id,
+            name=name,
+            type=10 if parent.type == 5 else 11,
+            parent_id=channel_id,
+        )
+        now = P.iso_now()
+        self.thread_states[message_id] = {
+            "owner_id": owner,
+            "auto_archive_duration": auto_archive_duration,
+            "archived": False,
+            "locked": False,
+            "archive_timestamp": now,
+            "create_timestamp": now,
+        }
+        guild.channels[thread.id] = thread
+        self._channels[thread.id] = thread
+        payload = self.thread_payload(thread.id)
+        message["thread"] = payload
+        self._guild_event(
+            guild, "THREAD_CREATE", self.thread_payload(thread.id, newly_created=True)
+        )
+        self._dispatch_message_event("MESSAGE_UPDATE", message)
+        self._notify()
+        return payload
+
+    def set_thread_state(
+        self, thread_id: int, *, archived: bool | None = None, locked: bool | None = None
+    ) -> None:
+        """Archive or lock a thread started from a message (dispatches THREAD_UPDATE)."""
+        state = self.thread_states[thread_id]
+        if archived is not None:
+            state["archived"] = archived
+            state["archive_timestamp"] = P.iso_now()
+        if locked is not None:
+            state["locked"] = locked
+        thread = self._channels[thread_id]
+        if thread.guild_id is not None:
+            self._guild_event(
+                self.guilds[thread.guild_id], "THREAD_UPDATE", self.thread_payload(thread_id)
+            )
+
+    def threads_of(self, channel_id: int) -> list[JSON]:
+        """Threads started from messages of ``channel_id``, oldest first."""
+        return [
+            self.thread_payload(tid)
+            for tid in sorted(self.thread_states)
+            if tid in self._channels and self._channels[tid].parent_id == channel_id
+        ]
 
     def _guild_create_payload(self, guild: FakeGuild, intents: int) -> JSON:
         members = None if intents & INTENT_GUILD_MEMBERS else [self.bot_user_id]
