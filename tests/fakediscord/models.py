@@ -198,6 +198,10 @@ class FakeChannel:
     recipients: list[JSON] = dataclasses.field(default_factory=list)
     last_message_id: int | None = None
 
+    @property
+    def is_thread(self) -> bool:
+        return self.type in (10, 11, 12)
+
     def to_payload(self) -> JSON:
         if self.type in (1, 3):
             return {
@@ -440,6 +444,9 @@ class FakeGuild:
         if channel_id is None or base == ALL_PERMISSIONS:
             return base
         ch = self.channels.get(channel_id)
+        if ch is not None and ch.is_thread and ch.parent_id is not None:
+            # docs: topics/threads, Permissions: threads inherit the parent channel's.
+            ch = self.channels.get(ch.parent_id)
         if ch is None:
             return base
         member = self.members.get(user_id)

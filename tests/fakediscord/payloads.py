@@ -212,6 +212,10 @@ MISSING_ACCESS = error_body(50001, "Missing Access")
 MISSING_PERMISSIONS = error_body(50013, "Missing Permissions")
 EMPTY_MESSAGE = error_body(50006, "Cannot send an empty message")
 CANNOT_EDIT_OTHER = error_body(50005, "Cannot edit a message authored by another user")
+# docs: topics/threads, Forums: "Messages cannot be sent directly in forum channels."
+NON_TEXT_CHANNEL = error_body(50008, "Cannot send messages in a non-text channel")
+# Forum (15) and media (16) channels hold only threads (docs: resources/channel, Channel Types).
+THREAD_ONLY_TYPES = frozenset({15, 16})
 
 DEFAULT_ERROR_BODIES: dict[int, JSON] = {
     400: error_body(50035, "Invalid Form Body", {}),

@@ -867,7 +867,16 @@ class RestApi:
         cid = ctx.int_param("channel_id")
         ch = self._channel(cid)
         data = ctx.json or {}
-        self._require(ch, Perm.SEND_MESSAGES)
+        if ch.type in P.THREAD_ONLY_TYPES:
+            # docs: topics/threads, Forums: only threads (posts) hold messages.
+            raise _HttpError(400, P.NON_TEXT_CHANNEL)
+        # docs: topics/threads, Permissions: SEND_MESSAGES has no effect in threads.
+        self._require(ch, Perm.SEND_MESSAGES_IN_THREADS if ch.is_thread else Perm.SEND_MESSAGES)
+        ref = data.get("message_reference")
+        if ref and ref.get("message_id") and int(ref.get("type", 0)) == 0:
+            # docs: resources/message, Create Message limitations: a reply needs
+            # READ_MESSAGE_HISTORY.
+            self._require(ch, Perm.READ_MESSAGE_HISTORY)
         if ctx.files:
             self._require(ch, Perm.ATTACH_FILES)
         data = dict(data)

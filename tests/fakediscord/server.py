@@ -794,8 +794,9 @@ class FakeDiscord:
         msg_type: int = 0,
         author: JSON | None = None,
         dispatch: bool = True,
+        message_id: int | None = None,
     ) -> JSON:
-        mid = self.new_id()
+        mid = message_id or self.new_id()
         flags = int(data.get("flags") or 0)
         ephemeral = bool(flags & P.MESSAGE_FLAG_EPHEMERAL)
         content = str(data.get("content") or "")
@@ -1065,6 +1066,46 @@ class FakeDiscord:
         return self._public_message(
             self._create_message(channel_id, data, [], source="user", author=user)
         )
+
+    def post_forum_post(
+        self, forum_id: int, title: str, content: str, user_id: int | None = None
+    ) -> tuple[FakeChannel, JSON]:
+        """Simulate a member opening a post in a forum (type 15) or media (16) channel.
+
+        As Discord does (docs: topics/threads, Forums): the post is a public thread (type 11)
+        whose parent is the forum, its first message has the thread's id, THREAD_CREATE
+        (newly_created, GUILDS intent) comes first, then that message's MESSAGE_CREATE.
+        """
+        forum = self._channels[forum_id]
+        if forum.guild_id is None or forum.type not in P.THREAD_ONLY_TYPES:
+            raise ValueError(f"channel {forum_id} is not a forum or media channel")
+        guild = self.guilds[forum.guild_id]
+        if user_id is None:
+            user_id = guild.default_member_id
+        user = self.users.get(user_id) or self.add_user(user_id)
+        guild.ensure_member(user_id)
+        thread = FakeChannel(
+            id=self.new_id(), guild_id=guild.id, name=title, type=11, parent_id=forum_id
+        )
+        now = P.iso_now()
+        self.thread_states[thread.id] = {
+            "owner_id": user_id,
+            "auto_archive_duration": 4320,
+            "archived": False,
+            "locked": False,
+            "archive_timestamp": now,
+            "create_timestamp": now,
+        }
+        guild.channels[thread.id] = thread
+        self._channels[thread.id] = thread
+        self._guild_event(
+            guild, "THREAD_CREATE", self.thread_payload(thread.id, newly_created=True)
+        )
+        message = self._create_message(
+            thread.id, {"content": content}, [], source="user", author=user, message_id=thread.id
+        )
+        forum.last_message_id = thread.id
+        return thread, self._public_message(message)
 
     # ------------------------------------------------------------------
     # requests / faults
