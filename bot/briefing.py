@@ -17,6 +17,14 @@ Exactly once, through restarts and outages:
   post has not been made (never a second post on one local date);
 - a day missed while the bot was down is posted on start-up if it is still that local day, and
   skipped (logged, recorded) otherwise.
+
+A discussion thread on each post (opt-in) comes after the post and never at its expense: it is
+asked for in the transaction that records the post as sent, then opened; failing to open it
+(no permission, a refused channel) is recorded for /briefing show and changes nothing about
+the post. A crash before it opened leaves it pending, taken over after the lease; a crash after
+Discord opened it but before it was recorded meets Discord's one-thread-per-message rule, which
+the opener reads as opened. A post retried after a crash is still claimed, so it has not asked
+for a thread yet: it gets exactly one.
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ from bot.errors import BriefbotError, SectionNotFound
 from bot.limits import SlidingWindow
 from bot.scope import viewer_of
 from bot.sections import Section, Topic
-from bot.store.briefing import BriefingStore, Post, Schedule
+from bot.store.briefing import BriefingStore, Post, Schedule, ThreadRequest
+from bot.text import truncate
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +62,24 @@ CLAIM_LEASE = timedelta(minutes=2)
 SEND_TIMEOUT = timedelta(seconds=60)
 # /briefing now: once per channel per NOW_COOLDOWN, unless the caller can Manage Server.
 NOW_COOLDOWN = timedelta(minutes=10)
+# Discussion threads: Discord's longest thread name, and how many tries a thread gets when
+# Discord or the network fails (a refusal is not retried).
+THREAD_NAME_LIMIT = 100
+THREAD_ATTEMPTS = 3
 TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
 
 
 class PostFailed(Exception):
     """A send that did not happen; `permanent` failures pause the server's briefing."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class ThreadFailed(Exception):
+    """A discussion thread that was not opened; `permanent` ones are not tried again."""
 
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(reason)
@@ -145,6 +167,19 @@ class ChannelPoster(Protocol):
         since: datetime | None,
         sent: Callable[[int], Awaitable[None]],
     ) -> Delivery: ...
+
+
+@runtime_checkable
+class ThreadOpener(Protocol):
+    """A poster that can open a public thread on a message it posted (Discord).
+
+    Returns the thread's id; a message that already has a thread counts as opened (its id is
+    the message's). Raises ThreadFailed otherwise.
+    """
+
+    async def open_thread(
+        self, guild_id: int, channel_id: int, message_id: int, name: str
+    ) -> int: ...
 
 
 class SectionSource(Protocol):
@@ -262,6 +297,11 @@ def header_for(local_date: date) -> str:
     return f"Daily explainer — {local_date.isoformat()}"
 
 
+def thread_name(title: str) -> str:
+    """A topic's title as a thread name: one line, within Discord's 100 characters."""
+    return truncate(" ".join(title.split()), THREAD_NAME_LIMIT) or "Daily explainer"
+
+
 def backoff(attempts: int) -> timedelta:
     wait: timedelta = RETRY_BASE * (2 ** min(attempts, 16))
     return min(RETRY_CAP, wait)
@@ -273,6 +313,8 @@ class TickReport:
     failed: int = 0
     skipped: int = 0
     retried: int = 0
+    threads: int = 0  # discussion threads opened
+    thread_failures: int = 0  # given up on (the post stands)
 
 
 class Scheduler:
@@ -331,6 +373,11 @@ class Scheduler:
         )
         due = [s for s in await self.store.due(now) if self.owns(s.guild_id)]
         await self._each((s.guild_id, functools.partial(self._due, s, now, report)) for s in due)
+        threads = [p for p in await self.store.threads_pending(now) if self.owns(p.guild_id)]
+        await self._each(
+            (post.guild_id, functools.partial(self._resume_thread, post, now, report))
+            for post in threads
+        )
         return report
 
     async def _each(self, jobs: Iterable[tuple[int, Callable[[], Awaitable[None]]]]) -> None:
@@ -531,6 +578,16 @@ class Scheduler:
                 post.local_date,
                 delivery.recovery,
             )
+        request = None
+        if (
+            schedule.thread
+            and delivery.message_id is not None
+            and schedule.channel_id is not None
+            and isinstance(self.poster, ThreadOpener)
+        ):
+            request = ThreadRequest(
+                schedule.channel_id, thread_name(section.title), now + CLAIM_LEASE
+            )
         await self.store.finish(
             post.guild_id,
             post.local_date,
@@ -538,8 +595,79 @@ class Scheduler:
             now=now,
             message_id=delivery.message_id,
             recovery=delivery.recovery,
+            thread=request,
         )
         report.posted += 1
+        if request is not None and delivery.message_id is not None:
+            # Only once the post is recorded: whatever happens to the thread, the post stands.
+            await self._open_thread(
+                post, request.channel_id, delivery.message_id, request.name, now, report
+            )
+
+    async def _resume_thread(self, post: Post, now: datetime, report: TickReport) -> None:
+        """A sent post whose thread was not opened: after a crash, or waiting for a retry."""
+        if not await self.store.take_thread(post, now, CLAIM_LEASE):
+            return  # another process has it, or it was settled since the pass began
+        schedule = await self.store.get(post.guild_id)
+        if schedule is None or not schedule.thread:
+            await self.store.thread_failed(
+                post.guild_id, post.local_date, "threads were turned off before it opened"
+            )
+            return
+        if post.message_id is None or post.channel_id is None:
+            await self.store.thread_failed(
+                post.guild_id, post.local_date, "the post's message is not known"
+            )
+            return
+        await self._open_thread(
+            post,
+            post.channel_id,
+            post.message_id,
+            post.thread_name or thread_name(post.slug or ""),
+            now,
+            report,
+        )
+
+    async def _open_thread(
+        self,
+        post: Post,
+        channel_id: int,
+        message_id: int,
+        name: str,
+        now: datetime,
+        report: TickReport,
+    ) -> None:
+        assert isinstance(self.poster, ThreadOpener)
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT.total_seconds()):
+                thread_id = await self.poster.open_thread(
+                    post.guild_id, channel_id, message_id, name
+                )
+        except (ThreadFailed, TimeoutError) as exc:
+            failure = (
+                exc
+                if isinstance(exc, ThreadFailed)
+                else ThreadFailed("opening the thread timed out", permanent=False)
+            )
+            if failure.permanent or post.thread_attempts + 1 >= THREAD_ATTEMPTS:
+                await self.store.thread_failed(post.guild_id, post.local_date, failure.reason)
+                log.warning(
+                    "guild %s: no discussion thread for %s (the post stands): %s",
+                    post.guild_id,
+                    post.local_date,
+                    failure.reason,
+                )
+                report.thread_failures += 1
+            else:
+                await self.store.thread_later(
+                    post.guild_id,
+                    post.local_date,
+                    retry_at=now + backoff(post.thread_attempts),
+                    error=failure.reason,
+                )
+            return
+        await self.store.thread_opened(post.guild_id, post.local_date, thread_id)
+        report.threads += 1
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = POLL_SECONDS) -> None:
         """Tick until `stop` is set; an error in one pass is logged and the loop goes on."""

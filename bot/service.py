@@ -400,12 +400,20 @@ class BriefingService:
         return self.as_seen(await self.load(chosen[0]), viewer_of(guild_id))
 
     async def set_schedule(
-        self, guild_id: int, channel_id: int | None, at: str, zone: str, now: datetime
+        self,
+        guild_id: int,
+        channel_id: int | None,
+        at: str,
+        zone: str,
+        now: datetime,
+        *,
+        thread: bool | None = None,
     ) -> ScheduleStatus:
         """Turn the daily explainer on, or change it; validated before anything is saved.
 
         A new time applies today if today's post has not been made (and the time is still
-        ahead), else from the next day; the rotation and a chosen next topic are kept.
+        ahead), else from the next day; the rotation and a chosen next topic are kept, and so
+        is the discussion-thread choice unless `thread` is given.
         """
         local_time = briefing.parse_time(at)
         tz = briefing.parse_zone(zone)
@@ -421,6 +429,7 @@ class BriefingService:
                 next_due=due,
                 next_local_date=local_date,
                 next_topic=old.next_topic if old else None,
+                thread=thread if thread is not None else bool(old and old.thread),
             )
 
         await self.schedules.update(guild_id, edit, around=now.astimezone(tz).date())

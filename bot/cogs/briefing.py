@@ -21,14 +21,26 @@ NEEDED = (
     ("Send Messages", "send_messages"),
     ("Embed Links", "embed_links"),
 )
+# Needed only with thread:True, to open a discussion thread on each daily post.
+THREAD_NEEDED = ("Create Public Threads", "create_public_threads")
+
+
+def _may(guild: discord.Guild | None, channel_id: int | None, flag: str) -> bool | None:
+    """Whether Briefbot has permission `flag` in the posting channel (None: unknown channel)."""
+    channel = guild.get_channel(channel_id) if guild and channel_id else None
+    if guild is None or channel is None:
+        return None
+    return bool(getattr(channel.permissions_for(guild.me), flag))
 
 
 def reads_history(guild: discord.Guild | None, channel_id: int | None) -> bool | None:
     """Whether Briefbot may read the posting channel's history (None: unknown channel)."""
-    channel = guild.get_channel(channel_id) if guild and channel_id else None
-    if guild is None or channel is None:
-        return None
-    return channel.permissions_for(guild.me).read_message_history
+    return _may(guild, channel_id, "read_message_history")
+
+
+def opens_threads(guild: discord.Guild | None, channel_id: int | None) -> bool | None:
+    """Whether Briefbot may open public threads in the posting channel (None: unknown)."""
+    return _may(guild, channel_id, THREAD_NEEDED[1])
 
 
 @app_commands.guild_only()
@@ -55,6 +67,7 @@ class BriefingCog(
         channel="Where to post",
         time="Local time, 24-hour HH:MM (e.g. 08:30)",
         timezone="IANA time zone, e.g. Europe/Berlin",
+        thread="Open a public discussion thread on each daily post (needs Create Public Threads)",
     )
     @app_commands.autocomplete(timezone=timezone_autocomplete)
     @app_commands.default_permissions(manage_guild=True)
@@ -64,6 +77,7 @@ class BriefingCog(
         channel: app_commands.AppCommandChannel,
         time: app_commands.Range[str, 1, 10],
         timezone: app_commands.Range[str, 1, 64],
+        thread: bool | None = None,
     ) -> None:
         require_manage_guild(interaction, "the daily explainer")
         guild = interaction.guild
@@ -77,13 +91,20 @@ class BriefingCog(
                 f"I can't post in {target.mention}: I'm missing {', '.join(missing)} there. "
                 "Nothing was saved."
             )
+        current = await self.bot.service.schedule(guild.id)
+        threads = thread if thread is not None else bool(current and current.thread)
+        if threads and not getattr(permissions, THREAD_NEEDED[1]):
+            raise NotAllowed(
+                f"I can't open threads in {target.mention}: I'm missing {THREAD_NEEDED[0]} "
+                "there. Grant it, or choose thread: False. Nothing was saved."
+            )
         status = await self.bot.service.set_schedule(
-            guild.id, target.id, time, timezone, self.bot.clock()
+            guild.id, target.id, time, timezone, self.bot.clock(), thread=thread
         )
         history = reads_history(guild, target.id)
         await interaction.response.send_message(
             content="The daily explainer is on.",
-            embed=status_embed(status, history),
+            embed=status_embed(status, history, may_thread=opens_threads(guild, target.id)),
             ephemeral=True,
         )
 
@@ -92,7 +113,10 @@ class BriefingCog(
         status = await self.bot.service.schedule_status(scope_of(interaction.guild_id))
         channel_id = status.schedule.channel_id if status.schedule else None
         history = reads_history(interaction.guild, channel_id)
-        await interaction.response.send_message(embed=status_embed(status, history), ephemeral=True)
+        may_thread = opens_threads(interaction.guild, channel_id)
+        await interaction.response.send_message(
+            embed=status_embed(status, history, may_thread=may_thread), ephemeral=True
+        )
 
     @app_commands.command(name="pause", description="Pause the daily explainer")
     @app_commands.default_permissions(manage_guild=True)

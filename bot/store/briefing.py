@@ -12,6 +12,11 @@ undo each other, in one process or in several sharing the database.
 A claim is also a lease: the process that holds it is the only one sending until `retry_at`.
 Another process (overlapping shard settings, a restart) takes a pending claim over only once
 the lease has run out, and only one of them can (`take_over`).
+
+A server may ask for a discussion thread on each post. The thread is asked for only in the
+transaction that records the post as sent (`finish` with a thread name): a post retried after a
+crash is still claimed, so it cannot have asked yet. A thread still to open is leased the same
+way (`take_thread`), and `thread_opened` / `thread_failed` settle it once.
 """
 
 from __future__ import annotations
@@ -19,18 +24,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import aiosqlite
 
 from bot.store.database import Database
 
 PostStatus = Literal["claimed", "sent", "failed", "skipped"]
+# A post's discussion thread: still to open, opened, or given up on (the reason kept).
+ThreadState = Literal["pending", "opened", "failed"]
 # What a claim attempt found: the day is ours now, it was claimed before (by us or another
 # process), or the schedule changed since the scheduler read it (nothing was written).
 ClaimResult = Literal["claimed", "taken", "changed"]
 # Local dates around the one a command asks about whose posts are looked up with the schedule.
 TAKEN_WINDOW = timedelta(days=2)
+
+
+class ThreadRequest(NamedTuple):
+    """A discussion thread asked for with a post recorded as sent: where the post went, the
+    thread's name, and until when the process recording it holds it."""
+
+    channel_id: int
+    name: str
+    lease_until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,7 @@ class Schedule:
     next_due: datetime
     next_local_date: date
     next_topic: str | None
+    thread: bool = False  # open a discussion thread on each daily post
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +77,12 @@ class Post:
     retry_at: datetime | None
     error: str | None
     recovery: str | None = None
+    thread_state: ThreadState | None = None
+    thread_name: str | None = None
+    thread_id: int | None = None
+    thread_error: str | None = None
+    thread_attempts: int = 0
+    thread_retry_at: datetime | None = None
 
 
 def _schedule(row: aiosqlite.Row) -> Schedule:
@@ -72,6 +95,7 @@ def _schedule(row: aiosqlite.Row) -> Schedule:
         next_due=datetime.fromisoformat(row["next_due_utc"]),
         next_local_date=date.fromisoformat(row["next_local_date"]),
         next_topic=row["next_topic"],
+        thread=bool(row["thread"]),
     )
 
 
@@ -90,6 +114,14 @@ def _post(row: aiosqlite.Row) -> Post:
         retry_at=datetime.fromisoformat(row["retry_at"]) if row["retry_at"] else None,
         error=row["error"],
         recovery=row["recovery"],
+        thread_state=row["thread_state"],
+        thread_name=row["thread_name"],
+        thread_id=row["thread_id"],
+        thread_error=row["thread_error"],
+        thread_attempts=row["thread_attempts"],
+        thread_retry_at=(
+            datetime.fromisoformat(row["thread_retry_at"]) if row["thread_retry_at"] else None
+        ),
     )
 
 
@@ -125,12 +157,13 @@ class BriefingStore:
     async def _write(self, conn: aiosqlite.Connection, schedule: Schedule) -> None:
         await conn.execute(
             "INSERT INTO briefing_schedules (guild_id, channel_id, local_time, timezone, "
-            "paused_reason, next_due_utc, next_local_date, next_topic, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+            "paused_reason, next_due_utc, next_local_date, next_topic, thread, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
             "channel_id = excluded.channel_id, local_time = excluded.local_time, "
             "timezone = excluded.timezone, paused_reason = excluded.paused_reason, "
             "next_due_utc = excluded.next_due_utc, next_local_date = excluded.next_local_date, "
-            "next_topic = excluded.next_topic, updated_at = excluded.updated_at",
+            "next_topic = excluded.next_topic, thread = excluded.thread, "
+            "updated_at = excluded.updated_at",
             (
                 schedule.guild_id,
                 schedule.channel_id,
@@ -140,6 +173,7 @@ class BriefingStore:
                 schedule.next_due.isoformat(),
                 schedule.next_local_date.isoformat(),
                 schedule.next_topic,
+                int(schedule.thread),
                 self.db.now(),
             ),
         )
@@ -357,19 +391,41 @@ class BriefingStore:
         error: str | None = None,
         pause_reason: str | None = None,
         recovery: str | None = None,
+        thread: ThreadRequest | None = None,
     ) -> None:
-        """Mark a claimed post sent, failed or skipped; a failure may pause the server."""
+        """Mark a claimed post sent, failed or skipped; a failure may pause the server.
+
+        `thread`, on a post recorded as sent, asks for its discussion thread in the same
+        transaction (only if none was asked for before); the caller holds it until the
+        lease ends, then anyone may take it over (`take_thread`).
+        """
+        wants_thread = thread is not None and status == "sent"
+        channel_id = thread.channel_id if thread is not None and wants_thread else None
+        name = thread.name if thread is not None and wants_thread else None
+        lease = thread.lease_until if thread is not None and wants_thread else None
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE briefing_posts SET status = ?, sent_at = ?, "
                 "message_id = COALESCE(?, message_id), error = ?, retry_at = NULL, "
-                "recovery = COALESCE(?, recovery) WHERE guild_id = ? AND local_date = ?",
+                "recovery = COALESCE(?, recovery), "
+                "thread_state = CASE WHEN ? AND thread_state IS NULL THEN 'pending' "
+                "ELSE thread_state END, "
+                "thread_name = COALESCE(thread_name, ?), "
+                "channel_id = COALESCE(?, channel_id), "
+                "thread_retry_at = CASE WHEN ? AND thread_state IS NULL THEN ? "
+                "ELSE thread_retry_at END "
+                "WHERE guild_id = ? AND local_date = ?",
                 (
                     status,
                     now.isoformat() if status == "sent" else None,
                     message_id,
                     error,
                     recovery,
+                    wants_thread,
+                    name,
+                    channel_id,
+                    wants_thread,
+                    lease.isoformat() if lease else None,
                     guild_id,
                     local_date.isoformat(),
                 ),
@@ -395,4 +451,69 @@ class BriefingStore:
                 "recovery = COALESCE(?, recovery) "
                 "WHERE guild_id = ? AND local_date = ? AND status = 'claimed'",
                 (retry_at.isoformat(), error, recovery, guild_id, local_date.isoformat()),
+            )
+
+    # -- discussion threads --
+
+    async def threads_pending(self, now: datetime) -> list[Post]:
+        """Sent posts whose discussion thread is still to open and whose (re)try time has come."""
+        async with self.db.conn.execute(
+            "SELECT * FROM briefing_posts WHERE thread_state = 'pending' AND status = 'sent' "
+            "AND thread_retry_at <= ? ORDER BY thread_retry_at",
+            (now.isoformat(),),
+        ) as cursor:
+            return [_post(row) for row in await cursor.fetchall()]
+
+    async def take_thread(self, post: Post, now: datetime, lease: timedelta) -> bool:
+        """Take a pending thread whose (re)try time has come; False if another process has it.
+
+        Like `take_over`: the update only matches the row as `post` saw it, so one process
+        opens the thread, holding it until now + `lease`.
+        """
+        if post.thread_retry_at is None:
+            return False
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE briefing_posts SET thread_retry_at = ? WHERE guild_id = ? "
+                "AND local_date = ? AND thread_state = 'pending' AND thread_retry_at = ? "
+                "AND thread_retry_at <= ?",
+                (
+                    (now + lease).isoformat(),
+                    post.guild_id,
+                    post.local_date.isoformat(),
+                    post.thread_retry_at.isoformat(),
+                    now.isoformat(),
+                ),
+            )
+            return cursor.rowcount == 1
+
+    async def thread_opened(self, guild_id: int, local_date: date, thread_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE briefing_posts SET thread_state = 'opened', thread_id = ?, "
+                "thread_error = NULL, thread_retry_at = NULL "
+                "WHERE guild_id = ? AND local_date = ? AND thread_state = 'pending'",
+                (thread_id, guild_id, local_date.isoformat()),
+            )
+
+    async def thread_failed(self, guild_id: int, local_date: date, reason: str) -> None:
+        """Give up on a post's thread; the reason is what /briefing show says."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE briefing_posts SET thread_state = 'failed', thread_error = ?, "
+                "thread_retry_at = NULL "
+                "WHERE guild_id = ? AND local_date = ? AND thread_state = 'pending'",
+                (reason, guild_id, local_date.isoformat()),
+            )
+
+    async def thread_later(
+        self, guild_id: int, local_date: date, *, retry_at: datetime, error: str
+    ) -> None:
+        """A thread that may open on a later try (Discord's 5xx, the network)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE briefing_posts SET thread_attempts = thread_attempts + 1, "
+                "thread_retry_at = ?, thread_error = ? "
+                "WHERE guild_id = ? AND local_date = ? AND thread_state = 'pending'",
+                (retry_at.isoformat(), error, guild_id, local_date.isoformat()),
             )

@@ -7,17 +7,23 @@ message (not an interaction's reply, which `/briefing now` makes) and by the cla
 the card itself: the first part's header carries the local date, later parts follow it with
 the cards' titles. Reading needs Read Message History; without it the nonce alone protects
 the post, and Discord honours a nonce for a few minutes only.
+
+A discussion thread is opened on the post's first message (Create Public Threads). Discord
+gives a message one thread at most, with the message's id, so "a thread has already been
+created for this message" (a member was quicker, or a crash came before Briefbot recorded its
+own) counts as opened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Final
 
 import aiohttp
 import discord
 
-from bot.briefing import Delivery, PostFailed
+from bot.briefing import Delivery, PostFailed, ThreadFailed
 from bot.sections import Section
 from bot.service import BriefingService
 from bot.store.briefing import Schedule
@@ -31,6 +37,14 @@ CLOCK_SKEW = timedelta(minutes=5)
 FOUND = "found in the channel; not sent again"
 NOT_FOUND = "not in the channel; sent"
 PARTLY_FOUND = "partly in the channel; the rest sent"
+# How long a daily thread stays in the channel list without new messages: a day, until the
+# next day's post brings the next one.
+THREAD_ARCHIVE_MINUTES: Final = 1440
+# Discord's error codes for a thread that cannot be opened there, and for one already opened.
+CHANNEL_TYPE_REFUSED = 50024
+ARCHIVED_THREAD = 50083
+THREAD_LOCKED = 160005
+THREAD_EXISTS = 160004
 NONCE_ONLY = (
     "could not check the channel (Briefbot lacks Read Message History there); "
     "sent again with the same nonce"
@@ -132,6 +146,44 @@ class DiscordPoster:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise PostFailed(f"network error: {type(exc).__name__}", permanent=False) from None
         return Delivery(first_id, recovery)
+
+    async def open_thread(self, guild_id: int, channel_id: int, message_id: int, name: str) -> int:
+        """Open the post's public thread; its id, or ThreadFailed saying why not."""
+        channel = self.client.get_partial_messageable(channel_id, guild_id=guild_id)
+        message = channel.get_partial_message(message_id)
+        try:
+            thread = await message.create_thread(
+                name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+        except discord.Forbidden as exc:
+            raise ThreadFailed(
+                f"Briefbot may not open threads in <#{channel_id}> "
+                f"(403: {exc.text or 'Missing Permissions'}). "
+                "Give it Create Public Threads there.",
+                permanent=True,
+            ) from None
+        except discord.NotFound:
+            raise ThreadFailed(
+                "the post or its channel was deleted before the thread opened (404)",
+                permanent=True,
+            ) from None
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_EXISTS:
+                return message_id  # a message's thread has the message's id
+            if exc.status >= 500:
+                raise ThreadFailed(f"Discord error {exc.status}", permanent=False) from None
+            why = {
+                CHANNEL_TYPE_REFUSED: f"<#{channel_id}> does not take threads",
+                ARCHIVED_THREAD: f"<#{channel_id}> is archived",
+                THREAD_LOCKED: f"<#{channel_id}> is locked",
+            }.get(exc.code, f"Discord refused the thread ({exc.status}: {exc.text})")
+            raise ThreadFailed(why, permanent=True) from None
+        except ValueError:
+            # discord.py needs the server in its cache to build the thread (not connected yet).
+            raise ThreadFailed("Briefbot is not connected to the server", permanent=False) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise ThreadFailed(f"network error: {type(exc).__name__}", permanent=False) from None
+        return thread.id
 
     async def _send_missing(
         self,

@@ -37,11 +37,47 @@ NO_HISTORY = (
 )
 
 
-def status_embed(status: ScheduleStatus, history: bool | None = None) -> discord.Embed:
+THREADS_OFF = "Off. `/briefing set … thread:True` opens one on each daily post."
+THREADS_ON = "On: each daily post opens a public thread named after its topic."
+NO_THREAD_PERMISSION = (
+    "Not opened: Briefbot lacks Create Public Threads in <#{channel}>. Grant it there; "
+    "the daily post itself is not affected."
+)
+
+
+def _threads(status: ScheduleStatus, may_thread: bool | None) -> str:
+    """The discussion-thread line: on or off, and why threads are not opened, if they are not."""
+    schedule = status.schedule
+    if schedule is None or not schedule.thread:
+        return THREADS_OFF
+    if may_thread is False:
+        return NO_THREAD_PERMISSION.format(channel=schedule.channel_id)
+    last = status.last_post
+    if last is not None and last.thread_state == "failed" and last.thread_error:
+        # The reason can quote Discord's own error text: bounded like anything echoed.
+        return f"{THREADS_ON}\nThe last one was not opened: {truncate(last.thread_error, 600)}"
+    if last is not None and last.thread_state == "pending" and last.thread_error:
+        return (
+            f"{THREADS_ON}\nThe last one is not open yet ({truncate(last.thread_error, 300)}); "
+            "trying again."
+        )
+    return THREADS_ON
+
+
+def status_embed(
+    status: ScheduleStatus,
+    history: bool | None = None,
+    answering: Sequence[int] = (),
+    *,
+    may_thread: bool | None = None,
+) -> discord.Embed:
     """/briefing show: the schedule, the next post and the last one.
 
     `history` is whether Briefbot may read the posting channel's history (None: unknown);
     False adds the warning that only Discord's nonce then keeps a post from doubling.
+    `answering` lists the channels where Briefbot answers questions by itself; `may_thread`
+    is whether it may create public threads in the posting channel (None: unknown), and
+    False says that is why the daily threads are not opened.
     """
     embed = discord.Embed(title="Daily explainer", colour=COLOUR)
     schedule = status.schedule
@@ -76,10 +112,23 @@ def status_embed(status: ScheduleStatus, history: bool | None = None) -> discord
                 value=NO_HISTORY.format(channel=schedule.channel_id),
                 inline=False,
             )
+        embed.add_field(
+            name="Discussion threads",
+            value=truncate(_threads(status, may_thread), FIELD_VALUE_LIMIT),
+            inline=False,
+        )
     if status.last_post is not None:
         last = status.last_post
         value = f"{last.local_date.isoformat()}: {last.slug or '-'} ({last.status})"
         if last.recovery:
             value += f"\nAfter a retry: {last.recovery}"
         embed.add_field(name="Last post", value=truncate(value, FIELD_VALUE_LIMIT), inline=False)
+    if answering:
+        # One channel a line, as many as fit in a field, then how many more.
+        listed = lines_within(
+            [f"<#{channel_id}>" for channel_id in answering],
+            FIELD_VALUE_LIMIT,
+            lambda n: f"… and {n} more",
+        )
+        embed.add_field(name="Answers questions in", value=listed, inline=False)
     return embed
