@@ -17,20 +17,25 @@ import pytest
 
 from bot.briefing import (
     CLAIM_LEASE,
+    RETRY_CAP,
+    THREAD_ATTEMPTS,
+    THREAD_NAME_LIMIT,
     ChannelCooldown,
     OnCooldown,
     PostFailed,
     Scheduler,
+    ThreadFailed,
     due_at,
     first_due,
     next_section,
     parse_time,
     parse_zone,
+    thread_name,
 )
 from bot.errors import BriefbotError
 from bot.sections import Section
 from bot.service import BriefingService
-from bot.store.briefing import Schedule
+from bot.store.briefing import BriefingStore, Schedule
 from tests.discord_support import KNOWLEDGE
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -645,3 +650,229 @@ def test_the_now_cooldown_is_per_channel_names_the_time_and_expires() -> None:
         clock.now += timedelta(seconds=1)
         cooldown.take(channel)
     assert len(cooldown) <= 601
+
+
+# -- a discussion thread on each daily post (opt-in) --
+
+
+@dataclass
+class ThreadingPoster(RecordingPoster):
+    """Discord's side with threads: records each thread asked for, and what the store said
+    about the post at that moment; can refuse, fail for a while, or crash."""
+
+    store: BriefingStore | None = None
+    threads: list[tuple[int, int, int, str]] = field(default_factory=list)
+    seen_status: list[str] = field(default_factory=list)
+    thread_fail: ThreadFailed | None = None
+    thread_fails_left: int = 0
+    crash_in_thread: bool = False
+
+    async def open_thread(self, guild_id: int, channel_id: int, message_id: int, name: str) -> int:
+        if self.store is not None:
+            post = await self.store.post(guild_id, date(2026, 11, 28))
+            self.seen_status.append(post.status if post else "none")
+        if self.crash_in_thread:
+            raise SimulatedCrash("simulated crash before the thread was opened")
+        if self.thread_fail is not None and self.thread_fails_left:
+            self.thread_fails_left -= 1
+            raise self.thread_fail
+        self.threads.append((guild_id, channel_id, message_id, name))
+        return 9000 + message_id
+
+
+async def threaded(
+    db: Path, clock: Clock, poster: ThreadingPoster
+) -> tuple[BriefingService, Scheduler]:
+    service = await open_service(db, clock)
+    poster.store = service.schedules
+    return service, scheduler(service, poster, clock)
+
+
+def test_a_thread_name_is_one_line_within_discords_100_characters() -> None:
+    assert thread_name("What  NATO's\nArticle 5 says") == "What NATO's Article 5 says"
+    long = thread_name("Security guarantees " * 10)
+    assert len(long) <= THREAD_NAME_LIMIT == 100 and long.endswith("…")
+    assert thread_name("x" * 100) == "x" * 100
+    assert thread_name("   ") == "Daily explainer"
+
+
+async def test_the_thread_opens_once_and_only_after_the_post_is_recorded(tmp_path: Path) -> None:
+    clock = Clock(START)
+    poster = ThreadingPoster()
+    service, run = await threaded(tmp_path / "db.sqlite3", clock, poster)
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock(), thread=True)
+        await service.set_schedule(2, 20, "08:00", "UTC", clock())  # threads off by default
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        report = await run.tick()
+        assert report.posted == 2 and report.threads == 1
+        assert poster.seen_status == ["sent"]
+        [(guild, channel, message, name)] = poster.threads
+        post = await service.schedules.post(1, date(2026, 11, 28))
+        assert post is not None and (guild, channel, message) == (1, 10, post.message_id)
+        section = await service.load(service.topic(1, post.slug or ""))  # type: ignore[arg-type]
+        assert name == thread_name(section.title)
+        assert post.thread_state == "opened" and post.thread_id == 9000 + message
+        other = await service.schedules.post(2, date(2026, 11, 28))
+        assert other is not None and other.thread_state is None
+        for minutes in (1, 5, 30):
+            clock.now = datetime(2026, 11, 28, 8, minutes, tzinfo=UTC)
+            await run.tick()
+        assert len(poster.threads) == 1 and poster.count(1) == 1
+    finally:
+        await service.close()
+
+
+async def test_a_refused_thread_never_fails_or_repeats_the_post(tmp_path: Path) -> None:
+    clock = Clock(START)
+    poster = ThreadingPoster(
+        thread_fail=ThreadFailed("no Create Public Threads", permanent=True), thread_fails_left=9
+    )
+    service, run = await threaded(tmp_path / "db.sqlite3", clock, poster)
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock(), thread=True)
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        report = await run.tick()
+        assert (report.posted, report.threads, report.thread_failures) == (1, 0, 1)
+        for minutes in (1, 10, 59):
+            clock.now = datetime(2026, 11, 28, 8, minutes, tzinfo=UTC)
+            await run.tick()
+        post = await service.schedules.post(1, date(2026, 11, 28))
+        assert post is not None and post.status == "sent" and poster.count(1) == 1
+        assert post.thread_state == "failed" and post.thread_error == "no Create Public Threads"
+        assert poster.thread_fails_left == 8  # asked once: a refusal is not retried
+        schedule = await service.schedules.get(1)
+        assert schedule is not None and schedule.paused_reason is None
+        status = await service.schedule_status(1)
+        assert status.last_post is not None and status.last_post.thread_error is not None
+    finally:
+        await service.close()
+
+
+async def test_a_thread_discord_failed_is_retried_then_given_up(tmp_path: Path) -> None:
+    clock = Clock(START)
+    poster = ThreadingPoster(
+        thread_fail=ThreadFailed("Discord error 503", permanent=False), thread_fails_left=1
+    )
+    service, run = await threaded(tmp_path / "db.sqlite3", clock, poster)
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock(), thread=True)
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        await run.tick()
+        post = await service.schedules.post(1, date(2026, 11, 28))
+        assert post is not None and post.thread_state == "pending" and post.thread_attempts == 1
+        clock.now += timedelta(seconds=29)
+        await run.tick()
+        assert poster.threads == []  # not before its backoff
+        clock.now += timedelta(seconds=1)
+        report = await run.tick()
+        assert report.threads == 1 and len(poster.threads) == 1 and poster.count(1) == 1
+
+        poster.thread_fails_left = 99
+        await service.set_schedule(1, 10, "08:00", "UTC", clock())
+        clock.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+        for _ in range(THREAD_ATTEMPTS + 2):
+            await run.tick()
+            clock.now += RETRY_CAP
+        post = await service.schedules.post(1, date(2026, 11, 29))
+        assert post is not None and post.status == "sent" and post.thread_state == "failed"
+        assert poster.thread_fails_left == 99 - THREAD_ATTEMPTS and poster.count(1) == 2
+    finally:
+        await service.close()
+
+
+async def test_a_crash_before_the_thread_opened_opens_it_once_after_restart(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(START)
+    poster = ThreadingPoster(crash_in_thread=True)
+    service, run = await threaded(db, clock, poster)
+    await service.set_schedule(1, 10, "08:00", "UTC", clock(), thread=True)
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    with pytest.raises(SimulatedCrash):
+        await run.tick()
+    post = await service.schedules.post(1, date(2026, 11, 28))
+    assert post is not None and post.status == "sent" and post.thread_state == "pending"
+    await service.close()
+
+    poster.crash_in_thread = False
+    first, run_first = await threaded(db, clock, poster)
+    second, run_second = await threaded(db, clock, poster)
+    try:
+        clock.now += timedelta(minutes=1)
+        await run_first.tick()
+        assert poster.threads == []  # the lease: the crashed process may still be opening it
+        clock.now += CLAIM_LEASE
+        await asyncio.gather(run_first.tick(), run_second.tick())
+        await run_first.tick()
+        assert len(poster.threads) == 1 and poster.count(1) == 1
+        post = await first.schedules.post(1, date(2026, 11, 28))
+        assert post is not None and post.thread_state == "opened"
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_post_retried_after_a_crash_gets_exactly_one_thread(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(START)
+    poster = ThreadingPoster(crash=True)
+    service, run = await threaded(db, clock, poster)
+    await service.set_schedule(1, 10, "08:00", "UTC", clock(), thread=True)
+    clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    with pytest.raises(SimulatedCrash):
+        await run.tick()
+    post = await service.schedules.post(1, date(2026, 11, 28))
+    assert post is not None and post.status == "claimed" and post.thread_state is None
+    await service.close()
+
+    poster.crash = False
+    service, run = await threaded(db, clock, poster)
+    try:
+        clock.now += CLAIM_LEASE + timedelta(minutes=1)
+        for _ in range(3):
+            await run.tick()
+            clock.now += CLAIM_LEASE
+        assert poster.count(1) == 1 and len(poster.threads) == 1
+        assert poster.seen_status == ["sent"]
+    finally:
+        await service.close()
+
+
+async def test_threads_turned_off_before_a_pending_one_opened_are_not_opened(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(START)
+    poster = ThreadingPoster(crash_in_thread=True)
+    service, run = await threaded(db, clock, poster)
+    try:
+        await service.set_schedule(1, 10, "08:00", "UTC", clock(), thread=True)
+        clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+        with pytest.raises(SimulatedCrash):
+            await run.tick()
+        poster.crash_in_thread = False
+        await service.set_schedule(1, 10, "08:00", "UTC", clock(), thread=False)
+        clock.now += CLAIM_LEASE + timedelta(minutes=1)
+        await run.tick()
+        post = await service.schedules.post(1, date(2026, 11, 28))
+        assert poster.threads == [] and post is not None and post.thread_state == "failed"
+    finally:
+        await service.close()
+
+
+async def test_a_poster_without_threads_posts_without_asking_for_one(rig: Rig) -> None:
+    await rig.service.set_schedule(1, 10, "08:00", "UTC", rig.clock(), thread=True)
+    rig.clock.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    report = await rig.run.tick()
+    post = await rig.service.schedules.post(1, date(2026, 11, 28))
+    assert report.posted == 1 and post is not None and post.thread_state is None
+
+
+async def test_set_keeps_the_thread_choice_unless_given(rig: Rig) -> None:
+    await rig.service.set_schedule(1, 10, "08:00", "UTC", rig.clock(), thread=True)
+    await rig.service.set_schedule(1, 11, "09:00", "UTC", rig.clock())
+    assert (await rig.service.schedules.get(1)).thread is True  # type: ignore[union-attr]
+    await rig.service.set_schedule(1, 11, "09:00", "UTC", rig.clock(), thread=False)
+    assert (await rig.service.schedules.get(1)).thread is False  # type: ignore[union-attr]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import discord
@@ -10,7 +11,14 @@ from bot.learning import ReviewItem, ReviewPage
 from bot.sections import Section, SectionContent
 from bot.service import ScheduleStatus
 from bot.store.briefing import Post, Schedule
-from bot.ui.reports import STALE_SHOWN, stale_embed, status_embed
+from bot.ui.reports import (
+    NO_THREAD_PERMISSION,
+    STALE_SHOWN,
+    THREADS_OFF,
+    THREADS_ON,
+    stale_embed,
+    status_embed,
+)
 from bot.ui.review import review_embed
 from tests.fakediscord.limits import message_errors
 
@@ -108,6 +116,42 @@ def test_status_warns_only_when_history_is_known_to_be_unreadable() -> None:
     assert "Exactly once" not in fields(status_embed(status, history=True))
     last = fields(status_embed(status))["Last post"]
     assert last.endswith("After a retry: posted after a timeout")
+
+
+def test_threads_show_off_on_and_why_they_are_not_opened() -> None:
+    off = ScheduleStatus(schedule(), None, None, post())
+    assert fields(status_embed(off))["Discussion threads"] == THREADS_OFF
+    on = ScheduleStatus(replace(schedule(), thread=True), None, None, post())
+    assert fields(status_embed(on, may_thread=True))["Discussion threads"] == THREADS_ON
+    missing = fields(status_embed(on, may_thread=False))["Discussion threads"]
+    assert missing == NO_THREAD_PERMISSION.format(channel=CHANNEL)
+    refused = replace(post(), thread_state="failed", thread_error="Discord error " + "x" * 3000)
+    failed = status_embed(ScheduleStatus(on.schedule, None, None, refused), may_thread=True)
+    assert fields(failed)["Discussion threads"].startswith(
+        f"{THREADS_ON}\nThe last one was not opened: Discord error x"
+    )
+    assert fits(failed)
+    waiting = replace(post(), thread_state="pending", thread_error="Discord error 503")
+    pending = fields(status_embed(ScheduleStatus(on.schedule, None, None, waiting)))
+    assert "not open yet (Discord error 503); trying again" in pending["Discussion threads"]
+    opened = replace(post(), thread_state="opened", thread_id=5)
+    assert fields(status_embed(ScheduleStatus(on.schedule, None, None, opened)))[
+        "Discussion threads"
+    ] == (THREADS_ON)
+
+
+def test_status_lists_the_channels_briefbot_answers_in() -> None:
+    status = ScheduleStatus(schedule(), None, None, None)
+    assert "Answers questions in" not in fields(status_embed(status))
+    shown = fields(status_embed(status, None, [11, 22]))["Answers questions in"]
+    assert shown == "<#11>\n<#22>"
+    # Also when the daily explainer is off: the channels are a setting of their own.
+    off = fields(status_embed(ScheduleStatus(None, None, None, None), None, [11]))
+    assert off["Answers questions in"] == "<#11>"
+    many = status_embed(status, None, [CHANNEL - n for n in range(200)])
+    listed = fields(many)["Answers questions in"]
+    assert len(listed) <= 1024 and listed.endswith("more") and listed.startswith(f"<#{CHANNEL}>")
+    assert fits(many)
 
 
 # -- /kb review and /kb stale --------------------------------------------------------------------
