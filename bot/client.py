@@ -26,6 +26,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.autoanswer import Autoanswer
 from bot.briefing import POLL_SECONDS, Scheduler
 from bot.config import DEFAULT_API_BASE, Settings
 from bot.deadline import Deadline
@@ -35,6 +36,7 @@ from bot.learning import Learning
 from bot.retention import Retention
 from bot.service import FOLLOW_SECONDS, BriefingService
 from bot.store.database import utcnow
+from bot.ui.autoanswer import AUTOANSWER_DYNAMIC_ITEMS
 from bot.ui.drafts import DRAFT_DYNAMIC_ITEMS
 from bot.ui.feedback import FEEDBACK_DYNAMIC_ITEMS
 from bot.ui.forms import FORM_DYNAMIC_ITEMS
@@ -76,12 +78,15 @@ INTERACTION_TASK_NAMES = (
     "discord.py: on_interaction",
 )
 SHUTDOWN_GRACE = 10.0
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing", "bot.cogs.kb")
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing", "bot.cogs.kb", "bot.cogs.autoanswer")
 SYNC_HASH_KEY = "command_sync_hash"
 
 
-def intents() -> discord.Intents:
-    """Guilds only: no message content, members or presences."""
+def intents(message_content: bool = False) -> discord.Intents:
+    """Guilds only (no members or presences); with `message_content` (BRIEFBOT_MESSAGE_CONTENT,
+    for help channels) also guild messages and Discord's privileged Message Content intent."""
+    if message_content:
+        return discord.Intents(guilds=True, guild_messages=True, message_content=True)
     return discord.Intents(guilds=True)
 
 
@@ -168,7 +173,7 @@ class Briefbot(commands.Bot):
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
-            intents=intents(),
+            intents=intents(settings.message_content),
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=BriefbotTree,
             # Briefbot never reads messages back, so it keeps no message cache.
@@ -183,6 +188,9 @@ class Briefbot(commands.Bot):
             service, edit_rate=settings.edit_rate, max_topics=settings.max_guild_topics
         )
         self.learning = Learning(service, self.editor)
+        self.autoanswer = Autoanswer(
+            service, reading=settings.message_content, clock=lambda: clock().timestamp()
+        )
         self.settings = settings
         self.clock = clock
         # Answers in progress, and when one must be deferred to stay inside Discord's 3 s.
@@ -239,6 +247,7 @@ class Briefbot(commands.Bot):
             *REVIEW_DYNAMIC_ITEMS,
             *FORM_DYNAMIC_ITEMS,
             *DRAFT_DYNAMIC_ITEMS,
+            *AUTOANSWER_DYNAMIC_ITEMS,
         )
         await self.sync_commands()
         if self.poll_seconds is not None and self._scheduler_task is None:

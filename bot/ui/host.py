@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar, cast, runtime_checkable
 
 import discord
 
+from bot.autoanswer import Autoanswer
 from bot.editing import Editor
 from bot.learning import Learning
 from bot.service import BriefingService
@@ -24,6 +25,8 @@ class Host(Protocol):
     service: BriefingService
     editor: Editor
     learning: Learning
+    # Help channels: which channels read members' messages, and the replies' rule.
+    autoanswer: Autoanswer
     clock: Callable[[], datetime]
     # True from the moment shutdown begins: new work is refused or kept, never half-done.
     closing: bool
