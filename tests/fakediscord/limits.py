@@ -81,6 +81,15 @@ class CommandLimits:
     choice_string_value: int = 100  # characters of a string choice value
     string_length: int = 6000  # option min_length 0..6000, max_length 1..6000
     total_characters: int = 8000  # names, descriptions and choice values of one command together
+    chat_input_commands: int = 100  # slash commands per scope (global, or one guild)
+    context_menu_commands: int = 5  # user commands, and message commands, per scope (each)
+
+
+@dataclass(frozen=True)
+class InstallLimits:
+    integration_types: frozenset[int] = frozenset({0, 1})  # GUILD_INSTALL, USER_INSTALL
+    contexts: frozenset[int] = frozenset({0, 1, 2})  # GUILD, BOT_DM, PRIVATE_CHANNEL
+    user_install_followups: int = 5  # follow-ups one interaction of a user-installed app may make
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,7 @@ class Limits:
     modal: ModalLimits = ModalLimits()
     choice: ChoiceLimits = ChoiceLimits()
     command: CommandLimits = CommandLimits()
+    install: InstallLimits = InstallLimits()
     rate: RateLimits = RateLimits()
     thread: ThreadLimits = ThreadLimits()
 
@@ -618,18 +628,33 @@ def _choice(
 _SLASH_NAME = re.compile(r"^[-_'\w]{1,32}$")
 
 
-def command_errors(commands: Any) -> JSON:
-    """Errors in a bulk-overwrite body (a list of commands); paths start at the list index."""
+def command_errors(commands: Any, *, guild_scoped: bool = False) -> JSON:
+    """Errors in a bulk-overwrite body (a list of commands); paths start at the list index.
+
+    ``guild_scoped``: the body is one guild's commands, where installs and contexts other than
+    a guild install used in a guild have no meaning (see `install_errors`).
+    """
+    lim = LIMITS.command
     err = _Errors()
     if not isinstance(commands, list):
         err.add([], "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
         return err.tree
     seen: set[tuple[str, int]] = set()
+    per_type: dict[int, int] = {}
     for i, cmd in enumerate(commands):
         if not isinstance(cmd, Mapping):
             err.add([i], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
             continue
-        err.merge([i], single_command_errors(cmd))
+        err.merge([i], single_command_errors(cmd, guild_scoped=guild_scoped))
+        ctype = int(cmd.get("type") or 1)
+        per_type[ctype] = per_type.get(ctype, 0) + 1
+        cap = lim.chat_input_commands if ctype == 1 else lim.context_menu_commands
+        if per_type[ctype] > cap:
+            err.add(
+                [i],
+                "APPLICATION_COMMANDS_TOO_MANY",
+                f"Maximum number of application commands of type {ctype} reached ({cap})",
+            )
         key = (str(cmd.get("name")), int(cmd.get("type") or 1))
         if key in seen:
             err.add(
@@ -641,12 +666,15 @@ def command_errors(commands: Any) -> JSON:
     return err.tree
 
 
-def single_command_errors(cmd: Mapping[str, Any]) -> JSON:
+def single_command_errors(cmd: Mapping[str, Any], *, guild_scoped: bool = False) -> JSON:
     """Errors in one command (the upsert and edit bodies)."""
     lim = LIMITS.command
     err = _Errors()
     ctype = int(cmd.get("type") or 1)
     name = cmd.get("name")
+    if ctype not in (1, 2, 3, 4):
+        err.add(["type"], "BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3, 4).")
+    err.merge([], install_errors(cmd, guild_scoped=guild_scoped))
     if ctype == 1:
         _slash_name(err, ["name"], name)
         err.length(
@@ -673,6 +701,42 @@ def single_command_errors(cmd: Mapping[str, Any]) -> JSON:
             "APPLICATION_COMMAND_TOO_LARGE",
             f"Command exceeds maximum size ({lim.total_characters})",
         )
+    return err.tree
+
+
+def install_errors(cmd: Mapping[str, Any], *, guild_scoped: bool = False) -> JSON:
+    """Errors in a command's ``integration_types`` and ``contexts``.
+
+    Each is null or a non-empty list of distinct known values (spec:
+    ``ApplicationCommandCreateRequest``, ``minItems`` 1, ``uniqueItems``). The docs give both
+    "only for globally-scoped commands": a guild's command is installed with the guild and used
+    in it, so this fake refuses a guild-scoped command that claims a user install or a context
+    outside a guild (stricter than Discord, which may ignore them: a bot that sends them there
+    believes in an install that does not exist).
+    """
+    lim = LIMITS.install
+    err = _Errors()
+    for field, known, guild_only in (
+        ("integration_types", lim.integration_types, {0}),
+        ("contexts", lim.contexts, {0}),
+    ):
+        value = cmd.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not value:
+            err.add([field], "BASE_TYPE_BAD_LENGTH", "Must contain at least 1 distinct value.")
+            continue
+        for j, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, int) or item not in known:
+                err.add([field, j], "BASE_TYPE_CHOICES", f"Value must be one of {sorted(known)}.")
+        if len(set(map(str, value))) != len(value):
+            err.add([field], "BASE_TYPE_UNIQUE", "Values must be unique.")
+        if guild_scoped and not set(value) <= guild_only:
+            err.add(
+                [field],
+                "APPLICATION_COMMAND_GUILD_SCOPED_INSTALL",
+                f"{field} other than {sorted(guild_only)} are only for globally-scoped commands",
+            )
     return err.tree
 
 

@@ -376,9 +376,9 @@ def validate_message(
     return None
 
 
-def validate_commands(commands: Any) -> JSON | None:
+def validate_commands(commands: Any, *, guild_scoped: bool = False) -> JSON | None:
     """A bulk-overwrite body checked against :mod:`.limits`: a Discord error body or None."""
-    errors = limits.command_errors(commands)
+    errors = limits.command_errors(commands, guild_scoped=guild_scoped)
     return invalid_form_body(errors) if errors else None
 
 

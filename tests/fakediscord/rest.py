@@ -544,7 +544,7 @@ class RestApi:
         scope = self._command_scope(ctx)
         body = ctx.json if ctx.json is not None else []
         if self.fake.validate_payloads:
-            err = P.validate_commands(body)
+            err = P.validate_commands(body, guild_scoped=scope is not None)
             if err:
                 raise _HttpError(400, err)
         existing = self.fake.commands.get(scope, {})
@@ -564,7 +564,7 @@ class RestApi:
         scope = self._command_scope(ctx)
         cmd = ctx.json or {}
         if self.fake.validate_payloads:
-            errors = limits.single_command_errors(cmd)
+            errors = limits.single_command_errors(cmd, guild_scoped=scope is not None)
             if errors:
                 raise _HttpError(400, P.invalid_form_body(errors))
         existing = self.fake.commands.setdefault(scope, {})
@@ -598,7 +598,7 @@ class RestApi:
         scope, cmd = self._command(ctx)
         merged = {**cmd, **(ctx.json or {})}
         if self.fake.validate_payloads:
-            errors = limits.single_command_errors(merged)
+            errors = limits.single_command_errors(merged, guild_scoped=scope is not None)
             if errors:
                 raise _HttpError(400, P.invalid_form_body(errors))
         stored = self.fake._store_command(merged, scope, command_id=int(cmd["id"]))
@@ -775,6 +775,7 @@ class RestApi:
         data = ctx.json or {}
         if fake.validate_payloads:
             self._check_message(ctx, data)
+            self._check_followup_count(ix)
         if (
             ix.deferred_pending_followup
             and ix.original_message_id is not None
@@ -799,6 +800,22 @@ class RestApi:
         if ctx.query.get("wait", "").lower() in ("1", "true"):
             return self._json(fake._wire_message(msg))
         return self._no_content()
+
+    def _check_followup_count(self, ix: FakeInteraction) -> None:
+        """A user-installed app may make 5 follow-ups per interaction (docs: change log,
+        "User-Installed Apps General Availability"); an app installed to the server is not
+        limited. The replacement of a "thinking" defer counts as one, as it is one POST."""
+        cap = limits.LIMITS.install.user_install_followups
+        if self.fake.user_installed_only(ix.payload) and len(ix.followups) >= cap:
+            raise _HttpError(
+                400,
+                P.invalid_form_body(
+                    P.field_error(
+                        "INTERACTION_FOLLOWUP_LIMIT",
+                        f"A user-installed app may send at most {cap} follow-up messages",
+                    )
+                ),
+            )
 
     async def webhook_get(self, ctx: Ctx) -> web.Response:
         ix = self._webhook_interaction(ctx)

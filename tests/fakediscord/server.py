@@ -66,6 +66,18 @@ _DM_APP_PERMISSIONS = int(
 )
 
 
+# app_permissions of an interaction where the bot is no member: a user-installed app in a
+# private channel (group DM, a DM between users) or in a server without the app (docs:
+# Receiving and Responding, Interaction Object: attach files, embed links and mention everyone
+# in (G)DMs with other users; our choice to send the same for such a server).
+_USER_APP_PERMISSIONS = int(Perm.ATTACH_FILES | Perm.EMBED_LINKS | Perm.MENTION_EVERYONE)
+
+#: Where an interaction happens (docs: Interaction Context Types).
+CONTEXT_GUILD, CONTEXT_BOT_DM, CONTEXT_PRIVATE_CHANNEL = 0, 1, 2
+#: Which install of the app it goes through (docs: Application Integration Types).
+GUILD_INSTALL, USER_INSTALL = 0, 1
+
+
 class FakeDiscord:
     """A fake Discord API + gateway on ``127.0.0.1`` that the real discord.py
     client can log in to.
@@ -164,6 +176,9 @@ class FakeDiscord:
         # --- state -------------------------------------------------------
         self.users: dict[int, JSON] = {}
         self.guilds: dict[int, FakeGuild] = {}
+        self.outside_guilds: dict[int, FakeGuild] = {}
+        """Servers the bot is not in (`add_guild(installed=False)`): only a member's own
+        install of the app reaches them, through interactions."""
         self._channels: dict[int, FakeChannel] = {}
         self._deleted_channels: set[int] = set()
         self._dm_channels: dict[int, FakeChannel] = {}
@@ -471,6 +486,7 @@ class FakeDiscord:
         everyone_permissions: int | None = None,
         owner_id: int | None = None,
         locale: str = "en-US",
+        installed: bool = True,
     ) -> FakeGuild:
         """Create a guild with @everyone, the bot (with a managed role carrying
         ``bot_permissions``), the owner, a plain member (:attr:`FakeGuild.default_member_id`)
@@ -478,6 +494,10 @@ class FakeDiscord:
 
         ``shard=(shard_id, shard_count)`` picks an id that Discord's formula maps to that shard.
         If the bot is connected, it receives GUILD_CREATE (as when it joins a guild).
+
+        ``installed=False``: a server without the app (no bot member, no GUILD_CREATE, REST to it
+        answers as to any server the bot is not in), where members reach Briefbot only through
+        their own install (``send_slash(..., install=USER_INSTALL)``).
         """
         gid = guild_id or self.new_id(shard=shard)
         if gid in self.guilds:
@@ -490,9 +510,12 @@ class FakeDiscord:
         guild.members[owner] = FakeMember(
             user=self.add_user(owner), roles=[], joined_at=P.iso_now()
         )
-        guild.members[self.bot_user_id] = FakeMember(
-            user=self.users[self.bot_user_id], roles=[guild.bot_role_id], joined_at=P.iso_now()
-        )
+        if installed:
+            guild.members[self.bot_user_id] = FakeMember(
+                user=self.users[self.bot_user_id],
+                roles=[guild.bot_role_id],
+                joined_at=P.iso_now(),
+            )
         tester = self.add_user(None, "tester")
         guild.members[int(tester["id"])] = FakeMember(user=tester, roles=[], joined_at=P.iso_now())
         guild.default_member_id = int(tester["id"])
@@ -507,6 +530,9 @@ class FakeDiscord:
                     overwrites=spec.get("overwrites", ()),
                     topic=spec.get("topic"),
                 )
+        if not installed:
+            self.outside_guilds[gid] = guild
+            return guild
         self.guilds[gid] = guild
         self._guild_join(guild)
         return guild
@@ -798,6 +824,8 @@ class FakeDiscord:
     ) -> JSON:
         mid = message_id or self.new_id()
         flags = int(data.get("flags") or 0)
+        if interaction is not None and self.forced_ephemeral(interaction.payload):
+            flags |= P.MESSAGE_FLAG_EPHEMERAL
         ephemeral = bool(flags & P.MESSAGE_FLAG_EPHEMERAL)
         content = str(data.get("content") or "")
         allowed = data.get("allowed_mentions")
@@ -1293,7 +1321,20 @@ class FakeDiscord:
         roles: Iterable[int] | None,
         member_permissions: int | None,
         locale: str,
+        install: int = GUILD_INSTALL,
+        context: int | None = None,
+        owners: Mapping[str, str] | None = None,
     ) -> JSON:
+        """An INTERACTION_CREATE payload as Discord builds it for that place and install.
+
+        ``install`` is the install the member reaches the app through: GUILD_INSTALL (the
+        server's, or a bot DM's: owner "0") or USER_INSTALL (the member's own account). Discord
+        lists every install that authorized the interaction (docs: Authorizing Integration
+        Owners Object): a user install in a server that also has the app lists both.
+        ``context``: CONTEXT_GUILD with a guild, else CONTEXT_BOT_DM (the default without one)
+        or CONTEXT_PRIVATE_CHANNEL (a group DM or a DM between users; user installs only).
+        ``owners`` (a click on a message) repeats those of the interaction that sent it.
+        """
         ix_id = self.new_id()
         payload: JSON = {
             "id": str(ix_id),
@@ -1309,9 +1350,25 @@ class FakeDiscord:
         if data is not None:
             payload["data"] = data
         if guild_id is not None:
-            guild = self.guilds.get(guild_id)
+            guild = self.guilds.get(guild_id) or self.outside_guilds.get(guild_id)
             if guild is None:
                 raise LookupError(f"unknown guild {guild_id}")
+            if context not in (None, CONTEXT_GUILD):
+                raise ValueError("an interaction in a server has context 0 (GUILD)")
+            installed_here = guild_id in self.guilds
+            if install == GUILD_INSTALL and not installed_here and owners is None:
+                raise LookupError(
+                    f"the app is not installed in server {guild_id}: only a member's own "
+                    "install (install=USER_INSTALL) reaches it"
+                )
+            if owners is None:
+                owners = self._owners(
+                    install,
+                    guild_id if installed_here else None,
+                    user_id or guild.default_member_id,
+                )
+            if "0" not in owners and "1" not in owners:
+                raise ValueError(f"no install of the app authorizes this interaction: {owners}")
             cid = channel_id or guild.text_channel_id
             ch = guild.channels.get(cid)
             if ch is None:
@@ -1329,27 +1386,114 @@ class FakeDiscord:
                 guild={"id": str(guild_id), "locale": guild.locale, "features": []},
                 guild_locale=guild.locale,
                 member=member,
-                app_permissions=str(guild.bot_permissions_in(cid)),
-                authorizing_integration_owners={"0": str(guild_id)},
-                context=0,
+                app_permissions=str(
+                    guild.bot_permissions_in(cid) if installed_here else _USER_APP_PERMISSIONS
+                ),
+                authorizing_integration_owners=dict(owners),
+                context=CONTEXT_GUILD,
             )
         else:
             if user_id is None:
                 raise ValueError("a DM interaction needs user_id")
+            context = CONTEXT_BOT_DM if context is None else context
+            if context == CONTEXT_GUILD:
+                raise ValueError("an interaction outside a server cannot have context 0")
+            if owners is None:
+                owners = self._owners(install, None, user_id)
+            if context == CONTEXT_PRIVATE_CHANNEL and "1" not in owners:
+                # docs: Interaction Context Types: PRIVATE_CHANNEL "only for globally-scoped
+                # commands" of a user-installed app; a server's install never reaches there.
+                raise ValueError("only a user install reaches a private channel")
             dm = self._channels.get(channel_id) if channel_id else None
             if dm is None:
-                dm = self.dm_channel(user_id)
+                dm = (
+                    self.dm_channel(user_id)
+                    if context == CONTEXT_BOT_DM
+                    else self.private_channel(user_id)
+                )
             user = self.users.get(user_id) or self.add_user(user_id)
             channel = dm.to_payload()
             payload.update(
                 channel_id=str(dm.id),
                 channel=channel,
                 user=dict(user),
-                app_permissions=str(_DM_APP_PERMISSIONS),
-                authorizing_integration_owners={"0": "0"},
-                context=1,
+                app_permissions=str(
+                    _DM_APP_PERMISSIONS if context == CONTEXT_BOT_DM else _USER_APP_PERMISSIONS
+                ),
+                authorizing_integration_owners=dict(owners),
+                context=context,
             )
         return payload
+
+    def _owners(self, install: int, guild_id: int | None, user_id: int | None) -> dict[str, str]:
+        """authorizing_integration_owners for an install: a server's ("0": its id, or "0" in a
+        bot DM), a member's ("1": their id, plus the server's where the app is installed too)."""
+        if install == GUILD_INSTALL:
+            return {"0": str(guild_id or 0)}
+        if install != USER_INSTALL:
+            raise ValueError(f"unknown install {install}")
+        owners = {"1": str(user_id)}
+        if guild_id is not None:
+            owners["0"] = str(guild_id)
+        return owners
+
+    def private_channel(self, user_id: int, other_ids: Sequence[int] = ()) -> FakeChannel:
+        """A group DM of ``user_id`` and others (a DM between two users if one other), which
+        the bot is not in: only a user-installed app's interactions reach it."""
+        user = self.users.get(user_id) or self.add_user(user_id)
+        others = [self.users.get(u) or self.add_user(u) for u in other_ids] or [
+            self.add_user(None, "friend")
+        ]
+        recipients = [dict(user), *(dict(o) for o in others)]
+        ch = FakeChannel(
+            id=self.new_id(),
+            guild_id=None,
+            name="",
+            type=1 if len(recipients) == 2 else 3,
+            recipients=recipients,
+        )
+        self._channels[ch.id] = ch
+        return ch
+
+    def user_installed_only(self, payload: Mapping[str, Any]) -> bool:
+        """Whether an interaction reached the app through a member's own install alone (not a
+        server's install, nor a bot DM): such an app is limited in what it may answer."""
+        owners = payload.get("authorizing_integration_owners") or {}
+        return "0" not in owners
+
+    def forced_ephemeral(self, payload: Mapping[str, Any]) -> bool:
+        """Whether Discord makes every answer to this interaction ephemeral: a user-installed
+        app in a server without it, for a member lacking Use External Apps in the channel
+        (docs: change log, "New Use External Apps Permission")."""
+        if not payload.get("guild_id") or not self.user_installed_only(payload):
+            return False
+        member = payload.get("member") or {}
+        return not int(member.get("permissions") or 0) & Perm.USE_EXTERNAL_APPS
+
+    def _check_offered(self, command: Mapping[str, Any] | None, payload: Mapping[str, Any]) -> None:
+        """Refuse to send what no Discord client would let a member invoke: a command in a
+        context it does not allow, or through an install it is not available to."""
+        if command is None:
+            return
+        context = int(payload["context"])
+        contexts = command.get("contexts")
+        if command.get("guild_id"):
+            # A server's own commands exist in that server only, through its install.
+            if context != CONTEXT_GUILD or "0" not in payload["authorizing_integration_owners"]:
+                raise LookupError(f"{command['name']!r} is a command of one server only")
+        elif contexts is not None and context not in contexts:
+            raise LookupError(
+                f"{command['name']!r} is not offered in context {context} (contexts {contexts})"
+            )
+        elif contexts is None and context == CONTEXT_BOT_DM and not command.get("dm_permission"):
+            raise LookupError(f"{command['name']!r} is not offered in DMs (dm_permission false)")
+        installs = [int(i) for i in command.get("integration_types") or [GUILD_INSTALL]]
+        owners = {int(k) for k in payload["authorizing_integration_owners"]}
+        if not owners & set(installs):
+            raise LookupError(
+                f"{command['name']!r} is not available to installs {sorted(owners)} "
+                f"(integration_types {installs})"
+            )
 
     async def _send_interaction(self, payload: JSON, *, connect_timeout: float) -> FakeInteraction:
         return await self._send_interaction_with_source(payload, None, connect_timeout)
@@ -1383,6 +1527,14 @@ class FakeDiscord:
             for name, value in options.items():
                 definition = P.find_command_option(command, path, name) if command else None
                 otype = self._option_type(definition, value)
+                allowed = (definition or {}).get("channel_types")
+                channel = self._channels.get(int(value)) if otype == 7 else None
+                if allowed and channel is not None and channel.type not in allowed:
+                    # Discord offers only the channel types the option allows (docs:
+                    # Application Commands, option structure: channel_types).
+                    raise LookupError(
+                        f"option {name!r}: a channel of type {channel.type}, not in {allowed}"
+                    )
                 raw.append(
                     self._option_value(
                         otype, name, value, resolved, guild_id=guild_id, channel_id=channel_id
@@ -1517,6 +1669,8 @@ class FakeDiscord:
         locale: str = "en-US",
         require_synced: bool = True,
         connect_timeout: float = 5.0,
+        install: int = GUILD_INSTALL,
+        context: int | None = None,
     ) -> FakeInteraction:
         """Dispatch an APPLICATION_COMMAND (type 2, chat input) interaction.
 
@@ -1531,13 +1685,18 @@ class FakeDiscord:
             from roles and channel overwrites).
         :param roles: override the member's role ids in the payload.
         :param require_synced: raise LookupError if the command was never synced.
+        :param install: GUILD_INSTALL or USER_INSTALL (see ``_interaction_payload``).
+        :param context: CONTEXT_BOT_DM (default without a guild) or CONTEXT_PRIVATE_CHANNEL.
+
+        A command the member could not invoke there (its ``contexts`` and
+        ``integration_types`` as synced) raises LookupError: Discord would not offer it.
         """
         path = self._subcommand_path(subcommand)
         cmd, data = self._command_data(
             name=name, ctype=1, guild_id=guild_id, require_synced=require_synced
         )
         resolved: JSON = {}
-        cid = channel_id or (self.guilds[guild_id].text_channel_id if guild_id else None)
+        cid = channel_id or (self._any_guild(guild_id).text_channel_id if guild_id else None)
         opts = self._build_options(cmd, path, options, resolved, guild_id=guild_id, channel_id=cid)
         if opts:
             data["options"] = opts
@@ -1552,7 +1711,91 @@ class FakeDiscord:
             roles=roles,
             member_permissions=member_permissions,
             locale=locale,
+            install=install,
+            context=context,
         )
+        self._check_offered(cmd, payload)
+        return await self._send_interaction(payload, connect_timeout=connect_timeout)
+
+    def _any_guild(self, guild_id: int) -> FakeGuild:
+        """A server, with the bot or without it (``add_guild(installed=False)``)."""
+        guild = self.guilds.get(guild_id) or self.outside_guilds.get(guild_id)
+        if guild is None:
+            raise LookupError(f"unknown guild {guild_id}")
+        return guild
+
+    async def send_message_command(
+        self,
+        guild_id: int | None,
+        channel_id: int | None = None,
+        user_id: int | None = None,
+        *,
+        name: str,
+        message: MessageRef | Mapping[str, Any] | None = None,
+        content: str = "",
+        embeds: Sequence[Mapping[str, Any]] = (),
+        author_id: int | None = None,
+        member_permissions: int | None = None,
+        locale: str = "en-US",
+        install: int = GUILD_INSTALL,
+        context: int | None = None,
+        connect_timeout: float = 5.0,
+    ) -> FakeInteraction:
+        """Dispatch an APPLICATION_COMMAND interaction of a message command (type 3): a
+        member picked ``name`` from a message's Apps menu.
+
+        The target is a message the fake stores (``message``: id, dict or interaction), or a
+        new one posted now by ``author_id`` (default: a new user) with ``content`` and
+        ``embeds`` (a link preview: ``{"type": "link", "title", "description", "url"}``).
+        As Discord sends it (docs: Application Commands, Message Commands; Receiving and
+        Responding, Resolved Data Structure): ``data.target_id`` is the message's id and
+        ``data.resolved.messages`` carries the whole message, its content included, whatever
+        intents the app has (the Message Content intent's documented exception for messages
+        an app command targets). The command must be synced and offered there (see
+        ``send_slash``).
+        """
+        cmd, data = self._command_data(name=name, ctype=3, guild_id=guild_id, require_synced=True)
+        if message is not None:
+            target = self._resolve_message(message)  # type: ignore[arg-type]
+            cid = int(target["channel_id"])
+        else:
+            if guild_id is not None:
+                cid = channel_id or self._any_guild(guild_id).text_channel_id
+            elif user_id is None:
+                raise ValueError("a message command outside a server needs user_id")
+            elif channel_id is not None:
+                cid = channel_id
+            elif context == CONTEXT_PRIVATE_CHANNEL:
+                cid = self.private_channel(user_id).id
+            else:
+                cid = self.dm_channel(user_id).id
+            author = self.users.get(author_id) if author_id else None
+            if author is None:
+                author = self.add_user(author_id, "author")
+            target = self._create_message(
+                cid,
+                {"content": content, "embeds": [dict(e) for e in embeds]},
+                [],
+                source="user",
+                author=dict(author),
+                # Where the bot is, it hears of the post as of any (as its intents allow).
+                dispatch=guild_id in self.guilds,
+            )
+        data["target_id"] = str(target["id"])
+        data["resolved"] = {"messages": {str(target["id"]): self._wire_message(target)}}
+        payload = self._interaction_payload(
+            2,
+            data,
+            guild_id=guild_id,
+            channel_id=cid,
+            user_id=user_id,
+            roles=None,
+            member_permissions=member_permissions,
+            locale=locale,
+            install=install,
+            context=context,
+        )
+        self._check_offered(cmd, payload)
         return await self._send_interaction(payload, connect_timeout=connect_timeout)
 
     async def send_autocomplete(
@@ -1570,6 +1813,8 @@ class FakeDiscord:
         locale: str = "en-US",
         require_synced: bool = True,
         connect_timeout: float = 5.0,
+        install: int = GUILD_INSTALL,
+        context: int | None = None,
     ) -> FakeInteraction:
         """Dispatch an APPLICATION_COMMAND_AUTOCOMPLETE (type 4) interaction; the
         option named ``focused`` gets ``"focused": true`` (added with "" if absent);
@@ -1580,7 +1825,7 @@ class FakeDiscord:
             name=name, ctype=1, guild_id=guild_id, require_synced=require_synced
         )
         resolved: JSON = {}
-        cid = channel_id or (self.guilds[guild_id].text_channel_id if guild_id else None)
+        cid = channel_id or (self._any_guild(guild_id).text_channel_id if guild_id else None)
         data["options"] = self._build_options(
             cmd, path, options, resolved, guild_id=guild_id, channel_id=cid, focused=focused
         )
@@ -1598,7 +1843,10 @@ class FakeDiscord:
             roles=roles,
             member_permissions=member_permissions,
             locale=locale,
+            install=install,
+            context=context,
         )
+        self._check_offered(cmd, payload)
         return await self._send_interaction(payload, connect_timeout=connect_timeout)
 
     def _resolve_message(self, message: MessageRef) -> JSON:
@@ -1682,6 +1930,19 @@ class FakeDiscord:
                 data["resolved"] = resolved
         if user_id is None and guild_id is None and ch is not None and ch.recipients:
             user_id = int(ch.recipients[0]["id"])
+        # A click goes through the install that sent the message (docs: Authorizing
+        # Integration Owners Object: a user install's owner is the member who installed it,
+        # whoever clicks), in the place the message is.
+        meta = msg.get("interaction_metadata") or {}
+        owners = meta.get("authorizing_integration_owners") or None
+        in_bot_dm = ch is not None and ch in self._dm_channels.values()
+        context = (
+            None
+            if guild_id is not None
+            else CONTEXT_BOT_DM
+            if in_bot_dm or ch is None
+            else CONTEXT_PRIVATE_CHANNEL
+        )
         payload = self._interaction_payload(
             3,
             data,
