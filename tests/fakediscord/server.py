@@ -1952,6 +1952,8 @@ class FakeDiscord:
             roles=roles,
             member_permissions=member_permissions,
             locale=locale,
+            context=context,
+            owners=owners,
         )
         wire = self._wire_message(msg)
         payload["message"] = wire
