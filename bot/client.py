@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import hashlib
 import json
@@ -32,18 +33,23 @@ from bot.config import DEFAULT_API_BASE, Settings
 from bot.deadline import Deadline
 from bot.editing import Editor
 from bot.errors import BriefbotError
+from bot.follows import POLL_SECONDS as NOTIFY_SECONDS
+from bot.follows import Follows, Notifier
 from bot.learning import Learning
 from bot.retention import Retention
 from bot.service import FOLLOW_SECONDS, BriefingService
 from bot.store.database import utcnow
+from bot.store.follows import FollowStore
 from bot.ui.autoanswer import AUTOANSWER_DYNAMIC_ITEMS
 from bot.ui.drafts import DRAFT_DYNAMIC_ITEMS
 from bot.ui.feedback import FEEDBACK_DYNAMIC_ITEMS
+from bot.ui.follow import FOLLOW_DYNAMIC_ITEMS, DiscordMessenger
 from bot.ui.forms import FORM_DYNAMIC_ITEMS
 from bot.ui.kb import KB_DYNAMIC_ITEMS
 from bot.ui.posting import DiscordPoster
 from bot.ui.replies import log_interaction, reply_error
 from bot.ui.review import REVIEW_DYNAMIC_ITEMS
+from bot.ui.share import SHARE_DYNAMIC_ITEMS
 from bot.ui.views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
@@ -78,7 +84,14 @@ INTERACTION_TASK_NAMES = (
     "discord.py: on_interaction",
 )
 SHUTDOWN_GRACE = 10.0
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.briefing", "bot.cogs.kb", "bot.cogs.autoanswer")
+EXTENSIONS = (
+    "bot.cogs.ask",
+    "bot.cogs.briefing",
+    "bot.cogs.kb",
+    "bot.cogs.autoanswer",
+    "bot.cogs.follows",
+    "bot.cogs.context",
+)
 SYNC_HASH_KEY = "command_sync_hash"
 
 
@@ -168,6 +181,7 @@ class Briefbot(commands.Bot):
         clock: Callable[[], datetime] = utcnow,
         poll_seconds: float | None = POLL_SECONDS,
         follow_seconds: float | None = FOLLOW_SECONDS,
+        notify_seconds: float | None = NOTIFY_SECONDS,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -191,6 +205,14 @@ class Briefbot(commands.Bot):
         self.autoanswer = Autoanswer(
             service, reading=settings.message_content, clock=lambda: clock().timestamp()
         )
+        # Members' follows, and the DMs each change of a followed topic sends (with the bot).
+        self.follows = Follows(service, FollowStore(service.db))
+        self.notifier = Notifier(
+            self.follows.store, DiscordMessenger(self), clock, owns=self.owns_guild
+        )
+        # How often to look for changed topics and DMs due (None: never; tests drive `tick`).
+        self.notify_seconds = notify_seconds
+        self._notifier_task: asyncio.Task[None] | None = None
         self.settings = settings
         self.clock = clock
         # Answers in progress, and when one must be deferred to stay inside Discord's 3 s.
@@ -243,16 +265,23 @@ class Briefbot(commands.Bot):
         self.add_dynamic_items(
             *DYNAMIC_ITEMS,
             *FEEDBACK_DYNAMIC_ITEMS,
+            *FOLLOW_DYNAMIC_ITEMS,
             *KB_DYNAMIC_ITEMS,
             *REVIEW_DYNAMIC_ITEMS,
             *FORM_DYNAMIC_ITEMS,
             *DRAFT_DYNAMIC_ITEMS,
             *AUTOANSWER_DYNAMIC_ITEMS,
+            *SHARE_DYNAMIC_ITEMS,
         )
         await self.sync_commands()
         if self.poll_seconds is not None and self._scheduler_task is None:
             self._scheduler_task = asyncio.create_task(
                 self.scheduler.run(self._stop, self.poll_seconds), name="briefbot-daily-explainer"
+            )
+        if self.notify_seconds is not None and self._notifier_task is None:
+            self._notifier_task = asyncio.create_task(
+                self.notifier.run(self._stop, self.notify_seconds),
+                name="briefbot-follow-notifier",
             )
         # Old questions and removed servers' data: pruned once connected, then every hour.
         if self._retention_task is None:
@@ -284,6 +313,8 @@ class Briefbot(commands.Bot):
                     await self._scheduler_task
                 if self._retention_task is not None:
                     await self._retention_task
+                if self._notifier_task is not None:
+                    await self._notifier_task
                 # Interactions that arrive meanwhile are refused politely; wait for those too.
                 while answering := interaction_tasks():
                     await asyncio.wait(answering)
@@ -293,6 +324,8 @@ class Briefbot(commands.Bot):
                 self._scheduler_task.cancel()
             if self._retention_task is not None:
                 self._retention_task.cancel()
+            if self._notifier_task is not None:
+                self._notifier_task.cancel()
             for task in interaction_tasks():
                 task.cancel()
         await self.editor.close()  # the gaps report's worker process
@@ -303,6 +336,7 @@ class Briefbot(commands.Bot):
         guild = discord.Object(self.settings.dev_guild) if self.settings.dev_guild else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
+            self._server_installed_only(guild)
         definitions = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
         scope = f"guild:{guild.id}" if guild else "global"
         digest = hashlib.sha256(
@@ -316,6 +350,35 @@ class Briefbot(commands.Bot):
         await self.service.db.set_meta(key, digest)
         log.info("synced %d slash commands (%s)", len(definitions), scope)
         return True
+
+    def _server_installed_only(self, guild: discord.abc.Snowflake) -> None:
+        """Make the copies synced to the development server server-installed, server-only.
+
+        A member's own install (and DMs, group DMs) needs global commands: Discord reads
+        `integration_types` and `contexts` only on those. The copies are new objects, so the
+        global commands keep both for a later sync without BRIEFBOT_DEV_GUILD.
+        """
+        offered: list[str] = []
+        for command in self.tree.get_commands(guild=guild):
+            installs, contexts = command.allowed_installs, command.allowed_contexts
+            beyond = (installs is not None and installs.user) or (
+                contexts is not None and (contexts.dm_channel or contexts.private_channel)
+            )
+            if not beyond:
+                continue
+            local = copy.copy(command)
+            local.allowed_installs = None
+            local.allowed_contexts = app_commands.AppCommandContext(guild=True)
+            self.tree.add_command(local, guild=guild, override=True)
+            offered.append(command.name)
+        if offered:
+            log.info(
+                "BRIEFBOT_DEV_GUILD is set: commands go to server %s only, so user install "
+                "(DMs, group DMs, servers without Briefbot) is not offered for %s; unset it to "
+                "sync globally",
+                guild.id,
+                ", ".join(sorted(offered)),
+            )
 
     async def run_within_deadline(
         self, interaction: discord.Interaction, work: Awaitable[T], *, ephemeral: bool = False

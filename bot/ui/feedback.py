@@ -19,6 +19,7 @@ from bot.scope import scope_of
 from bot.sections import Section, Topic
 from bot.text import truncate
 from bot.ui.fit import BUTTON_LABEL_LIMIT, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT, escaped
+from bot.ui.follow import follow_item
 from bot.ui.host import learning_of, service_of
 from bot.ui.views import ServerItem, send_section, stateless
 
@@ -204,8 +205,11 @@ class TopicButton(
 
 
 def feedback_items(guild: int, ref: int, section_id: int) -> list[discord.ui.Item[Any]]:
-    """Helpful, Not what I asked, Outdated: for the answer to question `ref`."""
-    return [FeedbackButton(guild, ref, section_id, kind) for kind in ("helpful", "wrong", "old")]
+    """Helpful, Not what I asked, Outdated: for the answer to question `ref`; then Follow."""
+    return [
+        *(FeedbackButton(guild, ref, section_id, kind) for kind in ("helpful", "wrong", "old")),
+        follow_item(guild, section_id),
+    ]
 
 
 async def send_answer(

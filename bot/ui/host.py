@@ -12,6 +12,7 @@ import discord
 
 from bot.autoanswer import Autoanswer
 from bot.editing import Editor
+from bot.follows import Follows
 from bot.learning import Learning
 from bot.service import BriefingService
 
@@ -27,6 +28,7 @@ class Host(Protocol):
     learning: Learning
     # Help channels: which channels read members' messages, and the replies' rule.
     autoanswer: Autoanswer
+    follows: Follows
     clock: Callable[[], datetime]
     # True from the moment shutdown begins: new work is refused or kept, never half-done.
     closing: bool
@@ -61,3 +63,7 @@ def editor_of(interaction: discord.Interaction) -> Editor:
 
 def learning_of(interaction: discord.Interaction) -> Learning:
     return host_of(interaction).learning
+
+
+def follows_of(interaction: discord.Interaction) -> Follows:
+    return host_of(interaction).follows

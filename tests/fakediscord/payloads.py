@@ -197,6 +197,9 @@ def error_body(code: int, message: str, errors: JSON | None = None) -> JSON:
     return body
 
 
+# docs: topics/opcodes-and-status-codes, JSON Error Codes. Discord answers both with 403.
+CANNOT_MESSAGE_USER = error_body(50007, "Cannot send messages to this user")
+OPENING_DMS_TOO_FAST = error_body(40003, "You are opening direct messages too fast.")
 UNAUTHORIZED = error_body(0, "401: Unauthorized")
 NOT_FOUND = error_body(0, "404: Not Found")
 METHOD_NOT_ALLOWED = error_body(0, "405: Method Not Allowed")

@@ -454,6 +454,14 @@ class RestApi:
         if have & perms != perms:
             raise _HttpError(403, P.MISSING_PERMISSIONS)
 
+    def _require_dm_delivery(self, channel: Any) -> None:
+        """Raise 403 (50007) for a DM to a user who closed DMs or shares no server with the
+        bot; Discord refuses the message, not the opening of the channel."""
+        if channel.type != 1 or not channel.recipients:
+            return
+        if not self.fake.accepts_dms(int(channel.recipients[0]["id"])):
+            raise _HttpError(403, P.CANNOT_MESSAGE_USER)
+
     def _stored_message(self, channel_id: int, message_id: str) -> JSON:
         try:
             mid = int(message_id)
@@ -884,6 +892,7 @@ class RestApi:
         cid = ctx.int_param("channel_id")
         ch = self._channel(cid)
         data = ctx.json or {}
+        self._require_dm_delivery(ch)
         if ch.type in P.THREAD_ONLY_TYPES:
             # docs: topics/threads, Forums: only threads (posts) hold messages.
             raise _HttpError(400, P.NON_TEXT_CHANNEL)

@@ -200,6 +200,9 @@ class FakeDiscord:
         """Modals the bot opened, by custom_id: (interaction, modal data)."""
         self.nonce_dedupes = 0
         """How many channel posts were answered with an earlier message of the same nonce."""
+        self.closed_dms: set[int] = set()
+        """Users who do not take DMs from the bot (:meth:`close_dms`): a message to their DM
+        channel answers 403 with code 50007, as one to a user sharing no server does."""
         self.allowed_mentions_log: list[JSON] = []
         """One ``{"message_id", "channel_id", "source", "allowed_mentions"}`` per message
         created or edited."""
@@ -566,6 +569,31 @@ class FakeDiscord:
             self._dm_channels[user_id] = ch
             self._channels[ch.id] = ch
         return self._dm_channels[user_id]
+
+    def close_dms(self, user_id: int, closed: bool = True) -> None:
+        """The user turns DMs from server members off (or on again, ``closed=False``)."""
+        if closed:
+            self.closed_dms.add(user_id)
+        else:
+            self.closed_dms.discard(user_id)
+
+    def accepts_dms(self, user_id: int) -> bool:
+        """Whether Discord would deliver the bot's DM to ``user_id``: the user shares a server
+        with the bot and has not closed DMs (docs: JSON error codes, 50007 "Cannot send
+        messages to this user")."""
+        if user_id in self.closed_dms:
+            return False
+        return any(
+            user_id in g.members and self.bot_user_id in g.members for g in self.guilds.values()
+        )
+
+    def refuse_dm_opens(self, count: int = 1) -> Fault:
+        """The next ``count`` DM channel opens (``POST /users/@me/channels``) answer 403 with
+        code 40003 "You are opening direct messages too fast", as Discord does when a bot
+        opens DMs faster than it allows (a limit Discord does not publish)."""
+        return self.inject_error(
+            "POST", r"^/users/@me/channels$", 403, count=count, body=P.OPENING_DMS_TOO_FAST
+        )
 
     # ------------------------------------------------------------------
     # threads started from a message

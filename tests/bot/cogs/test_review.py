@@ -90,7 +90,7 @@ async def test_a_marked_answer_is_taught_in_one_click_and_answers_the_next_ask_h
             card = first.response["data"]
             assert answered_slug(bot, a.id, card) == WRONG
             labels = [c.get("label") for c in components(card) if c.get("type") == 2]
-            assert labels == ["Helpful", "Not what I asked", "Outdated"]
+            assert labels == ["Helpful", "Not what I asked", "Outdated", "Follow"]
             await logged(bot)
         # After a restart the card's buttons still work: they carry the server and the ask.
         async with running_bot(fake, db) as bot:

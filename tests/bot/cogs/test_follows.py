@@ -1,0 +1,294 @@
+"""End to end: following a topic through the real discord.py client and the fake Discord.
+
+A member follows from an answer card; a moderator's edit sends each follower one DM (what
+changed, the new text, an Unfollow button), exactly once across a restart and a send cut off
+by a crash; Unfollow works from the DM and from /follows; closed DMs unfollow after three
+refusals; "opening DMs too fast" waits and then sends; other servers' edits reach no one here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bot.follows import LEASE, MAX_FOLLOWS, TOO_FAST_FIRST
+from tests.bot.cogs.test_kb import EPHEMERAL, components, open_form, submit
+from tests.clock import Clock
+from tests.discord_support import FIXED_NOW, modal_values, running_bot
+from tests.fakediscord import FakeDiscord
+
+TOPIC = "berlin-talks"
+QUESTION = "what are the berlin talks"
+ALICE, BOB, CAROL = 9001, 9002, 9003
+
+
+def button(message: dict[str, Any], label: str) -> dict[str, Any]:
+    return next(c for c in components(message) if c.get("label") == label)
+
+
+async def follow(fake: FakeDiscord, guild_id: int, user_id: int, question: str = QUESTION) -> str:
+    """Ask, then click Follow on the card as `user_id`; the ephemeral reply's text."""
+    asked = await fake.send_slash(
+        guild_id, name="ask", options={"question": question}, user_id=user_id
+    )
+    card = (await asked.wait_response())["data"]
+    assert [c["label"] for c in components(card) if c.get("type") == 2] == [
+        "Helpful",
+        "Not what I asked",
+        "Outdated",
+        "Follow",
+    ]
+    clicked = await fake.click_component(
+        asked, button(card, "Follow")["custom_id"], user_id=user_id
+    )
+    reply = (await clicked.wait_response())["data"]
+    assert int(reply["flags"]) & EPHEMERAL
+    return str(reply["content"])
+
+
+async def moderator_edit(fake: FakeDiscord, guild_id: int, body: str, topic: str = TOPIC) -> None:
+    opened, modal = await open_form(fake, guild_id, "edit", topic=topic)
+    saved = await submit(fake, opened, modal, {**modal_values(modal), "body": body})
+    assert "Saved" in saved["content"] or "revision" in saved["content"], saved
+
+
+def dms(fake: FakeDiscord, user_id: int) -> list[dict[str, Any]]:
+    return fake.channel_messages(fake.dm_channel(user_id).id)
+
+
+async def settled(bot: Any) -> Any:
+    """One whole pass of the notifier. Passes take turns, so once it returns every DM due is
+    settled, whichever pass (this one, or the bot's own every half second) settled it: tests
+    check what members got and what the send record holds, not which pass did it."""
+    return await bot.notifier.tick()
+
+
+def refusals(fake: FakeDiscord) -> list[int]:
+    return [r.status for r in fake.requests_matching("POST", r"^/channels/\d+/messages$")]
+
+
+async def test_an_edit_sends_each_follower_one_dm_exactly_once_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="Newsroom")
+        for user in (ALICE, BOB, CAROL):
+            guild.add_member(user)
+        async with running_bot(fake, db) as bot:
+            assert "You now follow" in await follow(fake, guild.id, ALICE)
+            assert "already follow" in await follow(fake, guild.id, ALICE)
+            assert "You now follow" in await follow(fake, guild.id, BOB)
+            await moderator_edit(
+                fake,
+                guild.id,
+                "The Berlin talks are a new round of meetings. Leaders met on Monday.",
+            )
+            for user in (ALICE, BOB):
+                await fake.wait_for_messages(fake.dm_channel(user).id, 1, timeout=10)
+            await settled(bot)
+        dm = dms(fake, ALICE)[0]
+        assert "changed in **Newsroom**" in dm["content"]
+        summary, text = dm["embeds"]
+        assert summary["title"] == "What changed"
+        assert "+ Leaders met on Monday." in summary["description"]
+        assert "**Removed**" in summary["description"]
+        assert text["description"].startswith("The Berlin talks are a new round of meetings.")
+        assert dm["allowed_mentions"] == {"parse": []}
+        assert button(dm, "Unfollow")["custom_id"] == f"bb:unfollow:{guild.id}:{TOPIC}:dm"
+        assert dms(fake, CAROL) == []  # not a follower
+        # A restart finds nothing new to send: the send record, not only the nonce.
+        async with running_bot(fake, db) as bot:
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": 2}
+        assert [len(dms(fake, u)) for u in (ALICE, BOB, CAROL)] == [1, 1, 0]
+
+
+async def test_a_send_cut_off_by_a_crash_is_found_in_the_dm_channel_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(FIXED_NOW)
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="Newsroom")
+        for user in (ALICE, BOB):
+            guild.add_member(user)
+        async with running_bot(fake, db, clock=clock) as bot:
+            await follow(fake, guild.id, ALICE)
+            await follow(fake, guild.id, BOB)
+            await moderator_edit(fake, guild.id, "A new account of the talks.")
+            await fake.wait_for_messages(fake.dm_channel(ALICE).id, 1, timeout=10)
+            await fake.wait_for_messages(fake.dm_channel(BOB).id, 1, timeout=10)
+            await settled(bot)
+            # As if the process died after Alice's DM went out but before it was recorded, and
+            # after Bob's send was claimed but before it went out.
+            async with bot.service.db.transaction() as conn:
+                await conn.execute("UPDATE follow_sends SET state = 'sending'")
+            fake.channel_messages(fake.dm_channel(BOB).id)[0]["_deleted"] = True
+        clock.advance(seconds=LEASE.total_seconds() + 1)
+        async with running_bot(fake, db, clock=clock) as bot:
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": 2}
+        assert len(dms(fake, ALICE)) == 1  # found in her DM channel, not sent again
+        assert len(dms(fake, BOB)) == 1  # never arrived: sent once
+
+
+async def test_unfollow_from_the_dm_and_from_follows_stops_the_dms(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="Newsroom")
+        for user in (ALICE, BOB):
+            guild.add_member(user)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            await follow(fake, guild.id, ALICE)
+            await follow(fake, guild.id, BOB)
+            await follow(fake, guild.id, BOB, "who guarantees ukraine's security")
+            await moderator_edit(fake, guild.id, "First change.")
+            await fake.wait_for_messages(fake.dm_channel(ALICE).id, 1, timeout=10)
+            # Alice unfollows from her DM (no server in the interaction).
+            dm = dms(fake, ALICE)[0]
+            clicked = await fake.click_component(
+                dm, button(dm, "Unfollow")["custom_id"], user_id=ALICE
+            )
+            reply = (await clicked.wait_response())["data"]
+            assert "no longer follow" in reply["content"]
+            # Bob unfollows from /follows, which lists both of his topics.
+            listed = await fake.send_slash(guild.id, name="follows", user_id=BOB)
+            page = (await listed.wait_response())["data"]
+            assert int(page["flags"]) & EPHEMERAL
+            assert "What are the Berlin talks?" in page["embeds"][0]["description"]
+            labels = [c["label"] for c in components(page)]
+            assert len(labels) == 2 and all(label.startswith("Unfollow: ") for label in labels)
+            target = next(c for c in components(page) if "Berlin" in c["label"])
+            clicked = await fake.click_component(listed, target["custom_id"], user_id=BOB)
+            redrawn = (await clicked.wait_response())["data"]
+            assert "Berlin" not in redrawn["embeds"][0]["description"]
+            assert len(components(redrawn)) == 1
+            await settled(bot)
+            await moderator_edit(fake, guild.id, "Second change.")
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": 2}
+        assert len(dms(fake, ALICE)) == 1
+        assert len(dms(fake, BOB)) == 1
+
+
+async def test_closed_dms_unfollow_after_three_refusals(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="Newsroom")
+        guild.add_member(ALICE)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            await follow(fake, guild.id, ALICE)
+            fake.close_dms(ALICE)
+            store = bot.follows.store
+            for i in range(3):
+                assert await store.of_member(guild.id, ALICE) == [TOPIC]
+                await moderator_edit(fake, guild.id, f"Change number {i}.")
+                await settled(bot)
+                assert refusals(fake) == [403] * (i + 1)
+            assert await store.of_member(guild.id, ALICE) == []
+            fake.close_dms(ALICE, closed=False)
+            await moderator_edit(fake, guild.id, "A fourth change nobody follows.")
+            await settled(bot)
+            assert await store.states() == {"failed": 3}
+        assert refusals(fake) == [403, 403, 403]
+        assert dms(fake, ALICE) == []
+
+
+async def test_opening_dms_too_fast_waits_then_sends_each_once(tmp_path: Path) -> None:
+    clock = Clock(FIXED_NOW)
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="Newsroom")
+        for user in (ALICE, BOB):
+            guild.add_member(user)
+        async with running_bot(fake, tmp_path / "db.sqlite3", clock=clock) as bot:
+            await follow(fake, guild.id, ALICE)
+            await follow(fake, guild.id, BOB)
+            fake.refuse_dm_opens(1)
+            await moderator_edit(fake, guild.id, "A change while DMs are refused.")
+            await settled(bot)
+            # The refusal pauses every send that has not begun (the other one was in flight).
+            assert bot.notifier.paused_until == FIXED_NOW + TOO_FAST_FIRST
+            assert await bot.follows.store.states() == {"pending": 1, "sent": 1}
+            clock.advance(seconds=TOO_FAST_FIRST.total_seconds() - 1)
+            await settled(bot)
+            assert await bot.follows.store.states() == {"pending": 1, "sent": 1}
+            clock.advance(seconds=2)
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": 2}
+        opened = fake.requests_matching("POST", r"^/users/@me/channels$")
+        assert [r.status for r in opened][:1] == [403]
+        assert [len(dms(fake, u)) for u in (ALICE, BOB)] == [1, 1]
+
+
+async def test_other_servers_edits_reach_no_one_here_and_curated_updates_reach_the_rest(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord() as fake:
+        here = fake.add_guild(name="Here")
+        elsewhere = fake.add_guild(name="Elsewhere")
+        overrides = fake.add_guild(name="Overrides")
+        for g in (here, elsewhere, overrides):
+            g.add_member(ALICE)
+        here.add_member(BOB)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            await follow(fake, here.id, BOB)
+            await follow(fake, overrides.id, ALICE)
+            await moderator_edit(fake, elsewhere.id, "Elsewhere's own text.")
+            await moderator_edit(fake, overrides.id, "Overrides' own text.")
+            await settled(bot)
+            assert dms(fake, BOB) == []  # another server's edit
+            assert len(dms(fake, ALICE)) == 1  # her server's own edit
+            # A curated update reaches Bob (his server shows the curated text), not Alice
+            # (her server keeps its own copy), nor anyone in Elsewhere.
+            pack = [s.content for s in await bot.service.sections.in_scope(None)]
+            await bot.service.sections.import_curated(
+                [replace(c, body="The curated update.") if c.slug == TOPIC else c for c in pack]
+            )
+            await settled(bot)
+        assert len(dms(fake, BOB)) == 1
+        assert "The curated update." in dms(fake, BOB)[0]["embeds"][1]["description"]
+        assert len(dms(fake, ALICE)) == 1
+
+
+async def test_a_member_may_follow_so_many_topics_and_is_told_so(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="Newsroom")
+        guild.add_member(ALICE)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            store = bot.follows.store
+            for n in range(MAX_FOLLOWS):  # topics this server no longer shows, say
+                assert await store.add(guild.id, ALICE, f"gone-{n}", cap=MAX_FOLLOWS) == "added"
+            text = await follow(fake, guild.id, ALICE)
+            assert f"already follow {MAX_FOLLOWS} topics" in text and "/follows" in text
+            assert TOPIC not in await store.of_member(guild.id, ALICE)
+            listed = await fake.send_slash(guild.id, name="follows", user_id=ALICE)
+            page = (await listed.wait_response())["data"]
+            assert len(components(page)) == MAX_FOLLOWS  # 5 rows of 5: Discord's most
+            assert "(no longer shown here)" in page["embeds"][0]["description"]
+
+
+async def test_follow_and_unfollow_buttons_from_another_server_are_refused(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord() as fake:
+        a, b = fake.add_guild(name="A"), fake.add_guild(name="B")
+        for g in (a, b):
+            g.add_member(ALICE)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            in_a = await fake.send_slash(a.id, name="ask", options={"question": QUESTION})
+            follow_a = button((await in_a.wait_response())["data"], "Follow")["custom_id"]
+            in_b = await fake.send_slash(b.id, name="ask", options={"question": QUESTION})
+            await in_b.wait_response()
+            stored = fake.messages[in_b.original_message_id]
+            row = next(r for r in stored["components"] if len(r["components"]) == 4)
+            row["components"][3]["custom_id"] = follow_a
+            crafted = await fake.click_component(in_b, follow_a, user_id=ALICE)
+            assert "another server" in (await crafted.wait_response())["data"]["content"]
+            await bot.follows.store.add(a.id, ALICE, TOPIC, cap=MAX_FOLLOWS)
+            row["components"][3]["custom_id"] = f"bb:unfollow:{a.id}:{TOPIC}:list"
+            crafted = await fake.click_component(
+                in_b, f"bb:unfollow:{a.id}:{TOPIC}:list", user_id=ALICE
+            )
+            assert "another server" in (await crafted.wait_response())["data"]["content"]
+            assert await bot.follows.store.of_member(a.id, ALICE) == [TOPIC]
+            assert await bot.follows.store.of_member(b.id, ALICE) == []
