@@ -323,7 +323,8 @@ class Notifier:
                 log.exception("could not settle the follower DM %s", owed.send_id)
 
     async def _one(self, owed: Owed, report: DeliveryReport) -> None:
-        recovering = owed.state == "sending"
+        # A claim cut off, or an attempt that failed uncertainly, may have reached the member.
+        recovering = owed.state == "sending" or owed.attempts > 0
         claim = await self.store.claim(owed)
         if claim == "taken":
             return
