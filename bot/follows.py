@@ -15,7 +15,7 @@ import asyncio
 import difflib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -50,6 +50,10 @@ RETRY_FIRST = timedelta(seconds=30)
 MAX_ATTEMPTS = 5
 # A claim not settled after this long was cut off (a crash): it is looked up, then settled.
 LEASE = timedelta(minutes=2)
+# Settled send records are kept this long (the feed never owes their revisions again), and
+# looked through for ones to forget this often.
+KEEP_SENDS = timedelta(days=30)
+PRUNE_EVERY = timedelta(hours=1)
 
 # What a DM says of the change: this many added and removed sentences at most, each this long.
 SUMMARY_SENTENCES = 3
@@ -274,10 +278,25 @@ class Notifier:
             await self._deliver(report)
             return report
 
-    async def run(self, stop: asyncio.Event, interval: float = POLL_SECONDS) -> None:
-        """Tick until `stop` is set; one failed pass is logged and the next one tries again."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        interval: float = POLL_SECONDS,
+        *,
+        ready: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Once `ready` returns (the bot connected, so servers have names), tick until `stop`
+        is set; a failed pass is logged and the next one tries again. Settled send records
+        older than KEEP_SENDS are forgotten every PRUNE_EVERY."""
+        if ready is not None:
+            await ready()
+        pruned: datetime | None = None
         while not stop.is_set():
             try:
+                now = self.clock()
+                if pruned is None or now - pruned >= PRUNE_EVERY:
+                    await self.store.prune(_iso(now - KEEP_SENDS))
+                    pruned = now
                 report = await self.tick()
                 if report.sent or report.closed or report.too_fast:
                     log.info(

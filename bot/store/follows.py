@@ -336,6 +336,17 @@ class FollowStore:
             )
             return result.rowcount > 0
 
+    async def prune(self, before: str) -> int:
+        """Forget settled sends last touched before `before`: the feed's cursor is long past
+        their revisions, so nothing can owe them again."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM follow_sends WHERE state IN ('sent', 'failed', 'dropped') "
+                "AND updated_at < ?",
+                (before,),
+            )
+            return cursor.rowcount
+
     async def states(self) -> dict[str, int]:
         """How many send rows are in each state (tests, the benchmark)."""
         async with self.db.conn.execute(
