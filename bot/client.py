@@ -276,7 +276,7 @@ class Briefbot(commands.Bot):
             )
         if self.notify_seconds is not None and self._notifier_task is None:
             self._notifier_task = asyncio.create_task(
-                self.notifier.run(self._stop, self.notify_seconds),
+                self.notifier.run(self._stop, self.notify_seconds, ready=self.wait_until_ready),
                 name="briefbot-follow-notifier",
             )
         # Old questions and removed servers' data: pruned once connected, then every hour.
