@@ -26,6 +26,7 @@ from bot.search import Hit, Query, build_query
 from bot.sections import Section
 from bot.service import BriefingService
 from bot.store.autoanswer import AutoanswerStore, ChannelKind, HelpChannel
+from bot.store.moderation import ModerationStore
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,11 @@ class IntentMissing(BriefbotError):
 
     def __init__(self) -> None:
         super().__init__(INTENT_NEEDED)
+
+
+def kind_of(*, forum: bool) -> ChannelKind:
+    """A forum (or media) channel is read by its posts, any other by its messages."""
+    return "forum" if forum else "text"
 
 
 def _listed(names: list[str]) -> str:
@@ -239,3 +245,25 @@ class Autoanswer:
             return None
         self._replies.add(channel)
         return answer.section
+
+    async def check_remover(
+        self,
+        guild_id: int,
+        asker_id: int,
+        user_id: int,
+        *,
+        manage_messages: bool,
+        manage_guild: bool,
+        role_ids: Iterable[int],
+    ) -> None:
+        """Who may remove a reply with **Not helpful**: the member it answered, or a moderator
+        (Manage Messages in the channel, Manage Server, or the server's moderator role)."""
+        if user_id == asker_id or manage_messages or manage_guild:
+            return
+        role = (await ModerationStore(self.service.db).settings(scope_of(guild_id))).mod_role_id
+        if role is not None and role in set(role_ids):
+            return
+        raise NotAllowed(
+            "Only the member this reply answered, or a moderator, can remove it. "
+            "Nothing was changed."
+        )

@@ -43,6 +43,7 @@ SETTINGS: dict[str, str] = {
     "BRIEFBOT_EDIT_RATE": "30/10m",
     "BRIEFBOT_MAX_GUILD_TOPICS": "500",
     "BRIEFBOT_ASK_RETENTION_DAYS": "90",
+    "BRIEFBOT_MESSAGE_CONTENT": "false",
 }
 
 
@@ -148,6 +149,17 @@ def _shards(env: Mapping[str, str]) -> dict[str, Any]:
     return {"shard_count": count, "shard_ids": tuple(sorted(ids))}
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """true or false (also yes/no, on/off, 1/0); empty is false."""
+    raw = env.get(name, "").strip()
+    value = raw.lower()
+    if value in ("", "false", "no", "off", "0"):
+        return False
+    if value in ("true", "yes", "on", "1"):
+        return True
+    raise ConfigError(f"{name} must be true or false, not {raw[:20]!r}.")
+
+
 def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -192,6 +204,8 @@ class Settings:
     edit_rate: tuple[int, float] = DEFAULT_EDIT_RATE
     max_guild_topics: int = DEFAULT_MAX_GUILD_TOPICS
     ask_retention_days: int = DEFAULT_ASK_RETENTION_DAYS
+    # Help channels: the guild messages intent plus the privileged Message Content intent.
+    message_content: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -212,5 +226,6 @@ class Settings:
             ask_retention_days=_whole(
                 env, "BRIEFBOT_ASK_RETENTION_DAYS", DEFAULT_ASK_RETENTION_DAYS, 1, 36_500
             ),
+            message_content=_flag(env, "BRIEFBOT_MESSAGE_CONTENT"),
             **_shards(env),
         )

@@ -8,8 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.autoanswer import MissingPermissions, kind_of
 from bot.learning import REVIEW_DAYS
 from bot.scope import scope_of
+from bot.ui.autoanswer import disabled_text, enabled_text, granted
 from bot.ui.checks import require_editor, require_manage_guild
 from bot.ui.choices import topic_autocomplete
 from bot.ui.drafts import drafts_page
@@ -181,6 +183,41 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
         await interaction.response.send_message(
             f"Changes will be announced in {channel.mention}.", ephemeral=True
         )
+
+    @app_commands.command(name="autoanswer", description="Reply to questions in a help channel")
+    @app_commands.describe(
+        channel="A text or forum channel where members ask",
+        enabled="false stops replying there (default true)",
+    )
+    async def autoanswer(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | discord.ForumChannel,
+        enabled: bool = True,
+    ) -> None:
+        require_manage_guild(interaction, "where Briefbot replies to members' messages")
+        guild = scope_of(interaction.guild_id)
+        if not enabled:
+            was_on = await self.bot.autoanswer.disable(guild, channel.id)
+            await interaction.response.send_message(
+                disabled_text(channel.mention, was_on), ephemeral=True
+            )
+            return
+        # The cached channel and member: what the option carries is a partial view of them.
+        server = interaction.guild
+        target = server.get_channel(channel.id) if server else None
+        if server is None or not isinstance(target, discord.TextChannel | discord.ForumChannel):
+            raise MissingPermissions(channel.mention, ["View Channel"])
+        kind = kind_of(forum=isinstance(target, discord.ForumChannel))
+        await self.bot.autoanswer.enable(
+            guild,
+            target.id,
+            kind,
+            interaction.user.id,
+            channel_name=target.mention,
+            granted=granted(target.permissions_for(server.me)),
+        )
+        await interaction.response.send_message(enabled_text(channel.mention, kind), ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

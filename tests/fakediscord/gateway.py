@@ -33,6 +33,16 @@ INTENT_GUILD_MEMBERS = 1 << 1
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
 INTENT_MESSAGE_CONTENT = 1 << 15
+INTENT_GUILD_PRESENCES = 1 << 8
+
+#: Privileged intents and the application flags (either, the full or the "limited" one for
+#: apps in under 100 servers) that enable each in the Developer Portal (docs: events/gateway,
+#: Privileged Intents; resources/application, Application Flags). Asked for without: 4014.
+PRIVILEGED_INTENT_FLAGS = {
+    INTENT_GUILD_PRESENCES: (1 << 12) | (1 << 13),
+    INTENT_GUILD_MEMBERS: (1 << 14) | (1 << 15),
+    INTENT_MESSAGE_CONTENT: (1 << 18) | (1 << 19),
+}
 
 #: Close codes after which Discord does not allow RESUME.
 NON_RESUMABLE_CLOSE_CODES = {4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014}
@@ -286,6 +296,13 @@ class Gateway:
                 return
         if data.get("intents") is None:
             await conn.close(4013, "Invalid intent(s).")
+            return
+        asked = int(data["intents"])
+        if any(
+            asked & intent and not fake.application_flags & flags
+            for intent, flags in PRIVILEGED_INTENT_FLAGS.items()
+        ):
+            await conn.close(4014, "Disallowed intent(s).")
             return
         session = GatewaySession(secrets.token_hex(16), token, data)
         self.sessions[session.session_id] = session
