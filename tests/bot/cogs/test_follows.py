@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.follows import LEASE, MAX_FOLLOWS, TOO_FAST_FIRST
+from bot.sections import Source
 from tests.bot.cogs.test_kb import EPHEMERAL, components, open_form, submit
 from tests.clock import Clock
 from tests.discord_support import FIXED_NOW, modal_values, running_bot
@@ -292,3 +293,45 @@ async def test_follow_and_unfollow_buttons_from_another_server_are_refused(
             assert "another server" in (await crafted.wait_response())["data"]["content"]
             assert await bot.follows.store.of_member(a.id, ALICE) == [TOPIC]
             assert await bot.follows.store.of_member(b.id, ALICE) == []
+
+
+async def test_the_longest_change_fits_one_dm_within_discords_limits(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="N" * 100)
+        guild.add_member(ALICE)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            await follow(fake, guild.id, ALICE)
+            seen = await bot.service.sections.get(None, TOPIC)
+            assert seen is not None
+            sentences = [
+                f"Sentence {i} of @everyone news with *stars* and _marks_ " + "word " * 60 + "end."
+                for i in range(14)
+            ]
+            longest = replace(
+                seen.content,
+                title="T" * 200,
+                body=" ".join(sentences)[:4000],
+                sources=tuple(
+                    Source(f"Source {i} " + "s" * 180, f"https://example.org/{i}/" + "p" * 250)
+                    for i in range(10)
+                ),
+            )
+            # The text before is as long, every sentence different: the summary is full too.
+            before = replace(longest, body=longest.body.replace("Sentence", "Phrase"))
+            first = await bot.service.sections.save_for_guild(
+                guild.id, before, opened=seen.version, author="mod", author_id=1
+            )
+            await bot.service.sections.save_for_guild(
+                guild.id, longest, opened=first.version, author="mod", author_id=1
+            )
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": 2}
+        dm = dms(fake, ALICE)[-1]  # the fake refuses (and fails the test on) any payload over
+        summary, text = dm["embeds"]
+        parts = [e.get(k) or "" for e in dm["embeds"] for k in ("title", "description")]
+        parts += [e.get("footer", {}).get("text", "") for e in dm["embeds"]]
+        assert sum(len(p) for p in parts) <= 6000
+        assert "… and" in summary["description"]  # the summary says what it left out
+        # The summary is bounded so that even this text arrives whole: 4,000 characters.
+        assert text["description"] == longest.body
+        assert dm["allowed_mentions"] == {"parse": []}
