@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import discord
+import pytest
 
 from bot.autoanswer import MAX_CHANNELS
 from tests.bot.cogs.test_kb import MEMBER, components, kb
@@ -221,6 +222,10 @@ async def test_the_setting_checks_briefbots_permissions_and_names_what_is_missin
             data = await autoanswer(fake, guild.id, forum.id)
             assert "I need **Send Messages in Threads** there" in data["content"]
             assert await bot.autoanswer.channels(guild.id) == []
+            # Discord offers only text and forum channels for the option (the fake too).
+            voice = guild.add_channel("voice", type=2)
+            with pytest.raises(LookupError, match="not in"):
+                await kb(fake, guild.id, "autoanswer", channel=voice.id)
             # Without Manage Server nothing changes either.
             ix = await kb(fake, guild.id, "autoanswer", perms=MEMBER, channel=help_channel)
             assert "Manage Server" in (await ix.wait_response())["data"]["content"]
