@@ -11,7 +11,14 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import fanout_bench, gaps_bench, interactions_bench, learning_bench, search_bench
+from bench import (
+    fanout_bench,
+    follow_bench,
+    gaps_bench,
+    interactions_bench,
+    learning_bench,
+    search_bench,
+)
 from bench.core import DEFAULT_SEED, Benchmark, Options, header
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -20,6 +27,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "fanout": fanout_bench.run,
     "gaps": gaps_bench.run,
     "learning": learning_bench.run,
+    "follow": follow_bench.run,
 }
 
 
