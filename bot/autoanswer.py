@@ -162,6 +162,20 @@ class Autoanswer:
             found.setdefault(channel.guild_id, {})[channel.channel_id] = channel.kind
         self._channels = found
 
+    async def reload_guild(self, guild_id: int) -> None:
+        """Read one server's channels again (Briefbot added back: its data may have been purged
+        meanwhile, by the retention or by `db purge-guild` in another process)."""
+        guild = scope_of(guild_id)
+        found = {c.channel_id: c.kind for c in await self.store.channels(guild)}
+        if found:
+            self._channels[guild] = found
+        else:
+            self._channels.pop(guild, None)
+
+    def forget(self, guild_id: int) -> None:
+        """Briefbot left the server: read nothing of it until it is back (`reload_guild`)."""
+        self._channels.pop(scope_of(guild_id), None)
+
     async def channels(self, guild_id: int) -> list[int]:
         """The help channels of a server, in the order they were turned on (for /briefing show)."""
         return [c.channel_id for c in await self.store.channels(scope_of(guild_id))]

@@ -50,6 +50,14 @@ class AutoanswerCog(commands.Cog):
         await self.bot.autoanswer.load()
 
     @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.bot.autoanswer.reload_guild(guild.id)
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        self.bot.autoanswer.forget(guild.id)
+
+    @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         found = incoming(message)
         if found is None or self.bot.closing or not self.bot.autoanswer.watched(found):

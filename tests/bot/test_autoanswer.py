@@ -26,6 +26,7 @@ from bot.errors import LimitReached, NotAllowed
 from bot.search import Hit
 from bot.service import BriefingService
 from bot.store.autoanswer import CLAIM_LIFETIME
+from bot.store.guilds import GuildData
 from tests.clock import Clock
 from tests.discord_support import FIXED_NOW
 
@@ -242,3 +243,24 @@ async def test_who_may_remove_a_reply(helper: Autoanswer) -> None:
         await helper.check_remover(
             B, 42, 43, manage_messages=False, manage_guild=False, role_ids=(77,)
         )
+
+
+async def test_a_purged_server_loses_its_help_channels_and_claims_only(
+    helper: Autoanswer,
+) -> None:
+    await helper.enable(B, HELP, "text", 7, channel_name="#help", granted=ALL)
+    assert await helper.reply_for(message()) is not None
+    assert await helper.reply_for(message(guild=B)) is not None
+    helper.forget(A)  # removed from A
+    assert not helper.watched(message(message_id=600))
+    await GuildData(helper.service.db).purge(A)
+    await helper.reload_guild(A)  # added back after the purge: nothing of A is left
+    assert not helper.watched(message(message_id=600))
+    assert await helper.channels(A) == []
+    assert await helper.channels(B) == [HELP]
+    async with helper.service.db.conn.execute(
+        "SELECT guild_id FROM autoanswer_replies ORDER BY guild_id"
+    ) as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == [B]
+    await helper.reload_guild(B)  # added back before any purge: B keeps its channel
+    assert helper.watched(message(guild=B, message_id=601))
