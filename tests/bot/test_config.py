@@ -215,3 +215,18 @@ def test_server_limits_and_ask_retention_default_and_are_read() -> None:
 def test_bad_limits_are_refused_naming_the_setting(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "reading"),
+    [("", False), ("false", False), ("No", False), ("0", False), ("true", True), (" TRUE ", True)],
+)
+def test_message_content_is_a_yes_or_no(value: str, reading: bool) -> None:
+    settings = Settings.from_env({"BRIEFBOT_MESSAGE_CONTENT": value})
+    assert settings.message_content is reading
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "enabled"])
+def test_a_bad_message_content_value_is_refused_naming_the_setting(value: str) -> None:
+    with pytest.raises(ConfigError, match="BRIEFBOT_MESSAGE_CONTENT must be true or false"):
+        Settings.from_env({"BRIEFBOT_MESSAGE_CONTENT": value})

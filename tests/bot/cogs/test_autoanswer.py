@@ -166,7 +166,7 @@ async def test_a_question_in_a_help_channel_gets_one_reply_and_chatter_none(
             assert await asks_logged(bot) == 0
 
 
-async def test_bots_and_itself_are_never_answered(tmp_path: Path) -> None:
+async def test_bots_webhooks_and_itself_are_never_answered(tmp_path: Path) -> None:
     async with reading_fake() as fake:
         guild = fake.add_guild(channels=("general", "help"))
         help_channel = channel_named(guild, "help")
@@ -175,6 +175,16 @@ async def test_bots_and_itself_are_never_answered(tmp_path: Path) -> None:
             await autoanswer(fake, guild.id, help_channel)
             fake.post_user_message(help_channel, QUESTION, user_id=int(other_bot["id"]))
             fake.post_user_message(help_channel, QUESTION, user_id=fake.bot_user_id)
+            # A webhook's message (an integration posting news) is no member's question.
+            posted = fake.post_user_message(guild.text_channel_id, QUESTION)
+            webhook = dict(
+                fake._wire_message(fake.messages[int(posted["id"])]),
+                id=str(fake.new_id()),
+                channel_id=str(help_channel),
+                guild_id=str(guild.id),
+                webhook_id=str(fake.new_id()),
+            )
+            fake.dispatch_event("MESSAGE_CREATE", webhook, guild_id=guild.id)
             await barrier(fake, guild.id)
             assert answers(fake, help_channel) == []
 
