@@ -289,7 +289,14 @@ class Notifier:
         is set; a failed pass is logged and the next one tries again. Settled send records
         older than KEEP_SENDS are forgotten every PRUNE_EVERY."""
         if ready is not None:
-            await ready()
+            waiting = asyncio.ensure_future(ready())
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                # A bot closed before it ever connected stops here instead of waiting forever.
+                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+                stopping.cancel()
         pruned: datetime | None = None
         while not stop.is_set():
             try:

@@ -289,3 +289,16 @@ async def test_settled_sends_are_forgotten_after_a_month_and_not_owed_again(
     assert await follows.store.states() == {}
     assert (await notifier.tick()).queued == 0
     assert len(inbox.sent) == 1
+
+
+async def test_run_stops_when_told_even_if_the_bot_never_connected(
+    follows: Follows, clock: Clock
+) -> None:
+    never = asyncio.Event()
+    stop = asyncio.Event()
+    notifier = Notifier(follows.store, Inbox(), clock)
+    running = asyncio.create_task(notifier.run(stop, 0.01, ready=never.wait))
+    stop.set()
+    async with asyncio.timeout(5):
+        await running
+    assert await follows.store.states() == {}
