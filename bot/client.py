@@ -551,8 +551,9 @@ def _refusal(exc: BaseException) -> str | None:
     if isinstance(exc, discord.PrivilegedIntentsRequired):
         return (
             "Discord refused the gateway intents Briefbot asked for (close code 4014). Enable "
-            "them on the Developer Portal's Bot page (Privileged Gateway Intents), then start "
-            "again."
+            "them on the Developer Portal's Bot page (Privileged Gateway Intents: Message "
+            "Content Intent, which BRIEFBOT_MESSAGE_CONTENT=true asks for), then start again; "
+            "or set BRIEFBOT_MESSAGE_CONTENT=false to run without help channels."
         )
     if isinstance(exc, discord.ConnectionClosed):
         return (
