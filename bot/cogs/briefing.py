@@ -114,8 +114,9 @@ class BriefingCog(
         channel_id = status.schedule.channel_id if status.schedule else None
         history = reads_history(interaction.guild, channel_id)
         may_thread = opens_threads(interaction.guild, channel_id)
+        answering = await self.bot.autoanswer.channels(scope_of(interaction.guild_id))
         await interaction.response.send_message(
-            embed=status_embed(status, history, may_thread=may_thread), ephemeral=True
+            embed=status_embed(status, history, answering, may_thread=may_thread), ephemeral=True
         )
 
     @app_commands.command(name="pause", description="Pause the daily explainer")

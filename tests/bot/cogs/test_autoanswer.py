@@ -136,6 +136,9 @@ async def test_a_question_in_a_help_channel_gets_one_reply_and_chatter_none(
             data = await autoanswer(fake, guild.id, help_channel)
             assert "new messages" in data["content"] and f"<#{help_channel}>" in data["content"]
             assert await bot.autoanswer.channels(guild.id) == [help_channel]
+            shown = await fake.send_slash(guild.id, name="briefing", subcommand="show")
+            fields = (await shown.wait_response())["data"]["embeds"][0].get("fields", [])
+            assert any(f"<#{help_channel}>" in f["value"] for f in fields)
 
             fake.post_user_message(help_channel, CHATTER, user_id=member.id)
             fake.post_user_message(random, QUESTION, user_id=member.id)  # not a help channel
