@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.core import Clock, Options, check, counting_logs, table
-from bot.follows import POOL
+from bot.follows import LEASE, POOL
 from bot.scope import CURATED
 from tests.discord_support import running_bot
 from tests.fakediscord import FakeDiscord
@@ -33,6 +33,8 @@ RETRY_AFTER_S = 0.1
 TOPIC = "berlin-talks"
 DISCORD_GLOBAL_RATE = 50  # requests per second per bot, Discord's global limit
 RUN_TIMEOUT_S = 300.0
+# Passes before a run gives up (each moves the bot's clock to what the DMs left wait for).
+MAX_PASSES = 20
 DM_OPEN = "POST /users/@me/channels"
 DM_POST = "POST /channels/{channel_id}/messages"
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -47,7 +49,7 @@ class FollowRun:
     got_429: int
     got_40003: int
     waited_out: int
-    backoff_s: float  # on the bot's clock: the pauses 40003 asked for
+    backoff_s: float  # on the bot's clock: the pauses 40003 (and retries) asked for
     passes: int
     to_last_dm_s: float
     sent: int
@@ -91,23 +93,27 @@ async def _follow_once(
                     )
                     backoff = 0.0
                     passes = 0
-                    sent = 0
-                    while True:
-                        report = await asyncio.wait_for(bot.notifier.tick(), RUN_TIMEOUT_S)
+                    while passes < MAX_PASSES:
+                        # The bot's own pass (every half second) may send some of them: the
+                        # send record, not this pass's report, says what went out.
+                        await asyncio.wait_for(bot.notifier.tick(), RUN_TIMEOUT_S)
                         passes += 1
-                        sent += report.sent
                         states = await store.states()
                         if not states.get("pending") and not states.get("sending"):
                             break
+                        # What is left waits for a time on the bot's clock: a pause after
+                        # 40003, a retry, or the lease of a claim cut off. Move the clock there.
                         paused = bot.notifier.paused_until
-                        if paused is not None and paused > clock.now:
-                            backoff += (paused - clock.now).total_seconds()
-                            clock.now = paused
+                        wait = paused if paused is not None and paused > clock.now else None
+                        wait = wait or clock.now + LEASE
+                        backoff += (wait - clock.now).total_seconds()
+                        clock.now = wait
                 second = await bot.notifier.tick()
+                sent = (await store.states()).get("sent", 0)
                 requests = fake.requests[before:]
         ok = [r for r in requests if r.route == DM_POST and 200 <= r.status < 300]
         last = max((r.at for r in ok), default=edit_at)
-        per_member = [len(fake.channel_messages(fake.dm_channel(m).id)) for m in members]
+        per_member = _dms_per_member(fake, members)
     return FollowRun(
         label=label,
         followers=followers,
@@ -126,6 +132,18 @@ async def _follow_once(
         second_pass_sent=second.sent,
         errors=logs.total(40),
     )
+
+
+def _dms_per_member(fake: FakeDiscord, members: Sequence[int]) -> list[int]:
+    """How many messages each member's DM channel holds (one pass over the fake's messages:
+    reading each channel apart would sort them all once per member)."""
+    channels = {fake.dm_channel(m).id: i for i, m in enumerate(members)}
+    counts = [0] * len(members)
+    for message in fake.messages.values():
+        i = channels.get(int(message["channel_id"]))
+        if i is not None and not message.get("_deleted"):
+            counts[i] += 1
+    return counts
 
 
 async def _run_follow(options: Options) -> list[FollowRun]:
