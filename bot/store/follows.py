@@ -18,6 +18,12 @@ from bot.store.database import Database
 # The newest revision id the notifier has looked at (every section write adds a revision).
 CURSOR_KEY = "follows_cursor"
 
+# Start the feed at the newest revision, unless it has started.
+_START_FEED = (
+    "INSERT INTO meta (key, value) SELECT ?, coalesce(max(id), 0) FROM revisions "
+    "WHERE true ON CONFLICT (key) DO NOTHING"
+)
+
 Added = Literal["added", "already", "full"]
 Claim = Literal["claimed", "taken", "gone"]
 
@@ -81,6 +87,9 @@ class FollowStore:
                 "VALUES (?, ?, ?, ?, (SELECT coalesce(max(id), 0) FROM revisions))",
                 (guild_id, user_id, slug, self.db.now()),
             )
+            # The feed must start no later than the first follow, or a change made before the
+            # notifier's first look would be skipped as history.
+            await conn.execute(_START_FEED, (CURSOR_KEY,))
         return "added"
 
     async def remove(self, guild_id: int, user_id: int, slug: str) -> bool:
@@ -123,11 +132,7 @@ class FollowStore:
         if value is not None:
             return int(value)
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO meta (key, value) SELECT ?, coalesce(max(id), 0) FROM revisions "
-                "WHERE true ON CONFLICT (key) DO NOTHING",
-                (CURSOR_KEY,),
-            )
+            await conn.execute(_START_FEED, (CURSOR_KEY,))
         value = await self.db.get_meta(CURSOR_KEY)
         return int(value or 0)
 
@@ -193,8 +198,9 @@ class FollowStore:
                         "INSERT OR IGNORE INTO follow_sends (guild_id, user_id, slug, "
                         "revision_id, previous_id, not_before, updated_at) "
                         "SELECT f.guild_id, f.user_id, f.slug, ?, ?, ?, ? FROM follows AS f "
-                        "WHERE f.slug = ? AND f.since < ? AND NOT EXISTS (SELECT 1 FROM "
-                        "sections AS s WHERE s.guild_id = f.guild_id AND lower(s.slug) = f.slug)",
+                        "WHERE f.slug = ? AND f.since < ? AND NOT EXISTS (SELECT 1 FROM sections "
+                        # Spelt as the unique index on (scope, slug) is, so that it is used.
+                        "AS s WHERE ifnull(s.guild_id, 0) = f.guild_id AND lower(s.slug) = f.slug)",
                         (change.revision_id, before, now, now, change.slug, change.revision_id),
                     )
                 else:

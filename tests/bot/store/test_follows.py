@@ -198,3 +198,14 @@ async def test_a_delivered_dm_forgets_earlier_refusals(
     await store.claim(second)
     await store.sent(second, 1)
     assert await store.failures(GUILD, ALICE, TOPIC) == 0
+
+
+async def test_a_change_made_before_the_notifiers_first_look_still_reaches_a_follower(
+    service: BriefingService, store: FollowStore
+) -> None:
+    await store.add(GUILD, ALICE, TOPIC, cap=25)  # the feed starts here, not at first look
+    revision = await edit(service, GUILD, "Changed before the notifier looked.")
+    start = await store.cursor()
+    assert start < revision
+    feed = await store.feed(start, 10)
+    assert await store.enqueue(feed, revision) == 1
