@@ -9,15 +9,28 @@ app that is no member there (tests/fakediscord/server.py `_interaction_payload`)
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.sections import (
+    MAX_BODY,
+    MAX_SOURCE_TITLE,
+    MAX_SOURCES,
+    MAX_TITLE,
+    MAX_URL,
+    Section,
+    SectionContent,
+    Source,
+)
 from bot.service import BriefingService
+from bot.ui.cards import section_cards
 from tests.bot.cogs.test_kb import NEW_TOPIC, open_form, submit
 from tests.discord_support import running_bot
 from tests.fakediscord import FakeDiscord
+from tests.fakediscord.limits import LIMITS
 from tests.fakediscord.payloads import Perm
 from tests.fakediscord.server import CONTEXT_PRIVATE_CHANNEL, USER_INSTALL
 
@@ -270,3 +283,19 @@ async def test_the_development_server_gets_server_only_copies_and_the_log_says_s
         assert command["contexts"] in (None, [0])
     said = [r.getMessage() for r in caplog.records if "user install" in r.getMessage()]
     assert said and "Explain this" in said[0] and "BRIEFBOT_DEV_GUILD" in said[0]
+
+
+def test_the_longest_section_fits_discords_follow_up_cap_for_user_installs() -> None:
+    """A user-installed app may send 5 follow-ups per interaction; a deferred card is all
+    follow-ups, so every section a topic may hold must fit in 5 messages (it takes 3)."""
+    url = "https://example.org/" + "a" * (MAX_URL - len("https://example.org/"))
+    content = SectionContent(
+        slug="longest",
+        title="T" * MAX_TITLE,
+        body=("word " * MAX_BODY)[:MAX_BODY],
+        updated=date(2026, 11, 1),
+        position=1,
+        sources=tuple(Source("S" * MAX_SOURCE_TITLE, url) for _ in range(MAX_SOURCES)),
+    )
+    section = Section(id=1, guild_id=None, content=content, status="active", revision=1)
+    assert len(section_cards(section)) <= LIMITS.install.user_install_followups
