@@ -21,6 +21,7 @@ from pathlib import Path
 from bench.core import Clock, Options, check, counting_logs, table
 from bot.follows import LEASE, POOL
 from bot.scope import CURATED
+from bot.store.follows import FollowStore
 from tests.discord_support import running_bot
 from tests.fakediscord import FakeDiscord
 
@@ -93,6 +94,7 @@ async def _follow_once(
                     )
                     backoff = 0.0
                     passes = 0
+                    settled_before: dict[str, int] = {}
                     while passes < MAX_PASSES:
                         # The bot's own pass (every half second) may send some of them: the
                         # send record, not this pass's report, says what went out.
@@ -103,11 +105,15 @@ async def _follow_once(
                             break
                         # What is left waits for a time on the bot's clock: a pause after
                         # 40003, a retry, or the lease of a claim cut off. Move the clock there.
-                        paused = bot.notifier.paused_until
-                        wait = paused if paused is not None and paused > clock.now else None
-                        wait = wait or clock.now + LEASE
-                        backoff += (wait - clock.now).total_seconds()
-                        clock.now = wait
+                        # Claims of the bot's own pass in flight need no move: the next pass
+                        # waits for it.
+                        wait = await _next_wait(bot.notifier.paused_until, store, clock.now)
+                        if wait is None and states == settled_before:
+                            wait = clock.now + LEASE  # a claim no pass settles: cut off
+                        settled_before = states
+                        if wait is not None:
+                            backoff += (wait - clock.now).total_seconds()
+                            clock.now = wait
                 second = await bot.notifier.tick()
                 sent = (await store.states()).get("sent", 0)
                 requests = fake.requests[before:]
@@ -132,6 +138,17 @@ async def _follow_once(
         second_pass_sent=second.sent,
         errors=logs.total(40),
     )
+
+
+async def _next_wait(paused: datetime | None, store: FollowStore, now: datetime) -> datetime | None:
+    """When, on the bot's clock, the DMs left may go: the notifier's pause, or the earliest
+    retry (None: they may go now)."""
+    if paused is not None and paused > now:
+        return paused
+    due = await store.next_due()
+    if due is not None and datetime.fromisoformat(due) > now:
+        return datetime.fromisoformat(due)
+    return None
 
 
 def _dms_per_member(fake: FakeDiscord, members: Sequence[int]) -> list[int]:

@@ -383,11 +383,13 @@ class Notifier:
             return
         except DMsTooFast:
             report.too_fast += 1
-            wait = self._too_fast_wait
-            self._too_fast_wait = min(wait * 2, TOO_FAST_CAP)
-            self.paused_until = self.clock() + wait
+            if not self._paused():  # refusals of sends already in flight are the same one
+                wait = self._too_fast_wait
+                self._too_fast_wait = min(wait * 2, TOO_FAST_CAP)
+                self.paused_until = self.clock() + wait
+                log.warning("Discord says DMs are opened too fast; pausing them for %s", wait)
+            assert self.paused_until is not None
             await self.store.later(owed, _iso(self.paused_until))
-            log.warning("Discord says DMs are opened too fast; pausing them for %s", wait)
             return
         except NotDelivered as exc:
             if owed.attempts + 1 >= MAX_ATTEMPTS:

@@ -18,7 +18,9 @@ from bot.follows import (
     LEASE,
     MAX_ATTEMPTS,
     RETRY_FIRST,
+    TOO_FAST_FIRST,
     DMsClosed,
+    DMsTooFast,
     FollowDM,
     Follows,
     NotDelivered,
@@ -302,3 +304,32 @@ async def test_run_stops_when_told_even_if_the_bot_never_connected(
     async with asyncio.timeout(5):
         await running
     assert await follows.store.states() == {}
+
+
+async def test_too_fast_pauses_every_send_once_per_burst_and_doubles_when_it_comes_back(
+    service: BriefingService, follows: Follows, clock: Clock
+) -> None:
+    inbox = Inbox()
+    notifier = Notifier(follows.store, inbox, clock, pool=3)
+    await notifier.tick()
+    follows.cap = 25
+    target = await section_id(service, GUILD)
+    for user in range(1, 7):
+        await follows.follow(GUILD, user, target)
+    await edit(service, GUILD, "Changed.")
+    inbox.gate = 3  # three sends in flight when Discord refuses them all
+    inbox.fail = [DMsTooFast("40003")] * 3
+    async with asyncio.timeout(10):
+        report = await notifier.tick()
+    assert (report.too_fast, report.sent) == (3, 0)  # no send begun after the refusals
+    assert notifier.paused_until == START + TOO_FAST_FIRST  # one pause for the burst
+    assert (await notifier.tick()).sent == 0
+    clock.advance(seconds=TOO_FAST_FIRST.total_seconds())
+    inbox.fail = [DMsTooFast("40003")]
+    report = await notifier.tick()
+    assert report.too_fast == 1 and report.sent <= 2  # those in flight with it go on
+    assert notifier.paused_until == clock.now + 2 * TOO_FAST_FIRST  # back again: doubled
+    clock.advance(seconds=2 * TOO_FAST_FIRST.total_seconds())
+    await notifier.tick()
+    assert await follows.store.states() == {"sent": 6}
+    assert sorted(dm.user_id for dm in inbox.sent) == [1, 2, 3, 4, 5, 6]
