@@ -255,3 +255,44 @@ async def test_where_discord_allows_no_public_reply_there_is_no_share_button(
     assert int(data["flags"]) & EPHEMERAL
     assert data["embeds"][0]["title"] == CEDING
     assert custom_ids(data) == []  # no Share here, no related menu that would be refused
+
+
+async def test_share_here_still_works_after_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        async with running_bot(fake, db):
+            ix = await fake.send_message_command(guild.id, name=COMMAND, content=HEADLINE)
+            data = (await ix.wait_response())["data"]
+        share = next(i for i in custom_ids(data) if i.startswith("bb:share:"))
+        async with running_bot(fake, db):
+            click = await fake.click_component(ix, share)
+            shared = (await click.wait_response())["data"]
+    assert not int(shared.get("flags") or 0) & EPHEMERAL
+    assert shared["embeds"][0]["title"] == CEDING
+
+
+async def test_a_dms_share_button_crafted_into_a_servers_message_is_refused(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        member = int(fake.add_user(None, "reader")["id"])
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            ix = await fake.send_message_command(
+                None, user_id=member, name=COMMAND, content=HEADLINE, install=USER_INSTALL
+            )
+            dm_share = next(
+                i for i in custom_ids((await ix.wait_response())["data"]) if "share" in i
+            )
+            there = await fake.send_message_command(guild.id, name=COMMAND, content=HEADLINE)
+            await there.wait_response()
+            stored = fake.messages[there.original_message_id]
+            for row in stored["components"]:
+                for item in row["components"]:
+                    if item["custom_id"].startswith("bb:share:"):
+                        item["custom_id"] = dm_share
+            foreign = await fake.click_component(there, dm_share)
+            refused = (await foreign.wait_response())["data"]
+    assert dm_share.startswith("bb:share:0:")
+    assert "another server" in refused["content"] and int(refused["flags"]) & EPHEMERAL
