@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import hashlib
 import json
@@ -48,6 +49,7 @@ from bot.ui.kb import KB_DYNAMIC_ITEMS
 from bot.ui.posting import DiscordPoster
 from bot.ui.replies import log_interaction, reply_error
 from bot.ui.review import REVIEW_DYNAMIC_ITEMS
+from bot.ui.share import SHARE_DYNAMIC_ITEMS
 from bot.ui.views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ EXTENSIONS = (
     "bot.cogs.kb",
     "bot.cogs.autoanswer",
     "bot.cogs.follows",
+    "bot.cogs.context",
 )
 SYNC_HASH_KEY = "command_sync_hash"
 
@@ -268,6 +271,7 @@ class Briefbot(commands.Bot):
             *FORM_DYNAMIC_ITEMS,
             *DRAFT_DYNAMIC_ITEMS,
             *AUTOANSWER_DYNAMIC_ITEMS,
+            *SHARE_DYNAMIC_ITEMS,
         )
         await self.sync_commands()
         if self.poll_seconds is not None and self._scheduler_task is None:
@@ -332,6 +336,7 @@ class Briefbot(commands.Bot):
         guild = discord.Object(self.settings.dev_guild) if self.settings.dev_guild else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
+            self._server_installed_only(guild)
         definitions = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
         scope = f"guild:{guild.id}" if guild else "global"
         digest = hashlib.sha256(
@@ -345,6 +350,35 @@ class Briefbot(commands.Bot):
         await self.service.db.set_meta(key, digest)
         log.info("synced %d slash commands (%s)", len(definitions), scope)
         return True
+
+    def _server_installed_only(self, guild: discord.abc.Snowflake) -> None:
+        """Make the copies synced to the development server server-installed, server-only.
+
+        A member's own install (and DMs, group DMs) needs global commands: Discord reads
+        `integration_types` and `contexts` only on those. The copies are new objects, so the
+        global commands keep both for a later sync without BRIEFBOT_DEV_GUILD.
+        """
+        offered: list[str] = []
+        for command in self.tree.get_commands(guild=guild):
+            installs, contexts = command.allowed_installs, command.allowed_contexts
+            beyond = (installs is not None and installs.user) or (
+                contexts is not None and (contexts.dm_channel or contexts.private_channel)
+            )
+            if not beyond:
+                continue
+            local = copy.copy(command)
+            local.allowed_installs = None
+            local.allowed_contexts = app_commands.AppCommandContext(guild=True)
+            self.tree.add_command(local, guild=guild, override=True)
+            offered.append(command.name)
+        if offered:
+            log.info(
+                "BRIEFBOT_DEV_GUILD is set: commands go to server %s only, so user install "
+                "(DMs, group DMs, servers without Briefbot) is not offered for %s; unset it to "
+                "sync globally",
+                guild.id,
+                ", ".join(sorted(offered)),
+            )
 
     async def run_within_deadline(
         self, interaction: discord.Interaction, work: Awaitable[T], *, ephemeral: bool = False
