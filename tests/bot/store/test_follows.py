@@ -14,6 +14,7 @@ import pytest
 from bot.scope import CURATED
 from bot.service import BriefingService
 from bot.store.follows import CURSOR_KEY, FollowStore
+from bot.store.guilds import GuildData
 from tests.clock import Clock
 from tests.conftest import KNOWLEDGE
 
@@ -209,3 +210,17 @@ async def test_a_change_made_before_the_notifiers_first_look_still_reaches_a_fol
     assert start < revision
     feed = await store.feed(start, 10)
     assert await store.enqueue(feed, revision) == 1
+
+
+async def test_a_purged_servers_follows_and_send_records_go_with_it_and_no_one_elses(
+    service: BriefingService, store: FollowStore, clock: Clock
+) -> None:
+    start = await store.cursor()
+    for guild in (GUILD, OTHER):
+        await store.add(guild, ALICE, TOPIC, cap=25)
+    pack = await curated_update(service, "A new curated text.")
+    await store.enqueue(await store.feed(start, 10), pack)
+    await GuildData(service.db).purge(GUILD)
+    assert await store.of_member(GUILD, ALICE) == []
+    assert await store.of_member(OTHER, ALICE) == [TOPIC]
+    assert [o.guild_id for o in await store.due(clock.iso(), "0000", 10)] == [OTHER]
