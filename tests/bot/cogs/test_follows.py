@@ -103,6 +103,13 @@ async def test_an_edit_sends_each_follower_one_dm_exactly_once_across_a_restart(
         async with running_bot(fake, db) as bot:
             await settled(bot)
             assert await bot.follows.store.states() == {"sent": 2}
+            # The DM's Unfollow, sent by the process before, works in this one.
+            clicked = await fake.click_component(
+                dm, button(dm, "Unfollow")["custom_id"], user_id=ALICE
+            )
+            assert "no longer follow" in (await clicked.wait_response())["data"]["content"]
+            assert await bot.follows.store.of_member(guild.id, ALICE) == []
+            assert await bot.follows.store.of_member(guild.id, BOB) == [TOPIC]
         assert [len(dms(fake, u)) for u in (ALICE, BOB, CAROL)] == [1, 1, 0]
 
 
