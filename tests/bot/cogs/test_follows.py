@@ -8,14 +8,17 @@ refusals; "opening DMs too fast" waits and then sends; other servers' edits reac
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bot.follows import LEASE, MAX_FOLLOWS, TOO_FAST_FIRST
 from bot.sections import Source
-from tests.bot.cogs.test_kb import EPHEMERAL, components, open_form, submit
+from bot.service import BriefingService
+from tests.bot.cogs.test_kb import EPHEMERAL, MODERATOR, components, open_form, submit
 from tests.clock import Clock
+from tests.conftest import KNOWLEDGE
 from tests.discord_support import FIXED_NOW, modal_values, running_bot
 from tests.fakediscord import FakeDiscord
 
@@ -342,3 +345,61 @@ async def test_the_longest_change_fits_one_dm_within_discords_limits(tmp_path: P
         # The summary is bounded so that even this text arrives whole: 4,000 characters.
         assert text["description"] == longest.body
         assert dm["allowed_mentions"] == {"parse": []}
+
+
+async def test_a_revert_a_pack_import_and_another_processs_edit_each_send_one_dm(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    pack = tmp_path / "pack"
+    shutil.copytree(KNOWLEDGE, pack)
+    async with FakeDiscord() as fake:
+        here, overrides = fake.add_guild(name="Here"), fake.add_guild(name="Overrides")
+        for g in (here, overrides):
+            g.add_member(ALICE)
+        async with running_bot(fake, db) as bot:
+            await follow(fake, here.id, ALICE)
+            await follow(fake, overrides.id, ALICE)
+            await moderator_edit(fake, overrides.id, "Overrides' own text.")
+            await settled(bot)
+            assert len(dms(fake, ALICE)) == 1
+            # A curated update imported from the pack, as `kb import` does: Here shows it.
+            path = pack / f"{TOPIC}.md"
+            path.write_text(
+                path.read_text("utf-8").replace("The Berlin talks are", "The Berlin talks now are")
+            )
+            assert (await bot.service.import_pack(pack)).updated == [TOPIC]
+            await settled(bot)
+            assert len(dms(fake, ALICE)) == 2
+            assert "changed in **Here**" in dms(fake, ALICE)[-1]["content"]
+            # A revert of Overrides' copy to its text before.
+            reverted = await fake.send_slash(
+                overrides.id,
+                name="kb",
+                subcommand="revert",
+                options={"topic": TOPIC, "revision": "1"},
+                member_permissions=MODERATOR,
+            )
+            await reverted.wait_response()
+            await moderator_edit(fake, overrides.id, "Overrides' second text.")
+            await settled(bot)
+            assert len(dms(fake, ALICE)) == 3  # the revert to the same text changed nothing
+            # Another process (a second connection to the same file) edits Here's topic.
+            other = await BriefingService.open(db, KNOWLEDGE)
+            try:
+                seen = await other.sections.get(None, TOPIC)
+                assert seen is not None
+                await other.sections.save_for_guild(
+                    here.id,
+                    replace(seen.content, body="Written by another process."),
+                    opened=seen.version,
+                    author="cli",
+                    author_id=None,
+                )
+            finally:
+                await other.close()
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": 4}
+        last = dms(fake, ALICE)[-1]
+        assert "changed in **Here**" in last["content"]
+        assert last["embeds"][1]["description"] == "Written by another process."
