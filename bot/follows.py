@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.errors import BriefbotError, LimitReached
+from bot.limits import Cooldown
 from bot.scope import NO_SERVER
 from bot.sections import SectionContent, Source
 from bot.service import BriefingService
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 MAX_FOLLOWS = 25
 # Closed DMs (Discord 50007) in a row before the follow is removed.
 FAILURES_TO_UNFOLLOW = 3
+# Follows and unfollows per member per server in any window of this many seconds: each is a
+# write, and clicking Follow / Unfollow in a loop should not keep the database busy.
+CHANGES_RATE = 10
+CHANGES_SECONDS = 60.0
 
 # The notifier's pace. DMs in flight at once: well inside Discord's 50 requests a second
 # (each DM is two requests when the DM channel is not known yet).
@@ -180,10 +185,14 @@ class Follows:
         self.service = service
         self.store = store
         self.cap = cap
+        self.changes = Cooldown(
+            CHANGES_RATE, CHANGES_SECONDS, lambda: service.db.clock().timestamp()
+        )
 
     async def follow(self, guild_id: int, user_id: int, section_id: int) -> Followed:
         """Follow the topic a card shows (the section must be one this server sees)."""
         _in_a_server(guild_id)
+        self.changes.take((guild_id, user_id))
         section = await self.service.section_by_id(section_id, guild_id)
         slug = section.slug.casefold()
         added = await self.store.add(guild_id, user_id, slug, cap=self.cap)
@@ -197,6 +206,7 @@ class Follows:
     async def unfollow(self, guild_id: int, user_id: int, slug: str) -> Followed:
         """Stop following; the topic as it is shown now (`new`: False if it was not followed)."""
         _in_a_server(guild_id)
+        self.changes.take((guild_id, user_id))
         slug = slug.casefold()
         removed = await self.store.remove(guild_id, user_id, slug)
         return replace(self._followed(guild_id, slug), new=removed)

@@ -14,6 +14,8 @@ import pytest
 
 from bot.errors import BriefbotError, LimitReached, SectionNotFound
 from bot.follows import (
+    CHANGES_RATE,
+    CHANGES_SECONDS,
     FAILURES_TO_UNFOLLOW,
     LEASE,
     MAX_ATTEMPTS,
@@ -28,6 +30,7 @@ from bot.follows import (
     sentences,
     what_changed,
 )
+from bot.limits import AskingTooQuickly
 from bot.scope import CURATED, NO_SERVER
 from bot.sections import SectionContent, Source
 from bot.service import BriefingService
@@ -333,3 +336,20 @@ async def test_too_fast_pauses_every_send_once_per_burst_and_doubles_when_it_com
     await notifier.tick()
     assert await follows.store.states() == {"sent": 6}
     assert sorted(dm.user_id for dm in inbox.sent) == [1, 2, 3, 4, 5, 6]
+
+
+async def test_following_and_unfollowing_in_a_loop_is_slowed_per_member_per_server(
+    service: BriefingService, follows: Follows, clock: Clock
+) -> None:
+    target = await section_id(service, GUILD)
+    for i in range(CHANGES_RATE):
+        if i % 2:
+            await follows.unfollow(GUILD, 1, TOPIC)
+        else:
+            await follows.follow(GUILD, 1, target)
+    with pytest.raises(AskingTooQuickly, match="wait 60 seconds"):
+        await follows.follow(GUILD, 1, target)
+    await follows.follow(OTHER, 1, await section_id(service, OTHER))  # another server: its own
+    await follows.follow(GUILD, 2, target)  # another member: theirs
+    clock.advance(seconds=CHANGES_SECONDS)
+    assert (await follows.follow(GUILD, 1, target)).new
