@@ -276,11 +276,13 @@ class Notifier:
         of text. Returns how many DMs were owed."""
         cursor = await self.store.cursor()
         queued = 0
-        while batch := await self.store.feed(cursor, FEED_BATCH):
+        while True:
+            upto, batch = await self.store.feed(cursor, FEED_BATCH)
+            if upto == cursor:
+                return queued
             changed = [r for r in batch if text_change(r) is not None]
-            cursor = batch[-1].revision_id
+            cursor = upto
             queued += await self.store.enqueue(changed, cursor)
-        return queued
 
     async def tick(self) -> DeliveryReport:
         async with self._lock:

@@ -141,14 +141,29 @@ class FollowStore:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def feed(self, after: int, limit: int) -> list[FeedRevision]:
-        """Up to `limit` revisions after `after`, oldest first, each with the text its
+    async def feed(self, after: int, limit: int) -> tuple[int, list[FeedRevision]]:
+        """The next `limit` revisions after `after`: the last one's id (`after` at the feed's
+        end), and those of them someone follows, oldest first, each with the text its
         followers saw before: the section's previous revision, or, for a server's first copy
-        of a curated topic, the curated text as it stood then."""
+        of a curated topic, the curated text as it stood then.
+
+        Revisions of topics no one follows (most of a large pack import) are passed over in
+        SQL, their snapshots never read."""
+        async with self.db.conn.execute(
+            "SELECT coalesce(max(id), ?) FROM "
+            "(SELECT id FROM revisions WHERE id > ? ORDER BY id LIMIT ?)",
+            (after, after, limit),
+        ) as cursor:
+            row = await cursor.fetchone()
+        upto = int(row[0]) if row else after
+        if upto == after:
+            return after, []
         async with self.db.conn.execute(
             "SELECT r.id, s.guild_id, r.section_id, r.number, r.snapshot FROM revisions AS r "
-            "JOIN sections AS s ON s.id = r.section_id WHERE r.id > ? ORDER BY r.id LIMIT ?",
-            (after, limit),
+            "JOIN sections AS s ON s.id = r.section_id WHERE r.id > ? AND r.id <= ? "
+            "AND EXISTS (SELECT 1 FROM follows AS f WHERE f.slug = lower(s.slug) "
+            "AND (s.guild_id IS NULL OR f.guild_id = s.guild_id)) ORDER BY r.id",
+            (after, upto),
         ) as cursor:
             rows = await cursor.fetchall()
         found = []
@@ -170,7 +185,7 @@ class FollowStore:
             else:
                 before = None
             found.append(FeedRevision(int(revision_id), guild_id, slug, after_snap, before))
-        return found
+        return upto, found
 
     async def _one(self, sql: str, params: tuple[object, ...]) -> Snapshot | None:
         async with self.db.conn.execute(sql, params) as cursor:

@@ -85,10 +85,12 @@ async def test_the_feed_starts_at_the_newest_revision_and_pairs_each_with_what_c
     assert await service.db.get_meta(CURSOR_KEY) == str(start)
     original = await service.sections.get(CURATED, TOPIC)
     assert original is not None
+    await store.add(GUILD, ALICE, TOPIC, cap=25)
     first = await edit(service, GUILD, "First override.")
     second = await edit(service, GUILD, "Second override.")
     curated = await curated_update(service, "A new curated text.")
-    feed = await store.feed(start, 10)
+    upto, feed = await store.feed(start, 10)
+    assert upto == curated
     assert [r.revision_id for r in feed] == [first, second, curated]
     override, again, pack = feed
     # A server's first copy of a curated topic follows the curated text as it stood.
@@ -99,7 +101,21 @@ async def test_the_feed_starts_at_the_newest_revision_and_pairs_each_with_what_c
     assert pack.guild_id is None and pack.before is not None
     assert pack.before.content.body == original.content.body
     assert pack.after.content.body == "A new curated text."
-    assert await store.feed(curated, 10) == []
+    assert await store.feed(curated, 10) == (curated, [])
+
+
+async def test_the_feed_passes_over_topics_no_one_follows_where_they_changed(
+    service: BriefingService, store: FollowStore
+) -> None:
+    start = await store.cursor()
+    await store.add(GUILD, ALICE, TOPIC, cap=25)
+    await edit(service, OTHER, "Another server's copy: no one follows it there.")
+    await edit(service, GUILD, "Another topic here.", slug="us-role")
+    followed = await edit(service, GUILD, "The topic followed here.")
+    upto, feed = await store.feed(start, 2)  # a batch ends where its revisions do
+    assert (upto, feed) == (start + 2, [])
+    upto, feed = await store.feed(upto, 2)
+    assert upto == followed and [r.revision_id for r in feed] == [followed]
 
 
 async def test_a_change_is_owed_to_the_servers_followers_who_see_it_and_only_once(
@@ -111,7 +127,7 @@ async def test_a_change_is_owed_to_the_servers_followers_who_see_it_and_only_onc
     await store.add(GUILD, BOB, "us-role", cap=25)
     await edit(service, OVERRIDES, "This server's own text.")
     pack = await curated_update(service, "A new curated text.")
-    feed = await store.feed(start, 10)
+    _, feed = await store.feed(start, 10)
     override, curated = feed
     # The server's own edit: its follower only.
     assert await store.enqueue([override], override.revision_id) == 1
@@ -134,7 +150,7 @@ async def test_a_member_who_followed_after_a_change_is_not_owed_it(
     start = await store.cursor()
     revision = await edit(service, GUILD, "Changed before Bob followed.")
     await store.add(GUILD, BOB, TOPIC, cap=25)
-    (change,) = await store.feed(start, 10)
+    _, (change,) = await store.feed(start, 10)
     assert await store.enqueue([change], revision) == 0
 
 
@@ -145,7 +161,7 @@ async def test_a_send_is_claimed_once_settled_once_and_dropped_if_unfollowed(
     await store.add(GUILD, ALICE, TOPIC, cap=25)
     await store.add(GUILD, BOB, TOPIC, cap=25)
     await edit(service, GUILD, "Changed.")
-    feed = await store.feed(start, 10)
+    _, feed = await store.feed(start, 10)
     await store.enqueue(feed, feed[-1].revision_id)
     now = clock.iso()
     alice, bob = await store.due(now, "0000", 10)
@@ -166,7 +182,7 @@ async def test_a_claim_cut_off_comes_back_after_the_lease_and_refusals_unfollow_
     await store.add(GUILD, ALICE, TOPIC, cap=25)
     for i in range(3):
         await edit(service, GUILD, f"Change {i}.")
-    feed = await store.feed(start, 10)
+    _, feed = await store.feed(start, 10)
     await store.enqueue(feed, feed[-1].revision_id)
     first, second, third = await store.due(clock.iso(), "0000", 10)
     assert await store.claim(first) == "claimed"
@@ -191,7 +207,7 @@ async def test_a_delivered_dm_forgets_earlier_refusals(
     await store.add(GUILD, ALICE, TOPIC, cap=25)
     await edit(service, GUILD, "One.")
     await edit(service, GUILD, "Two.")
-    feed = await store.feed(start, 10)
+    _, feed = await store.feed(start, 10)
     await store.enqueue(feed, feed[-1].revision_id)
     first, second = await store.due(clock.iso(), "0000", 10)
     await store.claim(first)
@@ -208,7 +224,7 @@ async def test_a_change_made_before_the_notifiers_first_look_still_reaches_a_fol
     revision = await edit(service, GUILD, "Changed before the notifier looked.")
     start = await store.cursor()
     assert start < revision
-    feed = await store.feed(start, 10)
+    _, feed = await store.feed(start, 10)
     assert await store.enqueue(feed, revision) == 1
 
 
@@ -219,7 +235,7 @@ async def test_a_purged_servers_follows_and_send_records_go_with_it_and_no_one_e
     for guild in (GUILD, OTHER):
         await store.add(guild, ALICE, TOPIC, cap=25)
     pack = await curated_update(service, "A new curated text.")
-    await store.enqueue(await store.feed(start, 10), pack)
+    await store.enqueue((await store.feed(start, 10))[1], pack)
     await GuildData(service.db).purge(GUILD)
     assert await store.of_member(GUILD, ALICE) == []
     assert await store.of_member(OTHER, ALICE) == [TOPIC]
