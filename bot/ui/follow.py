@@ -46,6 +46,8 @@ from bot.ui.views import ServerItem, stateless
 log = logging.getLogger(__name__)
 
 FOLLOW = "Follow"
+# Where an Unfollow button is: under a follower's DM, or under /follows' list.
+IN_DM, LIST = "d", "l"
 # Discord's error codes the notifier acts on.
 CANNOT_MESSAGE_USER = 50007
 OPENING_DMS_TOO_FAST = 40003
@@ -94,16 +96,19 @@ class FollowButton(
 
 class UnfollowButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"bb:unfollow:(?P<guild>\d+):(?P<slug>[a-z0-9-]{1,64}):(?P<where>dm|list)",
+    template=r"bb:unf:(?P<guild>\d+):(?P<slug>[a-z0-9-]{1,64}):(?P<where>[dl])",
 ):
-    """Unfollow, in a follower's DM (`dm`) or under /follows (`list`, which it redraws)."""
+    """Unfollow, in a follower's DM (`d`) or under /follows (`l`, the list it redraws).
+
+    Its custom id is short on purpose: a 20-digit server id and a 64-character slug must fit
+    Discord's 100 characters."""
 
     def __init__(self, guild: int, slug: str, where: str, label: str = "Unfollow") -> None:
         super().__init__(
             discord.ui.Button(
                 label=truncate(label, BUTTON_LABEL_LIMIT),
                 style=discord.ButtonStyle.secondary,
-                custom_id=f"bb:unfollow:{guild}:{slug}:{where}",
+                custom_id=f"bb:unf:{guild}:{slug}:{where}",
             )
         )
         self.guild_id = guild
@@ -124,7 +129,7 @@ class UnfollowButton(
             follows = follows_of(interaction)
             user = interaction.user.id
             gone = await follows.unfollow(self.guild_id, user, self.slug)
-            if self.where == "list" and interaction.guild_id is not None:
+            if self.where == LIST and interaction.guild_id is not None:
                 embed, view = follows_page(
                     self.guild_id, await follows.of_member(self.guild_id, user), gone
                 )
@@ -179,7 +184,7 @@ def follows_page(
         return embed, None
     view = discord.ui.View(timeout=None)
     for f in followed[:25]:  # the cap on follows is 25: one button each, 5 rows of 5
-        view.add_item(UnfollowButton(guild, f.slug, "list", f"Unfollow: {f.title}"))
+        view.add_item(UnfollowButton(guild, f.slug, LIST, f"Unfollow: {f.title}"))
     return embed, stateless(view)
 
 
@@ -240,7 +245,7 @@ def dm_message(dm: FollowDM, server: str) -> dict[str, Any]:
         body = split_text(dm.content.body, room - len(more))[0] + more
     text.description = body
     view = discord.ui.View(timeout=None)
-    view.add_item(UnfollowButton(dm.guild_id, dm.slug, "dm"))
+    view.add_item(UnfollowButton(dm.guild_id, dm.slug, IN_DM))
     return {"content": content, "embeds": [summary, text], "view": stateless(view)}
 
 

@@ -16,7 +16,15 @@ from typing import Any
 from bot.follows import LEASE, MAX_FOLLOWS, TOO_FAST_FIRST
 from bot.sections import Source
 from bot.service import BriefingService
-from tests.bot.cogs.test_kb import EPHEMERAL, MODERATOR, components, open_form, submit
+from bot.ui.follow import IN_DM, LIST, FollowButton, UnfollowButton
+from tests.bot.cogs.test_kb import (
+    CUSTOM_ID_LIMIT,
+    EPHEMERAL,
+    MODERATOR,
+    components,
+    open_form,
+    submit,
+)
 from tests.clock import Clock
 from tests.conftest import KNOWLEDGE
 from tests.discord_support import FIXED_NOW, modal_values, running_bot
@@ -100,7 +108,7 @@ async def test_an_edit_sends_each_follower_one_dm_exactly_once_across_a_restart(
         assert "**Removed**" in summary["description"]
         assert text["description"].startswith("The Berlin talks are a new round of meetings.")
         assert dm["allowed_mentions"] == {"parse": []}
-        assert button(dm, "Unfollow")["custom_id"] == f"bb:unfollow:{guild.id}:{TOPIC}:dm"
+        assert button(dm, "Unfollow")["custom_id"] == f"bb:unf:{guild.id}:{TOPIC}:d"
         assert dms(fake, CAROL) == []  # not a follower
         # A restart finds nothing new to send: the send record, not only the nonce.
         async with running_bot(fake, db) as bot:
@@ -296,10 +304,8 @@ async def test_follow_and_unfollow_buttons_from_another_server_are_refused(
             crafted = await fake.click_component(in_b, follow_a, user_id=ALICE)
             assert "another server" in (await crafted.wait_response())["data"]["content"]
             await bot.follows.store.add(a.id, ALICE, TOPIC, cap=MAX_FOLLOWS)
-            row["components"][3]["custom_id"] = f"bb:unfollow:{a.id}:{TOPIC}:list"
-            crafted = await fake.click_component(
-                in_b, f"bb:unfollow:{a.id}:{TOPIC}:list", user_id=ALICE
-            )
+            row["components"][3]["custom_id"] = f"bb:unf:{a.id}:{TOPIC}:l"
+            crafted = await fake.click_component(in_b, f"bb:unf:{a.id}:{TOPIC}:l", user_id=ALICE)
             assert "another server" in (await crafted.wait_response())["data"]["content"]
             assert await bot.follows.store.of_member(a.id, ALICE) == [TOPIC]
             assert await bot.follows.store.of_member(b.id, ALICE) == []
@@ -403,3 +409,15 @@ async def test_a_revert_a_pack_import_and_another_processs_edit_each_send_one_dm
         last = dms(fake, ALICE)[-1]
         assert "changed in **Here**" in last["content"]
         assert last["embeds"][1]["description"] == "Written by another process."
+
+
+def test_every_follow_custom_id_fits_discords_100_characters() -> None:
+    guild = 10**20 - 1  # 20 digits: more than any snowflake
+    slug = "a" * 64
+    for item in (
+        FollowButton(guild, 10**20 - 1),
+        UnfollowButton(guild, slug, IN_DM),
+        UnfollowButton(guild, slug, LIST, "Unfollow: " + "T" * 200),
+    ):
+        assert len(item.custom_id) <= CUSTOM_ID_LIMIT
+        assert len(item.item.label or "") <= 80
