@@ -21,6 +21,8 @@ from bot.service import Answer, BriefingService
 
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
 DATA = Path(__file__).resolve().parents[1] / "data"
+# The question sets of the search evaluation (eval_channel.yaml holds channel messages).
+QUESTION_SETS = ("eval_questions.yaml", "eval_holdout.yaml", "eval_wordforms.yaml")
 
 SERVERS = 1_000
 TOPICS_PER_SERVER = 30
@@ -36,8 +38,8 @@ in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 def questions() -> list[str]:
     found: list[str] = []
-    for path in sorted(DATA.glob("eval_*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for name in QUESTION_SETS:
+        data = yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
         found += [str(item["q"]) for item in data["questions"]]
     return found
 

@@ -19,6 +19,8 @@ from bot.store.learning import LearningStore
 
 GUILD, OTHER = 501, 502
 DATA = Path(__file__).resolve().parents[1] / "data"
+# The question sets of the search evaluation (eval_channel.yaml holds channel messages).
+QUESTION_SETS = ("eval_questions.yaml", "eval_holdout.yaml", "eval_wordforms.yaml")
 # Nothing in the pack names it: the curated pack answers it with nothing at all.
 UNKNOWN = "who gets zaporizhzhia"
 
@@ -51,8 +53,8 @@ def seen(answer: Answer) -> tuple[object, ...]:
 
 def eval_questions() -> list[str]:
     found: list[str] = []
-    for path in sorted(DATA.glob("eval_*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for name in QUESTION_SETS:
+        data = yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
         found += [str(item["q"]) for item in data["questions"]]
     return found
 
