@@ -24,14 +24,15 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# The dependencies, in their own layer: it is rebuilt only when pyproject.toml changes, not on
-# every change to the source. They are read from [project] dependencies, so the list is kept
-# in one place.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install --no-compile -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# The dependencies, in their own layer: it is rebuilt only when the lock changes, not on every
+# change to the source. requirements/runtime.lock pins [project] dependencies to exact versions
+# with sha256 hashes (`make lock` refreshes it; the test lock that CI installs holds the same
+# pins), so the image runs what the tests ran, and pip refuses a file whose hash differs. Wheels
+# only: every pinned version has CPython 3.11 wheels for x86_64 and aarch64 Linux, so nothing is
+# compiled here, and a build backend fetched unpinned can never slip in.
+COPY requirements/runtime.lock /tmp/runtime.lock
+RUN pip install --no-compile --require-hashes --only-binary :all: -r /tmp/runtime.lock \
+    && rm /tmp/runtime.lock
 
 # The source last. It runs from /app (PYTHONPATH), not installed, so `python -m bot` works
 # from any directory; the migrations are read from bot/store/migrations.

@@ -5,17 +5,42 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench soak clean
+# Installs are pinned: exact versions with sha256 hashes, for Linux, macOS and Windows on
+# CPython 3.11+ (a universal resolution). The image installs the runtime lock; `make install`
+# (and so CI) the test lock: the same runtime pins, plus the test extra, pip and the build
+# backend. `make lock` re-resolves both to the newest releases pyproject.toml allows;
+# `make lock LOCK_UPGRADE=` keeps every pin that still fits and only adds what changed.
+RUNTIME_LOCK := requirements/runtime.lock
+TEST_LOCK    := requirements/test.lock
+UV_VERSION   := 0.13.9
+LOCK_UPGRADE ?= --upgrade
+UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 \
+                --generate-hashes $(LOCK_UPGRADE) --custom-compile-command 'make lock'
+
+.PHONY: install lock run test lint format bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Every package from the lock, each checked against its hashes; then the project alone, built
+# by the locked setuptools (no isolated build environment fetching its own); then `pip check`,
+# which fails when a dependency in pyproject.toml is missing from the lock or out of its range
+# (run `make lock`; tests/test_deploy_files.py checks the test extra too).
+$(STAMP): pyproject.toml $(TEST_LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The runtime lock first; the test lock is constrained to its pins, so the image runs exactly
+# the versions that CI tested.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV_COMPILE) pyproject.toml -o $(RUNTIME_LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra test \
+		--constraints $(RUNTIME_LOCK) -o $(TEST_LOCK)
 
 run: install
 	$(BIN)/python -m bot run

@@ -1,25 +1,39 @@
-"""The deployment files agree with the code: .env.example, docker-compose.yml and the Dockerfile.
+"""The deployment files agree with the code: .env.example, docker-compose.yml, the Dockerfile,
+and the lock files that every install reads.
 
 `bot.config.SETTINGS` is the one list of settings the code reads, with their defaults. These
 tests fail when a setting is added there but not to .env.example or the compose file (or the
 other way round), and when the container files lose what makes them safe to run: a non-root
 user, the time zone data, the health check, a named volume for the database, and a
-dependency layer that is cached separately from the source.
+dependency layer that is cached separately from the source. The lock tests fail when
+pyproject.toml asks for a package (or a version) that requirements/*.lock does not pin with a
+hash, when the image's runtime lock and the test lock that CI installs disagree, and when the
+Makefile, the Dockerfile or .ci/run install anything other than the locks.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
 
+# packaging comes with pytest (and is pinned in the test lock through it).
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 from bot.config import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNTIME_LOCK = "requirements/runtime.lock"
+TEST_LOCK = "requirements/test.lock"
+BUILD_IN = "requirements/build.in"
 CONTAINER_DB = "/data/briefbot.sqlite3"
 INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}$")
 
@@ -250,8 +264,9 @@ def test_dockerfile_installs_dependencies_before_copying_the_source(
     assert copy_source >= 0, "the Dockerfile never copies bot/"
     assert 0 <= install < copy_source, "dependencies are installed after `COPY bot`"
     before = [a for k, a in dockerfile[:install] if k in ("COPY", "ADD")]
-    assert before and all("pyproject.toml" in a for a in before), (
-        f"only pyproject.toml (and a stub) should be copied before the dependency layer: {before}"
+    assert any(RUNTIME_LOCK in a for a in before), f"{RUNTIME_LOCK} is not copied: {before}"
+    assert all(RUNTIME_LOCK in a or "pyproject.toml" in a for a in before), (
+        f"only the runtime lock should be copied before the dependency layer: {before}"
     )
     assert any(k == "COPY" and re.match(r"(\./)?knowledge/?\s", a) for k, a in dockerfile)
 
@@ -264,3 +279,314 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
     }
     for entry in (".venv", "data", ".git", ".env", ".pytest_cache", "__pycache__"):
         assert entry in ignored, f".dockerignore does not list {entry}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The locks: requirements/runtime.lock (the image) and requirements/test.lock (make install, CI)
+
+# The platforms the locks are installed on: the image (python:3.11-slim) and CI. The locks are
+# universal (macOS and Windows too); these are the ones the tests below hold them to.
+TARGETS = [
+    {
+        "python_version": "3.11",
+        "python_full_version": "3.11.0",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": machine,
+    }
+    for machine in ("x86_64", "aarch64")
+]
+HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+PIN = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)\s*(?:;\s*(?P<marker>[^\\]*?))?\s*$"
+)
+
+
+class Pin(NamedTuple):
+    name: str
+    version: Version
+    marker: Marker | None
+    hashes: frozenset[str]
+
+    def applies(self, environment: dict[str, str]) -> bool:
+        return self.marker is None or self.marker.evaluate(environment)
+
+
+def parse_lock(text: str) -> list[Pin]:
+    """The entries of a hashed requirements file: `name==version ; marker` and its hashes.
+    Anything else (a range, a URL, an editable, an option line) fails the parse."""
+    pins: list[Pin] = []
+    pending = ""
+    entries: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        entries.append(pending + line)
+        pending = ""
+    if pending.strip():
+        entries.append(pending)
+    for entry in entries:
+        hashes = frozenset(HASH.findall(entry))
+        requirement = HASH.sub("", entry).strip()
+        match = PIN.match(requirement)
+        assert match, f"not an exact pin: {requirement!r}"
+        marker = match["marker"]
+        pins.append(
+            Pin(
+                canonicalize_name(match["name"]),
+                Version(match["version"]),
+                Marker(marker) if marker else None,
+                hashes,
+            )
+        )
+    return pins
+
+
+def lock_pins(path: str) -> dict[str, list[Pin]]:
+    found: dict[str, list[Pin]] = {}
+    for pin in parse_lock((ROOT / path).read_text("utf-8")):
+        found.setdefault(pin.name, []).append(pin)
+    return found
+
+
+def makefile_variables(text: str) -> dict[str, str]:
+    variables: dict[str, str] = {}
+    for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+        match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|\?=|=)\s*(.*)$", line)
+        if match:
+            variables[match[1]] = match[2].strip()
+    return variables
+
+
+def makefile_expand(value: str, variables: dict[str, str]) -> str:
+    for _ in range(10):
+        expanded = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: variables[m[1]], value)
+        if expanded == value:
+            return expanded
+        value = expanded
+    raise AssertionError(f"Makefile variables expand forever: {value}")
+
+
+def makefile_rules(text: str) -> dict[str, tuple[list[str], list[str]]]:
+    """target -> (prerequisites, recipe lines), variables expanded, continuations joined."""
+    variables = makefile_variables(text)
+    rules: dict[str, tuple[list[str], list[str]]] = {}
+    current: list[str] | None = None
+    for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+        if line.startswith("\t") and current is not None:
+            current.append(makefile_expand(line.strip(), variables))
+            continue
+        match = re.match(r"^([^\s#=:][^=:]*):(?!=)(.*)$", line)
+        if match:
+            prerequisites = makefile_expand(match[2], variables).replace("|", " ").split()
+            current = []
+            for target in makefile_expand(match[1], variables).split():
+                rules[target] = (prerequisites, current)
+        elif line.strip() and not line.startswith("#"):
+            current = None
+    return rules
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def runtime_lock() -> dict[str, list[Pin]]:
+    return lock_pins(RUNTIME_LOCK)
+
+
+@pytest.fixture(scope="module")
+def test_lock() -> dict[str, list[Pin]]:
+    return lock_pins(TEST_LOCK)
+
+
+@pytest.fixture(scope="module")
+def make_rules() -> dict[str, tuple[list[str], list[str]]]:
+    return makefile_rules((ROOT / "Makefile").read_text("utf-8"))
+
+
+def unpinned(requirements: list[str], lock: dict[str, list[Pin]]) -> list[str]:
+    """The requirements that the lock does not satisfy on every target platform."""
+    problems = []
+    for text in requirements:
+        requirement = Requirement(text)
+        for environment in TARGETS:
+            if requirement.marker and not requirement.marker.evaluate(environment):
+                continue
+            pins = [
+                pin
+                for pin in lock.get(canonicalize_name(requirement.name), [])
+                if pin.applies(environment)
+            ]
+            if len(pins) != 1:
+                problems.append(f"{text}: {len(pins)} pins on {environment['platform_machine']}")
+            elif not requirement.specifier.contains(pins[0].version, prereleases=True):
+                problems.append(f"{text}: the lock pins {pins[0].version}")
+    return sorted(set(problems))
+
+
+def test_lock_parser_reads_pins_markers_and_hashes():
+    text = (
+        "# header\n"
+        "Foo.Bar==1.2 ; python_full_version >= '3.13' \\\n"
+        "    --hash=sha256:" + "a" * 64 + " \\\n"
+        "    --hash=sha256:" + "b" * 64 + "\n"
+        "    # via baz\n"
+        "qux==2.0 \\\n    --hash=sha256:" + "c" * 64 + "\n"
+    )
+    first, second = parse_lock(text)
+    assert first.name == "foo-bar" and first.version == Version("1.2")
+    assert first.hashes == {"a" * 64, "b" * 64}
+    assert not first.applies(TARGETS[0])
+    assert second.applies(TARGETS[1]) and second.hashes == {"c" * 64}
+    with pytest.raises(AssertionError):
+        parse_lock("foo>=1.0 \\\n    --hash=sha256:" + "a" * 64 + "\n")
+
+
+@pytest.mark.parametrize("path", [RUNTIME_LOCK, TEST_LOCK])
+def test_every_locked_package_is_an_exact_version_with_hashes(path: str):
+    pins = lock_pins(path)
+    assert pins, f"{path} pins nothing"
+    without = sorted(name for name, entries in pins.items() if any(not p.hashes for p in entries))
+    assert not without, f"{path}: no hash for {without} (pip --require-hashes would refuse it)"
+    assert "briefbot" not in pins, f"{path} pins the project itself"
+    header = (ROOT / path).read_text("utf-8").splitlines()[:3]
+    assert any("make lock" in line for line in header), f"{path} does not say `make lock`"
+
+
+def test_runtime_lock_pins_every_dependency(
+    pyproject: dict[str, Any], runtime_lock: dict[str, list[Pin]]
+):
+    problems = unpinned(pyproject["project"]["dependencies"], runtime_lock)
+    assert not problems, f"{RUNTIME_LOCK} is out of date (run `make lock`): {problems}"
+
+
+def test_test_lock_pins_every_dependency_test_extra_and_build_requirement(
+    pyproject: dict[str, Any], test_lock: dict[str, list[Pin]]
+):
+    wanted = [
+        *pyproject["project"]["dependencies"],
+        *pyproject["project"]["optional-dependencies"]["test"],
+        *pyproject["build-system"]["requires"],
+        "pip",
+    ]
+    problems = unpinned(wanted, test_lock)
+    assert not problems, f"{TEST_LOCK} is out of date (run `make lock`): {problems}"
+
+
+def test_build_in_lists_the_build_backend(pyproject: dict[str, Any]):
+    """`make install` builds the project with the locked setuptools (--no-build-isolation), so
+    requirements/build.in, from which the lock takes it, must ask for what pyproject.toml does."""
+    listed = {
+        str(Requirement(line))
+        for raw in (ROOT / BUILD_IN).read_text("utf-8").splitlines()
+        if (line := raw.split("#", 1)[0].strip())
+    }
+    missing = [
+        r for r in pyproject["build-system"]["requires"] if str(Requirement(r)) not in listed
+    ]
+    assert not missing, f"{BUILD_IN} lacks {missing} from [build-system] requires"
+
+
+def test_the_image_runs_the_versions_that_ci_tests(
+    pyproject: dict[str, Any],
+    runtime_lock: dict[str, list[Pin]],
+    test_lock: dict[str, list[Pin]],
+):
+    differ = []
+    for name, pins in runtime_lock.items():
+        for environment in TARGETS:
+            ours = [p for p in pins if p.applies(environment)]
+            theirs = [p for p in test_lock.get(name, []) if p.applies(environment)]
+            if [(p.version, p.hashes) for p in ours] != [(p.version, p.hashes) for p in theirs]:
+                differ.append(name)
+    assert not differ, f"{RUNTIME_LOCK} and {TEST_LOCK} differ on {sorted(set(differ))}"
+    runtime = {canonicalize_name(Requirement(r).name) for r in pyproject["project"]["dependencies"]}
+    test_only = {
+        canonicalize_name(Requirement(r).name)
+        for r in [
+            *pyproject["project"]["optional-dependencies"]["test"],
+            *pyproject["build-system"]["requires"],
+        ]
+    } - runtime
+    leaked = sorted(test_only & set(runtime_lock))
+    assert not leaked, f"{RUNTIME_LOCK} (the image) holds test or build tools: {leaked}"
+
+
+def test_make_install_installs_from_the_test_lock(make_rules: dict[str, Any]):
+    stamps = [t for t, (_, recipe) in make_rules.items() if any("pip install" in r for r in recipe)]
+    install_prerequisites, _ = make_rules["install"]
+    assert len(install_prerequisites) == 1, install_prerequisites
+    stamp = install_prerequisites[0]
+    prerequisites, recipe = make_rules[stamp]
+    assert TEST_LOCK in prerequisites and "pyproject.toml" in prerequisites, prerequisites
+    installs = [line for line in recipe if re.search(r"\bpip install\b", line)]
+    from_lock = [line for line in installs if f"-r {TEST_LOCK}" in line]
+    assert from_lock and all("--require-hashes" in line for line in from_lock), installs
+    for line in installs:
+        if line in from_lock:
+            continue
+        # The project itself: its dependencies came from the lock, its build backend too.
+        words = line.split()
+        assert "--no-deps" in words and "--no-build-isolation" in words, line
+        assert words[-1] == "." or words[-2:] == ["-e", "."], line
+    assert any(re.search(r"\bpip check\b", line) for line in recipe), recipe
+    assert installs.index(from_lock[0]) == 0, "the lock is installed before the project"
+    others = [t for t in stamps if t not in (stamp, "lock")]
+    assert not others, f"targets that install outside the lock: {others}"
+    for target in ("run", "lint", "bench"):
+        assert "install" in make_rules[target][0], f"`make {target}` does not install first"
+    assert "lint" in make_rules["test"][0]
+
+
+def test_make_lock_writes_both_locks_with_hashes(
+    make_rules: dict[str, Any], pyproject: dict[str, Any]
+):
+    _, recipe = make_rules["lock"]
+    compiles = [line for line in recipe if "compile" in line]
+    outputs = {
+        m[1] for line in compiles if (m := re.search(r"(?:-o|--output-file)[ =](\S+)", line))
+    }
+    assert outputs == {RUNTIME_LOCK, TEST_LOCK}, compiles
+    minimum = re.search(r">=\s*(\d+\.\d+)", pyproject["project"]["requires-python"])
+    assert minimum
+    for line in compiles:
+        assert "--generate-hashes" in line and "--universal" in line, line
+        assert f"--python-version {minimum[1]}" in line, line
+        assert "pyproject.toml" in line.split(), line
+    test_compile = next(line for line in compiles if TEST_LOCK in line)
+    assert "--extra test" in test_compile and BUILD_IN in test_compile, test_compile
+    assert f"--constraints {RUNTIME_LOCK}" in test_compile, test_compile
+
+
+def test_dockerfile_installs_only_the_runtime_lock(dockerfile: list[tuple[str, str]]):
+    copied = {}
+    for keyword, args in dockerfile:
+        if keyword == "COPY" and RUNTIME_LOCK in args:
+            copied[args.split()[-1]] = RUNTIME_LOCK
+    assert copied, f"the Dockerfile never copies {RUNTIME_LOCK}"
+    installs = [a for k, a in dockerfile if k == "RUN" and re.search(r"\bpip install\b", a)]
+    assert len(installs) == 1, installs
+    words = installs[0].split()
+    assert "--require-hashes" in words and "--only-binary" in words, installs[0]
+    assert words[words.index("-r") + 1] in copied, installs[0]
+
+
+def test_ci_installs_through_make():
+    lines = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text("utf-8").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert "make test" in lines, lines
+    stray = [line for line in lines if re.search(r"\b(pip|uv) (pip )?install\b", line)]
+    assert not stray, f".ci/run installs outside the lock: {stray}"
