@@ -16,9 +16,10 @@ keeps exactly that apart for every server:
    autocomplete over exactly what that server sees, so no other server's sections can take a
    candidate's place or change a weight.
 4. `build_query` turns a member's text into words, drops function words, corrects typos
-   against the view's vocabulary with rapidfuzz, weights each word by its rarity, and writes
-   a safe FTS5 expression (each word quoted; user text never becomes FTS syntax).
-5. `Searcher` runs that expression against the curated index (bm25, the server's replaced
+   against the view's vocabulary with rapidfuzz, and weights each word by its rarity; its
+   `lookups` are plain data (`bot.lookup.Lookup`: the words, their weights and other forms,
+   any or every word), not an index's syntax: the store writes its own query from them.
+5. `Searcher` runs those lookups against the curated index (bm25, the server's replaced
    sections and the curated ones it taught questions to left out in SQL) and against the
    server's own and taught-to sections in memory; `rank` rescores every candidate the same
    way, with the view's statistics, and decides whether one is confident. A question taught
@@ -43,6 +44,7 @@ from typing import NamedTuple
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from bot.lookup import Lookup, LookupWord
 from bot.scope import CURATED
 from bot.sections import Section, SectionContent, Topic
 from bot.store.sections import FtsHit, IndexRow, fts_aliases
@@ -82,14 +84,14 @@ FILLER = frozenset(
 FILLER_WEIGHT = 0.25
 
 # -- 5. candidate retrieval (Query.lookups, Searcher.search) --
-# Rarest words OR'd into one FTS5 lookup...
-MAX_FTS_WORDS = 8
+# Rarest words looked up together, any of them matching...
+MAX_LOOKUP_WORDS = 8
 # ...each with at most this many other forms of it the view uses (its word family).
 MAX_FORMS = 4
 # A word in more sections than this is too common to look up cheaply (see Query.lookups).
 COMMON_SECTIONS = 150
-# bm25 hits fetched from the curated index per lookup (each read whole: all are rescored).
-FTS_CANDIDATES = 12
+# Best hits fetched from the curated index per lookup (each read whole: all are rescored).
+LOOKUP_CANDIDATES = 12
 # Fewer candidates than this, and the next (broader) lookup is tried.
 MIN_HITS = 3
 
@@ -216,30 +218,26 @@ class Query:
     common: frozenset[str] = frozenset()
 
     @property
-    def fts(self) -> str:
-        """The first lookup to try (see `lookups`); "" if there is nothing to look up."""
-        found = self.lookups
-        return found[0] if found else ""
+    def lookups(self) -> list[Lookup]:
+        """What to look up in the curated index, in order, until one lookup finds enough.
 
-    @property
-    def lookups(self) -> list[str]:
-        """FTS5 expressions of quoted words, to try in order until one finds enough.
-
-        First the words that are rare enough to look up cheaply (OR'd: any of them may be the
-        one that matters). If every word is common in a big pack, the two rarest together
-        (AND), then the rarest alone. Common words still count when the hits are rescored;
-        they are only kept out of the lookup, which would otherwise score most of the pack.
+        First the words that are rare enough to look up cheaply, each with the other forms of
+        it the view uses ("relationship", "relations"), any of them matching: any may be the
+        one that matters. If every word is common in a big pack, the two rarest together (both
+        must match), then the rarest alone. Common words still count when the hits are
+        rescored; they are only kept out of the lookup, which would otherwise score most of
+        the pack. Nothing to look up: no lookups.
         """
         known = sorted((t for t in self.terms if t.match), key=lambda t: -t.weight)
-        words = list(dict.fromkeys(t.match for t in known if t.match))
-        rare = [t for t in known if t.key not in self.common][:MAX_FTS_WORDS]
+        rare = [t for t in known if t.key not in self.common][:MAX_LOOKUP_WORDS]
         if rare:
-            # Each word with the other forms of it the view uses ("relationship", "relations").
-            spelled = dict.fromkeys(w for t in rare for w in (t.match, *t.forms) if w)
-            return [" OR ".join(f'"{w}"' for w in spelled)]
-        if len(words) >= 2:
-            return [f'"{words[0]}" AND "{words[1]}"', f'"{words[0]}"']
-        return [f'"{w}"' for w in words[:1]]
+            return [
+                Lookup(_distinct(LookupWord(t.match, t.weight, t.forms) for t in rare if t.match))
+            ]
+        distinct = _distinct(LookupWord(t.match, t.weight) for t in known if t.match)
+        if len(distinct) >= 2:
+            return [Lookup(distinct[:2], every=True), Lookup(distinct[:1])]
+        return [Lookup(distinct)] if distinct else []
 
     @property
     def keys(self) -> frozenset[str]:
@@ -248,6 +246,14 @@ class Query:
     @property
     def total_weight(self) -> float:
         return sum(t.weight for t in self.terms)
+
+
+def _distinct(found: Iterable[LookupWord]) -> tuple[LookupWord, ...]:
+    """Each word once, where it first comes (a word typed twice, or typed and corrected)."""
+    first: dict[str, LookupWord] = {}
+    for word in found:
+        first.setdefault(word.word, word)
+    return tuple(first.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -1112,15 +1118,18 @@ def rank(
     return SearchResult(query.text, results[0] if confident else None, results)
 
 
-FullText = Callable[[str, int, Sequence[int]], Awaitable[list[FtsHit]]]
+# The curated index, as the search reads it (`SectionStore.matching`): the best matches of a
+# lookup, at most `limit` of them, best first, leaving out the sections of the given ids.
+FullText = Callable[[Lookup, int, Sequence[int]], Awaitable[list[FtsHit]]]
 
 
 class Searcher:
-    """Runs the pipeline for one question: the curated index through `fts`, a server's own
-    sections in memory, both rescored with that server's view."""
+    """Runs the pipeline for one question: the curated index through `full_text` (any store's:
+    it is given lookups, not an index's syntax), a server's own sections in memory, both
+    rescored with that server's view."""
 
-    def __init__(self, fts: FullText, catalog: Catalog) -> None:
-        self._fts = fts
+    def __init__(self, full_text: FullText, catalog: Catalog) -> None:
+        self._full_text = full_text
         self.catalog = catalog
 
     async def search(
@@ -1134,8 +1143,8 @@ class Searcher:
             key=lambda c: (-_lexical(query.keys, c.stats, view), c.topic.position),
         )[:RESCORED]
         hits: list[FtsHit] = []
-        for expression in query.lookups:
-            hits = await self._fts(expression, FTS_CANDIDATES, view.excluded)
+        for lookup in query.lookups:
+            hits = await self._full_text(lookup, LOOKUP_CANDIDATES, view.excluded)
             if len(hits) + len(own) >= MIN_HITS:
                 break
         curated = [

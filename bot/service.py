@@ -82,7 +82,7 @@ class BriefingService:
         self.asks = AskLog(db)
         self.learning = LearningStore(db)  # taught questions and reviews, read into overlays
         self.schedules = BriefingStore(db)  # the daily explainer: schedules, rotation, posts
-        self.searcher = Searcher(self.sections.fts, Catalog())
+        self.searcher = Searcher(self.sections.matching, Catalog())
         # One rebuild at a time, so a slower earlier one never replaces a newer one.
         self._reload_lock = asyncio.Lock()
         # Called after the shared index is replaced (a pack import, not a server's edit). The

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, cast
 
 import aiosqlite
 
+from bot.lookup import Lookup
 from bot.scope import CURATED
 from bot.sections import Section, SectionContent, Source, Status, Version
 from bot.store.database import Database
@@ -143,6 +144,34 @@ def _row_to_section(row: aiosqlite.Row, aliases: tuple[str, ...]) -> Section:
     )
 
 
+def fts5_expression(lookup: Lookup) -> str:
+    """The FTS5 query of a lookup: each word and form an FTS5 string (quoted, so no word is
+    ever FTS syntax, whatever it holds), a word's forms OR'd with it, the words OR'd, or
+    AND'ed when a section must hold every one. Of any word, each spelling is looked for once,
+    where it first comes; "" when there is nothing to look for."""
+    seen: set[str] = set()
+    groups: list[list[str]] = []
+    for word in lookup.words:
+        spelled = [w for w in dict.fromkeys((word.word, *word.forms)) if w and w not in seen]
+        # Any word may match: a spelling an earlier word brought adds nothing. Every word must
+        # match: each keeps all its spellings, or a shared one would make two words one.
+        if not lookup.every:
+            seen.update(spelled)
+        if spelled:
+            groups.append([_fts5_string(w) for w in spelled])
+    if not lookup.every:
+        return " OR ".join(w for group in groups for w in group)
+    return " AND ".join(
+        group[0] if len(group) == 1 else "(" + " OR ".join(group) + ")" for group in groups
+    )
+
+
+def _fts5_string(word: str) -> str:
+    """An FTS5 string: in double quotes, a double quote in it doubled. FTS5 reads its query
+    as a C string, so a NUL would end it mid-string: it becomes a space (no token holds one)."""
+    return '"' + word.replace('"', '""').replace("\x00", " ") + '"'
+
+
 def fts_aliases(aliases: Sequence[str], tags: Sequence[str]) -> str:
     """The text indexed in the aliases column: aliases and tags (tags read as words)."""
     return " ; ".join([*aliases, *(t.replace("-", " ") for t in tags)])
@@ -199,9 +228,18 @@ class SectionStore:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def matching(
+        self, lookup: Lookup, limit: int, exclude: Sequence[int] = ()
+    ) -> list[FtsHit]:
+        """The curated sections that best match a lookup (bm25), at most `limit`, leaving out
+        those in `exclude` (a server's replaced or hidden ones), each read whole in the same
+        query: what the search reads of the curated index (`bot.search.FullText`)."""
+        expression = fts5_expression(lookup)
+        return await self.fts(expression, limit, exclude) if expression else []
+
     async def fts(self, match: str, limit: int, exclude: Sequence[int] = ()) -> list[FtsHit]:
-        """Best bm25 matches in the curated pack for an FTS5 expression built by the search
-        module (never user text), leaving out the sections in `exclude` (those a server
+        """Best bm25 matches in the curated pack for an FTS5 expression (`fts5_expression`
+        of a lookup: never user text), leaving out the sections in `exclude` (those a server
         replaced or hid), each read whole in the same query. Only curated sections are
         indexed: no server's rows can take a place.
         """

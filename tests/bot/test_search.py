@@ -15,6 +15,7 @@ from bot.search import MAX_CHOICE_NAME, MAX_CHOICES, Catalog, Searcher, View, bu
 from bot.sections import SLUG_RE, Section, SectionContent
 from bot.service import BriefingService
 from bot.store import SectionStore
+from bot.store.sections import fts5_expression
 
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
 
@@ -103,18 +104,20 @@ async def test_results_are_at_most_the_limit_and_best_first(searcher):
 def test_typo_is_corrected_against_the_pack_vocabulary(catalog):
     query = build_query("berln talks", catalog)
     assert [(t.typed, t.match) for t in query.terms] == [("berln", "berlin"), ("talks", "talks")]
-    assert query.fts == '"berlin" OR "talks"'
+    [lookup] = query.lookups
+    assert [w.word for w in lookup.words] == ["berlin", "talks"] and not lookup.every
+    assert fts5_expression(lookup) == '"berlin" OR "talks"'
 
 
 def test_function_words_are_not_looked_up(catalog):
     assert build_query("what is the what", catalog).terms == ()
-    assert build_query("what is the what", catalog).fts == ""
+    assert build_query("what is the what", catalog).lookups == []
 
 
 def test_unknown_words_are_kept_but_never_searched(catalog):
     query = build_query("berlin qwzxv", catalog)
     assert [t.match for t in query.terms] == ["berlin", None]
-    assert query.fts == '"berlin"'
+    assert [fts5_expression(lookup) for lookup in query.lookups] == ['"berlin"']
 
 
 def test_rare_words_weigh_more_than_common_ones(catalog):
@@ -257,13 +260,14 @@ async def test_fts_expression_only_ever_holds_quoted_words(catalog, store):
     for _ in range(400):
         samples.append("".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))))
     for text in samples:
-        expression = build_query(text, catalog).fts
+        lookups = build_query(text, catalog).lookups
+        expression = fts5_expression(lookups[0]) if lookups else ""
         assert FTS_SHAPE.match(expression), (text, expression)
         tokens = re.findall(WORD_TOKEN, expression)
         assert all(t[1:-1].isalnum() for t in tokens), (text, expression)
         assert len(tokens) == len(set(tokens))
-        if expression:
-            await store.fts(expression, 5)  # must be valid FTS5 syntax
+        if lookups:
+            await store.matching(lookups[0], 5)  # must be valid FTS5 syntax
 
 
 # -- autocomplete ----------------------------------------------------------------------------
