@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from bot.lookup import Lookup
 from bot.search import Catalog, Overlay, Searcher, Taught, build_query, taught_key
 from bot.sections import Section, SectionContent
 from bot.store.sections import FtsHit
@@ -51,7 +52,7 @@ def catalog(*extra: Section, taught: Sequence[Taught] = ()) -> Catalog:
     return Catalog.of([*pack(), *extra], {TAUGHT: list(taught)} if taught else None)
 
 
-async def no_fts(expression: str, limit: int, exclude: Sequence[int]) -> list[FtsHit]:
+async def no_fts(lookup: Lookup, limit: int, exclude: Sequence[int]) -> list[FtsHit]:
     """The curated index finds nothing: what is found came from memory."""
     return []
 
