@@ -23,6 +23,10 @@ from bot.service import BriefingService  # noqa: E402
 from tests.fakediscord.models import InvalidPayload  # noqa: E402
 from tests.fakediscord.server import refusal_log  # noqa: E402
 
+# The PostgreSQL fixtures (postgres_server, postgres_db) and the summary line saying whether the
+# PostgreSQL tests ran.
+pytest_plugins = ("tests.postgres",)
+
 KNOWLEDGE = REPO_ROOT / "knowledge"
 FIXED_NOW = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
 

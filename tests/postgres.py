@@ -1,0 +1,276 @@
+"""A PostgreSQL server for the tests, and a fresh database on it for each test that asks.
+
+Where the server comes from, in order:
+
+1. `BRIEFBOT_TEST_POSTGRES`, a DSN naming a server the tests may create databases on;
+2. a throwaway cluster: `initdb` and `pg_ctl` found on the PATH or where Debian keeps them
+   (`/usr/lib/postgresql/<version>/bin`), a cluster made in a temporary folder, listening only
+   on a Unix socket in that folder (no TCP), stopped and deleted after the session, also when
+   tests fail. `initdb` and `pg_ctl` refuse to run as root, so under root (CI) the cluster
+   belongs to the unprivileged user `nobody`;
+3. neither: the tests that need PostgreSQL are skipped, saying why (under CI they fail instead:
+   CI installs PostgreSQL, so a skip there would hide that they never ran).
+
+Loaded by tests/conftest.py as a plugin: the fixtures `postgres_server` (the session's server)
+and `postgres_db` (an asyncpg connection to a new, empty database, dropped after the test), and
+a line in pytest's summary saying whether the PostgreSQL tests ran, and where, or why not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+ENV = "BRIEFBOT_TEST_POSTGRES"
+DEBIAN_BINARIES = "/usr/lib/postgresql/*/bin"
+# Who owns the throwaway cluster when the tests run as root.
+UNPRIVILEGED_USER = "nobody"
+# With TCP off the port only names the socket file (.s.PGSQL.5432) in the cluster's folder.
+PORT = 5432
+START_TIMEOUT_S = 60
+# Throwaway data: no durability needed, so none paid for.
+SETTINGS = {
+    "listen_addresses": "''",
+    "port": str(PORT),
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "20",
+}
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"true", "1"}
+
+
+@dataclass
+class PostgresServer:
+    """Where the tests' databases are made: an admin DSN, and what it is, for the summary."""
+
+    dsn: str
+    description: str
+    throwaway: bool
+
+
+@dataclass
+class _Outcome:
+    """What the summary line says: the server used, or why there was none."""
+
+    server: str | None = None
+    skipped: str | None = None
+    databases: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+_OUTCOME = _Outcome()
+
+
+def find_binaries() -> Path | None:
+    """The folder holding initdb and pg_ctl: the PATH's first, else Debian's newest version."""
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        folder = Path(on_path).resolve().parent
+        if (folder / "initdb").is_file():
+            return folder
+    candidates = []
+    for found in glob.glob(DEBIAN_BINARIES):
+        folder = Path(found)
+        version = folder.parent.name
+        if version.isdigit() and (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            candidates.append((int(version), folder))
+    return max(candidates)[1] if candidates else None
+
+
+class ThrowawayCluster:
+    """A cluster in a temporary folder, on a Unix socket only, run by an unprivileged user."""
+
+    def __init__(self, binaries: Path) -> None:
+        self.binaries = binaries
+        self.owner = pwd.getpwnam(UNPRIVILEGED_USER) if os.geteuid() == 0 else None
+        self.folder = Path(tempfile.mkdtemp(prefix="briefbot-pg-"))
+        self.data = self.folder / "data"
+        self.log = self.folder / "server.log"
+        self.started = False
+        self.version = ""
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@/postgres?host={self.folder}&port={PORT}"
+
+    @property
+    def description(self) -> str:
+        who = f", run as {self.owner.pw_name}" if self.owner else ""
+        return f"a throwaway cluster ({self.version}, {self.binaries}{who}, socket {self.folder})"
+
+    def _run(self, *args: str) -> str:
+        """Run one of the server's programs as the cluster's owner; its output, or an error."""
+        owner: dict[str, Any] = {}
+        if self.owner:
+            owner = {"user": self.owner.pw_uid, "group": self.owner.pw_gid, "extra_groups": []}
+        env = {**os.environ, "HOME": str(self.folder), "LC_ALL": "C"}
+        env.pop("PGDATA", None)
+        with tempfile.TemporaryFile(mode="w+") as output:
+            # Output to a file, not a pipe: the server pg_ctl starts outlives it.
+            result = subprocess.run(
+                [str(self.binaries / args[0]), *args[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+                env=env,
+                check=False,
+                **owner,
+            )
+            output.seek(0)
+            text = output.read()
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} exited with {result.returncode}:\n{text}")
+        return text
+
+    def start(self) -> None:
+        if self.owner:
+            os.chown(self.folder, self.owner.pw_uid, self.owner.pw_gid)
+        version = self._run("initdb", "--version").strip()
+        self.version = version.replace("initdb (PostgreSQL)", "PostgreSQL")
+        self._run(
+            "initdb",
+            "--pgdata",
+            str(self.data),
+            "--username",
+            "postgres",
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
+            "--no-sync",
+        )
+        settings = {**SETTINGS, "unix_socket_directories": f"'{self.folder}'"}
+        with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write("\n# Briefbot's tests: a throwaway cluster on a Unix socket only.\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+        try:
+            self._run(
+                "pg_ctl",
+                "--pgdata",
+                str(self.data),
+                "--log",
+                str(self.log),
+                "--wait",
+                "--timeout",
+                str(START_TIMEOUT_S),
+                "start",
+            )
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\nserver log:\n{self._server_log()}") from None
+        self.started = True
+
+    def stop(self) -> None:
+        """Stop the server (if it started) and delete the folder; never raises."""
+        if self.started or (self.data / "postmaster.pid").exists():
+            for mode in ("fast", "immediate"):
+                try:
+                    self._run(
+                        "pg_ctl", "--pgdata", str(self.data), "--mode", mode, "--wait", "stop"
+                    )
+                    break
+                except RuntimeError as exc:
+                    _OUTCOME.failures.append(f"stopping the cluster ({mode}): {exc}")
+        self.started = False
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _server_log(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.log.read_text("utf-8", errors="replace")
+        return "(no log)"
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if under_ci():
+        pytest.fail(f"{reason}; CI={os.environ['CI']} must run the PostgreSQL tests")
+    _OUTCOME.skipped = reason
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server (see the module's docstring for where it comes from)."""
+    pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
+    dsn = os.environ.get(ENV, "").strip()
+    if dsn:
+        shown = re.sub(r"//[^@/]*@", "//…@", dsn)  # no password in the summary
+        server = PostgresServer(dsn, f"the server {ENV} names ({shown})", throwaway=False)
+        _OUTCOME.server = server.description
+        yield server
+        return
+    binaries = find_binaries()
+    if binaries is None:
+        _unavailable(
+            f"no PostgreSQL: {ENV} is not set and initdb/pg_ctl are neither on the PATH nor "
+            f"under {DEBIAN_BINARIES} (install PostgreSQL, e.g. apt-get install postgresql)"
+        )
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(UNPRIVILEGED_USER)
+        except KeyError:
+            _unavailable(
+                f"running as root and there is no user {UNPRIVILEGED_USER!r} to own the cluster"
+            )
+    cluster = ThrowawayCluster(binaries)
+    try:
+        cluster.start()
+        server = PostgresServer(cluster.dsn, cluster.description, throwaway=True)
+        _OUTCOME.server = server.description
+        yield server
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def postgres_db(postgres_server: PostgresServer) -> AsyncIterator[Any]:
+    """An asyncpg connection to a new, empty database, dropped (connections and all) after."""
+    import asyncpg  # the optional extra: imported only once postgres_server found it
+
+    name = f"briefbot_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server.dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        _OUTCOME.databases += 1
+        conn = await asyncpg.connect(postgres_server.dsn, database=name)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+    finally:
+        with contextlib.suppress(asyncpg.InvalidCatalogNameError):
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line: whether the PostgreSQL tests ran, and where, or why they were skipped."""
+    if _OUTCOME.server is None and _OUTCOME.skipped is None:
+        return  # no selected test asked for PostgreSQL
+    terminalreporter.section("PostgreSQL")
+    if _OUTCOME.server is not None:
+        terminalreporter.write_line(
+            f"PostgreSQL tests RAN: {_OUTCOME.databases} database(s) on {_OUTCOME.server}"
+        )
+    else:
+        terminalreporter.write_line(f"PostgreSQL tests SKIPPED: {_OUTCOME.skipped}", yellow=True)
+    for failure in _OUTCOME.failures:
+        terminalreporter.write_line(failure, red=True)
