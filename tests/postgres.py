@@ -71,6 +71,7 @@ class _Outcome:
 
     server: str | None = None
     skipped: str | None = None
+    broken: str | None = None
     databases: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -232,7 +233,11 @@ def postgres_server() -> Iterator[PostgresServer]:
             )
     cluster = ThrowawayCluster(binaries)
     try:
-        cluster.start()
+        try:
+            cluster.start()
+        except Exception as exc:
+            _OUTCOME.broken = f"the throwaway cluster in {cluster.folder} did not start: {exc}"
+            raise
         server = PostgresServer(cluster.dsn, cluster.description, throwaway=True)
         _OUTCOME.server = server.description
         yield server
@@ -263,10 +268,12 @@ async def postgres_db(postgres_server: PostgresServer) -> AsyncIterator[Any]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line: whether the PostgreSQL tests ran, and where, or why they were skipped."""
-    if _OUTCOME.server is None and _OUTCOME.skipped is None:
+    if _OUTCOME.server is None and _OUTCOME.skipped is None and _OUTCOME.broken is None:
         return  # no selected test asked for PostgreSQL
     terminalreporter.section("PostgreSQL")
-    if _OUTCOME.server is not None:
+    if _OUTCOME.broken is not None:
+        terminalreporter.write_line(f"PostgreSQL tests DID NOT RUN: {_OUTCOME.broken}", red=True)
+    elif _OUTCOME.server is not None:
         terminalreporter.write_line(
             f"PostgreSQL tests RAN: {_OUTCOME.databases} database(s) on {_OUTCOME.server}"
         )
