@@ -94,6 +94,10 @@ class FollowButton(
         await interaction.response.send_message(followed_text(followed), ephemeral=True)
 
 
+def unfollow_id(guild: int, slug: str, where: str) -> str:
+    return f"bb:unf:{guild}:{slug}:{where}"
+
+
 class UnfollowButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"bb:unf:(?P<guild>\d+):(?P<slug>[a-z0-9-]{1,64}):(?P<where>[dl])",
@@ -108,7 +112,7 @@ class UnfollowButton(
             discord.ui.Button(
                 label=truncate(label, BUTTON_LABEL_LIMIT),
                 style=discord.ButtonStyle.secondary,
-                custom_id=f"bb:unf:{guild}:{slug}:{where}",
+                custom_id=unfollow_id(guild, slug, where),
             )
         )
         self.guild_id = guild
@@ -283,15 +287,29 @@ class DiscordMessenger:
         channel = await self._channel(dm.user_id)
         me = self.client.user.id if self.client.user else None
         mark = CHANGE_MARK.format(revision=dm.revision_id)
+        # A curated change owes a member who follows the topic in two servers a DM for each,
+        # with the same revision: the Unfollow button's custom id names the server.
+        unfollow = unfollow_id(dm.guild_id, dm.slug, IN_DM)
         try:
             async for message in channel.history(limit=DM_HISTORY):
-                if message.author.id != me:
+                if message.author.id != me or unfollow not in _custom_ids(message):
                     continue
                 if any((e.footer.text or "").endswith(mark) for e in message.embeds):
                     return message.id
         except discord.HTTPException as exc:
             raise _translated(exc) from exc
         return None
+
+
+def _custom_ids(message: discord.Message) -> set[str]:
+    """The custom ids of a message's buttons and menus."""
+    return {
+        custom_id
+        for row in message.components
+        if isinstance(row, discord.ActionRow)
+        for child in row.children
+        if (custom_id := getattr(child, "custom_id", None))
+    }
 
 
 def _translated(exc: discord.HTTPException) -> Exception:

@@ -144,7 +144,8 @@ async def test_a_send_cut_off_by_a_crash_is_found_in_the_dm_channel_not_sent_aga
             # after Bob's send was claimed but before it went out.
             async with bot.service.db.transaction() as conn:
                 await conn.execute("UPDATE follow_sends SET state = 'sending'")
-            fake.channel_messages(fake.dm_channel(BOB).id)[0]["_deleted"] = True
+            # (The fake's stored message: channel_messages gives copies.)
+            fake.messages[int(dms(fake, BOB)[0]["id"])]["_deleted"] = True
         clock.advance(seconds=LEASE.total_seconds() + 1)
         async with running_bot(fake, db, clock=clock) as bot:
             await settled(bot)
@@ -421,3 +422,40 @@ def test_every_follow_custom_id_fits_discords_100_characters() -> None:
     ):
         assert len(item.custom_id) <= CUSTOM_ID_LIMIT
         assert len(item.item.label or "") <= 80
+
+
+async def test_a_cut_off_dm_is_not_taken_for_the_same_changes_dm_from_another_server(
+    tmp_path: Path,
+) -> None:
+    """A curated update owes a member who follows the topic in two servers two DMs, with the
+    same revision: looking up one cut off must not find the other server's and call it sent."""
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(FIXED_NOW)
+    async with FakeDiscord() as fake:
+        first, second = fake.add_guild(name="First"), fake.add_guild(name="Second")
+        for g in (first, second):
+            g.add_member(ALICE)
+        async with running_bot(fake, db, clock=clock) as bot:
+            await follow(fake, first.id, ALICE)
+            await follow(fake, second.id, ALICE)
+            pack = [s.content for s in await bot.service.sections.in_scope(None)]
+            await bot.service.sections.import_curated(
+                [replace(c, body="The curated update.") if c.slug == TOPIC else c for c in pack]
+            )
+            await settled(bot)
+            assert len(dms(fake, ALICE)) == 2
+            # As if the process died after Second's send was claimed but before it went out.
+            async with bot.service.db.transaction() as conn:
+                await conn.execute(
+                    "UPDATE follow_sends SET state = 'sending' WHERE guild_id = ?", (second.id,)
+                )
+            gone = next(m for m in dms(fake, ALICE) if "**Second**" in m["content"])
+            fake.messages[int(gone["id"])]["_deleted"] = True
+        clock.advance(seconds=LEASE.total_seconds() + 1)
+        async with running_bot(fake, db, clock=clock) as bot:
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": 2}
+        assert sorted(m["content"].split("changed in ")[1] for m in dms(fake, ALICE)) == [
+            "**First**.",
+            "**Second**.",
+        ]
