@@ -123,6 +123,18 @@ def as_alias(question: str) -> str:
     return text[: space if space > MAX_ALIAS // 2 else cut].rstrip(" ,;:-")
 
 
+def _settled_after(item: ReviewItem, settled: dict[str, int]) -> int | None:
+    """When the item was last settled (the newest ask or signal then), or None if never.
+
+    An unanswered group is shown by its most asked wording, which can change as its wordings
+    are asked: settled under any wording it shows, it is the same item."""
+    keys = [item.key]
+    if item.kind == "unanswered":
+        keys += [item_key("unanswered", wording) for wording in item.examples]
+    found = [settled[key] for key in keys if key in settled]
+    return max(found) if found else None
+
+
 class Learning:
     def __init__(self, service: BriefingService, editor: Editor) -> None:
         self.service = service
@@ -289,11 +301,11 @@ class Learning:
                 )
             )
         settled = await self.store.settled(guild_id)
-        shown = [
-            i
-            for i in items
-            if i.key not in settled or await self._asked_again(guild_id, i, settled[i.key])
-        ]
+        shown = []
+        for i in items:
+            after = _settled_after(i, settled)
+            if after is None or await self._asked_again(guild_id, i, after):
+                shown.append(i)
         shown.sort(key=lambda i: (-i.count, KIND_ORDER[i.kind], i.question))
         return shown
 

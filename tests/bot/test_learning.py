@@ -283,6 +283,26 @@ async def test_a_dismissed_item_asked_five_more_times_comes_back_after_its_old_a
     assert back is not None and (back.key, back.count) == (item.key, REVIEW_RETURN)
 
 
+async def test_a_dismissed_group_stays_dismissed_when_another_of_its_wordings_leads_it(
+    service: BriefingService, learning: Learning, clock: Clock
+) -> None:
+    later = f"{UNKNOWN} in the end"  # one group with UNKNOWN, shown by the most asked wording
+    await unanswered(service, GUILD, UNKNOWN, 2)
+    await unanswered(service, GUILD, later)
+    item = (await learning.review(GUILD, 0, DAYS, clock.now)).item
+    assert item is not None and (item.question, item.examples) == (UNKNOWN, (later,))
+    await learning.dismiss(GUILD, item.key)
+    # Asked twice more, the later wording leads the group now: still only 2 asks, not 5.
+    await unanswered(service, GUILD, later, 2)
+    assert (await learning.review(GUILD, 0, DAYS, clock.now)).item is None
+    await unanswered(service, GUILD, later, REVIEW_RETURN - 2)
+    back = (await learning.review(GUILD, 0, DAYS, clock.now)).item
+    assert back is not None and back.question == later and back.count == 3 + REVIEW_RETURN
+    await learning.dismiss(GUILD, back.key)  # dismissed again: away until 5 more after this
+    await unanswered(service, GUILD, UNKNOWN, REVIEW_RETURN - 1)
+    assert (await learning.review(GUILD, 0, DAYS, clock.now)).item is None
+
+
 async def test_a_dismissed_misanswered_item_comes_back_after_more_marks(
     service: BriefingService, learning: Learning, clock: Clock
 ) -> None:
