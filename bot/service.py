@@ -93,6 +93,7 @@ class BriefingService:
         # the newest taught question or review it shows.
         self._loaded: tuple[int, int] = (0, 0)
         self._additions = 0
+        self._additions_held = 0  # how many additions there were up to that one
 
     @classmethod
     async def open(
@@ -128,6 +129,7 @@ class BriefingService:
             # Read first: a change committed while the catalog builds is caught next time.
             self._loaded = await self.sections.fingerprint()
             self._additions = await self.learning.newest_addition()
+            self._additions_held = await self.learning.additions_up_to(self._additions)
             shared = SharedIndex()
             # Built off the event loop a batch at a time: a large pack is never held whole.
             async for batch in self.sections.curated_index_rows():
@@ -226,11 +228,18 @@ class BriefingService:
         which scopes changed: a server's edit rebuilds that server's overlay, a pack import
         the whole catalog. Rows deleted without a revision (a removed server's data purged)
         also rebuild the whole catalog. Taught questions and reviews are numbered additions:
-        the servers that added one since the last look have their overlays rebuilt.
+        the servers that added one since the last look have their overlays rebuilt, and
+        additions gone (a server purged) rebuild the whole catalog.
         """
         loaded = self._loaded
         fingerprint = await self.sections.fingerprint()
         added, adding = await self.learning.additions_since(self._additions)
+        if await self.learning.additions_up_to(self._additions) < self._additions_held:
+            # A server's additions purged (it holds no section, so no section count moved).
+            await self.reload()
+            log.info("reloaded: another process deleted what servers taught")
+            return
+        held = await self.learning.additions_up_to(added)
         if fingerprint == loaded and not adding:
             return
         scopes: set[int | None] = set()
@@ -246,7 +255,8 @@ class BriefingService:
         for guild_id in sorted(servers):
             await self.refresh(guild_id)
         self._loaded = (max(newest, fingerprint[0]), fingerprint[1])
-        self._additions = max(self._additions, added)
+        if added > self._additions:
+            self._additions, self._additions_held = added, held
         log.info("showed the changes another process made in %d servers", len(servers))
 
     def use_catalog(self, catalog: Catalog) -> None:

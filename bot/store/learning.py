@@ -351,6 +351,15 @@ class LearningStore:
             row = await c.fetchone()
         return int(row[0]) if row is not None else 0
 
+    async def additions_up_to(self, addition_id: int) -> int:
+        """How many additions there are up to id `addition_id`: additions are never deleted
+        but with their server's data, so fewer than before means a server was purged."""
+        async with self.db.conn.execute(
+            "SELECT count(*) FROM topic_additions WHERE id <= ?", (addition_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row is not None else 0
+
     async def additions_since(self, addition_id: int) -> tuple[int, set[int]]:
         """The newest addition id and the servers that added anything after `addition_id`."""
         async with self.db.conn.execute(

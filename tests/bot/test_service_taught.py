@@ -15,6 +15,7 @@ import yaml
 
 from bot.editing import Editor
 from bot.service import Answer, BriefingService
+from bot.store.guilds import GuildData
 from bot.store.learning import LearningStore
 
 GUILD, OTHER = 501, 502
@@ -220,6 +221,23 @@ async def test_catch_up_shows_what_another_process_taught_and_reviewed(
     await bot.catch_up()
     assert (await bot.section("us-role", OTHER)).content.updated == later
     assert (await bot.section("us-role", GUILD)).content.updated < later
+
+
+async def test_catch_up_forgets_what_another_process_purged(
+    open_service: Callable[..., Awaitable[BriefingService]], tmp_path: Path
+) -> None:
+    path = tmp_path / "shared.sqlite3"
+    bot, cli = await open_service(path), await open_service(path)
+    await teach(cli, GUILD, "ceding-territory", UNKNOWN)
+    await review(cli, GUILD, "us-role", date(2027, 3, 1))
+    await bot.catch_up()
+    assert (await bot.ask(UNKNOWN, GUILD, record=False)).section is not None
+    # `briefbot db purge-guild` while the bot runs: a server that taught, with no topic of
+    # its own, loses only additions (no section, no revision).
+    assert "topic_additions" in await GuildData(cli.db).purge(GUILD)
+    await bot.catch_up()
+    assert (await bot.ask(UNKNOWN, GUILD, record=False)).section is None
+    assert (await bot.section("us-role", GUILD)).content.updated < date(2027, 3, 1)
 
 
 async def test_the_newest_of_two_topics_taught_the_same_words_answers(
