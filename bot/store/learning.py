@@ -459,7 +459,9 @@ class LearningStore:
         }
 
     async def prune(self, before: str) -> int:
-        """Delete signals, flags and unsettled review items older than `before`."""
+        """Delete signals, flags and unsettled review items older than `before`. A settled
+        item stays (it says when the item comes back) without its question's words, which
+        are kept no longer than the asks log keeps them."""
         async with self.db.transaction() as conn:
             total = 0
             for sql in (
@@ -469,6 +471,11 @@ class LearningStore:
             ):
                 cursor = await conn.execute(sql, (before,))
                 total += cursor.rowcount
+            await conn.execute(
+                "UPDATE review_items SET question = '' WHERE settled IS NOT NULL "
+                "AND seen_at < ? AND question != ''",
+                (before,),
+            )
         return total
 
 

@@ -440,6 +440,9 @@ async def test_prune_deletes_old_signals_flags_and_unsettled_items(
             (GUILD, "settled"),  # kept: it says when it comes back
             (OTHER, "unsettled"),
         ]
+    # ... but not the member's words: a question is kept no longer than the asks log keeps it.
+    async with db.conn.execute("SELECT guild_id, question FROM review_items ORDER BY 1") as cursor:
+        assert [tuple(r) for r in await cursor.fetchall()] == [(GUILD, ""), (OTHER, "q")]
     assert await store.taught() == {GUILD: {"us-role": ["q"]}}  # teachings are never pruned
 
 
