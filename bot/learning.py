@@ -214,6 +214,9 @@ class Learning:
             answered.slug if answered else None,
             chosen.slug if chosen else None,
         )
+        if answered is not None:
+            # Opened from the closest topics after no answer, it was no pick after all.
+            await self.store.withdraw_pick(guild_id, ref, user_id, answered.slug)
         return chosen
 
     async def picked(self, guild_id: int, ref: int, user_id: int, section_id: int) -> None:

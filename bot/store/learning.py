@@ -132,6 +132,16 @@ class LearningStore:
                 )
             return False
 
+    async def withdraw_pick(self, guild_id: int, ref: int, user_id: int, slug: str) -> None:
+        """A member's pick of `slug` for question `ref` (a topic opened after no answer) is
+        withdrawn: they said that topic was not what they asked."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM signals WHERE guild_id = ? AND ref = ? AND user_id = ? "
+                "AND kind = 'pick' AND picked = ?",
+                (guild_id, ref, user_id, slug),
+            )
+
     async def flag_outdated(self, guild_id: int, slug: str, user_id: int) -> bool:
         """One member flags a topic; False if they had flagged it since its last update."""
         since = await self.last_update(guild_id, slug)

@@ -427,6 +427,20 @@ async def test_not_what_i_asked_offers_the_closest_topics_and_keeps_the_last_cho
     assert item is not None and item.count == 1 and item.picks == ()
 
 
+async def test_a_topic_opened_after_no_answer_then_marked_not_what_i_asked_is_no_pick(
+    service: BriefingService, learning: Learning, clock: Clock
+) -> None:
+    nato, berlin = topic(service, "nato-purpose"), topic(service, "berlin-talks")
+    await service.asks.record(GUILD, UNKNOWN, None, None, ref=500)
+    await learning.picked(GUILD, 500, ALICE, nato.id)  # opened from the closest topics
+    await learning.picked(GUILD, 500, BOB, berlin.id)
+    # ... and said of it: not what I asked. Alice's pick is withdrawn, Bob's stands.
+    await learning.not_what_i_asked(GUILD, 500, ALICE, nato.id, None)
+    gap = next(i for i in await items(learning, GUILD, clock.now) if i.kind == "unanswered")
+    assert gap.picks == ((berlin, 0),)
+    assert gap.choices[0] == berlin and nato in gap.choices  # nato: only among the closest
+
+
 async def test_the_sixth_signal_within_the_window_is_refused(
     service: BriefingService, learning: Learning, clock: Clock
 ) -> None:
