@@ -55,8 +55,10 @@ OPENING_DMS_TOO_FAST = 40003
 NAME_CHARS = 120
 # How much of a DM's embeds the summary may take; the new text gets the rest.
 SUMMARY_ROOM = 1800
-# Messages read back in a DM channel to find a DM whose send was cut off.
-DM_HISTORY = 20
+# Messages read back in a DM channel to find a DM whose send was cut off: one page, Discord's
+# most. A cut-off claim is looked up only after its lease, while the member's other DMs go on
+# (a pack update of every topic they follow in several servers is dozens).
+DM_HISTORY = 100
 # The footer that tells a follower's DM apart, and lets a cut-off send be found again.
 CHANGE_MARK = "change #{revision}"
 

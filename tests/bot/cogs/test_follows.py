@@ -459,3 +459,39 @@ async def test_a_cut_off_dm_is_not_taken_for_the_same_changes_dm_from_another_se
             "**First**.",
             "**Second**.",
         ]
+
+
+async def test_a_cut_off_dm_is_found_behind_the_dms_sent_after_it(tmp_path: Path) -> None:
+    """A pack update of every topic a member follows in three servers owes them 30 DMs; the
+    first one's send was cut off after it went out, and the other 29 went out while its claim
+    waited out the lease: it is found behind them, not sent again."""
+    db = tmp_path / "db.sqlite3"
+    clock = Clock(FIXED_NOW)
+    async with FakeDiscord() as fake:
+        guilds = [fake.add_guild(name=f"Server {n}") for n in range(3)]
+        for g in guilds:
+            g.add_member(ALICE)
+        async with running_bot(fake, db, clock=clock) as bot:
+            pack = [s.content for s in await bot.service.sections.in_scope(None)]
+            for g in guilds:
+                for content in pack:
+                    await bot.follows.store.add(g.id, ALICE, content.slug, cap=MAX_FOLLOWS)
+            await bot.service.sections.import_curated(
+                [replace(c, body=f"Updated: {c.title}") for c in pack]
+            )
+            await settled(bot)
+            owed = len(guilds) * len(pack)
+            assert len(dms(fake, ALICE)) == owed
+            # As if the process had died after the first DM went out, before it was recorded.
+            async with bot.service.db.transaction() as conn:
+                await conn.execute(
+                    "UPDATE follow_sends SET state = 'sending' "
+                    "WHERE id = (SELECT min(id) FROM follow_sends)"
+                )
+        # Back after a few minutes: Discord no longer knows the nonce, the lookup must find it.
+        clock.advance(seconds=LEASE.total_seconds() + 1)
+        fake.advance(fake.rate_table.nonce_window)
+        async with running_bot(fake, db, clock=clock) as bot:
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": owed}
+        assert len(dms(fake, ALICE)) == owed
