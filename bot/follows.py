@@ -401,7 +401,9 @@ class Notifier:
                 self.paused_until = self.clock() + wait
                 log.warning("Discord says DMs are opened too fast; pausing them for %s", wait)
             assert self.paused_until is not None
-            await self.store.later(owed, _iso(self.paused_until))
+            # Not an attempt: a refusal to open the DM channel sends nothing, and counted,
+            # a few pauses in a row would leave one 5xx to give the DM up.
+            await self.store.later(owed, _iso(self.paused_until), attempted=False)
             return
         except NotDelivered as exc:
             if owed.attempts + 1 >= MAX_ATTEMPTS:

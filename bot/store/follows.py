@@ -319,13 +319,14 @@ class FollowStore:
                 (owed.guild_id, owed.user_id, owed.slug),
             )
 
-    async def later(self, owed: Owed, not_before: str) -> None:
-        """Not sent, to be tried again from `not_before`."""
+    async def later(self, owed: Owed, not_before: str, *, attempted: bool = True) -> None:
+        """Not sent, to be tried again from `not_before`. Not `attempted`: nothing reached
+        Discord (it refused to open the DM channel), so the claim's attempt is given back."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE follow_sends SET state = 'pending', not_before = ?, updated_at = ? "
-                "WHERE id = ?",
-                (not_before, self.db.now(), owed.send_id),
+                "UPDATE follow_sends SET state = 'pending', not_before = ?, updated_at = ?, "
+                "attempts = attempts - ? WHERE id = ?",
+                (not_before, self.db.now(), 0 if attempted else 1, owed.send_id),
             )
 
     async def give_up(self, owed: Owed) -> None:

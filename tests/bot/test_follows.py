@@ -20,6 +20,7 @@ from bot.follows import (
     LEASE,
     MAX_ATTEMPTS,
     RETRY_FIRST,
+    TOO_FAST_CAP,
     TOO_FAST_FIRST,
     DMsClosed,
     DMsTooFast,
@@ -353,3 +354,22 @@ async def test_following_and_unfollowing_in_a_loop_is_slowed_per_member_per_serv
     await follows.follow(GUILD, 2, target)  # another member: theirs
     clock.advance(seconds=CHANGES_SECONDS)
     assert (await follows.follow(GUILD, 1, target)).new
+
+
+async def test_pauses_for_opening_dms_too_fast_are_not_counted_as_attempts(
+    service: BriefingService, follows: Follows, clock: Clock
+) -> None:
+    """A DM refused with 40003 was never sent: however often Discord says so, the DM still
+    gets its MAX_ATTEMPTS tries for the failures that may pass (a 5xx)."""
+    inbox = Inbox()
+    notifier = Notifier(follows.store, inbox, clock)
+    await notifier.tick()
+    await follows.follow(GUILD, 1, await section_id(service, GUILD))
+    await edit(service, GUILD, "Changed.")
+    inbox.fail = [DMsTooFast("40003")] * (MAX_ATTEMPTS - 1) + [NotDelivered("HTTP 503")]
+    for _ in range(MAX_ATTEMPTS + 1):
+        report = await notifier.tick()
+        assert report.given_up == 0
+        clock.advance(seconds=TOO_FAST_CAP.total_seconds())
+    assert await follows.store.states() == {"sent": 1}
+    assert len(inbox.sent) == 1
