@@ -232,7 +232,7 @@ class Learning:
 
     async def review(self, guild_id: int, page: int, days: int, now: datetime) -> ReviewPage:
         """Page `page` of the server's review items (one item per page), most asked first."""
-        items = await self._items(guild_id, days, now)
+        items, settled = await self._items(guild_id, days, now)
         counts = Counter[str](i.kind for i in items)
         if not items:
             return ReviewPage(None, 0, 1, days, dict(counts))
@@ -245,10 +245,15 @@ class Learning:
             item.question,
             item.answered.slug if item.answered else None,
             item.count,
+            settled_after=settled.get(item.key),
         )
         return ReviewPage(item, page, len(items), days, dict(counts))
 
-    async def _items(self, guild_id: int, days: int, now: datetime) -> list[ReviewItem]:
+    async def _items(
+        self, guild_id: int, days: int, now: datetime
+    ) -> tuple[list[ReviewItem], dict[str, int]]:
+        """The items to review, most asked first, and the settled ones as read (key -> the
+        newest ask or signal when it was settled)."""
         since = (now - timedelta(days=days)).isoformat(timespec="seconds")
         view = self.service.view(guild_id)
         items: list[ReviewItem] = []
@@ -310,7 +315,7 @@ class Learning:
             if after is None or await self._asked_again(guild_id, i, after):
                 shown.append(i)
         shown.sort(key=lambda i: (-i.count, KIND_ORDER[i.kind], i.question))
-        return shown
+        return shown, settled
 
     async def _asked_again(self, guild_id: int, item: ReviewItem, settled_after: int) -> bool:
         """Whether a taught or dismissed item was asked (in the wordings shown) or marked at

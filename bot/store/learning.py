@@ -392,16 +392,23 @@ class LearningStore:
         question: str,
         answered: str | None,
         count: int,
+        *,
+        settled_after: int | None = None,
     ) -> None:
-        """Remember an item a moderator is shown, so that a click on it finds it again (an item
-        shown again after it was settled is open again)."""
+        """Remember an item a moderator is shown, so that a click on it finds it again.
+
+        An item shown again after it was settled (it came back) is open again:
+        `settled_after` is the settlement the caller read (None: it read the item open), so
+        one settled since, by another moderator's click, stays settled."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO review_items (guild_id, key, kind, question, answered, count, "
                 "seen_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, key) DO UPDATE "
                 "SET question = excluded.question, answered = excluded.answered, "
-                "count = excluded.count, seen_at = excluded.seen_at, settled = NULL",
-                (guild_id, key, kind, question, answered, count, self.db.now()),
+                "count = excluded.count, seen_at = excluded.seen_at, "
+                "settled = CASE WHEN review_items.settled IS NULL "
+                "OR review_items.settled_after IS ? THEN NULL ELSE review_items.settled END",
+                (guild_id, key, kind, question, answered, count, self.db.now(), settled_after),
             )
 
     async def item(self, guild_id: int, key: str) -> ItemState | None:

@@ -303,6 +303,27 @@ async def test_a_dismissed_group_stays_dismissed_when_another_of_its_wordings_le
     assert (await learning.review(GUILD, 0, DAYS, clock.now)).item is None
 
 
+async def test_an_item_settled_while_another_review_page_is_drawn_stays_settled(
+    service: BriefingService, learning: Learning, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await unanswered(service, GUILD, "lost and found office", 2)
+    item = (await learning.review(GUILD, 0, DAYS, clock.now)).item
+    assert item is not None
+    drawn = learning._detailed
+
+    async def another_moderator_dismisses_meanwhile(*args: Any) -> ReviewItem:
+        await learning.dismiss(GUILD, item.key)
+        return await drawn(*args)
+
+    monkeypatch.setattr(learning, "_detailed", another_moderator_dismisses_meanwhile)
+    page = await learning.review(GUILD, 0, DAYS, clock.now)  # listed it before the dismissal
+    assert page.item is not None and page.item.key == item.key
+    monkeypatch.undo()
+    assert (await learning.review(GUILD, 0, DAYS, clock.now)).item is None
+    with pytest.raises(ItemGone):
+        await learning.dismiss(GUILD, item.key)
+
+
 async def test_a_dismissed_misanswered_item_comes_back_after_more_marks(
     service: BriefingService, learning: Learning, clock: Clock
 ) -> None:

@@ -372,8 +372,11 @@ async def test_review_items_are_remembered_and_settled_per_server(
     assert await store.settled(GUILD) == {"k1": 0}  # no ask logged yet: returns after ask 0
     assert await store.settled(OTHER) == {}
     assert (await store.item(GUILD, "k1")).settled == "dismissed"
+    # Shown by a review that read it open (dismissed meanwhile by another moderator): settled.
+    await store.seen(GUILD, "k1", "unanswered", "who pays", None, 3)
+    assert await store.settled(GUILD) == {"k1": 0}
     # Shown again (it came back): open again.
-    await store.seen(GUILD, "k1", "unanswered", "Who pays?", None, 8)
+    await store.seen(GUILD, "k1", "unanswered", "Who pays?", None, 8, settled_after=0)
     assert await store.item(GUILD, "k1") == ItemState("unanswered", "Who pays?", None, 8, None)
     assert await store.settled(GUILD) == {}
     await store.settle(GUILD, "k1", "taught")
