@@ -204,12 +204,16 @@ class Follows:
         return Followed(slug, section.title, True, new=added == "added")
 
     async def unfollow(self, guild_id: int, user_id: int, slug: str) -> Followed:
-        """Stop following; the topic as it is shown now (`new`: False if it was not followed)."""
+        """Stop following; the topic as it is shown now (`new`: False if it was not followed).
+
+        A DM's Unfollow names a server no one checked the clicker against: a topic not
+        followed there is named by its slug only, never by that server's title."""
         _in_a_server(guild_id)
         self.changes.take((guild_id, user_id))
         slug = slug.casefold()
-        removed = await self.store.remove(guild_id, user_id, slug)
-        return replace(self._followed(guild_id, slug), new=removed)
+        if not await self.store.remove(guild_id, user_id, slug):
+            return Followed(slug, slug, False)
+        return replace(self._followed(guild_id, slug), new=True)
 
     async def of_member(self, guild_id: int, user_id: int) -> list[Followed]:
         _in_a_server(guild_id)

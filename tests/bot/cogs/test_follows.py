@@ -495,3 +495,35 @@ async def test_a_cut_off_dm_is_found_behind_the_dms_sent_after_it(tmp_path: Path
             await settled(bot)
             assert await bot.follows.store.states() == {"sent": owed}
         assert len(dms(fake, ALICE)) == owed
+
+
+async def test_a_dms_unfollow_names_no_topic_of_a_server_the_clicker_does_not_follow(
+    tmp_path: Path,
+) -> None:
+    """In a DM no server is checked: an Unfollow carrying another server's id removes nothing
+    and must not show that server's own topic title either."""
+    async with FakeDiscord() as fake:
+        here, private = fake.add_guild(name="Here"), fake.add_guild(name="Private")
+        here.add_member(ALICE)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            seen = await bot.service.sections.get(None, TOPIC)
+            assert seen is not None
+            await bot.service.sections.save_for_guild(
+                private.id,
+                replace(seen.content, title="Private server's own title"),
+                opened=seen.version,
+                author="mod",
+                author_id=1,
+            )
+            await bot.service.refresh(private.id)
+            await follow(fake, here.id, ALICE)
+            await moderator_edit(fake, here.id, "A change here.")
+            await fake.wait_for_messages(fake.dm_channel(ALICE).id, 1, timeout=10)
+            dm = dms(fake, ALICE)[0]
+            crafted = f"bb:unf:{private.id}:{TOPIC}:d"
+            fake.messages[int(dm["id"])]["components"][0]["components"][0]["custom_id"] = crafted
+            clicked = await fake.click_component(dm, crafted, user_id=ALICE)
+            reply = (await clicked.wait_response())["data"]["content"]
+            assert "nothing changed" in reply
+            assert "Private server's own title" not in reply
+            assert await bot.follows.store.of_member(here.id, ALICE) == [TOPIC]
