@@ -450,9 +450,8 @@ class Learning:
     ) -> tuple[Topic, Addition, Addition]:
         """/kb revert of a taught question or a review (`t<number>` in /kb history): undone,
         as a numbered change of its own."""
-        topic = self.service.topic(guild_id, slug)
-        if topic is None:
-            raise SectionNotFound(slug)
+        # As /kb history finds it: visible here, or this server's removed copy.
+        topic = (await self.editor.reachable(guild_id, slug)).topic
         self.editor.check_limits(guild_id, new=False)
         try:
             undone, undo = await self.store.undo(

@@ -416,6 +416,21 @@ async def test_undo_takes_a_taught_question_back(
     assert [a.number for a in await learning.additions(GUILD, "ceding-territory")] == [2, 1]
 
 
+async def test_a_question_taught_to_a_topic_removed_since_can_still_be_undone(
+    service: BriefingService, learning: Learning
+) -> None:
+    """/kb history lists a removed topic's taught questions, so /kb revert undoes them."""
+    ceding = topic(service, "ceding-territory")
+    await LearningStore(service.db).add(
+        GUILD, ceding.slug, "taught", UNKNOWN, author="x", author_id=1
+    )
+    await learning.editor.remove(GUILD, MOD, ceding.slug)
+    assert service.topic(GUILD, ceding.slug) is None
+    shown, undone, _ = await learning.undo(GUILD, MOD, ceding.slug, 1)
+    assert (shown.slug, undone.detail) == (ceding.slug, UNKNOWN)
+    assert await LearningStore(service.db).taught() == {}
+
+
 # -- members' signals --
 
 
