@@ -20,7 +20,8 @@ from bot.sections import Section, Topic
 from bot.text import truncate
 from bot.ui.fit import BUTTON_LABEL_LIMIT, OPTION_LABEL_LIMIT, SELECT_OPTIONS_LIMIT, escaped
 from bot.ui.follow import follow_item
-from bot.ui.host import learning_of, service_of
+from bot.ui.host import host_of, learning_of, service_of
+from bot.ui.replies import send
 from bot.ui.views import ServerItem, send_section, stateless
 
 # The buttons' labels and what each click records.
@@ -88,12 +89,18 @@ class FeedbackButton(
                 else "You already flagged this topic; the moderators have it. Thanks!"
             )
         else:
-            topics = await learning.meant_choices(self.guild_id, self.ref, self.section_id)
+            # A search, as costly as an ask's: deferred like one when Discord's 3 s are at risk.
+            topics = await host_of(interaction).run_within_deadline(
+                interaction,
+                learning.meant_choices(self.guild_id, self.ref, self.section_id),
+                ephemeral=True,
+            )
             view = discord.ui.View(timeout=None)
             view.add_item(MeantSelect(self.guild_id, self.ref, self.section_id, topics))
-            await interaction.response.send_message(
-                "Sorry that missed. Which topic did you mean? Your pick helps the moderators "
-                "teach Briefbot.",
+            await send(
+                interaction,
+                content="Sorry that missed. Which topic did you mean? Your pick helps the "
+                "moderators teach Briefbot.",
                 view=stateless(view),
                 ephemeral=True,
             )

@@ -7,6 +7,7 @@ refuses a click from another server or from a member without the rights.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.discord_support import FIXED_NOW, running_bot
 from tests.fakediscord import FakeDiscord
 
 EPHEMERAL = 1 << 6
+DEFERRED = 5
 MODAL = 9
 # Answered confidently with the United States' role, though the member means guarantees.
 MISSED = "will american troops defend ukraine"
@@ -363,3 +365,35 @@ async def test_a_review_opened_before_a_restart_still_pages_and_dismisses(tmp_pa
             await dismissed.wait_response()
             left = (await redrawn(dismissed, "Dismissed"))["embeds"][0]
         assert "Item 1 of 1" in left["footer"]["text"]
+
+
+async def test_which_topic_did_you_mean_is_deferred_when_the_search_is_slow(
+    tmp_path: Path,
+) -> None:
+    release = asyncio.Event()
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        member = a.add_member()
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            first = await ask(fake, a.id, MISSED, user_id=member.id)
+            card = first.response["data"]
+            bot.deadline.defer_by = 0.05  # a search as slow as a busy server's
+            real = bot.learning.meant_choices
+
+            async def slow(*args: Any) -> Any:
+                await release.wait()
+                return await real(*args)
+
+            bot.learning.meant_choices = slow
+            marked = await fake.click_component(
+                first,
+                by_label(card, "Not what I asked")["custom_id"],
+                user_id=member.id,
+                member_permissions=MEMBER,
+            )
+            deferred = await marked.wait_response()
+            assert deferred["type"] == DEFERRED
+            assert int(deferred["data"]["flags"]) & EPHEMERAL
+            release.set()
+            menu = (await marked.wait_followups(1))[0]
+            assert by_placeholder(menu, "Which topic did you mean?")["options"]
