@@ -201,7 +201,9 @@ class FollowStore:
 
         A curated change reaches the followers in servers that have no copy of their own
         under that slug (an override or a hiding); a server's change, its own followers.
-        Members who followed after the revision are not owed it.
+        Members who followed after the revision are not owed it, nor followers in a server
+        Briefbot was removed from (its follows are kept 30 days in case it is added back, but
+        it shows its members nothing now).
         """
         now = self.db.now()
         queued = 0
@@ -215,7 +217,8 @@ class FollowStore:
                         "SELECT f.guild_id, f.user_id, f.slug, ?, ?, ?, ? FROM follows AS f "
                         "WHERE f.slug = ? AND f.since < ? AND NOT EXISTS (SELECT 1 FROM sections "
                         # Spelt as the unique index on (scope, slug) is, so that it is used.
-                        "AS s WHERE ifnull(s.guild_id, 0) = f.guild_id AND lower(s.slug) = f.slug)",
+                        "AS s WHERE ifnull(s.guild_id, 0) = f.guild_id AND lower(s.slug) = f.slug) "
+                        "AND f.guild_id NOT IN (SELECT guild_id FROM guild_removals)",
                         (change.revision_id, before, now, now, change.slug, change.revision_id),
                     )
                 else:
@@ -223,7 +226,8 @@ class FollowStore:
                         "INSERT OR IGNORE INTO follow_sends (guild_id, user_id, slug, "
                         "revision_id, previous_id, not_before, updated_at) "
                         "SELECT f.guild_id, f.user_id, f.slug, ?, ?, ?, ? FROM follows AS f "
-                        "WHERE f.guild_id = ? AND f.slug = ? AND f.since < ?",
+                        "WHERE f.guild_id = ? AND f.slug = ? AND f.since < ? "
+                        "AND f.guild_id NOT IN (SELECT guild_id FROM guild_removals)",
                         (
                             change.revision_id,
                             before,

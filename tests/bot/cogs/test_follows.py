@@ -8,6 +8,7 @@ refusals; "opening DMs too fast" waits and then sends; other servers' edits reac
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -527,3 +528,27 @@ async def test_a_dms_unfollow_names_no_topic_of_a_server_the_clicker_does_not_fo
             assert "nothing changed" in reply
             assert "Private server's own title" not in reply
             assert await bot.follows.store.of_member(here.id, ALICE) == [TOPIC]
+
+
+async def test_no_dm_about_a_server_briefbot_was_removed_from(tmp_path: Path) -> None:
+    """Its data is kept 30 days in case it is added back, but its followers are not DMed about
+    curated updates meanwhile ("… changed in a server" for a server without Briefbot)."""
+    async with FakeDiscord() as fake:
+        here, gone = fake.add_guild(name="Here"), fake.add_guild(name="Gone")
+        for g in (here, gone):
+            g.add_member(ALICE)
+        async with running_bot(fake, tmp_path / "db.sqlite3") as bot:
+            await follow(fake, here.id, ALICE)
+            await follow(fake, gone.id, ALICE)
+            async with asyncio.timeout(5):
+                removed = asyncio.ensure_future(bot.wait_for("guild_remove"))
+                fake.remove_guild(gone.id)
+                await removed
+            await bot.retention.guilds.mark_removed(gone.id)  # as the bot's handler does
+            pack = [s.content for s in await bot.service.sections.in_scope(None)]
+            await bot.service.sections.import_curated(
+                [replace(c, body="The curated update.") if c.slug == TOPIC else c for c in pack]
+            )
+            await settled(bot)
+            assert await bot.follows.store.states() == {"sent": 1}
+        assert [m["content"].split("changed in ")[1] for m in dms(fake, ALICE)] == ["**Here**."]
