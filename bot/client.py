@@ -301,6 +301,12 @@ class Briefbot(commands.Bot):
 
     on_guild_available = on_guild_join
 
+    async def on_message(self, message: discord.Message) -> None:
+        """Briefbot has no prefix commands. commands.Bot would read every message (with the
+        Message Content intent, every server's) for one, and log a message that starts with
+        Briefbot's mention as a command not found: its first word, with a traceback. The help
+        channels read messages in their own listener."""
+
     async def close(self) -> None:
         """Stop taking new work, let in-flight answers and posts finish (10 s at most), close."""
         self.closing = True

@@ -337,3 +337,24 @@ async def test_a_server_holds_at_most_its_cap_of_help_channels(tmp_path: Path) -
             data = await autoanswer(fake, guild.id, channels[-1])
             assert f"already answers in {MAX_CHANNELS} channels" in data["content"]
             assert len(await bot.autoanswer.channels(guild.id)) == MAX_CHANNELS
+
+
+async def test_a_message_mentioning_briefbot_outside_help_channels_is_neither_read_nor_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the intent every server's messages arrive. One that starts with Briefbot's mention
+    is no prefix command (Briefbot has none): discord.py's command handling must not take its
+    first word for one and log it ("Command \\"…\\" is not found", with a traceback)."""
+    async with reading_fake() as fake:
+        guild = fake.add_guild(channels=("general", "random"))
+        random = channel_named(guild, "random")
+        member = guild.add_member()
+        async with running_bot(fake, tmp_path / "db.sqlite3", message_content=True):
+            caplog.clear()
+            fake.post_user_message(
+                random, f"<@{fake.bot_user_id}> confidentialword about my day", user_id=member.id
+            )
+            await barrier(fake, guild.id)
+            assert bot_messages(fake, random) == []
+        assert "confidentialword" not in caplog.text
+        assert not [r for r in caplog.records if r.levelno >= 40]
