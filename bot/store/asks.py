@@ -247,8 +247,8 @@ class AskLog:
 
     @_after_flush
     async def unanswered_after(self, guild_id: int, questions: Iterable[str], ask_id: int) -> int:
-        """How many times any of these wordings (case aside) was asked, unanswered, after the
-        ask `ask_id`."""
+        """How many times any of these wordings (exactly as logged: questions are cleaned before
+        they are) was asked, unanswered, after the ask `ask_id`."""
         async with self.db.conn.execute(
             "SELECT count(*) FROM asks INDEXED BY asks_unanswered WHERE guild_id = ? "
             "AND answered IS NULL AND question IN (SELECT value FROM json_each(?)) AND id > ? "

@@ -339,7 +339,7 @@ class DismissButton(
             interaction,
             self.page,
             self.days,
-            "Dismissed: it comes back only if asked 5 more times.",
+            "Dismissed: it comes back only if asked (or marked) 5 more times.",
         )
 
 
