@@ -43,7 +43,10 @@ def opens_threads(guild: discord.Guild | None, channel_id: int | None) -> bool |
     return _may(guild, channel_id, THREAD_NEEDED[1])
 
 
+# Server-installed only: without it, Discord offers a command to every install the app is
+# configured for, and User Install is (for /ask and Explain this).
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
 class BriefingCog(
     commands.GroupCog, group_name="briefing", group_description="The daily explainer"
 ):

@@ -11,11 +11,15 @@ from bot.ui.follow import follows_page
 from bot.ui.host import Host, as_host
 
 
-@app_commands.guild_only()
 class FollowsCog(commands.Cog):
     def __init__(self, bot: Host) -> None:
         self.bot = bot
 
+    # On the command: a plain Cog does not pass a class decorator on to its commands. Server-
+    # installed only: without it, Discord offers a command to every install the app is
+    # configured for, and User Install is (for /ask and Explain this).
+    @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
     @app_commands.command(
         name="follows", description="The topics you follow here, to unfollow any of them"
     )

@@ -34,7 +34,10 @@ from bot.ui.reports import stale_embed
 from bot.ui.review import review_page
 
 
+# Server-installed only: without it, Discord offers a command to every install the app is
+# configured for, and User Install is (for /ask and Explain this).
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
 class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this server's briefing"):
     def __init__(self, bot: Host) -> None:
         self.bot = bot

@@ -74,9 +74,17 @@ async def test_member_commands_are_global_for_both_installs_and_kb_stays_in_serv
     for name in ("ask", "explain", "topics", "Explain this"):
         assert sorted(commands[name]["integration_types"]) == [0, 1], name
         assert sorted(commands[name]["contexts"]) == [0, 1, 2], name
-    for name in ("kb", "briefing"):
-        assert commands[name]["integration_types"] in (None, [0]), name
+    for name in ("kb", "briefing", "follows"):
+        assert commands[name]["integration_types"] == [0], name
         assert commands[name]["contexts"] == [0], name
+    # As Briefbot sent them: without `integration_types` Discord offers a command to every
+    # install the app is configured for (the README has User Install ticked), which the fake
+    # would store as a server install.
+    [synced] = [r.json for r in fake.requests_matching("PUT", r"^/applications/\d+/commands$")]
+    sent = {c["name"]: c for c in synced}
+    for name in ("kb", "briefing", "follows"):
+        assert sent[name].get("integration_types") == [0], name
+        assert sent[name].get("contexts") == [0], name
 
 
 async def test_kb_and_briefing_are_not_offered_in_a_dm_or_to_a_users_install(
