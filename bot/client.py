@@ -36,6 +36,7 @@ from bot.errors import BriefbotError
 from bot.follows import POLL_SECONDS as NOTIFY_SECONDS
 from bot.follows import Follows, Notifier
 from bot.learning import Learning
+from bot.limits import Cooldown
 from bot.retention import Retention
 from bot.service import FOLLOW_SECONDS, BriefingService
 from bot.store.database import utcnow
@@ -49,7 +50,7 @@ from bot.ui.kb import KB_DYNAMIC_ITEMS
 from bot.ui.posting import DiscordPoster
 from bot.ui.replies import log_interaction, reply_error
 from bot.ui.review import REVIEW_DYNAMIC_ITEMS
-from bot.ui.share import SHARE_DYNAMIC_ITEMS
+from bot.ui.share import SHARE_DYNAMIC_ITEMS, SHARE_RATE, SHARE_SECONDS
 from bot.ui.views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,7 @@ class Briefbot(commands.Bot):
         self.notifier = Notifier(
             self.follows.store, DiscordMessenger(self), clock, owns=self.owns_guild
         )
+        self.sharing = Cooldown(SHARE_RATE, SHARE_SECONDS, lambda: clock().timestamp())
         # How often to look for changed topics and DMs due (None: never; tests drive `tick`).
         self.notify_seconds = notify_seconds
         self._notifier_task: asyncio.Task[None] | None = None

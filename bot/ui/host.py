@@ -14,6 +14,7 @@ from bot.autoanswer import Autoanswer
 from bot.editing import Editor
 from bot.follows import Follows
 from bot.learning import Learning
+from bot.limits import Cooldown
 from bot.service import BriefingService
 
 T = TypeVar("T")
@@ -29,6 +30,8 @@ class Host(Protocol):
     # Help channels: which channels read members' messages, and the replies' rule.
     autoanswer: Autoanswer
     follows: Follows
+    # Share here's clicks, per member per place: each one posts a public card.
+    sharing: Cooldown
     clock: Callable[[], datetime]
     # True from the moment shutdown begins: new work is refused or kept, never half-done.
     closing: bool

@@ -21,17 +21,21 @@ from typing import Any, NamedTuple
 import discord
 
 from bot.errors import BriefbotError
-from bot.scope import CURATED, NO_SERVER
+from bot.scope import CURATED, NO_SERVER, scope_of
 from bot.sections import Section, Topic
 from bot.text import truncate
 from bot.ui.cards import section_cards, topics_embed
 from bot.ui.feedback import SUGGESTED, suggestions_view
 from bot.ui.fit import AUTHOR_LIMIT, CONTENT_LIMIT, escaped, safe_echo
-from bot.ui.host import service_of
+from bot.ui.host import host_of, service_of
 from bot.ui.replies import reply_error, send, send_private
 from bot.ui.views import TOPICS_PAGE_SIZE, section_view
 
 SHARE_LABEL = "Share here"
+# Each click posts a public card: as /ask and Explain this, five in any thirty seconds per
+# member per place (`Host.sharing`).
+SHARE_RATE = 5
+SHARE_SECONDS = 30.0
 # Characters of a topic's title listed under "no briefing" where buttons cannot work.
 LISTED_TITLE = 120
 
@@ -100,6 +104,7 @@ class ShareButton(
                     "Discord lets Briefbot answer only you here, so this card cannot be shared."
                 )
             section = await service_of(interaction).section_by_id(self.section_id, reach.viewer)
+            host_of(interaction).sharing.take((scope_of(interaction.guild_id), interaction.user.id))
             header = truncate(f"Shared by {interaction.user.display_name}", AUTHOR_LIMIT)
             await send_card(interaction, section, reach, header=header)
         except Exception as exc:

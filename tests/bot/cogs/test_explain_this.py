@@ -11,6 +11,7 @@ import pytest
 
 from bot.cogs.context import READ_LIMIT
 from bot.service import BriefingService
+from bot.ui.share import SHARE_RATE
 from tests.discord_support import running_bot
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.server import USER_INSTALL
@@ -296,3 +297,29 @@ async def test_a_dms_share_button_crafted_into_a_servers_message_is_refused(
             refused = (await foreign.wait_response())["data"]
     assert dm_share.startswith("bb:share:0:")
     assert "another server" in refused["content"] and int(refused["flags"]) & EPHEMERAL
+
+
+async def test_share_here_clicked_again_and_again_posts_no_more_than_explain_this_may(
+    tmp_path: Path,
+) -> None:
+    """Each click posts a public card: like /ask and Explain this, five in any 30 seconds per
+    member per place, then the member is told to wait (privately) and nothing is posted."""
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild(name="News")
+        async with running_bot(fake, tmp_path / "db.sqlite3"):
+            ix = await fake.send_message_command(guild.id, name=COMMAND, content=HEADLINE)
+            data = (await ix.wait_response())["data"]
+            share = next(i for i in custom_ids(data) if i.startswith("bb:share:"))
+            answers = []
+            for _ in range(SHARE_RATE + 1):
+                click = await fake.click_component(ix, share)
+                answers.append((await click.wait_response())["data"])
+    assert all(not int(a.get("flags") or 0) & EPHEMERAL for a in answers[:SHARE_RATE])
+    last = answers[-1]
+    assert int(last["flags"]) & EPHEMERAL and "second" in last["content"]
+    public = [
+        m
+        for m in fake.channel_messages(guild.text_channel_id, include_interactions=True)
+        if m["author"]["id"] == str(fake.bot_user_id) and not int(m["flags"]) & EPHEMERAL
+    ]
+    assert len(public) == SHARE_RATE
