@@ -41,7 +41,7 @@ from bot.retention import Retention
 from bot.service import FOLLOW_SECONDS, BriefingService
 from bot.store.database import utcnow
 from bot.store.follows import FollowStore
-from bot.ui.autoanswer import AUTOANSWER_DYNAMIC_ITEMS
+from bot.ui.autoanswer import AUTOANSWER_DYNAMIC_ITEMS, REPLY_TASK
 from bot.ui.drafts import DRAFT_DYNAMIC_ITEMS
 from bot.ui.feedback import FEEDBACK_DYNAMIC_ITEMS
 from bot.ui.follow import FOLLOW_DYNAMIC_ITEMS, DiscordMessenger
@@ -77,12 +77,14 @@ GATEWAY_HELLO = 10
 GATEWAY_HELLO_TIMEOUT = 30.0
 GATEWAY_VERSION = 10
 # How discord.py names the tasks that run a slash command, a DynamicItem's callback (every
-# Briefbot button and menu) and an on_interaction listener (Briefbot's forms).
+# Briefbot button and menu) and an on_interaction listener (Briefbot's forms); and the task
+# answering a member's message in a help channel.
 INTERACTION_TASK_NAMES = (
     "CommandTree-invoker",
     "discord-ui-dynamic-item-",
     "discord-ui-view-dispatch-",
     "discord.py: on_interaction",
+    REPLY_TASK,
 )
 SHUTDOWN_GRACE = 10.0
 EXTENSIONS = (

@@ -7,13 +7,14 @@ every server; all but the help channels' are dropped in memory, before any read 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
 from discord.ext import commands
 
 from bot.autoanswer import Incoming
-from bot.ui.autoanswer import reply_parts
+from bot.ui.autoanswer import REPLY_TASK, reply_parts
 from bot.ui.host import Host, as_host
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,11 @@ class AutoanswerCog(commands.Cog):
         found = incoming(message)
         if found is None or self.bot.closing or not self.bot.autoanswer.watched(found):
             return
+        # In a task of its own name: shutdown waits for it as for an interaction (its message
+        # is claimed before the reply goes out), not for every server's messages dropped above.
+        await asyncio.create_task(self._answer(message, found), name=REPLY_TASK)
+
+    async def _answer(self, message: discord.Message, found: Incoming) -> None:
         try:
             section = await self.bot.autoanswer.reply_for(found)
             if section is None:

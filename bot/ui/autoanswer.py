@@ -27,6 +27,8 @@ from bot.ui.views import ServerItem, stateless
 
 # Embeds in one message (Discord's limit).
 EMBEDS_PER_MESSAGE = 10
+# The name of the task answering one member's message (shutdown waits for these).
+REPLY_TASK = "briefbot-help-reply"
 
 
 class NotHelpfulButton(

@@ -358,3 +358,28 @@ async def test_a_message_mentioning_briefbot_outside_help_channels_is_neither_re
             assert bot_messages(fake, random) == []
         assert "confidentialword" not in caplog.text
         assert not [r for r in caplog.records if r.levelno >= 40]
+
+
+async def test_a_reply_in_flight_when_the_bot_stops_is_still_sent(tmp_path: Path) -> None:
+    """Its message is claimed before the reply goes out: shutdown waits for it as for an
+    interaction in flight, or the message would never be answered."""
+    async with reading_fake() as fake:
+        guild = fake.add_guild(channels=("general", "help"))
+        help_channel = channel_named(guild, "help")
+        member = guild.add_member()
+        async with running_bot(fake, tmp_path / "db.sqlite3", message_content=True) as bot:
+            await autoanswer(fake, guild.id, help_channel)
+            deciding = bot.autoanswer.reply_for
+            started = asyncio.Event()
+
+            async def slow(message: Any) -> Any:
+                started.set()
+                await asyncio.sleep(0.3)
+                return await deciding(message)
+
+            bot.autoanswer.reply_for = slow  # type: ignore[method-assign]
+            fake.post_user_message(help_channel, QUESTION, user_id=member.id)
+            async with asyncio.timeout(5):
+                await started.wait()
+            await bot.close()
+        assert reply_titles(answers(fake, help_channel)) == [BERLIN]
