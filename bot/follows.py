@@ -274,6 +274,8 @@ class Notifier:
         self.paused_until: datetime | None = None
         self._too_fast_wait = TOO_FAST_FIRST
         self._lock = asyncio.Lock()  # one pass at a time in this process
+        # Set by `run`'s stop (shutdown): DMs in flight finish, no new one begins.
+        self._stop: asyncio.Event | None = None
 
     async def scan(self) -> int:
         """Read the feed from the cursor to its end; owe a DM to each follower of each change
@@ -304,6 +306,7 @@ class Notifier:
         """Once `ready` returns (the bot connected, so servers have names), tick until `stop`
         is set; a failed pass is logged and the next one tries again. Settled send records
         older than KEEP_SENDS are forgotten every PRUNE_EVERY."""
+        self._stop = stop
         if ready is not None:
             waiting = asyncio.ensure_future(ready())
             stopping = asyncio.ensure_future(stop.wait())
@@ -341,11 +344,15 @@ class Notifier:
     def _paused(self) -> bool:
         return self.paused_until is not None and self.clock() < self.paused_until
 
+    def _held(self) -> bool:
+        """No DM may begin now: Discord asked to slow down, or the bot is stopping."""
+        return self._paused() or (self._stop is not None and self._stop.is_set())
+
     async def _deliver(self, report: DeliveryReport) -> None:
         """Send every due DM of this process's servers, `pool` at a time, until none is left
         or Discord asks to slow down."""
         after = 0
-        while not self._paused():
+        while not self._held():
             now = self.clock()
             batch = await self.store.due(_iso(now), _iso(now - LEASE), DUE_BATCH, after=after)
             if not batch:
@@ -356,7 +363,7 @@ class Notifier:
 
     async def _worker(self, jobs: Iterator[Owed], report: DeliveryReport) -> None:
         for owed in jobs:
-            if self._paused():
+            if self._held():
                 return  # what is left stays pending, due as it was
             try:
                 await self._one(owed, report)

@@ -373,3 +373,34 @@ async def test_pauses_for_opening_dms_too_fast_are_not_counted_as_attempts(
         clock.advance(seconds=TOO_FAST_CAP.total_seconds())
     assert await follows.store.states() == {"sent": 1}
     assert len(inbox.sent) == 1
+
+
+async def test_a_fan_out_stops_taking_dms_when_the_bot_stops(
+    service: BriefingService, follows: Follows, clock: Clock
+) -> None:
+    """Shutdown waits for the notifier: the DMs in flight finish, no new one begins (the rest
+    stay owed, sent after the restart), so a long fan-out does not hold shutdown to its grace
+    and get cut off mid-send."""
+    stop = asyncio.Event()
+
+    class Stopping(Inbox):
+        async def send(self, dm: FollowDM) -> int:
+            sent = await super().send(dm)
+            stop.set()  # SIGTERM arrives while the first DM is on its way
+            return sent
+
+    inbox = Stopping()
+    notifier = Notifier(follows.store, inbox, clock, pool=1)
+    await notifier.tick()
+    follows.cap = 25
+    target = await section_id(service, GUILD)
+    for user in range(1, 11):
+        await follows.follow(GUILD, user, target)
+    await edit(service, GUILD, "Changed.")
+    async with asyncio.timeout(5):
+        await notifier.run(stop, 0.01)
+    assert await follows.store.states() == {"sent": 1, "pending": 9}
+    restarted = Notifier(follows.store, inbox, clock)
+    await restarted.tick()
+    assert await follows.store.states() == {"sent": 10}
+    assert sorted(dm.user_id for dm in inbox.sent) == list(range(1, 11))
