@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from bot.editing import Author, Editor
 from bot.errors import BriefbotError, LimitReached, SectionNotFound
 from bot.limits import Cooldown
-from bot.paging import clamp_page
+from bot.paging import clamp_page, page_count
 from bot.sections import MAX_ALIAS, Topic
 from bot.service import BriefingService
 from bot.store.learning import (
@@ -97,6 +97,16 @@ class ReviewPage:
     pages: int
     days: int
     counts: dict[str, int]  # items by kind
+
+
+@dataclass(frozen=True, slots=True)
+class AdditionPage:
+    """One page of a topic's additions in a server, newest first; `page` counts from 0."""
+
+    additions: list[Addition]
+    page: int
+    pages: int
+    total: int  # additions on every page
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,6 +454,15 @@ class Learning:
 
     async def additions(self, guild_id: int, slug: str, limit: int = 10) -> list[Addition]:
         return await self.store.additions(guild_id, slug, limit)
+
+    async def addition_page(self, guild_id: int, slug: str, page: int, size: int) -> AdditionPage:
+        """Only the page asked for is read (past the last page: the last page), so every
+        t-number /kb revert takes can be found, however many the topic holds."""
+        total = await self.store.addition_count(guild_id, slug)
+        pages = page_count(total, size)
+        page = clamp_page(page, pages)
+        found = await self.store.additions(guild_id, slug, size, offset=page * size)
+        return AdditionPage(found, page, pages, total)
 
     async def undo(
         self, guild_id: int, author: Author, slug: str, number: int

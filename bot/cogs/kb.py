@@ -19,11 +19,10 @@ from bot.ui.fit import TopicName
 from bot.ui.forms import SectionForm, edit_form, open_form, submit_form
 from bot.ui.host import Host, as_host
 from bot.ui.kb import (
-    HISTORY_PAGE,
     announce,
     announce_note,
     author_of,
-    history_page,
+    history_of,
     parse_revision,
     remove_prompt,
     undo_log,
@@ -81,9 +80,7 @@ class KbCog(commands.GroupCog, group_name="kb", group_description="Edit this ser
     async def history(self, interaction: discord.Interaction, topic: TopicName) -> None:
         guild = scope_of(interaction.guild_id)
         section = await self.bot.editor.reachable(guild, topic)
-        shown = await self.bot.editor.revision_page(section, 0, HISTORY_PAGE)
-        added = await self.bot.learning.additions(guild, section.slug)
-        embed, view = history_page(guild, shown, added)
+        embed, view = await history_of(interaction, guild, section, 0)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
     @app_commands.command(name="revert", description="Restore a revision, or undo a taught one")

@@ -315,13 +315,25 @@ class LearningStore:
         row = await cursor.fetchone()
         return int(row[0])
 
-    async def additions(self, guild_id: int, slug: str, limit: int = 10) -> list[Addition]:
-        """A topic's additions in this server, newest first."""
+    async def additions(
+        self, guild_id: int, slug: str, limit: int = 10, offset: int = 0
+    ) -> list[Addition]:
+        """A topic's additions in this server, newest first, `offset` newest ones skipped."""
         async with self.db.conn.execute(
-            _SELECT_ADDITIONS + "WHERE guild_id = ? AND slug = ? ORDER BY number DESC LIMIT ?",
-            (guild_id, slug.casefold(), limit),
+            _SELECT_ADDITIONS + "WHERE guild_id = ? AND slug = ? ORDER BY number DESC "
+            "LIMIT ? OFFSET ?",
+            (guild_id, slug.casefold(), limit, offset),
         ) as cursor:
             return [_addition(row) for row in await cursor.fetchall()]
+
+    async def addition_count(self, guild_id: int, slug: str) -> int:
+        """How many additions (undos included) this server made to a topic."""
+        async with self.db.conn.execute(
+            "SELECT count(*) FROM topic_additions WHERE guild_id = ? AND slug = ?",
+            (guild_id, slug.casefold()),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
 
     async def taught(
         self, guild_ids: Iterable[int] | None = None

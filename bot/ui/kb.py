@@ -13,6 +13,7 @@ import discord
 
 from bot.editing import Author, RevisionPage
 from bot.errors import BriefbotError
+from bot.learning import AdditionPage
 from bot.paging import clamp_page
 from bot.scope import scope_of
 from bot.sections import Section, Topic
@@ -20,12 +21,13 @@ from bot.store.learning import Addition
 from bot.text import truncate
 from bot.ui.cards import COLOUR
 from bot.ui.checks import require_editor
-from bot.ui.fit import FIELD_VALUE_LIMIT, TITLE_LIMIT, escaped, lines_within
+from bot.ui.fit import FIELD_VALUE_LIMIT, TITLE_LIMIT, escaped
 from bot.ui.host import editor_of, learning_of, service_of
 from bot.ui.views import ServerItem, stateless
 
-HISTORY_PAGE = 10
+HISTORY_PAGE = 10  # revisions, and additions, on one page of /kb history
 ADDITION_DETAIL = 120  # characters of a taught question in a history line or note
+ADDED = "Added in this server (t: /kb revert undoes)"
 
 
 def author_of(interaction: discord.Interaction) -> Author:
@@ -104,11 +106,18 @@ def parse_revision(text: str) -> RevisionRef:
 
 
 def history_page(
-    guild_id: int, shown: RevisionPage, additions: Sequence[Addition] = ()
+    guild_id: int, shown: RevisionPage, added: AdditionPage | None = None
 ) -> tuple[discord.Embed, discord.ui.View]:
-    section, page, pages = shown.section, shown.page, shown.pages
+    """Page `page` of a topic's revisions and of this server's additions side by side, each
+    newest first: the pages run to the longer of the two lists, so every revision number and
+    every t-number /kb revert takes is on some page."""
+    added = added or AdditionPage([], 0, 1, 0)
+    section = shown.section
+    pages = max(shown.pages, added.pages)
+    # Each page was clamped to its own list: the page asked for is the larger of the two.
+    page = max(shown.page, added.page)
     lines = []
-    for rev in shown.revisions:
+    for rev in shown.revisions if shown.page == page else ():
         changed = ", ".join(rev.changed) or "-"
         when = rev.created_at[:16].replace("T", " ")
         lines.append(
@@ -116,17 +125,21 @@ def history_page(
         )
     embed = discord.Embed(
         title=truncate(f"History: {section.title}", TITLE_LIMIT),
-        description="\n".join(lines),
+        description="\n".join(lines) or f"No older revisions: they end on page {shown.pages}.",
         colour=COLOUR,
     )
-    if additions:
-        added = lines_within(
-            [addition_line(a) for a in additions],
-            FIELD_VALUE_LIMIT,
-            lambda n: f"… and {n} older",
-        )
-        embed.add_field(name="Added in this server (t: /kb revert undoes)", value=added)
-    embed.set_footer(text=f"Page {page + 1} of {pages} · /kb revert restores a revision")
+    if added.page == page and added.additions:
+        chunks = _fields([addition_line(a) for a in added.additions], FIELD_VALUE_LIMIT)
+        for i, chunk in enumerate(chunks):
+            name = ADDED if i == 0 else f"{ADDED} (continued)"
+            embed.add_field(name=name, value=chunk, inline=False)
+    elif added.total:
+        ended = f"No older additions: they end on page {added.pages}."
+        embed.add_field(name=ADDED, value=ended, inline=False)
+    footer = f"Page {page + 1} of {pages}"
+    if added.total:
+        footer += f" · revisions: {_pages(shown.pages)}, additions: {_pages(added.pages)}"
+    embed.set_footer(text=f"{footer} · /kb revert restores a revision")
     view = discord.ui.View(timeout=None)
     for direction, target, disabled in (
         ("prev", page - 1, page == 0),
@@ -136,6 +149,30 @@ def history_page(
             HistoryPage(guild_id, section.id, clamp_page(target, pages), direction, disabled)
         )
     return embed, stateless(view)
+
+
+async def history_of(
+    interaction: discord.Interaction, guild_id: int, section: Section, page: int
+) -> tuple[discord.Embed, discord.ui.View]:
+    """/kb history's page `page` of `section`, read one page of each list."""
+    shown = await editor_of(interaction).revision_page(section, page, HISTORY_PAGE)
+    added = await learning_of(interaction).addition_page(guild_id, section.slug, page, HISTORY_PAGE)
+    return history_page(guild_id, shown, added)
+
+
+def _pages(count: int) -> str:
+    return f"{count} page" if count == 1 else f"{count} pages"
+
+
+def _fields(lines: Sequence[str], limit: int) -> list[str]:
+    """`lines` (each shorter than `limit`) packed in order into as few field values as fit."""
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= limit:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
 
 
 def addition_line(addition: Addition) -> str:
@@ -200,11 +237,8 @@ class HistoryPage(
         return cls(int(match["guild"]), int(match["section"]), int(match["page"]), match["dir"])
 
     async def clicked(self, interaction: discord.Interaction) -> None:
-        editor = editor_of(interaction)
-        section = await editor.reachable_by_id(self.guild_id, self.section_id)
-        shown = await editor.revision_page(section, self.page, HISTORY_PAGE)
-        added = await learning_of(interaction).additions(self.guild_id, section.slug)
-        embed, view = history_page(self.guild_id, shown, added)
+        section = await editor_of(interaction).reachable_by_id(self.guild_id, self.section_id)
+        embed, view = await history_of(interaction, self.guild_id, section, self.page)
         await interaction.response.edit_message(embed=embed, view=view)
 
 

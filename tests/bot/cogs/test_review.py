@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot import editing
+from bot.store.learning import LearningStore
 from tests.bot.cogs.test_kb import MEMBER, MODERATOR, components, kb
 from tests.discord_support import FIXED_NOW, running_bot
 from tests.fakediscord import FakeDiscord
@@ -397,3 +398,54 @@ async def test_which_topic_did_you_mean_is_deferred_when_the_search_is_slow(
             release.set()
             menu = (await marked.wait_followups(1))[0]
             assert by_placeholder(menu, "Which topic did you mean?")["options"]
+
+
+async def test_history_pages_reach_every_addition_so_t1_of_25_can_be_found_and_undone(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    first_taught = "zebra convoys quokka harbour"
+    async with FakeDiscord() as fake:
+        a = fake.add_guild(name="A")
+        async with running_bot(fake, db, clock=Ticking()) as bot:
+            store = LearningStore(bot.service.db)
+            for n in range(25):
+                detail = first_taught if n == 0 else f"guarantee wording {n} " + "x" * 90
+                await store.add(a.id, MEANT, "taught", detail, author="mod", author_id=1)
+            await bot.service.refresh(a.id)
+            taught = await ask(fake, a.id, first_taught)
+            assert answered_slug(bot, a.id, taught.response["data"]) == MEANT
+            history = await kb(fake, a.id, "history", topic=MEANT)
+            message = (await history.wait_response())["data"]
+        seen: list[str] = []
+        pages: list[str] = []
+        # Paged through after a restart too: the buttons carry the server, topic and page.
+        async with running_bot(fake, db, clock=Ticking()) as bot:
+            ix = history
+            while True:
+                embed = message["embeds"][0]
+                pages.append(embed["footer"]["text"])
+                added = [f for f in embed.get("fields", []) if f["name"].startswith("Added")]
+                for field in added:
+                    lines = field["value"].splitlines()
+                    seen += [line.split("**")[1] for line in lines if line.startswith("**t")]
+                following = by_label(message, "Next")
+                if following.get("disabled"):
+                    break
+                ix = await fake.click_component(
+                    ix, following["custom_id"], member_permissions=MODERATOR
+                )
+                message = (await ix.wait_response())["data"]
+            assert seen == [f"t{n}" for n in range(25, 0, -1)]  # every one, newest first
+            assert pages[0].startswith("Page 1 of 3 · revisions: 1 page, additions: 3 pages")
+            assert pages[-1].startswith("Page 3 of 3")
+            last = message["embeds"][0]
+            assert last["description"] == "No older revisions: they end on page 1."
+            assert first_taught in last["fields"][-1]["value"]
+            undone = await kb(fake, a.id, "revert", topic=MEANT, revision="t1")
+            assert "Undid" in (await undone.wait_response())["data"]["content"]
+            back = await ask(fake, a.id, first_taught)
+            assert answered_slug(bot, a.id, back.response["data"]) != MEANT
+            again = await kb(fake, a.id, "history", topic=MEANT)
+            newest = (await again.wait_response())["data"]["embeds"][0]["fields"][0]["value"]
+            assert newest.startswith("**t26**") and "undid t1" in newest

@@ -26,7 +26,7 @@ from bot.client import EXTENSIONS, Briefbot
 from bot.config import Settings
 from bot.editing import Conflict, Rejected, RevisionPage, content_to_form, form_to_content
 from bot.errors import BriefbotError, InvalidSection, PackError, SectionNotFound
-from bot.learning import ReviewItem, ReviewPage
+from bot.learning import AdditionPage, ReviewItem, ReviewPage
 from bot.sections import (
     MAX_ALIAS,
     MAX_ALIASES,
@@ -42,6 +42,7 @@ from bot.sections import (
     validate,
 )
 from bot.service import BriefingService
+from bot.store.learning import Addition
 from bot.store.sections import Revision
 from bot.ui.cards import no_answer_text, section_cards
 from bot.ui.feedback import MeantSelect, feedback_items, suggestions_view
@@ -345,8 +346,12 @@ def test_the_stale_report_fits(topics: list[Section], days: int) -> None:
 
 
 @PROPERTY
-@given(section=sections, authors=st.lists(texts(100), min_size=1, max_size=25))
-def test_every_history_page_fits(section: Section, authors: list[str]) -> None:
+@given(
+    section=sections,
+    authors=st.lists(texts(100), min_size=1, max_size=25),
+    details=st.lists(texts(MAX_ALIAS), max_size=35),
+)
+def test_every_history_page_fits(section: Section, authors: list[str], details: list[str]) -> None:
     revisions = [
         Revision(
             section_id=section.id,
@@ -361,11 +366,40 @@ def test_every_history_page_fits(section: Section, authors: list[str]) -> None:
         )
         for i, author in enumerate(authors)
     ]
+    actions = ("taught", "reviewed", "undone")
+    additions = [
+        Addition(
+            guild_id=GUILD,
+            slug=section.slug,
+            number=10**6 - i,
+            action=actions[i % 3],
+            detail=detail,
+            target=10**6 - i - 1 if i % 3 == 2 else None,
+            active=i % 2 == 0,
+            author=authors[i % len(authors)],
+            created_at="2026-11-28T09:30:15+00:00",
+        )
+        for i, detail in enumerate(details)
+    ]
     pages = -(-len(revisions) // HISTORY_PAGE)
-    for page in range(pages):
-        shown = revisions[page * HISTORY_PAGE : (page + 1) * HISTORY_PAGE]
-        embed, view = history_page(GUILD, RevisionPage(section, shown, page, pages))
+    added_pages = max(1, -(-len(additions) // HISTORY_PAGE))
+    seen: list[int] = []
+    for page in range(max(pages, added_pages)):
+        at = min(page, pages - 1)
+        shown = RevisionPage(
+            section, revisions[at * HISTORY_PAGE : (at + 1) * HISTORY_PAGE], at, pages
+        )
+        on = min(page, added_pages - 1)
+        added = AdditionPage(
+            additions[on * HISTORY_PAGE : (on + 1) * HISTORY_PAGE], on, added_pages, len(details)
+        )
+        embed, view = history_page(GUILD, shown, added)
         assert_fits(message(embeds=[embed], view=view))
+        assert embed.footer.text and embed.footer.text.startswith(f"Page {page + 1} of ")
+        listed = "\n".join(f.value or "" for f in embed.fields)
+        seen += [int(line.split("**")[1][1:]) for line in listed.splitlines() if "**t" in line]
+    # Every addition is on some page, each once, newest first.
+    assert seen == [a.number for a in additions]
 
 
 class Stored(SimpleNamespace):
