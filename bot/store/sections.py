@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import aiosqlite
 
@@ -124,7 +124,14 @@ class EditConflict(Exception):
         self.current = current
 
 
-def _row_to_section(row: aiosqlite.Row, aliases: tuple[str, ...]) -> Section:
+class SectionRow(Protocol):
+    """A row read by name: SQLite's `aiosqlite.Row` and asyncpg's `Record` both are one."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def section_of_row(row: SectionRow, aliases: tuple[str, ...]) -> Section:
+    """A section from a row of `sections` (tags and sources as JSON text), any store's."""
     content = SectionContent(
         slug=row["slug"],
         title=row["title"],
@@ -185,7 +192,7 @@ class SectionStore:
         """Sections with their aliases, in one query (one trip to SQLite's thread)."""
         async with self.db.conn.execute(_SELECT + where, params) as cursor:
             rows = await cursor.fetchall()
-        return [_row_to_section(row, tuple(json.loads(row["aliases"]))) for row in rows]
+        return [section_of_row(row, tuple(json.loads(row["aliases"]))) for row in rows]
 
     async def all(self, *, statuses: Iterable[Status] = ("active",)) -> list[Section]:
         """Every section of every scope with one of `statuses`, in rotation order."""
@@ -247,7 +254,7 @@ class SectionStore:
         async with self.db.conn.execute(_FTS, args) as cursor:
             rows = await cursor.fetchall()
         return [
-            FtsHit(_row_to_section(row, tuple(json.loads(row["aliases"]))), row["score"])
+            FtsHit(section_of_row(row, tuple(json.loads(row["aliases"]))), row["score"])
             for row in rows
         ]
 
@@ -418,19 +425,8 @@ class SectionStore:
 
     async def import_curated(self, pack: Sequence[SectionContent]) -> ImportReport:
         """Make the curated scope equal to `pack` in one transaction; idempotent."""
-        report = ImportReport()
-        changes: list[Change] = []
         async with self.db.transaction() as conn:
-            existing = {s.slug: s for s in await self.in_scope(CURATED)}
-            for content in pack:
-                old = existing.pop(content.slug, None)
-                _import_one(CURATED, content, old, CURATED_AUTHOR, changes, report)
-            for old in existing.values():
-                if old.status == "active":
-                    changes.append(
-                        Change(CURATED, old.content, old, "retired", "retired", CURATED_AUTHOR)
-                    )
-                    report.retired.append(old.slug)
+            changes, report = curated_import(await self.in_scope(CURATED), pack)
             await self._save_many(conn, changes)
         return report
 
@@ -503,26 +499,14 @@ class SectionStore:
         revisions: list[tuple[Any, ...]] = []
         for change in changes:
             content = change.content
-            fields = (
-                content.slug,
-                content.title,
-                content.body,
-                json.dumps(list(content.tags)),
-                json.dumps([{"title": s.title, "url": s.url} for s in content.sources]),
-                content.updated.isoformat(),
-                content.position,
-                change.status,
-            )
+            fields = section_fields(change)
             if change.old is None:
-                section_id, number, changed = next_id, 1, ["created"]
+                section_id = next_id
                 next_id += 1
                 inserts.append((section_id, change.guild_id, *fields))
             else:
-                section_id, number = change.old.id, change.old.revision + 1
-                changed = content.changed_fields(change.old.content)
-                if change.status != change.old.status:
-                    changed.append("status")
-                updates.append((*fields, number, section_id))
+                section_id = change.old.id
+                updates.append((*fields, change.old.revision + 1, section_id))
             ids.append(section_id)
             aliases.extend((section_id, i, alias) for i, alias in enumerate(content.aliases))
             if change.status == "active" and change.guild_id is CURATED:
@@ -534,18 +518,7 @@ class SectionStore:
                         content.body,
                     )
                 )
-            revisions.append(
-                (
-                    section_id,
-                    number,
-                    change.author,
-                    change.author_id,
-                    now,
-                    change.action,
-                    json.dumps(changed),
-                    json.dumps({**content.to_json(), "status": change.status}),
-                )
-            )
+            revisions.append((section_id, *revision_fields(change, now)))
         await conn.executemany(
             "INSERT INTO sections (id, guild_id, slug, title, body, tags, sources, updated, "
             "position, status, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
@@ -571,6 +544,61 @@ class SectionStore:
             revisions,
         )
         return ids
+
+
+def section_fields(change: Change) -> tuple[Any, ...]:
+    """The columns of `sections` a change writes, in order: slug, title, body, tags, sources,
+    updated, position, status (tags and sources as JSON text)."""
+    content = change.content
+    return (
+        content.slug,
+        content.title,
+        content.body,
+        json.dumps(list(content.tags)),
+        json.dumps([{"title": s.title, "url": s.url} for s in content.sources]),
+        content.updated.isoformat(),
+        content.position,
+        change.status,
+    )
+
+
+def revision_fields(change: Change, now: str) -> tuple[Any, ...]:
+    """The revision row a change adds, but its section's id: number, author, author_id,
+    created_at, action, changed and snapshot (both JSON text)."""
+    content = change.content
+    if change.old is None:
+        number, changed = 1, ["created"]
+    else:
+        number = change.old.revision + 1
+        changed = content.changed_fields(change.old.content)
+        if change.status != change.old.status:
+            changed.append("status")
+    return (
+        number,
+        change.author,
+        change.author_id,
+        now,
+        change.action,
+        json.dumps(changed),
+        json.dumps({**content.to_json(), "status": change.status}),
+    )
+
+
+def curated_import(
+    existing: Iterable[Section], pack: Sequence[SectionContent]
+) -> tuple[list[Change], ImportReport]:
+    """What making the curated scope (`existing`, every status) equal to `pack` writes."""
+    report = ImportReport()
+    changes: list[Change] = []
+    by_slug = {s.slug: s for s in existing}
+    for content in pack:
+        old = by_slug.pop(content.slug, None)
+        _import_one(CURATED, content, old, CURATED_AUTHOR, changes, report)
+    for old in by_slug.values():
+        if old.status == "active":
+            changes.append(Change(CURATED, old.content, old, "retired", "retired", CURATED_AUTHOR))
+            report.retired.append(old.slug)
+    return changes, report
 
 
 def _import_one(
