@@ -370,16 +370,20 @@ async def test_a_reply_in_flight_when_the_bot_stops_is_still_sent(tmp_path: Path
         async with running_bot(fake, tmp_path / "db.sqlite3", message_content=True) as bot:
             await autoanswer(fake, guild.id, help_channel)
             deciding = bot.autoanswer.reply_for
-            started = asyncio.Event()
+            started, release = asyncio.Event(), asyncio.Event()
 
-            async def slow(message: Any) -> Any:
+            async def held(message: Any) -> Any:
                 started.set()
-                await asyncio.sleep(0.3)
+                await release.wait()  # the reply is in flight until shutdown has begun
                 return await deciding(message)
 
-            bot.autoanswer.reply_for = slow  # type: ignore[method-assign]
+            bot.autoanswer.reply_for = held  # type: ignore[method-assign]
             fake.post_user_message(help_channel, QUESTION, user_id=member.id)
             async with asyncio.timeout(5):
                 await started.wait()
-            await bot.close()
+                closing = asyncio.create_task(bot.close())
+                while not bot.closing:
+                    await asyncio.sleep(0)  # one step of the loop: close() has begun
+                release.set()
+                await closing
         assert reply_titles(answers(fake, help_channel)) == [BERLIN]
