@@ -190,19 +190,9 @@ class Learning:
         self, guild_id: int, question: str, count: int, leave_out: Iterable[int] = ()
     ) -> list[Topic]:
         skip = set(leave_out)
-        view = self.service.view(guild_id)
-        result = await self.service.searcher.search(question, guild_id, limit=count + len(skip))
-        chosen: list[Topic] = []
-        for hit in result.results:
-            topic = view.topic(hit.section_id)
-            if topic is not None and topic.id not in skip:
-                chosen.append(topic)
-        for topic in view.iter_visible():
-            if len(chosen) >= count:
-                break
-            if topic.id not in skip and topic not in chosen:
-                chosen.append(topic)
-        return chosen[:count]
+        searcher = self.service.searcher
+        result = await searcher.search(question, guild_id, limit=count + len(skip))
+        return searcher.closest_topics(result, guild_id, count, leave_out=skip)
 
     async def not_what_i_asked(
         self, guild_id: int, ref: int, user_id: int, section_id: int, meant: int | None

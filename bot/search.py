@@ -36,7 +36,15 @@ import math
 import sys
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
@@ -1161,14 +1169,20 @@ class Searcher:
         return dataclasses.replace(result, read={h.section_id: h.section for h in hits})
 
     def closest_topics(
-        self, result: SearchResult, guild_id: int | None, count: int = SUGGESTIONS
+        self,
+        result: SearchResult,
+        guild_id: int | None,
+        count: int = SUGGESTIONS,
+        leave_out: Collection[int] = (),
     ) -> list[Topic]:
-        """Topics to offer when there is no confident answer: the best hits, then the rotation."""
+        """Topics to offer when there is no confident answer (or the answer missed): the best
+        hits, then the rotation, none of the ids in `leave_out`."""
         view = self.catalog.view(guild_id)
-        chosen = [t for h in result.results[:count] if (t := view.topic(h.section_id))]
+        hits = [h for h in result.results if h.section_id not in leave_out][:count]
+        chosen = [t for h in hits if (t := view.topic(h.section_id))]
         for topic in view.iter_visible():
             if len(chosen) >= count:
                 break
-            if topic not in chosen:
+            if topic.id not in leave_out and topic not in chosen:
                 chosen.append(topic)
         return chosen
