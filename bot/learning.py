@@ -34,7 +34,7 @@ from bot.store.learning import (
     NotUndoable,
     TooManyTaught,
 )
-from bot.text import clean, grapheme_cut, words
+from bot.text import clean, truncate, words
 
 # -- members' signals --
 # Signals per member per server in any SIGNAL_SECONDS (as /ask's cooldown).
@@ -126,11 +126,7 @@ def item_key(kind: str, question: str, answered: str | None = None) -> str:
 def as_alias(question: str) -> str:
     """A question trimmed to an alias's length: at a word boundary when there is one."""
     text = " ".join(clean(question).split())
-    if len(text) <= MAX_ALIAS:
-        return text
-    cut = grapheme_cut(text, MAX_ALIAS)
-    space = text.rfind(" ", 0, cut + 1)
-    return text[: space if space > MAX_ALIAS // 2 else cut].rstrip(" ,;:-")
+    return truncate(text, MAX_ALIAS, ellipsis="").rstrip(" ,;:-")
 
 
 def _settled_after(item: ReviewItem, settled: dict[str, int]) -> int | None:

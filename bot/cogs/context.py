@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot.errors import BriefbotError
 from bot.limits import Cooldown
 from bot.scope import scope_of
-from bot.text import clean
+from bot.text import clean, truncate
 from bot.ui.host import Host, as_host
 from bot.ui.share import reach_of, send_card, send_unrecorded_no_answer
 
@@ -40,12 +40,7 @@ def text_of(message: discord.Message) -> str:
     parts = [message.content]
     for embed in message.embeds:
         parts.extend((embed.title or "", embed.description or ""))
-    text = clean(" ".join(p for p in parts if p))
-    if len(text) <= READ_LIMIT:
-        return text
-    cut = text[:READ_LIMIT]
-    space = cut.rfind(" ")
-    return cut[:space] if space > READ_LIMIT // 2 else cut
+    return truncate(clean(" ".join(p for p in parts if p)), READ_LIMIT, ellipsis="")
 
 
 class ExplainThisCog(commands.Cog):
