@@ -382,8 +382,8 @@ async def test_a_reply_in_flight_when_the_bot_stops_is_still_sent(tmp_path: Path
             async with asyncio.timeout(5):
                 await started.wait()
                 closing = asyncio.create_task(bot.close())
-                while not bot.closing:
-                    await asyncio.sleep(0)  # one step of the loop: close() has begun
+                await asyncio.sleep(0)  # one step of the loop: close() runs to its first wait
+                assert bot.closing
                 release.set()
                 await closing
         assert reply_titles(answers(fake, help_channel)) == [BERLIN]
