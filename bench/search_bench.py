@@ -33,7 +33,7 @@ from bench import synthetic
 from bench.core import ROOT, Options, load_questions, percentile, table
 from bot.sections import SectionContent
 from bot.service import Answer, BriefingService
-from bot.store import Database
+from bot.store import SqliteDatabase
 
 FULL_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (200,)
@@ -175,7 +175,7 @@ async def measure(
     words, chars = synthetic.body_lengths(pack)
     with tempfile.TemporaryDirectory(prefix="briefbot-bench-") as folder:
         path = Path(folder) / "bench.sqlite3"
-        db = await Database.open(path)
+        db = await SqliteDatabase.open(path)
         try:
             service = BriefingService(db, None)
             started = time.perf_counter()

@@ -20,7 +20,7 @@ from bench.core import current_rss_mb, peak_rss_mb
 from bot.client import settle_heap
 from bot.sections import SectionContent
 from bot.service import BriefingService
-from bot.store import Database
+from bot.store import SqliteDatabase
 
 
 def _ms(started: float) -> float:
@@ -39,7 +39,7 @@ def edit_content(number: int) -> SectionContent:
 
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
-    db = await Database.open(job["db"])
+    db = await SqliteDatabase.open(job["db"])
     service = BriefingService(db, None)
     service.after_reload = settle_heap  # as the bot's process does
     try:

@@ -21,6 +21,8 @@ from bot.console import Console, stdin_lines
 from bot.errors import BriefbotError, ConfigError, PackError, StorageError
 from bot.logs import setup_logging
 from bot.service import Answer, BriefingService
+from bot.store.backends import open_database
+from bot.store.database import Database
 
 log = logging.getLogger("bot")
 
@@ -115,7 +117,9 @@ def _print_answer(question: str, answer: Answer, *, as_json: bool) -> None:
 
 
 async def _open(settings: Settings) -> BriefingService:
-    return await BriefingService.open(settings.db_path, settings.knowledge_dir)
+    return await BriefingService.open(
+        settings.database, settings.knowledge_dir, password=settings.database_password
+    )
 
 
 async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
@@ -200,30 +204,34 @@ async def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.store import Database
+async def _open_db(settings: Settings, *, migrate: bool = True) -> Database:
+    return await open_database(
+        settings.database, password=settings.database_password, migrate=migrate
+    )
 
+
+async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     if args.db == "migrate":
-        db = await Database.open(settings.db_path, migrate=False)
+        db = await _open_db(settings, migrate=False)
         try:
             before, after = await db.migrate()
         finally:
             await db.close()
-        print(f"{settings.db_path}: schema version {before} -> {after}.")
+        print(f"{settings.database_shown}: schema version {before} -> {after}.")
     elif args.db == "backup":
-        db = await Database.open(settings.db_path)
+        db = await _open_db(settings)
         try:
             target = await db.backup(Path(args.path))
         finally:
             await db.close()
-        print(f"Backed up {settings.db_path} to {target}.")
+        print(f"Backed up {settings.database_shown} to {target}.")
     elif args.db == "purge-guild":
         from bot.store.guilds import GuildData
 
         if args.guild <= 0:
             # 0 is the console's scope, not a server: nothing a user means to delete.
             raise BriefbotError(f"{args.guild} is not a server id (copy it from Discord).")
-        db = await Database.open(settings.db_path)
+        db = await _open_db(settings)
         try:
             deleted = await GuildData(db).purge(args.guild)
         finally:
@@ -235,12 +243,12 @@ async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0 when the database opens, its migrations are current and the pack is loaded."""
-    from bot.store import Database, SectionStore
+    from bot.store import SectionStore
 
-    if not settings.db_path.is_file():
+    if settings.db_url is None and not settings.db_path.is_file():
         print(f"unhealthy: no database at {settings.db_path} yet", file=sys.stderr)
         return EXIT_ERROR
-    db = await Database.open(settings.db_path, migrate=False)
+    db = await _open_db(settings, migrate=False)
     try:
         version, latest = await db.schema_version(), db.latest_version
         sections = await SectionStore(db).count()

@@ -615,7 +615,9 @@ async def run_bot(
     A refused token or intents get one line on stderr and exit code 2.
     """
     assert settings.token is not None
-    service = await BriefingService.open(settings.db_path, settings.knowledge_dir)
+    service = await BriefingService.open(
+        settings.database, settings.knowledge_dir, password=settings.database_password
+    )
     point_at(settings)
     quiet_voice_warnings()
     startup = Startup(service, settings, sleep=sleep, rng=rng)

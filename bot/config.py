@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import ConfigError
 
@@ -32,6 +33,7 @@ SETTINGS: dict[str, str] = {
     "DISCORD_TOKEN": "",
     "DISCORD_TOKEN_FILE": "",
     "BRIEFBOT_DB": str(DEFAULT_DB),
+    "BRIEFBOT_DB_PASSWORD_FILE": "",
     "BRIEFBOT_KNOWLEDGE": str(DEFAULT_KNOWLEDGE),
     "BRIEFBOT_DEV_GUILD": "",
     "DISCORD_API_BASE": "",
@@ -105,6 +107,69 @@ def _token(env: Mapping[str, str]) -> Secret | None:
             "Bot page)."
         )
     return Secret(token) if token else None
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def shown_url(url: str) -> str:
+    """A database URL as messages and logs may show it: any password replaced by stars."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _database(env: Mapping[str, str]) -> dict[str, Any]:
+    """BRIEFBOT_DB: a SQLite file path, or a postgresql:// URL (then a Secret, for it may hold
+    the password); BRIEFBOT_DB_PASSWORD_FILE: PostgreSQL's password, read from a file."""
+    raw = env.get("BRIEFBOT_DB", "").strip()
+    password_file = env.get("BRIEFBOT_DB_PASSWORD_FILE", "").strip()
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if not scheme:
+        if password_file:
+            raise ConfigError(
+                "BRIEFBOT_DB_PASSWORD_FILE is for a PostgreSQL database, but BRIEFBOT_DB is a "
+                "SQLite file path: unset one of them."
+            )
+        return {"db_path": Path(raw or DEFAULT_DB)}
+    if scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(
+            f"BRIEFBOT_DB must be a SQLite file path or a postgresql://user@host:port/database "
+            f"URL, not a {scheme}:// URL."
+        )
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(
+            f"BRIEFBOT_DB is not a valid PostgreSQL URL ({shown_url(raw)[:80]}): expected "
+            "postgresql://user@host:port/database."
+        ) from None
+    if not parts.path.strip("/") or not (parts.hostname or "host=" in parts.query):
+        raise ConfigError(
+            "BRIEFBOT_DB must name the server and the database: "
+            "postgresql://user@host:port/database."
+        )
+    password: Secret | None = None
+    if password_file:
+        if parts.password is not None:
+            raise ConfigError(
+                "BRIEFBOT_DB holds a password and BRIEFBOT_DB_PASSWORD_FILE names another: "
+                "keep the password in one place."
+            )
+        try:
+            text = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"BRIEFBOT_DB_PASSWORD_FILE names {password_file}, which cannot be read "
+                f"({exc.strerror})."
+            ) from None
+        if not text:
+            raise ConfigError(f"BRIEFBOT_DB_PASSWORD_FILE names {password_file}, which is empty.")
+        password = Secret(text)
+    return {"db_url": Secret(raw), "db_password": password}
 
 
 def _choice(
@@ -191,6 +256,10 @@ def _rate(env: Mapping[str, str], name: str, default: tuple[int, float]) -> tupl
 @dataclass(frozen=True, slots=True)
 class Settings:
     db_path: Path = DEFAULT_DB
+    # A PostgreSQL database instead (BRIEFBOT_DB=postgresql://...), and its password when it
+    # comes from BRIEFBOT_DB_PASSWORD_FILE: both secret, for both may hold the password.
+    db_url: Secret | None = field(default=None, repr=False)
+    db_password: Secret | None = field(default=None, repr=False)
     knowledge_dir: Path = DEFAULT_KNOWLEDGE
     token: Secret | None = field(default=None, repr=False)
     dev_guild: int | None = None
@@ -207,11 +276,25 @@ class Settings:
     # Help channels: the guild messages intent plus the privileged Message Content intent.
     message_content: bool = False
 
+    @property
+    def database(self) -> str:
+        """Where the store is: the PostgreSQL URL, or the SQLite file's path."""
+        return self.db_url.reveal() if self.db_url else str(self.db_path)
+
+    @property
+    def database_password(self) -> str | None:
+        return self.db_password.reveal() if self.db_password else None
+
+    @property
+    def database_shown(self) -> str:
+        """`database` as a message may show it (no password)."""
+        return shown_url(self.db_url.reveal()) if self.db_url else str(self.db_path)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            db_path=Path(env.get("BRIEFBOT_DB", "").strip() or DEFAULT_DB),
+            **_database(env),
             knowledge_dir=Path(env.get("BRIEFBOT_KNOWLEDGE", "").strip() or DEFAULT_KNOWLEDGE),
             token=_token(env),
             dev_guild=_snowflake(env, "BRIEFBOT_DEV_GUILD"),

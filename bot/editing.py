@@ -632,7 +632,8 @@ class Editor:
         database in memory only the bot can read: then the store counts, and a thread groups.
         """
         since = (now - timedelta(days=days)).isoformat(timespec="seconds")
-        database = self.gaps_worker.database_file(self.service.db.path)
+        file = self.service.db.database_file  # None on PostgreSQL, or in memory
+        database = None if file is None else self.gaps_worker.database_file(str(file))
         if database is not None:
             await self.service.asks.flush()  # the worker reads what is committed
             return await self.gaps_worker.report(database, guild_id, since, top)

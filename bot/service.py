@@ -33,6 +33,7 @@ from bot.search import (
 from bot.sections import Section, Topic
 from bot.store import Database, ImportReport, SectionStore
 from bot.store.asks import AskLog
+from bot.store.backends import open_database
 from bot.store.briefing import BriefingStore, Post, Schedule
 from bot.store.database import Clock, utcnow
 from bot.store.learning import LearningStore
@@ -97,10 +98,16 @@ class BriefingService:
 
     @classmethod
     async def open(
-        cls, db_path: str | Path, knowledge_dir: Path | None, *, clock: Clock = utcnow
+        cls,
+        db_path: str | Path,
+        knowledge_dir: Path | None,
+        *,
+        clock: Clock = utcnow,
+        password: str | None = None,
     ) -> BriefingService:
-        """Open the database, import the curated pack on first start, and load the catalog."""
-        db = await Database.open(db_path, clock=clock)
+        """Open the database (a SQLite path or a PostgreSQL URL, `password` its password when
+        the URL has none), import the curated pack on first start, and load the catalog."""
+        db = await open_database(db_path, password=password, clock=clock)
         service = cls(db, knowledge_dir)
         try:
             if knowledge_dir is not None and await service.sections.count() == 0:

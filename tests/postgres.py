@@ -11,9 +11,12 @@ Where the server comes from, in order:
 3. neither: the tests that need PostgreSQL are skipped, saying why (under CI they fail instead:
    CI installs PostgreSQL, so a skip there would hide that they never ran).
 
-Loaded by tests/conftest.py as a plugin: the fixtures `postgres_server` (the session's server)
-and `postgres_db` (an asyncpg connection to a new, empty database, dropped after the test), and
-a line in pytest's summary saying whether the PostgreSQL tests ran, and where, or why not.
+Loaded by tests/conftest.py as a plugin: the fixtures `postgres_server` (the session's server),
+`postgres_db` (an asyncpg connection to a new, empty database, dropped after the test),
+`postgres_url` (the URL of a new database with Briefbot's schema, dropped after the test) and
+`database_location` (parametrized: a SQLite file, then a PostgreSQL URL: the store and service
+suites run once on each backend), and a line in pytest's summary saying whether the PostgreSQL
+tests ran, and where, or why not.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -48,7 +52,7 @@ SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
-    "max_connections": "20",
+    "max_connections": "100",
 }
 
 
@@ -264,6 +268,102 @@ async def postgres_db(postgres_server: PostgresServer) -> AsyncIterator[Any]:
         with contextlib.suppress(asyncpg.InvalidCatalogNameError):
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+# A database holding Briefbot's schema, made once per session; each test's database is a copy
+# of it (CREATE DATABASE ... TEMPLATE), which is much faster than migrating each one.
+_TEMPLATE = "briefbot_template"
+_template_ready: set[str] = set()
+
+
+async def _schema_template(server: PostgresServer) -> str:
+    import asyncpg
+
+    from bot.store.postgres.schema import migrate
+
+    if server.dsn in _template_ready:
+        return _TEMPLATE
+    admin = await asyncpg.connect(server.dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{_TEMPLATE}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(server.dsn, database=_TEMPLATE)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    _template_ready.add(server.dsn)
+    return _TEMPLATE
+
+
+def database_url(server: PostgresServer, name: str) -> str:
+    """The URL of database `name` on the server (the admin DSN with another database)."""
+    parts = urlsplit(server.dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """The URL of a new database holding Briefbot's schema, dropped (connections and all)
+    after the test. More of them: `postgres_urls`."""
+    async with _databases(postgres_server) as make:
+        yield await make()
+
+
+@pytest.fixture
+async def postgres_urls(
+    postgres_server: PostgresServer,
+) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Make any number of new databases holding Briefbot's schema (each dropped after)."""
+    async with _databases(postgres_server) as make:
+        yield make
+
+
+@contextlib.asynccontextmanager
+async def _databases(server: PostgresServer) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    import asyncpg
+
+    template = await _schema_template(server)
+    made: list[str] = []
+
+    async def make() -> str:
+        name = f"briefbot_test_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(server.dsn)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            await admin.close()
+        made.append(name)
+        _OUTCOME.databases += 1
+        return database_url(server, name)
+
+    try:
+        yield make
+    finally:
+        if made:
+            admin = await asyncpg.connect(server.dsn)
+            try:
+                for name in made:
+                    with contextlib.suppress(asyncpg.InvalidCatalogNameError):
+                        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_location(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[str]:
+    """Where a store or service test keeps its data: a SQLite file, then (the same test again)
+    a new PostgreSQL database. The PostgreSQL run is skipped without a server (not under CI)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "db.sqlite3")
+        return
+    server = request.getfixturevalue("postgres_server")
+    async with _databases(server) as make:
+        yield await make()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

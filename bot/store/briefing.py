@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, NamedTuple
 
-import aiosqlite
-
-from bot.store.database import Database
+from bot.store.database import Connection, Database, Row
 
 PostStatus = Literal["claimed", "sent", "failed", "skipped"]
 # A post's discussion thread: still to open, opened, or given up on (the reason kept).
@@ -85,7 +83,7 @@ class Post:
     thread_retry_at: datetime | None = None
 
 
-def _schedule(row: aiosqlite.Row) -> Schedule:
+def _schedule(row: Row) -> Schedule:
     return Schedule(
         guild_id=row["guild_id"],
         channel_id=row["channel_id"],
@@ -99,7 +97,7 @@ def _schedule(row: aiosqlite.Row) -> Schedule:
     )
 
 
-def _post(row: aiosqlite.Row) -> Post:
+def _post(row: Row) -> Post:
     return Post(
         guild_id=row["guild_id"],
         local_date=date.fromisoformat(row["local_date"]),
@@ -130,7 +128,7 @@ ScheduleEdit = Callable[[Schedule | None, frozenset[date]], Schedule | None]
 post row, the schedule to write (or None to write nothing); may raise to change nothing."""
 
 
-async def _current(conn: aiosqlite.Connection, guild_id: int) -> Schedule | None:
+async def _current(conn: Connection, guild_id: int) -> Schedule | None:
     async with conn.execute(
         "SELECT * FROM briefing_schedules WHERE guild_id = ?", (guild_id,)
     ) as cursor:
@@ -154,7 +152,7 @@ class BriefingStore:
         async with self.db.transaction() as conn:
             await self._write(conn, schedule)
 
-    async def _write(self, conn: aiosqlite.Connection, schedule: Schedule) -> None:
+    async def _write(self, conn: Connection, schedule: Schedule) -> None:
         await conn.execute(
             "INSERT INTO briefing_schedules (guild_id, channel_id, local_time, timezone, "
             "paused_reason, next_due_utc, next_local_date, next_topic, thread, updated_at) "

@@ -1,17 +1,28 @@
-"""The SQLite connection: pragmas, numbered migrations, transactions and online backup."""
+"""The database both stores stand on: what a store module may ask of it, and SQLite's.
+
+Every store module (`bot/store/*.py`) reads and writes through a `Database`: `conn` for reads,
+`transaction()` for writes, each a connection shaped like aiosqlite's (`execute` returning a
+cursor, `executemany`), with `?` placeholders. Where the two dialects differ, the store asks
+`db.dialect` for the fragment (a list parameter, a JSON array aggregate). `SqliteDatabase` is
+one aiosqlite connection to one file; `bot.store.postgres.database.PostgresDatabase` is an
+asyncpg pool. `bot.store.backends.open_database` picks one by the location's form.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import aiosqlite
 
@@ -23,6 +34,44 @@ MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 5000
 
 Clock = Callable[[], datetime]
+
+
+class Row(Protocol):
+    """A row read by name or position: aiosqlite's `Row` and asyncpg's `Record` both are one."""
+
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+
+class Cursor(Protocol):
+    """The rows of one statement (or how many rows it changed): aiosqlite's cursor has it."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    async def fetchone(self) -> Any: ...
+
+    async def fetchall(self) -> Iterable[Any]: ...
+
+    async def fetchmany(self, size: int) -> Iterable[Any]: ...
+
+
+class Statement(Protocol):
+    """What `execute` returns: awaited, or entered with `async with`, it is the cursor."""
+
+    def __await__(self) -> Generator[Any, None, Cursor]: ...
+
+    async def __aenter__(self) -> Cursor: ...
+
+    async def __aexit__(self, *exc: Any) -> Any: ...
+
+
+class Connection(Protocol):
+    """A connection as store modules use it, `?` placeholders: aiosqlite's has it, and
+    PostgreSQL's adapter (bot/store/postgres/database.py) is shaped like it."""
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ..., /) -> Statement: ...
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> Any: ...
 
 
 def utcnow() -> datetime:
@@ -50,19 +99,117 @@ def migrations() -> list[Migration]:
     return found
 
 
-class Database:
+class Dialect:
+    """The SQL fragments that differ between the backends; SQLite's here."""
+
+    name: ClassVar[str] = "sqlite"
+
+    def any_of(self, expression: str) -> str:
+        """`expression` is one of the values bound to the one `?` this adds (see `values`)."""
+        # The expression is the store's own SQL, never input; the values are bound.
+        return f"{expression} IN (SELECT value FROM json_each(?))"  # noqa: S608
+
+    def values(self, items: Iterable[Any]) -> Any:
+        """The parameter `any_of`'s placeholder takes: a JSON array here."""
+        return json.dumps(list(items))
+
+    def json_array(self, expression: str) -> str:
+        """An aggregate of `expression` as JSON array text ('[]' over no rows)."""
+        return f"json_group_array({expression})"
+
+
+SQLITE = Dialect()
+
+
+class Database(ABC):
+    """What a store module may ask of a database, whichever the backend.
+
+    `conn` answers reads (each `execute` its own statement, autocommitted); `transaction()`
+    yields the connection of one write transaction, committed when the block ends and rolled
+    back on any error. Writers take turns: on SQLite its one writer, on PostgreSQL a lock every
+    write transaction takes first, so what a store reads inside a transaction stays true until
+    it commits (version checks, caps, claims), across processes and hosts alike.
+    """
+
+    dialect: Dialect = SQLITE
+
+    def __init__(self, location: str, clock: Clock) -> None:
+        self.location = location  # what messages may show: never a password
+        self.clock = clock
+
+    @property
+    @abstractmethod
+    def conn(self) -> Connection:
+        """The reading connection: `execute(sql, params)` as aiosqlite's."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """One write transaction, yielding its connection."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abstractmethod
+    async def migrate(self) -> tuple[int, int]:
+        """Apply every migration above the recorded version; the versions before and after."""
+
+    @property
+    @abstractmethod
+    def latest_version(self) -> int: ...
+
+    @abstractmethod
+    async def backup(self, target: str | Path) -> Path: ...
+
+    @abstractmethod
+    async def data_version(self) -> int:
+        """A number that moves when another process commits (and only costs a look)."""
+
+    @property
+    def database_file(self) -> Path | None:
+        """The file another process may open read-only (SQLite on disk), else None."""
+        return None
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def now(self) -> str:
+        return self.clock().astimezone(UTC).isoformat(timespec="seconds")
+
+
+class SqliteDatabase(Database):
     """One aiosqlite connection. Writes go through `transaction()`, which serialises them."""
 
     def __init__(self, conn: aiosqlite.Connection, path: str, clock: Clock) -> None:
-        self.conn = conn
+        super().__init__(path, clock)
+        self._conn = conn
         self.path = path
-        self.clock = clock
         self._write_lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        return self._conn
+
+    @property
+    def database_file(self) -> Path | None:
+        return None if self.path == ":memory:" else Path(self.path)
 
     @classmethod
     async def open(
         cls, path: str | Path, *, clock: Clock = utcnow, migrate: bool = True
-    ) -> Database:
+    ) -> SqliteDatabase:
         """Open (creating folders as needed) and bring the schema up to date."""
         location = str(path)
         if location != ":memory:":
@@ -180,22 +327,6 @@ class Database:
         async with self.conn.execute("PRAGMA data_version") as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
-
-    async def get_meta(self, key: str) -> str | None:
-        async with self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
-        return str(row[0]) if row else None
-
-    async def set_meta(self, key: str, value: str) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-
-    def now(self) -> str:
-        return self.clock().astimezone(UTC).isoformat(timespec="seconds")
 
 
 def connect_read_only(path: str | Path) -> sqlite3.Connection:

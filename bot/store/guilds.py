@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import aiosqlite
-
-from bot.store.database import Database
+from bot.store.database import Connection, Database
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +22,7 @@ _SECTION_ROWS = (
 )
 
 
-async def guild_tables(conn: aiosqlite.Connection) -> list[str]:
+async def guild_tables(conn: Connection) -> list[str]:
     """The tables that hold rows of one server, by their guild_id column."""
     async with conn.execute(_GUILD_TABLES) as cursor:
         return [str(row[0]) for row in await cursor.fetchall()]

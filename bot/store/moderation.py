@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-import aiosqlite
-
 from bot.sections import Version
-from bot.store.database import Database
+from bot.store.database import Connection, Database
 
 # How long a kept draft can be reopened.
 DRAFT_LIFETIME = timedelta(days=30)
@@ -93,7 +91,7 @@ class ModerationStore:
         """Drafts kept before this moment have expired (timestamps compare as ISO text)."""
         return (self.db.clock().astimezone(UTC) - DRAFT_LIFETIME).isoformat(timespec="seconds")
 
-    async def _delete_expired(self, conn: aiosqlite.Connection) -> int:
+    async def _delete_expired(self, conn: Connection) -> int:
         """Delete every expired draft, in the caller's transaction; returns how many."""
         cursor = await conn.execute(
             "DELETE FROM kb_drafts WHERE created_at < ?", (self._draft_cutoff(),)
@@ -122,9 +120,9 @@ class ModerationStore:
                     "DELETE FROM kb_drafts WHERE id = ? AND guild_id = ? AND user_id = ?",
                     (replaces, guild_id, user_id),
                 )
-            cursor = await conn.execute(
+            async with conn.execute(
                 "INSERT INTO kb_drafts (guild_id, user_id, slug, version, fields, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     guild_id,
                     user_id,
@@ -133,8 +131,9 @@ class ModerationStore:
                     json.dumps(fields),
                     self.db.now(),
                 ),
-            )
-            draft_id = int(cursor.lastrowid or 0)
+            ) as cursor:
+                row = await cursor.fetchone()
+            draft_id = int(row[0])
             await conn.execute(
                 "DELETE FROM kb_drafts WHERE guild_id = ? AND user_id = ? AND id NOT IN ("
                 "SELECT id FROM kb_drafts WHERE guild_id = ? AND user_id = ? "

@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple, Protocol, cast
 
-import aiosqlite
-
 from bot.lookup import Lookup
 from bot.scope import CURATED
 from bot.sections import Section, SectionContent, Source, Status, Version
-from bot.store.database import Database
+from bot.store.database import Connection, Database
 
 CURATED_AUTHOR = "knowledge pack"
 # Curated sections read per trip when the search index is built.
@@ -125,7 +123,7 @@ class EditConflict(Exception):
 
 
 class SectionRow(Protocol):
-    """A row read by name: SQLite's `aiosqlite.Row` and asyncpg's `Record` both are one."""
+    """A row read by name: SQLite's `Row` and asyncpg's `Record` both are one."""
 
     def __getitem__(self, key: str, /) -> Any: ...
 
@@ -478,7 +476,7 @@ class SectionStore:
             row = await cursor.fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    async def _save_many(self, conn: aiosqlite.Connection, changes: Sequence[Change]) -> list[int]:
+    async def _save_many(self, conn: Connection, changes: Sequence[Change]) -> list[int]:
         """Write section states with their aliases, index rows and revisions, in bulk.
 
         New sections get ids assigned here so that every table is written with one

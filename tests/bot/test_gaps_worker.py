@@ -17,7 +17,7 @@ from bot.errors import LimitReached
 from bot.gaps import report_gaps
 from bot.gaps_worker import WORKER_NICENESS, GapsWorker, GapsWorkerFailed, worker_environment
 from bot.store.asks import AskLog
-from bot.store.database import Database
+from bot.store.database import SqliteDatabase
 
 GUILD, OTHER = 11, 12
 ASKED_AT = "2026-11-30T12:00:00+00:00"
@@ -29,7 +29,7 @@ TOKEN = "MTIz.not-a-real-token.but-long-enough-to-look-like-one"
 async def db_file(tmp_path: Path) -> AsyncIterator[Path]:
     """A database file with a server's unanswered questions (and another server's)."""
     path = tmp_path / "db.sqlite3"
-    db = await Database.open(path, clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    db = await SqliteDatabase.open(path, clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
     rows = [(GUILD, f"where is the cafeteria {'?' * (n % 2)}") for n in range(30)]
     rows += [(GUILD, "parking permit"), (GUILD, "Parking permit?"), (GUILD, "lost my badge")]
     rows += [(GUILD, f"{word} vending machine") for word in ("broken", "empty", "jammed")]
@@ -52,7 +52,7 @@ async def worker() -> AsyncIterator[GapsWorker]:
 
 async def expected(path: Path, top: int):  # type: ignore[no-untyped-def]
     """The report as the bot's own process would make it: the store counts, the thread groups."""
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     try:
         asked = await AskLog(db).unanswered_counts(GUILD, SINCE)
     finally:

@@ -21,7 +21,7 @@ from bot.errors import BriefbotError, StorageError
 from bot.pack import load_pack, parse_section
 from bot.service import BriefingService
 from bot.store.asks import AskLog
-from bot.store.database import Database, migrations
+from bot.store.database import SqliteDatabase, migrations
 from bot.store.moderation import ModerationStore
 
 
@@ -502,7 +502,7 @@ def test_run_discord_refuses_to_fall_back_to_the_console(monkeypatch, capsys) ->
 
 def test_db_purge_guild_deletes_that_servers_data_at_once(cli, db_path):
     async def fill() -> None:
-        db = await Database.open(db_path)
+        db = await SqliteDatabase.open(db_path)
         try:
             asks = AskLog(db)
             for guild in (111, 222):
@@ -528,7 +528,7 @@ def test_db_purge_guild_deletes_that_servers_data_at_once(cli, db_path):
 @pytest.mark.parametrize("guild", ["0", "-111"])
 def test_db_purge_guild_refuses_what_is_not_a_server_id(cli, db_path, guild):
     async def fill() -> None:
-        db = await Database.open(db_path)
+        db = await SqliteDatabase.open(db_path)
         try:
             asks = AskLog(db)
             await asks.record(0, "asked at the console", None, None)

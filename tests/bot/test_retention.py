@@ -15,7 +15,7 @@ from bot.editing import Author, Editor
 from bot.retention import REMOVED_GUILD_DAYS, Retention, RetentionReport
 from bot.service import BriefingService
 from bot.store.asks import AskLog
-from bot.store.database import Database
+from bot.store.database import Database, SqliteDatabase
 from bot.store.guilds import GuildData
 from bot.store.learning import LearningStore
 from bot.store.moderation import ModerationStore
@@ -33,7 +33,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    opened = await Database.open(tmp_path / "db.sqlite3", clock=clock)
+    opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
     yield opened
     await opened.close()
 

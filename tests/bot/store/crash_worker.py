@@ -32,7 +32,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bot.sections import SectionContent, Source, validate  # noqa: E402
-from bot.store import Database, SectionStore  # noqa: E402
+from bot.store import Database, SectionStore, SqliteDatabase  # noqa: E402
 
 PACK_SIZE = 2000  # sections in pack A
 REMOVED = 100  # pack A's first REMOVED sections are not in pack B (retired by the import)
@@ -148,14 +148,14 @@ class PauseAt:
 
 
 async def open_db(path: str, pause: str | None) -> Database:
-    db = await Database.open(path, clock=lambda: FIXED_NOW)
+    db = await SqliteDatabase.open(path, clock=lambda: FIXED_NOW)
     if pause is not None:
         await db.conn.set_trace_callback(PauseAt(pause))
     return db
 
 
 async def seed(path: str) -> None:
-    db = await Database.open(path, clock=lambda: FIXED_NOW)
+    db = await SqliteDatabase.open(path, clock=lambda: FIXED_NOW)
     try:
         await SectionStore(db).import_curated(pack_a())
     finally:
@@ -175,7 +175,7 @@ async def import_b(path: str, pause: str | None) -> None:
 
 
 async def edit_burst(path: str, pause: str | None) -> None:
-    db = await Database.open(path, clock=lambda: FIXED_NOW)
+    db = await SqliteDatabase.open(path, clock=lambda: FIXED_NOW)
     store = SectionStore(db)
     await store.import_curated(edit_pack())
     visible = {}

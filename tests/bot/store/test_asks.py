@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.store.asks import AskLog, read_unanswered_counts
-from bot.store.database import Database, connect_read_only
+from bot.store.database import Database, SqliteDatabase, connect_read_only
 from tests.clock import Clock
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -26,7 +26,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    opened = await Database.open(tmp_path / "db.sqlite3", clock=clock)
+    opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
     yield opened
     await opened.close()
 

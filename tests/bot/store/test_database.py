@@ -11,7 +11,7 @@ import pytest
 
 from bot.errors import StorageError
 from bot.store import database
-from bot.store.database import Database, migrations
+from bot.store.database import Database, SqliteDatabase, migrations
 
 MIGRATION_FILES = sorted(
     (Path(database.__file__).parent / "migrations").glob("*.sql"), key=lambda p: p.name
@@ -51,7 +51,7 @@ def future_database(path: Path) -> Path:
 
 @pytest.fixture
 async def db(tmp_path, clock):
-    opened = await Database.open(tmp_path / "db.sqlite3", clock=clock)
+    opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
     yield opened
     await opened.close()
 
@@ -76,7 +76,7 @@ async def test_file_database_uses_wal_and_foreign_keys(db):
 
 
 async def test_memory_database_has_foreign_keys_and_schema():
-    memory = await Database.open(":memory:")
+    memory = await SqliteDatabase.open(":memory:")
     try:
         assert await scalar(memory, "PRAGMA foreign_keys") == 1
         assert await memory.schema_version() == len(MIGRATION_FILES)
@@ -90,7 +90,7 @@ async def test_migrate_again_is_a_no_op(db):
 
 
 async def test_open_without_migrating_then_migrate_reports_versions(tmp_path):
-    plain = await Database.open(tmp_path / "fresh.sqlite3", migrate=False)
+    plain = await SqliteDatabase.open(tmp_path / "fresh.sqlite3", migrate=False)
     try:
         assert await plain.schema_version() == 0
         assert await plain.migrate() == (0, len(MIGRATION_FILES))
@@ -100,11 +100,11 @@ async def test_open_without_migrating_then_migrate_reports_versions(tmp_path):
 
 async def test_reopening_keeps_the_data(tmp_path):
     path = tmp_path / "db.sqlite3"
-    first = await Database.open(path)
+    first = await SqliteDatabase.open(path)
     async with first.transaction() as conn:
         await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
     await first.close()
-    second = await Database.open(path)
+    second = await SqliteDatabase.open(path)
     try:
         assert await scalar(second, "SELECT value FROM meta WHERE key = 'k'") == "v"
     finally:
@@ -133,7 +133,7 @@ async def test_backup_to_a_file_is_a_usable_copy(db, tmp_path):
     target = await db.backup(tmp_path / "copy.sqlite3")
     assert target == tmp_path / "copy.sqlite3"
     assert not list(tmp_path.glob("*.partial"))
-    copy = await Database.open(target)
+    copy = await SqliteDatabase.open(target)
     try:
         assert await scalar(copy, "SELECT value FROM meta WHERE key = 'k'") == "v"
         assert await copy.schema_version() == len(MIGRATION_FILES)
@@ -160,7 +160,7 @@ async def test_corrupt_file_raises_storage_error_naming_the_path(tmp_path):
     path = tmp_path / "corrupt.sqlite3"
     path.write_bytes(b"this is not an SQLite database\n" * 200)
     with pytest.raises(StorageError) as caught:
-        await Database.open(path)
+        await SqliteDatabase.open(path)
     assert str(path) in str(caught.value)
 
 
@@ -168,7 +168,7 @@ async def test_directory_as_database_path_raises_storage_error(tmp_path):
     folder = tmp_path / "a-folder"
     folder.mkdir()
     with pytest.raises(StorageError) as caught:
-        await Database.open(folder)
+        await SqliteDatabase.open(folder)
     assert str(folder) in str(caught.value)
 
 
@@ -176,21 +176,21 @@ async def test_path_inside_a_regular_file_raises_storage_error(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("I am a file", encoding="utf-8")
     with pytest.raises(StorageError) as caught:
-        await Database.open(blocker / "db.sqlite3")
+        await SqliteDatabase.open(blocker / "db.sqlite3")
     assert str(blocker) in str(caught.value)
 
 
 async def test_schema_newer_than_the_code_is_refused(tmp_path, connections):
     path = future_database(tmp_path / "future.sqlite3")
     with pytest.raises(StorageError) as caught:
-        await Database.open(path)
+        await SqliteDatabase.open(path)
     assert str(path) in str(caught.value)
     assert "newer" in str(caught.value)
 
 
 async def test_refused_database_leaves_no_connection_open(tmp_path, connections):
     with pytest.raises(StorageError):
-        await Database.open(future_database(tmp_path / "future.sqlite3"))
+        await SqliteDatabase.open(future_database(tmp_path / "future.sqlite3"))
     assert len(connections) == 1
     with pytest.raises(ValueError, match="no active connection"):
         await connections[0].execute("SELECT 1")

@@ -11,7 +11,7 @@ import pytest
 
 from bot.sections import SectionContent
 from bot.store.asks import AskLog
-from bot.store.database import Database
+from bot.store.database import Database, SqliteDatabase
 from bot.store.guilds import GuildData, guild_tables
 from bot.store.moderation import ModerationStore
 from bot.store.sections import SectionStore
@@ -22,7 +22,7 @@ VICTIM = 1013
 
 @pytest.fixture
 async def db(tmp_path: Path, clock) -> AsyncIterator[Database]:
-    opened = await Database.open(tmp_path / "db.sqlite3", clock=clock)
+    opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
     yield opened
     await opened.close()
 

@@ -16,7 +16,7 @@ import pytest
 from bot.editing import Author, Editor, content_to_form
 from bot.service import BriefingService
 from bot.store.asks import AskLog
-from bot.store.database import Database
+from bot.store.database import Database, SqliteDatabase
 from bot.store.learning import (
     AlreadyTaught,
     AskedRecord,
@@ -43,7 +43,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    opened = await Database.open(tmp_path / "db.sqlite3", clock=clock)
+    opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
     yield opened
     await opened.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store.database import Database, migrations
+from bot.store.database import SqliteDatabase, migrations
 from bot.store.moderation import DRAFT_LIFETIME, DRAFTS_KEPT, ModerationStore
 from tests.clock import Clock
 
@@ -25,7 +25,7 @@ def moving(now: datetime) -> Clock:
 
 @pytest.fixture
 async def store(tmp_path: Path, moving: Clock) -> AsyncIterator[ModerationStore]:
-    db = await Database.open(tmp_path / "db.sqlite3", clock=moving)
+    db = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=moving)
     yield ModerationStore(db)
     await db.close()
 
@@ -147,7 +147,7 @@ async def test_a_draft_kept_before_the_upgrade_is_listed_after_it(
                 moving.now.isoformat(timespec="seconds"),
             ),
         )
-    db = await Database.open(path, clock=moving)
+    db = await SqliteDatabase.open(path, clock=moving)
     try:
         store = ModerationStore(db)
         (draft,), total = await store.drafts(GUILD, MOD, offset=0, limit=10)

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from bot.errors import StorageError
-from bot.store.database import Database, Migration
+from bot.store.database import Migration, SqliteDatabase
 from bot.store.postgres import schema
 from bot.store.postgres.schema import migrate, migrations, schema_version
 from tests.postgres import PostgresServer
@@ -65,7 +65,7 @@ class Schema(NamedTuple):
 
 async def sqlite_schema(path: Path) -> Schema:
     """The schema a fresh SQLite database gets from bot/store/migrations."""
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     await db.close()
     conn = sqlite3.connect(path)
     try:

@@ -11,7 +11,7 @@ import pytest
 from bot.errors import PackError, SectionNotFound
 from bot.pack import load_pack
 from bot.sections import SectionContent
-from bot.store import Database, SectionStore
+from bot.store import Database, SectionStore, SqliteDatabase
 from bot.store.sections import CURATED_AUTHOR
 
 TABLES = ("sections", "section_aliases", "revisions", "sections_fts")
@@ -57,7 +57,7 @@ async def fts_ids(store: SectionStore, word: str) -> set[int]:
 
 @pytest.fixture
 async def db(tmp_path, clock):
-    opened = await Database.open(tmp_path / "store.sqlite3", clock=clock)
+    opened = await SqliteDatabase.open(tmp_path / "store.sqlite3", clock=clock)
     yield opened
     await opened.close()
 
@@ -265,7 +265,7 @@ async def test_backup_holds_the_same_sections_and_history(store, db, pack, tmp_p
     await store.import_curated(pack)
     await store.import_curated([c for c in pack if c.slug != "us-role"])
     target = await db.backup(tmp_path / "backup.sqlite3")
-    copy = await Database.open(target)
+    copy = await SqliteDatabase.open(target)
     try:
         copied = SectionStore(copy)
         statuses = ("active", "retired", "hidden")

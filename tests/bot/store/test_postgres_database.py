@@ -1,0 +1,155 @@
+"""PostgreSQL as the store's database (bot/store/postgres/database.py): the adapter that lets the
+store modules' SQL run unchanged, the writers' turn-taking, and hearing other processes' commits.
+
+Skipped without PostgreSQL, except under CI (tests/postgres.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.errors import StorageError
+from bot.store.backends import open_database
+from bot.store.postgres.database import PostgresDatabase, numbered
+
+FIXED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def databases(
+    postgres_url: str,
+) -> AsyncIterator[Callable[[], Awaitable[PostgresDatabase]]]:
+    """Open any number of connections (as separate processes would) to one database."""
+    opened: list[PostgresDatabase] = []
+
+    async def make() -> PostgresDatabase:
+        db = await open_database(postgres_url, clock=lambda: FIXED)
+        assert isinstance(db, PostgresDatabase)
+        opened.append(db)
+        return db
+
+    yield make
+    for db in opened:
+        await db.close()
+
+
+def test_placeholders_are_numbered_outside_quoted_text() -> None:
+    assert numbered("SELECT ? , '?' , 'it''s ?', ?") == "SELECT $1 , '?' , 'it''s ?', $2"
+    assert numbered("UPDATE t SET a = ? WHERE b = ?") == "UPDATE t SET a = $1 WHERE b = $2"
+
+
+async def test_reads_writes_and_row_counts_as_sqlite_reports_them(databases) -> None:
+    db = await databases()
+    assert await db.schema_version() == db.latest_version
+    await db.set_meta("greeting", "hello")
+    await db.set_meta("greeting", "hello again")
+    assert await db.get_meta("greeting") == "hello again"
+    assert await db.get_meta("missing") is None
+    async with db.transaction() as conn:
+        cursor = await conn.execute("DELETE FROM meta WHERE key = ?", ("greeting",))
+        assert cursor.rowcount == 1
+        cursor = await conn.execute("DELETE FROM meta WHERE key = ?", ("greeting",))
+        assert cursor.rowcount == 0
+        await conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)", [("a", "1"), ("b", "2"), ("c", "3")]
+        )
+    async with db.conn.execute("SELECT key, value FROM meta ORDER BY key") as cursor:
+        assert await cursor.fetchone() == ("a", "1")
+        assert [tuple(r) for r in await cursor.fetchmany(1)] == [("b", "2")]
+        rest = await cursor.fetchall()
+    assert [(r["key"], r[1]) for r in rest] == [("c", "3")]
+    assert db.now() == "2026-12-01T09:00:00+00:00"
+
+
+async def test_a_failed_transaction_writes_nothing(databases) -> None:
+    db = await databases()
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", ("x", "1"))
+            raise RuntimeError("boom")
+    assert await db.get_meta("x") is None
+
+
+async def test_writers_take_turns_so_a_read_check_write_holds(databases) -> None:
+    """Two processes each read a counter and write it plus one, at once: with the writers'
+    lock neither increment is lost (without it, both would read 0 and write 1)."""
+    first, second = await databases(), await databases()
+    await first.set_meta("counter", "0")
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def increment(db: PostgresDatabase, hold: bool) -> None:
+        async with db.transaction() as conn:
+            async with conn.execute("SELECT value FROM meta WHERE key = 'counter'") as cursor:
+                row = await cursor.fetchone()
+            if hold:
+                inside.set()
+                await release.wait()
+            await conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'counter'", (str(int(row[0]) + 1),)
+            )
+
+    holder = asyncio.create_task(increment(first, hold=True))
+    await inside.wait()
+    waiter = asyncio.create_task(increment(second, hold=False))
+    await asyncio.sleep(0)  # the second writer is now waiting for the lock, not done
+    assert not waiter.done()
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, waiter), timeout=10)
+    assert await first.get_meta("counter") == "2"
+
+
+async def test_another_processes_commit_moves_data_version_and_its_own_does_not(
+    databases,
+) -> None:
+    mine, theirs = await databases(), await databases()
+    before = await mine.data_version()
+    await mine.set_meta("own", "1")
+    await theirs.set_meta("other", "1")
+    await asyncio.wait_for(_moved(mine, before), timeout=5)
+    # Notifications arrive in commit order: had its own commit counted, it would be 2 on.
+    assert await mine.data_version() == before + 1
+
+
+async def _moved(db: PostgresDatabase, before: int) -> None:
+    while await db.data_version() == before:
+        await asyncio.sleep(0.01)
+
+
+async def test_a_lost_listening_connection_is_reopened_and_counts_as_a_change(
+    databases,
+) -> None:
+    db = await databases()
+    before = await db.data_version()
+    listener = db._listener
+    assert listener is not None
+    listener.terminate()
+    assert await db.data_version() == before + 1
+    other = await databases()
+    await other.set_meta("after", "1")
+    await asyncio.wait_for(_moved(db, before + 1), timeout=5)
+
+
+async def test_backup_explains_pg_dump_when_it_is_not_installed(
+    databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await databases()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pg_dump on it
+    with pytest.raises(StorageError, match="pg_dump --format=custom"):
+        await db.backup(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_unreachable_server_is_a_clear_error_without_the_password(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql://briefbot:sekrit@/briefbot?host={tmp_path}&port=1"
+    with pytest.raises(StorageError) as caught:
+        await open_database(url)
+    assert "sekrit" not in str(caught.value)
+    assert "Cannot connect to the PostgreSQL database" in str(caught.value)
