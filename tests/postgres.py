@@ -353,9 +353,7 @@ async def _databases(server: PostgresServer) -> AsyncIterator[Callable[[], Await
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def database_location(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[str]:
+async def database_location(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Where a store or service test keeps its data: a SQLite file, then (the same test again)
     a new PostgreSQL database. The PostgreSQL run is skipped without a server (not under CI)."""
     if request.param == "sqlite":
