@@ -117,6 +117,16 @@ class Dialect:
         """An aggregate of `expression` as JSON array text ('[]' over no rows)."""
         return f"json_group_array({expression})"
 
+    def same(self, expression: str) -> str:
+        """`expression` equals the value bound to the one `?` this adds, NULL equalling NULL."""
+        return f"{expression} IS ?"
+
+    # The tables holding a column named by the one `?` (a store's purge reads the schema).
+    tables_with_column = (
+        "SELECT m.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS c "
+        "WHERE m.type = 'table' AND c.name = ? ORDER BY m.name"
+    )
+
 
 SQLITE = Dialect()
 

@@ -89,6 +89,17 @@ class PgDialect(Dialect):
         # json_agg is NULL over no rows, json_group_array '[]'; the text is read as JSON.
         return f"coalesce(json_agg({expression}), '[]')::text"
 
+    def same(self, expression: str) -> str:
+        return f"{expression} IS NOT DISTINCT FROM ?"
+
+    tables_with_column = (
+        "SELECT c.table_name::text FROM information_schema.columns AS c "
+        "JOIN information_schema.tables AS t "
+        "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+        "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' "
+        "AND c.column_name = ? ORDER BY 1"
+    )
+
 
 PG_DIALECT = PgDialect()
 
