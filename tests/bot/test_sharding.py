@@ -1,5 +1,7 @@
-"""Two processes, one shard each, sharing one database: each server's daily post happens once,
-by the process that owns it; SIGTERM stops each cleanly with exit code 0.
+"""Two processes, one shard each, sharing one database (a SQLite file, or PostgreSQL as shard
+processes on several hosts share it): each server's daily post happens once, by the process
+that owns it; a change committed by the CLI or by another process reaches both processes'
+answers within 2 s; SIGTERM stops each cleanly with exit code 0.
 
 The processes run `python -m bot run` on an injected clock (START, moving on with real time),
 so the test never meets midnight, whatever the wall clock says.
@@ -8,11 +10,15 @@ so the test never meets midnight, whatever the wall clock says.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +42,7 @@ sys.exit(main(["run"]))
 """
 
 
-def start(fake: FakeDiscord, db: Path, shard: int) -> subprocess.Popen[str]:
+def start(fake: FakeDiscord, db: str | Path, shard: int) -> subprocess.Popen[str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "DISCORD_TOKEN": fake.token,
@@ -59,8 +65,57 @@ def start(fake: FakeDiscord, db: Path, shard: int) -> subprocess.Popen[str]:
     )
 
 
-async def test_two_shard_processes_post_each_server_once_and_stop_cleanly(tmp_path: Path) -> None:
-    db = tmp_path / "db.sqlite3"
+# Within this long of a commit, every process answers with what it changed (issue 15).
+PROPAGATION_S = 2.0
+
+
+async def answer_title(fake: FakeDiscord, guild_id: int, question: str) -> str:
+    # A new member each time: one member asking again and again is told to slow down.
+    member = fake.new_id()
+    ix = await fake.send_slash(guild_id, user_id=member, name="ask", options={"question": question})
+    response = await ix.wait_response(timeout=10)
+    assert "embeds" in response["data"], response
+    return str(response["data"]["embeds"][0]["title"])
+
+
+async def shows_within(
+    fake: FakeDiscord, guild_id: int, question: str, title: str, seconds: float
+) -> float:
+    """Ask until the answer has `title`; how long that took (fails after `seconds`)."""
+    began = time.monotonic()
+    while (shown := await answer_title(fake, guild_id, question)) != title:
+        assert time.monotonic() - began < seconds, f"after {seconds} s still {shown!r}"
+    return time.monotonic() - began
+
+
+def edited_pack(folder: Path, title: str) -> Path:
+    """A copy of the curated pack whose Berlin talks topic has a new title."""
+    shutil.copytree(KNOWLEDGE, folder)
+    topic = folder / "berlin-talks.md"
+    text = topic.read_text("utf-8")
+    topic.write_text(text.replace("title: What are the Berlin talks?", f"title: {title}"), "utf-8")
+    return folder
+
+
+def cli(db: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "BRIEFBOT_DB": str(db)}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_two_shard_processes_post_once_see_every_change_and_stop_cleanly(
+    database_location: str, tmp_path: Path, report: Callable[[str], None]
+) -> None:
+    db = database_location
+    backend = "PostgreSQL" if db.startswith("postgresql") else "SQLite"
     async with FakeDiscord() as fake:
         guilds = [fake.add_guild(name=f"S{i}", shard=(i % 2, 2)) for i in range(4)]
         service = await BriefingService.open(db, KNOWLEDGE, clock=lambda: START)
@@ -88,6 +143,42 @@ async def test_two_shard_processes_post_each_server_once_and_stop_cleanly(tmp_pa
                 await fake.wait_for_messages(guild.text_channel_id, 1, timeout=30)
             await fake.wait_ready(count=2, timeout=30)
             shards = sorted(tuple(i["shard"]) for i in fake.identifies)
+            question = "what are the berlin talks"
+            for guild in guilds:
+                assert await answer_title(fake, guild.id, question) == "What are the Berlin talks?"
+            # The CLI imports a changed pack: every process shows it.
+            imported = cli(db, "kb", "import", str(edited_pack(tmp_path / "pack", "Berlin, now")))
+            assert imported.returncode == 0, imported.stderr
+            took = [
+                await shows_within(fake, g.id, question, "Berlin, now", PROPAGATION_S)
+                for g in guilds
+            ]
+            # Another process (here the test's own) edits one server's topic: that server's
+            # answers change in the process that owns it, and no other server's do.
+            other = await BriefingService.open(db, KNOWLEDGE, clock=lambda: START)
+            try:
+                berlin = await other.sections.get(None, "berlin-talks")
+                assert berlin is not None
+                await other.sections.save_for_guild(
+                    guilds[1].id,
+                    dataclasses.replace(berlin.content, title="Berlin, in this server"),
+                    opened=berlin.version,
+                    author="a moderator",
+                    author_id=None,
+                )
+            finally:
+                await other.close()
+            took.append(
+                await shows_within(
+                    fake, guilds[1].id, question, "Berlin, in this server", PROPAGATION_S
+                )
+            )
+            for guild in (guilds[0], guilds[2], guilds[3]):
+                assert await answer_title(fake, guild.id, question) == "Berlin, now"
+            report(
+                f"multi-process changes ({backend}): shown by both shard processes within "
+                f"{max(took):.2f} s of the commit (at most {PROPAGATION_S} s allowed)"
+            )
             for process in processes:
                 process.send_signal(signal.SIGTERM)
             codes = [await asyncio.to_thread(p.wait, 20) for p in processes]
