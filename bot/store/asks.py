@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
@@ -25,12 +24,19 @@ MAX_LISTED = 2000
 COUNTS_PAGE = 250
 # A server's distinct unanswered questions since a time, with how many times and the first
 # asking's id, in text order after a text: a page of them along the partial index on
-# unanswered questions (migration 010).
-UNANSWERED_COUNTS = (
-    "SELECT question, count(*), min(id) FROM asks INDEXED BY asks_unanswered "
+# unanswered questions (migration 010). `{asks}` is the table, with SQLite's index hint.
+_UNANSWERED_COUNTS = (
+    "SELECT question, count(*), min(id) FROM {asks} "
     "WHERE guild_id = ? AND answered IS NULL AND question > ? AND asked_at >= ? "
     "GROUP BY question ORDER BY question LIMIT ?"
 )
+UNANSWERED_COUNTS = _UNANSWERED_COUNTS.format(asks="asks INDEXED BY asks_unanswered")
+
+
+def _asks(db: Database, index: str) -> str:
+    """The asks table read along `index`: SQLite is told (its planner can pick a worse one);
+    PostgreSQL takes no hints, and picks by its statistics."""
+    return f"asks INDEXED BY {index}" if db.dialect.name == "sqlite" else "asks"
 
 
 class Asked(NamedTuple):
@@ -224,10 +230,9 @@ class AskLog:
         """
         found: list[Asked] = []
         after = ""  # below every text: the first page starts at the beginning
+        sql = _UNANSWERED_COUNTS.format(asks=_asks(self.db, "asks_unanswered"))
         while True:
-            async with self.db.conn.execute(
-                UNANSWERED_COUNTS, (guild_id, after, since, page)
-            ) as cursor:
+            async with self.db.conn.execute(sql, (guild_id, after, since, page)) as cursor:
                 rows = list(await cursor.fetchall())
             found.extend(Asked(question, times, first) for question, times, first in rows)
             if len(rows) < page:
@@ -237,10 +242,17 @@ class AskLog:
     @_after_flush
     async def last_asked(self, guild_id: int, questions: Iterable[str], since: str) -> str | None:
         """When any of these wordings (case aside) was last asked since `since` (ISO time)."""
+        # The wordings are lowered by the database, as the logged questions are: its lower()
+        # and Python's disagree beyond ASCII.
+        wordings = (
+            "SELECT lower(value) FROM json_each(?)"
+            if self.db.dialect.name == "sqlite"
+            else "SELECT lower(value) FROM unnest(?::text[]) AS value"
+        )
         async with self.db.conn.execute(
-            "SELECT max(asked_at) FROM asks INDEXED BY asks_guild_time WHERE guild_id = ? "
-            "AND asked_at >= ? AND lower(question) IN (SELECT lower(value) FROM json_each(?))",
-            (guild_id, since, json.dumps(sorted(set(questions)))),
+            f"SELECT max(asked_at) FROM {_asks(self.db, 'asks_guild_time')} "  # noqa: S608
+            f"WHERE guild_id = ? AND asked_at >= ? AND lower(question) IN ({wordings})",
+            (guild_id, since, self.db.dialect.values(sorted(set(questions)))),
         ) as cursor:
             row = await cursor.fetchone()
         return str(row[0]) if row is not None and row[0] is not None else None
@@ -250,10 +262,10 @@ class AskLog:
         """How many times any of these wordings (exactly as logged: questions are cleaned before
         they are) was asked, unanswered, after the ask `ask_id`."""
         async with self.db.conn.execute(
-            "SELECT count(*) FROM asks INDEXED BY asks_unanswered WHERE guild_id = ? "
-            "AND answered IS NULL AND question IN (SELECT value FROM json_each(?)) AND id > ? "
+            f"SELECT count(*) FROM {_asks(self.db, 'asks_unanswered')} WHERE guild_id = ? "  # noqa: S608
+            f"AND answered IS NULL AND {self.db.dialect.any_of('question')} AND id > ? "
             "AND kind = 'ask'",
-            (guild_id, json.dumps(sorted(set(questions))), ask_id),
+            (guild_id, self.db.dialect.values(sorted(set(questions))), ask_id),
         ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row is not None else 0

@@ -27,7 +27,7 @@ class StatsStore:
 
     async def asks_per_day(self, since: str) -> list[DayAsks]:
         async with self.db.conn.execute(
-            "SELECT substr(asked_at, 1, 10), count(*), sum(answered IS NOT NULL) FROM asks "
+            "SELECT substr(asked_at, 1, 10), count(*), count(answered) FROM asks "
             "WHERE asked_at >= ? AND kind = 'ask' GROUP BY 1 ORDER BY 1",
             (since,),
         ) as cursor:
@@ -37,7 +37,8 @@ class StatsStore:
         """Servers that asked, have a schedule or own a topic (ever)."""
         async with self.db.conn.execute(
             "SELECT count(*) FROM (SELECT guild_id FROM asks UNION SELECT guild_id FROM "
-            "briefing_schedules UNION SELECT guild_id FROM sections WHERE guild_id IS NOT NULL)"
+            "briefing_schedules UNION SELECT guild_id FROM sections WHERE guild_id IS NOT NULL) "
+            "AS seen"
         ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row is not None else 0
@@ -54,7 +55,7 @@ class StatsStore:
         """Every server's unanswered questions asked since `since`, oldest first."""
         async with self.db.conn.execute(
             "SELECT question FROM asks WHERE answered IS NULL AND asked_at >= ? AND kind = 'ask' "
-            "ORDER BY asked_at",
+            "ORDER BY asked_at, id",
             (since,),
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]

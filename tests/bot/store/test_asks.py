@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.store.asks import AskLog, read_unanswered_counts
+from bot.store.backends import open_database
 from bot.store.database import Database, SqliteDatabase, connect_read_only
 from tests.clock import Clock
 
@@ -25,7 +26,16 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
+async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
+    """The test runs on SQLite, then on PostgreSQL."""
+    opened = await open_database(database_location, clock=clock)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path, clock: Clock) -> AsyncIterator[SqliteDatabase]:
+    """SQLite only: for what another process reads from the database file."""
     opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
     yield opened
     await opened.close()
@@ -104,8 +114,9 @@ async def test_unanswered_counts_cover_the_whole_window_a_page_at_a_time(
 
 
 async def test_a_read_only_connection_of_its_own_counts_the_same_and_writes_nothing(
-    db: Database, clock: Clock
+    sqlite_db: SqliteDatabase, clock: Clock
 ) -> None:
+    db = sqlite_db  # SQLite only: the gaps worker process reads the SQLite file itself
     asks = AskLog(db)
     for n in range(40):
         clock.now = START + timedelta(minutes=n)
@@ -122,7 +133,64 @@ async def test_a_read_only_connection_of_its_own_counts_the_same_and_writes_noth
     assert len(expected) == 7 and await count(db) == 81
 
 
+async def test_last_asked_finds_any_wording_case_aside_in_its_server_and_window(
+    db: Database, clock: Clock
+) -> None:
+    asks = AskLog(db)
+    clock.now = START - timedelta(days=1)
+    await asks.record(1, "Where is the cafeteria?", None, None)  # before the window
+    clock.now = START + timedelta(hours=1)
+    await asks.record(1, "WHERE IS THE CAFETERIA?", "slug", 0.9)  # answered counts too
+    clock.now = START + timedelta(hours=2)
+    await asks.record(1, "cafeteria opening hours", None, None)
+    clock.now = START + timedelta(hours=3)
+    await asks.record(2, "where is the cafeteria?", None, None)  # another server
+    await asks.record(1, "something else", None, None)
+    since = START.isoformat(timespec="seconds")
+    one_hour, two_hours = (
+        (START + timedelta(hours=h)).isoformat(timespec="seconds") for h in (1, 2)
+    )
+    assert await asks.last_asked(1, ["where is the cafeteria?"], since) == one_hour
+    wordings = ["Where is the cafeteria?", "Cafeteria Opening Hours", "never asked"]
+    assert await asks.last_asked(1, wordings, since) == two_hours
+    assert await asks.last_asked(1, ["never asked"], since) is None
+    assert await asks.last_asked(1, [], since) is None
+    assert await asks.last_asked(3, wordings, since) is None
+
+
+async def test_unanswered_after_counts_exact_wordings_asked_later_unanswered(
+    db: Database,
+) -> None:
+    asks = AskLog(db, flush_seconds=None)
+    await asks.record(1, "where is the cafeteria", None, None)
+    await asks.flush()
+    async with db.conn.execute("SELECT max(id) FROM asks") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    settled = int(row[0])
+    for question, answered, guild, kind in (
+        ("where is the cafeteria", None, 1, "ask"),
+        ("where is the cafeteria", None, 1, "ask"),
+        ("Where is the cafeteria", None, 1, "ask"),  # another wording: exactly as logged
+        ("cafeteria hours", None, 1, "ask"),
+        ("cafeteria hours", "slug", 1, "ask"),  # answered
+        ("cafeteria hours", None, 1, "explain"),  # opened by name, not asked
+        ("cafeteria hours", None, 2, "ask"),  # another server
+    ):
+        await asks.record(guild, question, answered, None, kind=kind)  # type: ignore[arg-type]
+    wordings = ["where is the cafeteria", "cafeteria hours"]
+    assert await asks.unanswered_after(1, wordings, settled) == 3
+    assert await asks.unanswered_after(1, wordings, 0) == 4  # the first asking too
+    assert await asks.unanswered_after(1, ["Where is the cafeteria"], settled) == 1
+    assert await asks.unanswered_after(1, [], settled) == 0
+    assert await asks.unanswered_after(2, wordings, settled) == 1
+
+
 # -- writing in batches off the answering path --
+
+
+class Refused(Exception):
+    """The database refused a write (a full disk, a lost connection)."""
 
 
 class Transactions:
@@ -138,7 +206,7 @@ class Transactions:
         self.count += 1
         if self.failures:
             self.failures -= 1
-            raise sqlite3.OperationalError("disk I/O error")
+            raise Refused("disk I/O error")
         return self.real()
 
 
@@ -244,7 +312,7 @@ async def test_a_refused_batch_stays_queued_in_order_and_flush_says_so(
     transactions = Transactions(db, failures=1)
     await asks.record(1, "q0", None, None)
     await asks.record(1, "q1", None, None)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(Refused):
         await asks.flush()
     assert asks.queued == 2 and await count(db) == 0
     await asks.record(1, "q2", None, None)
@@ -279,7 +347,7 @@ async def test_a_full_queue_the_database_refuses_raises_instead_of_growing(
     Transactions(db, failures=1)
     await asks.record(1, "q0", None, None)
     await asks.record(1, "q1", None, None)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(Refused):
         await asks.record(1, "q2", None, None)  # the caller hears of it: not lost silently
     assert asks.queued == 2
     await asks.close()
@@ -290,7 +358,7 @@ async def test_a_batch_another_flush_failed_to_write_is_left_to_the_writer(db: D
     asks = AskLog(db, flush_seconds=0)
     Transactions(db, failures=1)
     await asks.record(1, "q0", None, None)  # the writer starts while this flush is writing
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(Refused):
         await asks.flush()
     assert asks.writer is not None
     await asks.writer
