@@ -154,16 +154,24 @@ def pack_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def service_location(tmp_path: Path) -> str:
+    """The database `open_service` opens by default: a SQLite file. A test module that runs on
+    both backends overrides it with `database_location` (tests/postgres.py)."""
+    return str(tmp_path / "db.sqlite3")
+
+
+@pytest.fixture
 async def open_service(
-    tmp_path: Path, clock: Callable[[], datetime]
+    service_location: str, clock: Callable[[], datetime]
 ) -> AsyncIterator[Callable[..., Awaitable[BriefingService]]]:
-    """Open any number of services on tmp databases; all are closed after the test."""
+    """Open any number of services (on `service_location` unless told another database); all
+    are closed after the test."""
     opened: list[BriefingService] = []
 
     async def factory(
-        db_path: Path | None = None, knowledge: Path | None = KNOWLEDGE
+        db_path: str | Path | None = None, knowledge: Path | None = KNOWLEDGE
     ) -> BriefingService:
-        svc = await BriefingService.open(db_path or tmp_path / "db.sqlite3", knowledge, clock=clock)
+        svc = await BriefingService.open(db_path or service_location, knowledge, clock=clock)
         opened.append(svc)
         return svc
 

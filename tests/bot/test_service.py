@@ -21,6 +21,12 @@ from bot.store.asks import MAX_LOGGED_QUESTION
 from bot.text import content_words, stem
 
 
+@pytest.fixture
+def service_location(database_location: str) -> str:
+    """The service suite runs whole on each backend: SQLite, then PostgreSQL."""
+    return database_location
+
+
 async def add_server_section(service: BriefingService, guild_id: int, slug: str, title: str) -> int:
     """A server's own section, written through the schema (no public API creates one yet)."""
     body = f"{title}: this server's own notes."
@@ -317,9 +323,9 @@ def retitled(path: Path, title: str) -> None:
 
 
 async def test_a_change_another_process_commits_reaches_a_running_service(
-    open_service, tmp_path, pack_dir
+    open_service, service_location, tmp_path, pack_dir
 ):
-    db = tmp_path / "shared.sqlite3"
+    db = service_location
     running = await open_service(db)
     other = await open_service(db)  # stands for `briefbot kb import` in another process
     reloads = 0

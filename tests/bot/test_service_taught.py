@@ -11,12 +11,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.editing import Editor
 from bot.service import Answer, BriefingService
 from bot.store.guilds import GuildData
 from bot.store.learning import LearningStore
+
+
+@pytest.fixture
+def service_location(database_location: str) -> str:
+    """The service suite runs whole on each backend: SQLite, then PostgreSQL."""
+    return database_location
+
 
 GUILD, OTHER = 501, 502
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -206,9 +214,9 @@ async def test_stale_counts_a_reviewed_topic_as_updated_on_its_review(
 
 
 async def test_catch_up_shows_what_another_process_taught_and_reviewed(
-    open_service: Callable[..., Awaitable[BriefingService]], tmp_path: Path
+    open_service: Callable[..., Awaitable[BriefingService]], service_location: str
 ) -> None:
-    path = tmp_path / "shared.sqlite3"
+    path = service_location
     bot, cli = await open_service(path), await open_service(path)
     await teach(cli, GUILD, "ceding-territory", UNKNOWN)
     assert (await bot.ask(UNKNOWN, GUILD, record=False)).section is None
@@ -224,9 +232,9 @@ async def test_catch_up_shows_what_another_process_taught_and_reviewed(
 
 
 async def test_catch_up_forgets_what_another_process_purged(
-    open_service: Callable[..., Awaitable[BriefingService]], tmp_path: Path
+    open_service: Callable[..., Awaitable[BriefingService]], service_location: str
 ) -> None:
-    path = tmp_path / "shared.sqlite3"
+    path = service_location
     bot, cli = await open_service(path), await open_service(path)
     await teach(cli, GUILD, "ceding-territory", UNKNOWN)
     await review(cli, GUILD, "us-role", date(2027, 3, 1))
