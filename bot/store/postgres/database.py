@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bot.config import shown_url
 from bot.errors import StorageError
@@ -297,15 +298,18 @@ class PostgresDatabase(Database):
                 "On PostgreSQL, back up with PostgreSQL's own tool, which is not installed here: "
                 f"{command}. Briefbot's `db backup` copies SQLite files."
             )
+        # The password goes by the environment, never on a command line others can read.
+        dsn, in_url = _without_password(self._dsn)
         env = {**os.environ}
-        if self._password is not None:
-            env["PGPASSWORD"] = self._password
+        password = self._password if self._password is not None else in_url
+        if password is not None:
+            env["PGPASSWORD"] = password
         partial = destination.with_name(destination.name + ".partial")
         process = await asyncio.create_subprocess_exec(
             program,
             "--format=custom",
             f"--file={partial}",
-            f"--dbname={self._dsn}",
+            f"--dbname={dsn}",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
@@ -314,7 +318,7 @@ class PostgresDatabase(Database):
         _, errors = await process.communicate()
         if process.returncode != 0:
             await asyncio.to_thread(partial.unlink, missing_ok=True)
-            text = errors.decode("utf-8", "replace").strip().replace(self._dsn, self.location)
+            text = errors.decode("utf-8", "replace").strip()
             raise StorageError(f"pg_dump could not back up {self.location}: {text}")
         await asyncio.to_thread(partial.replace, destination)
         return destination
@@ -341,6 +345,16 @@ class PostgresDatabase(Database):
     def _heard_of(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         if payload != self._token:
             self._heard += 1
+
+
+def _without_password(dsn: str) -> tuple[str, str | None]:
+    """The DSN without its password, and the password (None when it has none)."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{host}")), unquote(parts.password)
 
 
 def _reason(exc: BaseException) -> str:

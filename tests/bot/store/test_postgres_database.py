@@ -7,6 +7,8 @@ Skipped without PostgreSQL, except under CI (tests/postgres.py).
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,3 +156,19 @@ async def test_an_unreachable_server_is_a_clear_error_without_the_password(
         await open_database(url)
     assert "sekrit" not in str(caught.value)
     assert "Cannot connect to the PostgreSQL database" in str(caught.value)
+
+
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump is not installed here")
+async def test_backup_runs_pg_dump_when_it_is_installed(databases, tmp_path: Path) -> None:
+    db = await databases()
+    await db.set_meta("kept", "in the dump")
+    written = await db.backup(tmp_path)
+    assert written.parent == tmp_path
+    assert written.name == "briefbot-20261201T090000Z.pgdump"
+    restore = ["pg_restore", "--list", str(written)]
+    listed = await asyncio.to_thread(
+        subprocess.run, restore, capture_output=True, text=True, check=True
+    )
+    listing = listed.stdout
+    assert "TABLE DATA public meta" in listing
+    assert not written.with_name(written.name + ".partial").exists()
