@@ -230,3 +230,76 @@ def test_message_content_is_a_yes_or_no(value: str, reading: bool) -> None:
 def test_a_bad_message_content_value_is_refused_naming_the_setting(value: str) -> None:
     with pytest.raises(ConfigError, match="BRIEFBOT_MESSAGE_CONTENT must be true or false"):
         Settings.from_env({"BRIEFBOT_MESSAGE_CONTENT": value})
+
+
+# -- the database: a SQLite file or a PostgreSQL URL ------------------------------------------
+
+PG_URL = "postgresql://briefbot:s3cret-pw@db.internal:5432/briefbot"
+
+
+def test_a_postgresql_url_selects_postgresql_and_its_password_never_shows():
+    settings = Settings.from_env({"BRIEFBOT_DB": PG_URL})
+    assert settings.database == PG_URL
+    assert settings.database_shown == "postgresql://briefbot:***@db.internal:5432/briefbot"
+    assert settings.database_password is None
+    assert "s3cret-pw" not in repr(settings)
+    assert "s3cret-pw" not in str(settings.db_url)
+
+
+def test_a_sqlite_path_stays_sqlite():
+    settings = Settings.from_env({"BRIEFBOT_DB": "data/other.sqlite3"})
+    assert settings.db_url is None
+    assert settings.database == settings.database_shown == "data/other.sqlite3"
+
+
+def test_the_postgresql_password_comes_from_its_file(tmp_path):
+    secret = tmp_path / "db_password"
+    secret.write_text("from-a-file\n", encoding="utf-8")
+    settings = Settings.from_env(
+        {
+            "BRIEFBOT_DB": "postgres://briefbot@postgres:5432/briefbot",
+            "BRIEFBOT_DB_PASSWORD_FILE": str(secret),
+        }
+    )
+    assert settings.database_password == "from-a-file"
+    assert "from-a-file" not in repr(settings)
+
+
+def test_a_unix_socket_url_is_accepted():
+    url = "postgresql://briefbot@/briefbot?host=/var/run/postgresql"
+    assert Settings.from_env({"BRIEFBOT_DB": url}).database == url
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BRIEFBOT_DB": "mysql://u@h/db"}, "not a mysql:// URL"),
+        ({"BRIEFBOT_DB": "postgresql://u@host:5432/"}, "must name the server and the database"),
+        ({"BRIEFBOT_DB": "postgresql:///briefbot"}, "must name the server and the database"),
+        ({"BRIEFBOT_DB": "postgresql://u:pw@host:port/db"}, "not a valid PostgreSQL URL"),
+        (
+            {"BRIEFBOT_DB": PG_URL, "BRIEFBOT_DB_PASSWORD_FILE": "/run/secrets/x"},
+            "keep the password in one place",
+        ),
+        (
+            {"BRIEFBOT_DB": "data/x.sqlite3", "BRIEFBOT_DB_PASSWORD_FILE": "/run/secrets/x"},
+            "BRIEFBOT_DB is a SQLite file path",
+        ),
+    ],
+)
+def test_a_bad_database_setting_names_the_problem(env, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        Settings.from_env(env)
+    assert "s3cret-pw" not in str(caught.value)
+    assert "pw@" not in str(caught.value)
+
+
+def test_an_unreadable_or_empty_password_file_is_named(tmp_path):
+    url = "postgresql://briefbot@postgres:5432/briefbot"
+    missing = tmp_path / "nope"
+    with pytest.raises(ConfigError, match="cannot be read"):
+        Settings.from_env({"BRIEFBOT_DB": url, "BRIEFBOT_DB_PASSWORD_FILE": str(missing)})
+    empty = tmp_path / "empty"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is empty"):
+        Settings.from_env({"BRIEFBOT_DB": url, "BRIEFBOT_DB_PASSWORD_FILE": str(empty)})
