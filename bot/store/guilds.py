@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from bot.store.database import Connection, Database
+from bot.store.database import Connection, Database, Dialect
 
 log = logging.getLogger(__name__)
 
 # Every table with a guild_id column holds rows of one server and is purged by that column; it
 # is read from the schema at purge time, so a table added by a later migration is not forgotten.
-_GUILD_TABLES = """
-SELECT m.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS c
-WHERE m.type = 'table' AND c.name = 'guild_id' ORDER BY m.name
-"""
+GUILD_COLUMN = "guild_id"
 # Rows that belong to a server through its sections rather than by a guild_id of their own.
 # (The full-text index holds curated sections only: a server's are searched in memory.)
 _SECTION_ROWS = (
@@ -22,9 +19,9 @@ _SECTION_ROWS = (
 )
 
 
-async def guild_tables(conn: Connection) -> list[str]:
-    """The tables that hold rows of one server, by their guild_id column."""
-    async with conn.execute(_GUILD_TABLES) as cursor:
+async def guild_tables(conn: Connection, dialect: Dialect) -> list[str]:
+    """The tables that hold rows of one server, by their guild_id column, in name order."""
+    async with conn.execute(dialect.tables_with_column, (GUILD_COLUMN,)) as cursor:
         return [str(row[0]) for row in await cursor.fetchall()]
 
 
@@ -71,7 +68,7 @@ class GuildData:
             for sql in _SECTION_ROWS:
                 cursor = await conn.execute(sql, (guild_id,))
                 deleted[sql.split()[2]] = cursor.rowcount
-            for table in await guild_tables(conn):
+            for table in await guild_tables(conn, self.db.dialect):
                 # The name comes from the schema, never from input; the value is a parameter.
                 cursor = await conn.execute(
                     f'DELETE FROM "{table}" WHERE guild_id = ?',  # noqa: S608

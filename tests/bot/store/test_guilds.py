@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import date
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 
 from bot.sections import SectionContent
 from bot.store.asks import AskLog
+from bot.store.backends import open_database
 from bot.store.database import Database, SqliteDatabase
 from bot.store.guilds import GuildData, guild_tables
 from bot.store.moderation import ModerationStore
@@ -18,10 +21,38 @@ from bot.store.sections import SectionStore
 
 GUILDS = list(range(1001, 1026))
 VICTIM = 1013
+# Every table holding a server's rows by its guild_id, on both backends.
+KNOWN_GUILD_TABLES = {
+    "asks",
+    "autoanswer_channels",
+    "autoanswer_replies",
+    "briefing_posts",
+    "briefing_rotation",
+    "briefing_schedules",
+    "follow_sends",
+    "follows",
+    "guild_removals",
+    "guild_settings",
+    "kb_drafts",
+    "outdated_flags",
+    "review_items",
+    "sections",
+    "signals",
+    "topic_additions",
+}
 
 
 @pytest.fixture
-async def db(tmp_path: Path, clock) -> AsyncIterator[Database]:
+async def db(database_location: str, clock: Callable[[], datetime]) -> AsyncIterator[Database]:
+    """The test runs on SQLite, then on PostgreSQL."""
+    opened = await open_database(database_location, clock=clock)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path, clock: Callable[[], datetime]) -> AsyncIterator[Database]:
+    """SQLite only: for its full-text index, a table PostgreSQL does not have."""
     opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
     yield opened
     await opened.close()
@@ -32,33 +63,78 @@ async def rows(db: Database, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await cursor.fetchall()]
 
 
+async def columns(db: Database, table: str) -> list[tuple[str, str]]:
+    """A table's columns a row can be given, with their declared types."""
+    if db.dialect.name == "sqlite":
+        return [
+            (n, t) for n, t in await rows(db, "SELECT name, type FROM pragma_table_info(?)", table)
+        ]
+    return [
+        (str(n), str(t))
+        for n, t in await rows(
+            db,
+            "SELECT column_name::text, data_type::text FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? AND is_generated = 'NEVER' "
+            "ORDER BY ordinal_position",
+            table,
+        )
+    ]
+
+
+@asynccontextmanager
+async def unchecked(db: Database) -> AsyncIterator[None]:
+    """Rows go in whatever their values: no CHECK constraint, no foreign key looked at."""
+    if db.dialect.name == "sqlite":
+        await db.conn.execute("PRAGMA ignore_check_constraints = ON")
+        await db.conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            yield
+        finally:
+            await db.conn.execute("PRAGMA ignore_check_constraints = OFF")
+            await db.conn.execute("PRAGMA foreign_keys = ON")
+        return
+    # PostgreSQL cannot ignore them: they go, from this test's own throwaway database.
+    constraints = await rows(
+        db,
+        "SELECT conrelid::regclass::text, conname::text FROM pg_constraint "
+        "WHERE contype IN ('c', 'f') AND connamespace = current_schema()::regnamespace",
+    )
+    async with db.transaction() as conn:
+        for table, name in constraints:
+            await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    yield
+
+
+def value(table: str, kind: str, serial: int) -> object:
+    """A value of the column's type, different in every row."""
+    kind = kind.upper()
+    if "INT" in kind:
+        return serial
+    if kind in ("REAL", "DOUBLE PRECISION"):
+        return float(serial)
+    if kind == "JSONB":
+        return json.dumps(f"{table}-{serial}")
+    return f"{table}-{serial}"
+
+
 async def fill_generically(db: Database, table: str, guilds: list[int]) -> None:
-    """Three rows per server in any table with a guild_id column, whatever its other columns."""
-    columns = await rows(db, "SELECT name, type, pk FROM pragma_table_info(?)", table)
-    names = [name for name, _, _ in columns]
+    """Three rows per server (one where guild_id alone is the key) in any table with a guild_id
+    column, whatever its other columns."""
+    given = await columns(db, table)
+    names = ", ".join(f'"{name}"' for name, _ in given)
+    marks = ", ".join("?" for _ in given)
+    # Names from the schema, never from input.
+    insert = f'INSERT INTO "{table}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING'  # noqa: S608
     serial = 0
-    await db.conn.execute("PRAGMA ignore_check_constraints = ON")
-    await db.conn.execute("PRAGMA foreign_keys = OFF")
-    try:
+    async with unchecked(db), db.transaction() as conn:
         for guild in guilds:
-            for _ in range(3 if not any(pk and n == "guild_id" for n, _, pk in columns) else 1):
+            for _ in range(3):
                 serial += 1
                 values = [
-                    guild
-                    if name == "guild_id"
-                    else serial
-                    if "INT" in kind.upper() or kind.upper() == "REAL"
-                    else f"{table}-{serial}"
-                    for name, kind, _ in columns
+                    guild if name == "guild_id" else value(table, kind, serial)
+                    for name, kind in given
                 ]
-                marks = ", ".join("?" for _ in names)
-                await db.conn.execute(
-                    f'INSERT OR IGNORE INTO "{table}" ({", ".join(names)}) VALUES ({marks})',  # noqa: S608
-                    values,
-                )
-    finally:
-        await db.conn.execute("PRAGMA ignore_check_constraints = OFF")
-        await db.conn.execute("PRAGMA foreign_keys = ON")
+                await conn.execute(insert, values)
 
 
 async def guild_rows(db: Database, table: str) -> dict[int, int]:
@@ -70,11 +146,10 @@ async def guild_rows(db: Database, table: str) -> dict[int, int]:
 
 
 async def test_every_table_with_a_guild_id_is_purged_for_that_server_only(db: Database) -> None:
-    tables = await guild_tables(db.conn)
+    tables = await guild_tables(db.conn, db.dialect)
     # The ones known today; a table a later migration adds is found the same way.
-    assert {"asks", "sections", "guild_settings", "briefing_schedules", "guild_removals"} <= set(
-        tables
-    )
+    assert KNOWN_GUILD_TABLES <= set(tables)
+    assert tables == sorted(tables)
     for table in tables:
         await fill_generically(db, table, GUILDS)
     before = {table: await guild_rows(db, table) for table in tables}
@@ -98,9 +173,46 @@ async def test_a_table_added_later_is_purged_too(db: Database) -> None:
     assert await guild_rows(db, "later_feature") == {g: 1 for g in GUILDS if g != VICTIM}
 
 
-async def test_purge_removes_sections_aliases_revisions_and_index_rows_of_that_server(
+async def test_purge_removes_the_aliases_and_revisions_of_that_servers_sections_only(
     db: Database,
 ) -> None:
+    async with db.transaction() as conn:
+        for guild in [None, *GUILDS]:  # None: a curated section, no server's
+            async with conn.execute(
+                "INSERT INTO sections (guild_id, slug, title, body, updated) "
+                "VALUES (?, ?, 'Title', 'Body.', '2026-01-01') RETURNING id",
+                (guild, f"topic-{guild}"),
+            ) as cursor:
+                row = await cursor.fetchone()
+            section = int(row[0])
+            await conn.execute(
+                "INSERT INTO section_aliases (section_id, position, alias) VALUES (?, 0, ?)",
+                (section, f"alias {guild}"),
+            )
+            await conn.executemany(
+                "INSERT INTO revisions (section_id, number, author, created_at, action, snapshot) "
+                "VALUES (?, ?, 'mod', '2026-01-01', 'updated', '{}')",
+                [(section, 1), (section, 2)],
+            )
+
+    deleted = await GuildData(db).purge(VICTIM)
+
+    assert deleted == {"sections": 1, "section_aliases": 1, "revisions": 2}
+    left = await rows(
+        db,
+        "SELECT s.guild_id, count(DISTINCT a.position), count(DISTINCT r.number) "
+        "FROM sections AS s JOIN section_aliases AS a ON a.section_id = s.id "
+        "JOIN revisions AS r ON r.section_id = s.id "
+        "GROUP BY s.guild_id ORDER BY coalesce(s.guild_id, 0)",
+    )
+    kept = sorted(g for g in GUILDS if g != VICTIM)
+    assert left == [(None, 1, 2)] + [(g, 1, 2) for g in kept]
+
+
+async def test_purge_removes_sections_aliases_revisions_and_index_rows_of_that_server(
+    sqlite_db: Database,
+) -> None:
+    db = sqlite_db  # SQLite only: it looks into the FTS5 index (PostgreSQL indexes a column)
     sections, asks, moderation = SectionStore(db), AskLog(db), ModerationStore(db)
     for guild in GUILDS:
         content = SectionContent(
