@@ -15,7 +15,8 @@ from bot.editing import Author, Editor
 from bot.retention import REMOVED_GUILD_DAYS, Retention, RetentionReport
 from bot.service import BriefingService
 from bot.store.asks import AskLog
-from bot.store.database import Database, SqliteDatabase
+from bot.store.backends import open_database
+from bot.store.database import Database
 from bot.store.guilds import GuildData
 from bot.store.learning import LearningStore
 from bot.store.moderation import ModerationStore
@@ -32,8 +33,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
+async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
+    """The test runs on SQLite, then on PostgreSQL."""
+    opened = await open_database(database_location, clock=clock)
     yield opened
     await opened.close()
 
