@@ -1,6 +1,8 @@
 # Briefbot: the Discord bot in a small, non-root image.
 #   docker compose up -d --build        (see docker-compose.yml; settings come from .env)
-# The SQLite database lives in /data, a volume, so it survives rebuilds.
+# The SQLite database lives in /data, a volume, so it survives rebuilds. The same image runs on
+# PostgreSQL (BRIEFBOT_DB=postgresql://...; `docker compose --profile postgres up -d`): its
+# driver, asyncpg, is in the runtime lock.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -25,11 +27,12 @@ RUN apt-get update \
 WORKDIR /app
 
 # The dependencies, in their own layer: it is rebuilt only when the lock changes, not on every
-# change to the source. requirements/runtime.lock pins [project] dependencies to exact versions
-# with sha256 hashes (`make lock` refreshes it; the test lock that CI installs holds the same
-# pins), so the image runs what the tests ran, and pip refuses a file whose hash differs. Wheels
-# only: every pinned version has CPython 3.11 wheels for x86_64 and aarch64 Linux, so nothing is
-# compiled here, and a build backend fetched unpinned can never slip in.
+# change to the source. requirements/runtime.lock pins [project] dependencies and the
+# `postgres` extra to exact versions with sha256 hashes (`make lock` refreshes it; the test lock
+# that CI installs holds the same pins), so the image runs what the tests ran, and pip refuses a
+# file whose hash differs. Wheels only: every pinned version has CPython 3.11 wheels for x86_64
+# and aarch64 Linux, so nothing is compiled here, and a build backend fetched unpinned can never
+# slip in.
 COPY requirements/runtime.lock /tmp/runtime.lock
 RUN pip install --no-compile --require-hashes --only-binary :all: -r /tmp/runtime.lock \
     && rm /tmp/runtime.lock

@@ -6,9 +6,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 # Installs are pinned: exact versions with sha256 hashes, for Linux, macOS and Windows on
-# CPython 3.11+ (a universal resolution). The image installs the runtime lock; `make install`
-# (and so CI) the test lock: the same runtime pins, plus the test extra, pip and the build
-# backend. `make lock` re-resolves both to the newest releases pyproject.toml allows;
+# CPython 3.11+ (a universal resolution). The image installs the runtime lock: the project's
+# dependencies and the `postgres` extra (asyncpg), so one image runs on SQLite or PostgreSQL;
+# `make install` (and so CI) the test lock: the same runtime pins, plus the test extra, pip and
+# the build backend. `make lock` re-resolves both to the newest releases pyproject.toml allows;
 # `make lock LOCK_UPGRADE=` keeps every pin that still fits and only adds what changed.
 RUNTIME_LOCK := requirements/runtime.lock
 TEST_LOCK    := requirements/test.lock
@@ -38,8 +39,8 @@ install: $(STAMP)
 # the versions that CI tested.
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
-	$(UV_COMPILE) pyproject.toml -o $(RUNTIME_LOCK)
-	$(UV_COMPILE) pyproject.toml requirements/build.in --extra test \
+	$(UV_COMPILE) pyproject.toml --extra postgres -o $(RUNTIME_LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra postgres --extra test \
 		--constraints $(RUNTIME_LOCK) -o $(TEST_LOCK)
 
 run: install

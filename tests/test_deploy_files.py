@@ -2,13 +2,17 @@
 and the lock files that every install reads.
 
 `bot.config.SETTINGS` is the one list of settings the code reads, with their defaults. These
-tests fail when a setting is added there but not to .env.example or the compose file (or the
-other way round), and when the container files lose what makes them safe to run: a non-root
-user, the time zone data, the health check, a named volume for the database, and a
-dependency layer that is cached separately from the source. The lock tests fail when
-pyproject.toml asks for a package (or a version) that requirements/*.lock does not pin with a
-hash, when the image's runtime lock and the test lock that CI installs disagree, and when the
-Makefile, the Dockerfile or .ci/run install anything other than the locks.
+tests fail when a setting is added there but not to .env.example or to either bot of the
+compose file (or the other way round), and when the container files lose what makes them safe
+to run: a non-root user, the time zone data, the health check, a named volume for the database,
+and a dependency layer that is cached separately from the source. The compose tests also hold
+its two profiles to what the README promises: `docker compose up -d` runs the SQLite bot alone,
+`docker compose --profile postgres up -d` the PostgreSQL bot alone, after a PostgreSQL server
+that has a named volume, a health check and a password that is a secret file. The lock tests
+fail when pyproject.toml asks for a package (or a version) that requirements/*.lock does not
+pin with a hash (the image's lock includes the `postgres` extra: one image runs on both), when
+the image's runtime lock and the test lock that CI installs disagree, and when the Makefile,
+the Dockerfile or .ci/run install anything other than the locks.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from __future__ import annotations
 import re
 import shlex
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -35,6 +40,19 @@ RUNTIME_LOCK = "requirements/runtime.lock"
 TEST_LOCK = "requirements/test.lock"
 BUILD_IN = "requirements/build.in"
 CONTAINER_DB = "/data/briefbot.sqlite3"
+# The compose file's services: the bot on SQLite (`docker compose up -d`), the bot on
+# PostgreSQL and its server (`docker compose --profile postgres up -d`).
+SQLITE_BOT = "bot"
+POSTGRES_BOT = "bot-postgres"
+POSTGRES = "postgres"
+BOTS = (SQLITE_BOT, POSTGRES_BOT)
+# Settings each bot fixes itself rather than taking from .env: where its database is.
+DATABASE_SETTINGS = {
+    SQLITE_BOT: {"BRIEFBOT_DB": CONTAINER_DB, "BRIEFBOT_DB_PASSWORD_FILE": ""},
+    POSTGRES_BOT: {"BRIEFBOT_DB": None, "BRIEFBOT_DB_PASSWORD_FILE": None},  # tested below
+}
+# Variables .env.example may set beside SETTINGS: Compose's own, which Compose reads from .env.
+COMPOSE_VARIABLES = {"COMPOSE_PROFILES"}
 INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}$")
 
 
@@ -92,11 +110,23 @@ def compose() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def service(compose: dict[str, Any]) -> dict[str, Any]:
-    services = compose.get("services") or {}
-    assert "bot" in services, "docker-compose.yml has no `bot` service"
-    bot: dict[str, Any] = services["bot"]
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = compose.get("services") or {}
+    for name in (*BOTS, POSTGRES):
+        assert name in found, f"docker-compose.yml has no `{name}` service"
+    return found
+
+
+@pytest.fixture(scope="module", params=BOTS)
+def service(request: pytest.FixtureRequest, services: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each bot service in turn: what holds for the bot holds on both databases."""
+    bot: dict[str, Any] = services[request.param]
     return bot
+
+
+@pytest.fixture(scope="module")
+def postgres(services: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return services[POSTGRES]
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +149,56 @@ def env_files(service: dict[str, Any]) -> list[str]:
     return [str(item["path"] if isinstance(item, dict) else item) for item in items]
 
 
+def service_name(services: dict[str, dict[str, Any]], service: dict[str, Any]) -> str:
+    return next(name for name, candidate in services.items() if candidate is service)
+
+
+def volume_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """target -> source, for the short (`source:target[:mode]`) and the long syntax."""
+    mounts = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            mounts[str(volume.get("target"))] = str(volume.get("source"))
+        else:
+            source, _, rest = str(volume).partition(":")
+            mounts[rest.split(":")[0]] = source
+    return mounts
+
+
+def healthcheck_command(service: dict[str, Any]) -> list[str]:
+    test = (service.get("healthcheck") or {}).get("test")
+    if isinstance(test, str):
+        return shlex.split(test)
+    command = [str(part) for part in test or []]
+    if command and command[0] in ("CMD", "CMD-SHELL"):
+        command = shlex.split(command[1]) if command[0] == "CMD-SHELL" else command[1:]
+    return command
+
+
+def secret_names(service: dict[str, Any]) -> set[str]:
+    return {
+        str(item["source"] if isinstance(item, dict) else item)
+        for item in service.get("secrets") or []
+    }
+
+
+def enabled(services: dict[str, dict[str, Any]], profiles: list[str]) -> set[str]:
+    """The services Compose starts under these active profiles: those without `profiles:`
+    always, the others when one of theirs is active."""
+    return {
+        name
+        for name, service in services.items()
+        if not service.get("profiles") or set(service["profiles"]) & set(profiles)
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # .env.example
 
 
 def test_env_example_lists_exactly_the_settings_the_code_reads(env_example: dict[str, str]):
     missing = sorted(set(SETTINGS) - set(env_example))
-    unknown = sorted(set(env_example) - set(SETTINGS))
+    unknown = sorted(set(env_example) - set(SETTINGS) - COMPOSE_VARIABLES)
     assert not missing, f".env.example lacks {missing} (bot.config.SETTINGS reads them)"
     assert not unknown, f".env.example sets {unknown}, which bot.config.SETTINGS does not list"
 
@@ -153,22 +226,29 @@ def test_compose_reads_dot_env(service: dict[str, Any]):
 
 
 def test_compose_covers_every_setting(service: dict[str, Any]):
+    """Each bot lists every setting (not only through `env_file`), so that its database
+    settings are its own and the others fall back to the code's defaults."""
     environment = compose_environment(service)
-    covered_by_env_file = ".env" in env_files(service)
     missing = sorted(name for name in SETTINGS if name not in environment)
-    assert covered_by_env_file or not missing, f"compose passes no value for {missing}"
+    assert not missing, f"compose passes no value for {missing}"
     unknown = sorted(set(environment) - set(SETTINGS))
     assert not unknown, f"compose sets {unknown}, which bot.config.SETTINGS does not list"
 
 
-def test_compose_defaults_are_the_codes_defaults(service: dict[str, Any]):
+def test_compose_defaults_are_the_codes_defaults(
+    services: dict[str, dict[str, Any]], service: dict[str, Any]
+):
     """`${NAME:-default}` names its own setting and falls back to the code's default; the
-    database is pinned to the volume."""
+    database is the bot's own, never taken from .env (whose BRIEFBOT_DB is for running outside
+    Docker): the SQLite bot's is pinned to the volume."""
     problems = []
+    pinned = DATABASE_SETTINGS[service_name(services, service)]
     for name, value in compose_environment(service).items():
-        if name == "BRIEFBOT_DB":
-            if value != CONTAINER_DB:
-                problems.append(f"BRIEFBOT_DB is {value!r}, not {CONTAINER_DB!r} on the volume")
+        if name in pinned:
+            if "$" in value:
+                problems.append(f"{name} is {value!r}, taken from the environment")
+            elif pinned[name] is not None and value != pinned[name]:
+                problems.append(f"{name} is {value!r}, not {pinned[name]!r}")
             continue
         if name not in SETTINGS:
             continue
@@ -187,13 +267,7 @@ def test_compose_defaults_are_the_codes_defaults(service: dict[str, Any]):
 def test_compose_database_is_on_a_named_volume(compose: dict[str, Any], service: dict[str, Any]):
     named = set((compose.get("volumes") or {}).keys())
     assert named, "docker-compose.yml declares no named volume"
-    mounts = {}
-    for volume in service.get("volumes") or []:
-        if isinstance(volume, dict):
-            mounts[str(volume.get("target"))] = str(volume.get("source"))
-        else:
-            source, _, rest = str(volume).partition(":")
-            mounts[rest.split(":")[0]] = source
+    mounts = volume_mounts(service)
     assert mounts.get("/data") in named, f"/data is not a named volume: {mounts}"
     assert Path(CONTAINER_DB).parent == Path("/data")
 
@@ -201,14 +275,8 @@ def test_compose_database_is_on_a_named_volume(compose: dict[str, Any], service:
 def test_compose_restarts_and_checks_health(service: dict[str, Any]):
     assert service.get("restart") == "unless-stopped"
     check = service.get("healthcheck") or {}
-    test = check.get("test")
-    if isinstance(test, str):
-        command = shlex.split(test)
-    else:
-        command = [str(part) for part in test or []]
-        if command and command[0] in ("CMD", "CMD-SHELL"):
-            command = shlex.split(command[1]) if command[0] == "CMD-SHELL" else command[1:]
-    assert command == ["python", "-m", "bot", "health"], f"healthcheck runs {test!r}"
+    command = healthcheck_command(service)
+    assert command == ["python", "-m", "bot", "health"], f"healthcheck runs {check.get('test')!r}"
     assert check.get("interval") == "30s"
     assert check.get("timeout") == "10s"
     assert check.get("retries") == 3
@@ -220,6 +288,101 @@ def test_compose_builds_this_folder(service: dict[str, Any]):
     build = service.get("build")
     context = build.get("context") if isinstance(build, dict) else build
     assert context in (".", "./")
+
+
+def test_compose_runs_no_bot_the_tests_do_not_know(services: dict[str, dict[str, Any]]):
+    """Every service that runs Briefbot's image is one of BOTS, so every test above covers it."""
+    bots = {
+        name
+        for name, service in services.items()
+        if service.get("build") or str(service.get("image", "")).startswith("briefbot")
+    }
+    assert bots == set(BOTS), f"services running Briefbot: {sorted(bots)}"
+
+
+def test_compose_profiles_run_one_bot_at_a_time(
+    services: dict[str, dict[str, Any]], env_example: dict[str, str]
+):
+    """`docker compose up -d` (the profiles in .env, COMPOSE_PROFILES) runs the SQLite bot, and
+    `--profile postgres` (which replaces COMPOSE_PROFILES) the PostgreSQL bot and its server:
+    never both bots on one token."""
+    default = [p for p in env_example.get("COMPOSE_PROFILES", "").split(",") if p.strip()]
+    assert enabled(services, default) & set(BOTS) == {SQLITE_BOT}, default
+    assert enabled(services, ["postgres"]) & set(BOTS) == {POSTGRES_BOT}
+    assert POSTGRES in enabled(services, ["postgres"])
+    assert POSTGRES not in enabled(services, default), "the SQLite setup starts PostgreSQL"
+    for name in BOTS:
+        assert services[name].get("profiles"), f"{name} has no profile: it starts under every one"
+    for profile in {p for s in services.values() for p in s.get("profiles") or []}:
+        both = enabled(services, [profile]) & set(BOTS)
+        assert len(both) <= 1, f"--profile {profile} starts {sorted(both)}"
+
+
+def test_compose_profile_check_can_fail():
+    """The rule `enabled` applies is Compose's: a service without profiles always starts."""
+    services = {"bot": {}, "bot-postgres": {"profiles": ["postgres"]}}
+    assert enabled(services, ["postgres"]) == {"bot", "bot-postgres"}
+    assert enabled(services, []) == {"bot"}
+
+
+def test_compose_postgres_bot_uses_the_postgres_service(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]], postgres: dict[str, Any]
+):
+    """The PostgreSQL bot's BRIEFBOT_DB names the compose server, its user and its database,
+    with no password in it: the password is the server's secret file, mounted into both."""
+    environment = compose_environment(services[POSTGRES_BOT])
+    server = compose_environment(postgres)
+    url = urlsplit(environment["BRIEFBOT_DB"])
+    assert url.scheme in ("postgresql", "postgres"), url.geturl()
+    assert url.hostname == POSTGRES and url.port in (None, 5432), url.geturl()
+    assert url.password is None, "BRIEFBOT_DB holds the password"
+    assert url.username == server.get("POSTGRES_USER"), (url.username, server)
+    assert url.path.strip("/") == server.get("POSTGRES_DB"), (url.path, server)
+
+    password_file = PurePosixPath(environment["BRIEFBOT_DB_PASSWORD_FILE"])
+    assert password_file.parent == PurePosixPath("/run/secrets"), password_file
+    secret = password_file.name
+    assert secret in secret_names(services[POSTGRES_BOT]), "the bot does not mount the secret"
+    assert secret in secret_names(postgres), "the server does not mount the secret"
+    assert server.get("POSTGRES_PASSWORD_FILE") == str(password_file), server
+    assert "POSTGRES_PASSWORD" not in server, "the server's password is written in the file"
+    declared = (compose.get("secrets") or {}).get(secret) or {}
+    assert "file" in declared, f"the secret {secret} is not a file: {declared}"
+
+
+def test_compose_postgres_bot_waits_for_a_healthy_server(services: dict[str, dict[str, Any]]):
+    depends = services[POSTGRES_BOT].get("depends_on") or {}
+    assert isinstance(depends, dict), f"depends_on without a condition: {depends}"
+    assert (depends.get(POSTGRES) or {}).get("condition") == "service_healthy", depends
+
+
+def test_compose_postgres_server(compose: dict[str, Any], postgres: dict[str, Any]):
+    """The official image at one major version, its data on a named volume, a health check
+    that asks the server itself, and no port published on the host."""
+    image = str(postgres.get("image"))
+    assert re.fullmatch(r"postgres:\d+(-[a-z0-9]+)?", image), f"{image} is not one major version"
+    named = set((compose.get("volumes") or {}).keys())
+    mounts = volume_mounts(postgres)
+    assert mounts.get("/var/lib/postgresql/data") in named, f"no named data volume: {mounts}"
+    assert mounts.get("/var/lib/postgresql/data") != volume_mounts(
+        compose["services"][SQLITE_BOT]
+    ).get("/data"), "PostgreSQL shares the bot's volume"
+    command = healthcheck_command(postgres)
+    assert command[:1] == ["pg_isready"], f"the server's healthcheck runs {command}"
+    assert postgres.get("restart") == "unless-stopped"
+    assert not postgres.get("ports"), "PostgreSQL is published on the host"
+
+
+def test_compose_secret_files_stay_out_of_the_image(compose: dict[str, Any]):
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for name, secret in (compose.get("secrets") or {}).items():
+        path = PurePosixPath(str(secret.get("file", "")))
+        parts = [part for part in path.parts if part != "."]
+        assert parts and parts[0] in ignored, f"secret {name} ({path}) is in the build context"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,18 +626,30 @@ def test_every_locked_package_is_an_exact_version_with_hashes(path: str):
     assert any("make lock" in line for line in header), f"{path} does not say `make lock`"
 
 
+def runtime_requirements(pyproject: dict[str, Any]) -> list[str]:
+    """What the image installs: the dependencies, and the `postgres` extra (the driver)."""
+    project = pyproject["project"]
+    return [*project["dependencies"], *project["optional-dependencies"]["postgres"]]
+
+
 def test_runtime_lock_pins_every_dependency(
     pyproject: dict[str, Any], runtime_lock: dict[str, list[Pin]]
 ):
-    problems = unpinned(pyproject["project"]["dependencies"], runtime_lock)
+    problems = unpinned(runtime_requirements(pyproject), runtime_lock)
     assert not problems, f"{RUNTIME_LOCK} is out of date (run `make lock`): {problems}"
+
+
+def test_the_image_has_the_postgresql_driver(runtime_lock: dict[str, list[Pin]]):
+    pins = runtime_lock.get("asyncpg") or []
+    assert pins, f"{RUNTIME_LOCK} lacks asyncpg: the image could not run on PostgreSQL"
+    assert all(pin.hashes for pin in pins), pins
 
 
 def test_test_lock_pins_every_dependency_test_extra_and_build_requirement(
     pyproject: dict[str, Any], test_lock: dict[str, list[Pin]]
 ):
     wanted = [
-        *pyproject["project"]["dependencies"],
+        *runtime_requirements(pyproject),
         *pyproject["project"]["optional-dependencies"]["test"],
         *pyproject["build-system"]["requires"],
         "pip",
@@ -510,7 +685,7 @@ def test_the_image_runs_the_versions_that_ci_tests(
             if [(p.version, p.hashes) for p in ours] != [(p.version, p.hashes) for p in theirs]:
                 differ.append(name)
     assert not differ, f"{RUNTIME_LOCK} and {TEST_LOCK} differ on {sorted(set(differ))}"
-    runtime = {canonicalize_name(Requirement(r).name) for r in pyproject["project"]["dependencies"]}
+    runtime = {canonicalize_name(Requirement(r).name) for r in runtime_requirements(pyproject)}
     test_only = {
         canonicalize_name(Requirement(r).name)
         for r in [
@@ -563,8 +738,11 @@ def test_make_lock_writes_both_locks_with_hashes(
         assert "--generate-hashes" in line and "--universal" in line, line
         assert f"--python-version {minimum[1]}" in line, line
         assert "pyproject.toml" in line.split(), line
+    runtime_compile = next(line for line in compiles if TEST_LOCK not in line)
+    assert "--extra postgres" in runtime_compile, runtime_compile
     test_compile = next(line for line in compiles if TEST_LOCK in line)
     assert "--extra test" in test_compile and BUILD_IN in test_compile, test_compile
+    assert "--extra postgres" in test_compile, test_compile
     assert f"--constraints {RUNTIME_LOCK}" in test_compile, test_compile
 
 
