@@ -15,14 +15,16 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
+from urllib.parse import urlsplit
 
-from bot.config import Settings
+from bot.config import Settings, shown_url
 from bot.console import Console, stdin_lines
 from bot.errors import BriefbotError, ConfigError, PackError, StorageError
 from bot.logs import setup_logging
 from bot.service import Answer, BriefingService
 from bot.store.backends import open_database
 from bot.store.database import Database
+from bot.store.postgres.database import is_postgres
 
 log = logging.getLogger("bot")
 
@@ -225,6 +227,8 @@ async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await db.close()
         print(f"Backed up {settings.database_shown} to {target}.")
+    elif args.db == "copy":
+        await _copy(settings, args.source, args.target)
     elif args.db == "purge-guild":
         from bot.store.guilds import GuildData
 
@@ -239,6 +243,33 @@ async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         rows = ", ".join(f"{count} from {table}" for table, count in sorted(deleted.items()))
         print(f"Deleted everything stored for server {args.guild}: {rows or 'nothing was there'}.")
     return 0
+
+
+async def _copy(settings: Settings, source: str, target: str) -> None:
+    """`db copy`: every row of SOURCE into the empty TARGET (see bot/store/copy.py)."""
+    from bot.store.copy import copy_database
+
+    def password(location: str) -> str | None:
+        # A PostgreSQL URL without a password takes BRIEFBOT_DB_PASSWORD_FILE's.
+        if is_postgres(location) and urlsplit(location).password is None:
+            return settings.database_password
+        return None
+
+    reading = await open_database(source, password=password(source))
+    try:
+        writing = await open_database(target, password=password(target))
+        try:
+            report = await copy_database(reading, writing)
+        finally:
+            await writing.close()
+    finally:
+        await reading.close()
+    print(f"Copied {shown_url(source)} to {shown_url(target)}:")
+    width = max(len(name) for name in report.rows)
+    for name, count in report.rows.items():
+        print(f"  {name:<{width}}  {count:>9,}")
+    print(f"  {'total':<{width}}  {report.total:>9,} rows")
+    print(f"Rebuilt the search index of {report.indexed:,} curated sections.")
 
 
 async def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
@@ -352,6 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("migrate", help="apply pending migrations")
     db_backup = db.add_parser("backup", help="copy the live database (safe while the bot runs)")
     db_backup.add_argument("path")
+    db_copy = db.add_parser(
+        "copy",
+        help="copy every row into an empty database, SQLite or PostgreSQL either way "
+        "(stop the bot first)",
+    )
+    db_copy.add_argument("source", metavar="SOURCE", help="a SQLite file or a postgresql:// URL")
+    db_copy.add_argument(
+        "target", metavar="TARGET", help="an empty (or new) SQLite file or PostgreSQL database"
+    )
     db_purge = db.add_parser(
         "purge-guild", help="delete everything stored for one server now (cannot be undone)"
     )

@@ -18,6 +18,7 @@ its id, and PostgreSQL's identity sequences are moved past the largest id copied
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -152,13 +153,30 @@ async def copy_database(
                 )
         async with source.transaction() as reading:
             for table in COPIED:
-                report.rows[table.name] = await _copy_table(
-                    reading, writing, table, plan[table.name], batch
-                )
+                try:
+                    report.rows[table.name] = await _copy_table(
+                        reading, writing, table, plan[table.name], batch
+                    )
+                except _database_errors() as exc:
+                    raise StorageError(
+                        f"Copying the table {table.name} into {target.location} failed: "
+                        f"{str(exc).rstrip('.')}. Nothing was written."
+                    ) from exc
         report.indexed = await _derive_search(target, writing, batch)
         if target.dialect.name == "postgresql":
             await _move_sequences(writing)
     return report
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """What either driver raises when the database refuses a statement."""
+    errors: list[type[Exception]] = [sqlite3.Error]
+    try:
+        import asyncpg
+    except ImportError:  # the optional `postgres` extra: then no PostgreSQL was opened
+        return tuple(errors)
+    errors.append(asyncpg.PostgresError)
+    return tuple(errors)
 
 
 def _same(source: Database, target: Database) -> bool:

@@ -23,6 +23,7 @@ from bot.service import BriefingService
 from bot.store.asks import AskLog
 from bot.store.database import SqliteDatabase, migrations
 from bot.store.moderation import ModerationStore
+from bot.store.postgres import database as postgres_database
 
 
 @pytest.fixture
@@ -543,3 +544,109 @@ def test_db_purge_guild_refuses_what_is_not_a_server_id(cli, db_path, guild):
     assert one_line_error(err) == f"briefbot: {guild} is not a server id (copy it from Discord)."
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM asks").fetchone() == (2,)
+
+
+# -- db copy, and db backup on PostgreSQL ---------------------------------------------------------
+
+
+def test_db_copy_copies_every_row_and_says_how_many(cli, db_path, tmp_path, expected_slugs):
+    assert cli("kb", "list")[0] == 0  # the first start imports the curated pack
+    target = tmp_path / "copy" / "moved.sqlite3"
+    code, out, err = cli("db", "copy", str(db_path), str(target))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == f"Copied {db_path} to {target}:"
+    counts = dict(line.split() for line in lines[1:-2])
+    with sqlite3.connect(db_path) as conn:
+        sections = conn.execute("SELECT count(*) FROM sections").fetchone()[0]
+        revisions = conn.execute("SELECT count(*) FROM revisions").fetchone()[0]
+    assert counts["sections"] == str(sections) and counts["revisions"] == str(revisions)
+    assert len(counts) == 19 and "sections_fts" not in counts
+    assert lines[-2].split() == [
+        "total",
+        str(sum(int(c.replace(",", "")) for c in counts.values())),
+        "rows",
+    ]
+    assert lines[-1] == f"Rebuilt the search index of {len(expected_slugs)} curated sections."
+    assert asyncio.run(_slugs_in(target)) == expected_slugs
+
+
+def test_db_copy_refuses_a_target_that_is_not_empty(cli, db_path, tmp_path):
+    assert cli("kb", "list")[0] == 0
+    target = tmp_path / "busy.sqlite3"
+    assert cli("db", "copy", str(db_path), str(target))[0] == 0
+    with sqlite3.connect(target) as conn:
+        before = conn.execute("SELECT count(*), max(id) FROM revisions").fetchone()
+
+    code, out, err = cli("db", "copy", str(db_path), str(target))
+
+    assert (code, out) == (EXIT_ERROR, "")
+    assert one_line_error(err) == (
+        f"briefbot: The target {target} is not empty: its table sections holds rows. db copy "
+        "writes only into an empty database (a new SQLite file or a new PostgreSQL database); "
+        "nothing was written."
+    )
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT count(*), max(id) FROM revisions").fetchone() == before
+
+
+def test_db_copy_into_postgresql_shows_no_password(cli, db_path, postgres_url):
+    assert cli("kb", "list")[0] == 0
+    # The test server trusts its socket, so any password is accepted: it must never be shown.
+    url = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret-word@")
+    assert url != postgres_url
+    shown = url.replace(":s3cret-word@", ":***@")
+
+    code, out, err = cli("db", "copy", str(db_path), url)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"Copied {db_path} to {shown}:"
+
+    code, out, err = cli("db", "copy", str(db_path), url)
+    assert (code, out) == (EXIT_ERROR, "")
+    assert one_line_error(err).startswith(
+        f"briefbot: The target {shown} is not empty: its table sections holds rows."
+    )
+    assert "s3cret-word" not in err
+
+
+def test_db_copy_takes_the_password_file_for_a_url_without_one(
+    cli, clean_env, db_path, tmp_path, monkeypatch
+):
+    secret = tmp_path / "password"
+    secret.write_text("from-the-file\n", encoding="utf-8")
+    clean_env.setenv("BRIEFBOT_DB", "postgresql://briefbot@127.0.0.1:1/briefbot")
+    clean_env.setenv("BRIEFBOT_DB_PASSWORD_FILE", str(secret))
+    given = {}
+
+    class Opened:
+        async def close(self) -> None:
+            pass
+
+    async def open_database(location, *, password=None, **_):
+        """Notes the password each database is opened with; the second open ends the copy."""
+        given[str(location)] = password
+        if len(given) == 2:
+            raise StorageError("stop here")
+        return Opened()
+
+    monkeypatch.setattr(cli_module, "open_database", open_database)
+    code, _, _ = cli(
+        "db", "copy", "postgresql://briefbot@127.0.0.1:1/old", "postgresql://u:pw@127.0.0.1:1/new"
+    )
+    assert code == EXIT_ERROR
+    assert given == {
+        "postgresql://briefbot@127.0.0.1:1/old": "from-the-file",
+        "postgresql://u:pw@127.0.0.1:1/new": None,  # a URL with its own password keeps it
+    }
+
+
+def test_db_backup_on_postgresql_without_pg_dump_says_which_tool(
+    cli, clean_env, postgres_url, monkeypatch
+):
+    monkeypatch.setattr(postgres_database.shutil, "which", lambda name: None)
+    clean_env.setenv("BRIEFBOT_DB", postgres_url)
+    code, out, err = cli("db", "backup", "backup.pgdump")
+    assert (code, out) == (EXIT_ERROR, "")
+    line = one_line_error(err)
+    assert "pg_dump --format=custom" in line and "pg_restore" in line
+    assert "Briefbot's `db backup` copies SQLite files" in line

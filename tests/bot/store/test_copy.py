@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import filecmp
 import json
+import sqlite3
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 
 from bot import stats
+from bot.errors import StorageError
 from bot.sections import SectionContent
 from bot.service import BriefingService
 from bot.store import copy
@@ -471,6 +474,28 @@ async def test_a_table_or_column_the_copy_does_not_know_stops_it_before_writing(
     try:
         async with db.conn.execute("SELECT count(*) FROM meta") as cursor:
             assert (await cursor.fetchone())[0] == 0
+    finally:
+        await db.close()
+
+
+async def test_a_row_the_target_refuses_ends_the_copy_in_one_line_naming_the_table(
+    tmp_path: Path,
+) -> None:
+    source, target = tmp_path / "source.sqlite3", str(tmp_path / "target.sqlite3")
+    db = await open_database(source, clock=clock)
+    await db.close()
+    # A row SQLite's checks would refuse, written past them (as an older Briefbot might have).
+    with closing(sqlite3.connect(source)) as conn, conn:
+        conn.execute("PRAGMA ignore_check_constraints = ON")
+        conn.execute(
+            "INSERT INTO briefing_schedules (guild_id, local_time, timezone, next_due_utc, "
+            "next_local_date, updated_at) VALUES (1, 'noon', 'UTC', 'x', 'y', 'z')"
+        )
+    with pytest.raises(StorageError, match=r"Copying the table briefing_schedules into .* failed"):
+        await copied(str(source), target)
+    db = await open_database(target, clock=clock)
+    try:
+        assert await dump(db, set()) == {table.name: [] for table in COPIED}
     finally:
         await db.close()
 
