@@ -2,6 +2,8 @@
 
 Run from the repository root (the test does):
 
+DB is a SQLite file or a PostgreSQL URL (tests/bot/store/test_durability_postgres.py):
+
     python tests/bot/store/crash_worker.py seed DB
     python tests/bot/store/crash_worker.py import DB [--pause-at PREFIX:N]
     python tests/bot/store/crash_worker.py edits DB [--pause-at PREFIX:N]
@@ -33,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from bot.sections import SectionContent, Source, validate  # noqa: E402
 from bot.store import Database, SectionStore, SqliteDatabase  # noqa: E402
+from bot.store.backends import open_database  # noqa: E402
 
 PACK_SIZE = 2000  # sections in pack A
 REMOVED = 100  # pack A's first REMOVED sections are not in pack B (retired by the import)
@@ -148,14 +151,16 @@ class PauseAt:
 
 
 async def open_db(path: str, pause: str | None) -> Database:
-    db = await SqliteDatabase.open(path, clock=lambda: FIXED_NOW)
+    """The database at `path` (a SQLite file or a PostgreSQL URL); pausing is SQLite's only."""
+    db = await open_database(path, clock=lambda: FIXED_NOW)
     if pause is not None:
+        assert isinstance(db, SqliteDatabase), "--pause-at traces SQLite's statements"
         await db.conn.set_trace_callback(PauseAt(pause))
     return db
 
 
 async def seed(path: str) -> None:
-    db = await SqliteDatabase.open(path, clock=lambda: FIXED_NOW)
+    db = await open_db(path, None)
     try:
         await SectionStore(db).import_curated(pack_a())
     finally:
@@ -175,7 +180,7 @@ async def import_b(path: str, pause: str | None) -> None:
 
 
 async def edit_burst(path: str, pause: str | None) -> None:
-    db = await SqliteDatabase.open(path, clock=lambda: FIXED_NOW)
+    db = await open_db(path, None)
     store = SectionStore(db)
     await store.import_curated(edit_pack())
     visible = {}
@@ -184,6 +189,7 @@ async def edit_burst(path: str, pause: str | None) -> None:
         assert section is not None
         visible[i] = section
     if pause is not None:
+        assert isinstance(db, SqliteDatabase), "--pause-at traces SQLite's statements"
         await db.conn.set_trace_callback(PauseAt(pause))
     say("START")
     for n in range(1, MAX_EDITS + 1):
