@@ -40,6 +40,12 @@ async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
     await opened.close()
 
 
+@pytest.fixture
+def service_location(database_location: str) -> str:
+    """The `service` fixture's database: SQLite, then PostgreSQL."""
+    return database_location
+
+
 async def questions(db: Database) -> list[str]:
     async with db.conn.execute("SELECT question FROM asks ORDER BY id") as cursor:
         return [row[0] for row in await cursor.fetchall()]
