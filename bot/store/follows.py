@@ -13,16 +13,41 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from bot.sections import SectionContent
-from bot.store.database import Database
+from bot.store.database import Database, Dialect
 
 # The newest revision id the notifier has looked at (every section write adds a revision).
 CURSOR_KEY = "follows_cursor"
 
-# Start the feed at the newest revision, unless it has started.
+# Start the feed at the newest revision, unless it has started (meta's values are text).
 _START_FEED = (
-    "INSERT INTO meta (key, value) SELECT ?, coalesce(max(id), 0) FROM revisions "
-    "WHERE true ON CONFLICT (key) DO NOTHING"
+    "INSERT INTO meta (key, value) SELECT CAST(? AS TEXT), CAST(coalesce(max(id), 0) AS TEXT) "
+    "FROM revisions WHERE true ON CONFLICT (key) DO NOTHING"
 )
+
+# One send row owed to each follower a change reaches (the change's revision, the one before
+# it and the times are bound, typed: PostgreSQL cannot tell their types in a select list),
+# but not to those who followed after it, nor in a server Briefbot was removed from; a row
+# already owed is left alone.
+_OWE = (
+    "INSERT INTO follow_sends (guild_id, user_id, slug, revision_id, previous_id, not_before, "
+    "updated_at) SELECT f.guild_id, f.user_id, f.slug, CAST(? AS BIGINT), CAST(? AS BIGINT), "
+    "CAST(? AS TEXT), CAST(? AS TEXT) FROM follows AS f WHERE {reached} AND f.since < ? "
+    "AND f.guild_id NOT IN (SELECT guild_id FROM guild_removals) ON CONFLICT DO NOTHING"
+)
+# A server's change reaches its own followers of the topic.
+_OWE_SERVER = _OWE.format(reached="f.guild_id = ? AND f.slug = ?")
+
+
+def _owe_curated(dialect: Dialect) -> str:
+    """A curated change reaches the topic's followers in servers without a copy of their own.
+    The scope is spelt as the unique index on (scope, slug) is, so that it is used (SQLite
+    uses an indexed expression only when it is spelt the same)."""
+    scope = "ifnull(s.guild_id, 0)" if dialect.name == "sqlite" else "coalesce(s.guild_id, 0)"
+    return _OWE.format(
+        reached="f.slug = ? AND NOT EXISTS (SELECT 1 FROM sections AS s "  # noqa: S608
+        f"WHERE {scope} = f.guild_id AND lower(s.slug) = f.slug)"
+    )
+
 
 Added = Literal["added", "already", "full"]
 Claim = Literal["claimed", "taken", "gone"]
@@ -66,6 +91,7 @@ class Owed:
 class FollowStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._owe_curated = _owe_curated(db.dialect)
 
     # -- members' follows --
 
@@ -73,7 +99,8 @@ class FollowStore:
         """Follow `slug` in `guild_id`, unless the member already follows `cap` topics there."""
         async with self.db.transaction() as conn:
             async with conn.execute(
-                "SELECT count(*), sum(slug = ?) FROM follows WHERE guild_id = ? AND user_id = ?",
+                "SELECT count(*), count(CASE WHEN slug = ? THEN 1 END) FROM follows "
+                "WHERE guild_id = ? AND user_id = ?",
                 (slug, guild_id, user_id),
             ) as cursor:
                 row = await cursor.fetchone()
@@ -151,7 +178,7 @@ class FollowStore:
         SQL, their snapshots never read."""
         async with self.db.conn.execute(
             "SELECT coalesce(max(id), ?) FROM "
-            "(SELECT id FROM revisions WHERE id > ? ORDER BY id LIMIT ?)",
+            "(SELECT id FROM revisions WHERE id > ? ORDER BY id LIMIT ?) AS batch",
             (after, after, limit),
         ) as cursor:
             row = await cursor.fetchone()
@@ -210,39 +237,21 @@ class FollowStore:
         async with self.db.transaction() as conn:
             for change in changed:
                 before = change.before.revision_id if change.before else None
+                owed = (change.revision_id, before, now, now)
                 if change.guild_id is None:
                     result = await conn.execute(
-                        "INSERT OR IGNORE INTO follow_sends (guild_id, user_id, slug, "
-                        "revision_id, previous_id, not_before, updated_at) "
-                        "SELECT f.guild_id, f.user_id, f.slug, ?, ?, ?, ? FROM follows AS f "
-                        "WHERE f.slug = ? AND f.since < ? AND NOT EXISTS (SELECT 1 FROM sections "
-                        # Spelt as the unique index on (scope, slug) is, so that it is used.
-                        "AS s WHERE ifnull(s.guild_id, 0) = f.guild_id AND lower(s.slug) = f.slug) "
-                        "AND f.guild_id NOT IN (SELECT guild_id FROM guild_removals)",
-                        (change.revision_id, before, now, now, change.slug, change.revision_id),
+                        self._owe_curated, (*owed, change.slug, change.revision_id)
                     )
                 else:
                     result = await conn.execute(
-                        "INSERT OR IGNORE INTO follow_sends (guild_id, user_id, slug, "
-                        "revision_id, previous_id, not_before, updated_at) "
-                        "SELECT f.guild_id, f.user_id, f.slug, ?, ?, ?, ? FROM follows AS f "
-                        "WHERE f.guild_id = ? AND f.slug = ? AND f.since < ? "
-                        "AND f.guild_id NOT IN (SELECT guild_id FROM guild_removals)",
-                        (
-                            change.revision_id,
-                            before,
-                            now,
-                            now,
-                            change.guild_id,
-                            change.slug,
-                            change.revision_id,
-                        ),
+                        _OWE_SERVER, (*owed, change.guild_id, change.slug, change.revision_id)
                     )
                 queued += max(result.rowcount, 0)
             # Never backwards: another process may have moved it further meanwhile.
             await conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                "SET value = excluded.value "
+                "WHERE CAST(excluded.value AS BIGINT) > CAST(meta.value AS BIGINT)",
                 (CURSOR_KEY, str(cursor)),
             )
         return queued

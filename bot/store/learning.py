@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, NamedTuple
 
-from bot.store.database import Database
+from bot.store.database import Connection, Database
 
 SignalKind = Literal["helpful", "wrong", "pick"]
 ItemKind = Literal["unanswered", "misanswered", "outdated"]
@@ -80,6 +80,12 @@ class ItemState(NamedTuple):
     answered: str | None
     times: int
     settled: str | None
+
+
+def _scope(db: Database, column: str) -> str:
+    """A section's scope (the curated pack's is 0), spelt as the unique index on (scope,
+    slug) is on this backend: SQLite uses an indexed expression only when spelt the same."""
+    return f"{'ifnull' if db.dialect.name == 'sqlite' else 'coalesce'}({column}, 0)"
 
 
 class LearningStore:
@@ -166,17 +172,19 @@ class LearningStore:
         """When the topic this server sees under `slug` last changed or was reviewed here
         (ISO time; "" if never): the server's own copy's newest revision, else the curated
         one's, or the server's newest standing review if later."""
+        # Spelt as the unique index on (scope, slug) is, so that it is used.
+        scope = _scope(self.db, "s.guild_id")
         async with self.db.conn.execute(
-            "SELECT max(r.created_at) FROM revisions AS r JOIN sections AS s "
-            "ON s.id = r.section_id WHERE ifnull(s.guild_id, 0) = ? AND lower(s.slug) = ?",
+            "SELECT max(r.created_at) FROM revisions AS r JOIN sections AS s "  # noqa: S608
+            f"ON s.id = r.section_id WHERE {scope} = ? AND lower(s.slug) = ?",
             (guild_id, slug.casefold()),
         ) as cursor:
             own = await cursor.fetchone()
         changed = own[0] if own is not None else None
         if changed is None:
             async with self.db.conn.execute(
-                "SELECT max(r.created_at) FROM revisions AS r JOIN sections AS s "
-                "ON s.id = r.section_id WHERE ifnull(s.guild_id, 0) = 0 AND s.guild_id IS NULL "
+                "SELECT max(r.created_at) FROM revisions AS r JOIN sections AS s "  # noqa: S608
+                f"ON s.id = r.section_id WHERE {scope} = 0 AND s.guild_id IS NULL "
                 "AND lower(s.slug) = ?",
                 (slug.casefold(),),
             ) as cursor:
@@ -231,11 +239,18 @@ class LearningStore:
     async def picks(self, guild_id: int, questions: Iterable[str], since: str) -> list[str]:
         """Topics members picked for these wordings ("not what I asked" choices, and topics
         opened from the closest ones after no answer), most picked first."""
+        # The wordings are lowered by the database, as the signals' are: its lower() and
+        # Python's disagree beyond ASCII.
+        wordings = (
+            "SELECT lower(value) FROM json_each(?)"
+            if self.db.dialect.name == "sqlite"
+            else "SELECT lower(value) FROM unnest(?::text[]) AS value"
+        )
         async with self.db.conn.execute(
-            "SELECT picked, count(*) FROM signals WHERE guild_id = ? AND kind IN ('wrong', "
+            "SELECT picked, count(*) FROM signals WHERE guild_id = ? AND kind IN ('wrong', "  # noqa: S608
             "'pick') AND picked IS NOT NULL AND created_at >= ? AND lower(question) IN "
-            "(SELECT lower(value) FROM json_each(?)) GROUP BY picked ORDER BY 2 DESC, 1",
-            (guild_id, since, json.dumps(sorted(set(questions)))),
+            f"({wordings}) GROUP BY picked ORDER BY 2 DESC, 1",
+            (guild_id, since, self.db.dialect.values(sorted(set(questions)))),
         ) as cursor:
             return [str(row[0]) for row in await cursor.fetchall()]
 
@@ -306,8 +321,8 @@ class LearningStore:
         return undone, undo
 
     @staticmethod
-    async def _next_number(conn: object, guild_id: int, slug: str) -> int:
-        cursor = await conn.execute(  # type: ignore[attr-defined]
+    async def _next_number(conn: Connection, guild_id: int, slug: str) -> int:
+        cursor = await conn.execute(
             "SELECT coalesce(max(number), 0) + 1 FROM topic_additions WHERE guild_id = ? "
             "AND slug = ?",
             (guild_id, slug),
@@ -357,13 +372,15 @@ class LearningStore:
     async def _standing(
         self, action: str, guild_ids: Iterable[int] | None
     ) -> list[tuple[int, str, str]]:
-        every = guild_ids is None
-        chosen = json.dumps([] if guild_ids is None else sorted(set(guild_ids)))
+        params: tuple[Any, ...] = (action,)
+        chosen = ""
+        if guild_ids is not None:
+            chosen = f"AND {self.db.dialect.any_of('guild_id')} "
+            params = (action, self.db.dialect.values(sorted(set(guild_ids))))
         async with self.db.conn.execute(
-            "SELECT guild_id, slug, detail FROM topic_additions WHERE action = ? AND active = 1 "
-            "AND (? OR guild_id IN (SELECT value FROM json_each(?))) "
-            "ORDER BY guild_id, slug, number",
-            (action, every, chosen),
+            "SELECT guild_id, slug, detail FROM topic_additions WHERE action = ? AND active = 1 "  # noqa: S608
+            f"{chosen}ORDER BY guild_id, slug, number",
+            params,
         ) as cursor:
             return [(int(r[0]), str(r[1]), str(r[2])) for r in await cursor.fetchall()]
 
@@ -385,7 +402,7 @@ class LearningStore:
     async def additions_since(self, addition_id: int) -> tuple[int, set[int]]:
         """The newest addition id and the servers that added anything after `addition_id`."""
         async with self.db.conn.execute(
-            "SELECT coalesce(max(id), ?), json_group_array(DISTINCT guild_id) "
+            f"SELECT coalesce(max(id), ?), {self.db.dialect.json_array('DISTINCT guild_id')} "  # noqa: S608
             "FROM topic_additions WHERE id > ?",
             (addition_id, addition_id),
         ) as cursor:
@@ -414,12 +431,13 @@ class LearningStore:
         one settled since, by another moderator's click, stays settled."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO review_items (guild_id, key, kind, question, answered, count, "
+                "INSERT INTO review_items (guild_id, key, kind, question, answered, count, "  # noqa: S608
                 "seen_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, key) DO UPDATE "
                 "SET question = excluded.question, answered = excluded.answered, "
                 "count = excluded.count, seen_at = excluded.seen_at, "
                 "settled = CASE WHEN review_items.settled IS NULL "
-                "OR review_items.settled_after IS ? THEN NULL ELSE review_items.settled END",
+                f"OR {self.db.dialect.same('review_items.settled_after')} "
+                "THEN NULL ELSE review_items.settled END",
                 (guild_id, key, kind, question, answered, count, self.db.now(), settled_after),
             )
 
@@ -451,8 +469,8 @@ class LearningStore:
                 "settled_after = CASE kind WHEN 'misanswered' "
                 "THEN (SELECT coalesce(max(id), 0) FROM signals) "
                 "ELSE (SELECT coalesce(max(id), 0) FROM asks) END, "
-                "dismissals = dismissals + (? = 'dismissed') WHERE guild_id = ? AND key = ?",
-                (how, self.db.now(), how, guild_id, key),
+                "dismissals = dismissals + ? WHERE guild_id = ? AND key = ?",
+                (how, self.db.now(), int(how == "dismissed"), guild_id, key),
             )
 
     # -- statistics and retention --

@@ -1,13 +1,13 @@
 """Follows and their send record: the cap, the change feed over revisions (with what each
 change's followers saw before it), who is owed a DM for a change, and claiming and settling a
-send exactly once. Every test writes the same members and topics in several servers."""
+send exactly once. Every test writes the same members and topics in several servers, and runs
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -30,8 +30,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, clock: Clock) -> AsyncIterator[BriefingService]:
-    opened = await BriefingService.open(tmp_path / "db.sqlite3", KNOWLEDGE, clock=clock)
+async def service(database_location: str, clock: Clock) -> AsyncIterator[BriefingService]:
+    """The curated pack in a database: a SQLite file, then PostgreSQL (each test runs on both)."""
+    opened = await BriefingService.open(database_location, KNOWLEDGE, clock=clock)
     yield opened
     await opened.close()
 

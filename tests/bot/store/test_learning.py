@@ -1,7 +1,7 @@
 """The learning loop's tables: members' signals, outdated flags, what servers taught, review items.
 
 Every figure here is one server's: the tests write the same references, members, topics and
-keys in several servers and check that each sees only its own.
+keys in several servers and check that each sees only its own, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 from bot.editing import Author, Editor, content_to_form
 from bot.service import BriefingService
 from bot.store.asks import AskLog
-from bot.store.database import Database, SqliteDatabase
+from bot.store.backends import open_database
+from bot.store.database import Database
 from bot.store.learning import (
     AlreadyTaught,
     AskedRecord,
@@ -42,8 +43,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    opened = await SqliteDatabase.open(tmp_path / "db.sqlite3", clock=clock)
+async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
+    """A SQLite file, then a PostgreSQL database: each test runs on both."""
+    opened = await open_database(database_location, clock=clock)
     yield opened
     await opened.close()
 
@@ -54,9 +56,9 @@ def store(db: Database) -> LearningStore:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, clock: Clock) -> AsyncIterator[BriefingService]:
+async def service(database_location: str, clock: Clock) -> AsyncIterator[BriefingService]:
     """The curated pack in a database, for what reads the topics' revisions."""
-    opened = await BriefingService.open(tmp_path / "db.sqlite3", KNOWLEDGE, clock=clock)
+    opened = await BriefingService.open(database_location, KNOWLEDGE, clock=clock)
     yield opened
     await opened.close()
 
