@@ -1,7 +1,12 @@
 """Sections, their aliases and revisions, and the full-text index kept in step with them.
 
-Every change goes through `_save`, inside the caller's transaction, so a section, its aliases,
-its index row and its revision row are written together or not at all.
+Every change goes through `_save_many`, inside the caller's transaction, so a section, its
+aliases, its index entry and its revision row are written together or not at all.
+
+One store runs on both backends. Its SQL is written once; where the two must differ it asks
+`db.dialect` for the fragment, and the full text (SQLite's FTS5 table, PostgreSQL's weighted
+tsvector) with the few spellings that follow from it is a small strategy `SectionStore` picks
+by `db.dialect.name`: `SqliteFullText` here, `PostgresFullText` in bot/store/postgres/sections.py.
 """
 
 from __future__ import annotations
@@ -10,25 +15,24 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, ClassVar, NamedTuple, Protocol, cast
 
 from bot.lookup import Lookup
 from bot.scope import CURATED
 from bot.sections import Section, SectionContent, Source, Status, Version
 from bot.store.database import Connection, Database
+from bot.store.postgres.sections import PostgresFullText
 
 CURATED_AUTHOR = "knowledge pack"
 # Curated sections read per trip when the search index is built.
 INDEX_BATCH = 2000
 
-_SELECT = """
-SELECT s.id, s.guild_id, s.slug, s.title, s.body, s.tags, s.sources, s.updated, s.position,
-       s.status, s.revision,
-       (SELECT json_group_array(alias) FROM (SELECT alias FROM section_aliases AS a
-        WHERE a.section_id = s.id ORDER BY a.position)) AS aliases
-FROM sections AS s
-"""
-# The best bm25 matches of the curated index, read whole in the same query (as `_SELECT`).
+# The aliases of section `s`, in order, as JSON text.
+_ALIASES = """(SELECT json_group_array(alias) FROM (SELECT alias FROM section_aliases AS a
+        WHERE a.section_id = s.id ORDER BY a.position))"""
+_COLUMNS = """s.id, s.guild_id, s.slug, s.title, s.body, s.tags, s.sources, s.updated, s.position,
+       s.status, s.revision"""
+# The best bm25 matches of the curated index, each read whole in the same query.
 _FTS = """
 WITH hits AS (
     SELECT rowid AS id, bm25(sections_fts, 6.0, 3.0, 1.0) AS score FROM sections_fts
@@ -149,6 +153,11 @@ def section_of_row(row: SectionRow, aliases: tuple[str, ...]) -> Section:
     )
 
 
+def _hit(row: SectionRow) -> FtsHit:
+    """A full-text match read with its section's columns, its aliases and its `score`."""
+    return FtsHit(section_of_row(row, tuple(json.loads(row["aliases"]))), float(row["score"]))
+
+
 def fts5_expression(lookup: Lookup) -> str:
     """The FTS5 query of a lookup: each word and form an FTS5 string (quoted, so no word is
     ever FTS syntax, whatever it holds), a word's forms OR'd with it, the words OR'd, or
@@ -182,34 +191,125 @@ def fts_aliases(aliases: Sequence[str], tags: Sequence[str]) -> str:
     return " ; ".join([*aliases, *(t.replace("-", " ") for t in tags)])
 
 
-class SectionStore:
+class FullText(Protocol):
+    """What the store does differently on each backend: the full-text index of the curated
+    pack, new sections' ids, and the few spellings that follow (see the module's docstring)."""
+
+    aliases: ClassVar[str]  # the aliases of section `s`, in order, as JSON text
+    scope: ClassVar[str]  # `s` is in the scope bound to its one `?`, spelt as the unique index
+    slug_order: ClassVar[str]  # `s.slug` ordered as SQLite orders text (byte order)
+    no_limit: ClassVar[int | None]  # what a LIMIT is bound to for no limit
+
+    async def new_ids(self, conn: Connection, count: int) -> list[int]: ...
+
+    async def write(
+        self, conn: Connection, entries: Sequence[tuple[int, bool, str, str, str]]
+    ) -> None: ...
+
+    async def matching(
+        self, lookup: Lookup, limit: int, exclude: Sequence[int]
+    ) -> list[Any] | None: ...
+
+    def index_rows(self, batch: int) -> AsyncIterator[list[Any]]: ...
+
+
+class SqliteFullText:
+    """SQLite's: the FTS5 table `sections_fts`, written by the store beside each section."""
+
+    aliases: ClassVar[str] = _ALIASES
+    scope: ClassVar[str] = "ifnull(s.guild_id, 0) = ifnull(?, 0)"
+    slug_order: ClassVar[str] = "s.slug"
+    no_limit: ClassVar[int | None] = -1
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def new_ids(self, conn: Connection, count: int) -> list[int]:
+        """Ids after the largest: SQLite's one writer makes that safe, and every table can
+        then be written with one `executemany` (one trip to SQLite's thread each)."""
+        async with conn.execute("SELECT coalesce(max(id), 0) FROM sections") as cursor:
+            row = await cursor.fetchone()
+        first = int(row[0]) + 1 if row else 1
+        return list(range(first, first + count))
+
+    async def write(
+        self, conn: Connection, entries: Sequence[tuple[int, bool, str, str, str]]
+    ) -> None:
+        """Keep the index in step with sections just written, each (id, indexed, title,
+        aliases text, body): every one's old row goes, the indexed ones get a new one."""
+        await conn.executemany(
+            "DELETE FROM sections_fts WHERE rowid = ?", [(entry[0],) for entry in entries]
+        )
+        await conn.executemany(
+            "INSERT INTO sections_fts (rowid, title, aliases, body) VALUES (?, ?, ?, ?)",
+            [(i, title, aliases, body) for i, indexed, title, aliases, body in entries if indexed],
+        )
+
+    async def matching(
+        self, lookup: Lookup, limit: int, exclude: Sequence[int]
+    ) -> list[Any] | None:
+        expression = fts5_expression(lookup)
+        return await self.fts(expression, limit, exclude) if expression else None
+
+    async def fts(self, match: str, limit: int, exclude: Sequence[int]) -> list[Any]:
+        args = (match, json.dumps(list(exclude)), limit)
+        async with self.db.conn.execute(_FTS, args) as cursor:
+            return list(await cursor.fetchall())
+
+    async def index_rows(self, batch: int) -> AsyncIterator[list[Any]]:
+        """The active curated sections in rotation order, `batch` rows at a time from one
+        statement, each (id, slug, title, position, tags as JSON text, body, aliases)."""
+        sql = (
+            "SELECT s.id, s.slug, s.title, s.position, s.tags, s.body, "
+            "(SELECT group_concat(alias, char(31)) FROM "
+            "(SELECT alias FROM section_aliases AS a WHERE a.section_id = s.id "
+            "ORDER BY a.position)) "
+            "FROM sections AS s WHERE s.guild_id IS NULL AND s.status = 'active' "
+            "ORDER BY s.position, s.slug"
+        )
+        async with self.db.conn.execute(sql) as cursor:
+            while rows := await cursor.fetchmany(batch):
+                yield [(*r[:6], r[6].split("\x1f") if r[6] else ()) for r in rows]
+
+
+class SectionStore:
+    """Sections on either backend; the full text is chosen by the database's dialect."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.text: FullText = (
+            PostgresFullText(db) if db.dialect.name == "postgresql" else SqliteFullText(db)
+        )
+        self._select = (
+            f"SELECT {_COLUMNS},\n       {self.text.aliases} AS aliases\nFROM sections AS s\n"
+        )
+
     async def _fetch(self, where: str, params: Sequence[Any]) -> list[Section]:
         """Sections with their aliases, in one query (one trip to SQLite's thread)."""
-        async with self.db.conn.execute(_SELECT + where, params) as cursor:
+        async with self.db.conn.execute(self._select + where, params) as cursor:
             rows = await cursor.fetchall()
         return [section_of_row(row, tuple(json.loads(row["aliases"]))) for row in rows]
 
     async def all(self, *, statuses: Iterable[Status] = ("active",)) -> list[Section]:
         """Every section of every scope with one of `statuses`, in rotation order."""
+        dialect = self.db.dialect
         return await self._fetch(
-            "WHERE s.status IN (SELECT value FROM json_each(?)) ORDER BY s.position, s.slug, s.id",
-            [json.dumps(list(statuses))],
+            f"WHERE {dialect.any_of('s.status')} ORDER BY s.position, {self.text.slug_order}, s.id",
+            [dialect.values(statuses)],
         )
 
     async def in_scope(self, guild_id: int | None) -> list[Section]:
         """Every section of one scope (CURATED: the curated pack), whatever its status."""
+        order = f"ORDER BY s.position, {self.text.slug_order}"
         if guild_id is CURATED:
-            return await self._fetch("WHERE s.guild_id IS NULL ORDER BY s.position, s.slug", ())
+            return await self._fetch(f"WHERE s.guild_id IS NULL {order}", ())
         # `=` (not `IS`) so that the index on a server's rows is used.
-        return await self._fetch("WHERE s.guild_id = ? ORDER BY s.position, s.slug", (guild_id,))
+        return await self._fetch(f"WHERE s.guild_id = ? {order}", (guild_id,))
 
     async def get(self, guild_id: int | None, slug: str) -> Section | None:
         found = await self._fetch(
             # Spelt as the unique index on (scope, slug) is, so that it finds the row directly.
-            "WHERE ifnull(s.guild_id, 0) = ifnull(?, 0) AND s.guild_id IS ? "
+            f"WHERE {self.text.scope} AND {self.db.dialect.same('s.guild_id')} "
             "AND lower(s.slug) = lower(?)",
             (guild_id, guild_id, slug),
         )
@@ -236,67 +336,55 @@ class SectionStore:
     async def matching(
         self, lookup: Lookup, limit: int, exclude: Sequence[int] = ()
     ) -> list[FtsHit]:
-        """The curated sections that best match a lookup (bm25), at most `limit`, leaving out
-        those in `exclude` (a server's replaced or hidden ones), each read whole in the same
-        query: what the search reads of the curated index (`bot.search.FullText`)."""
-        expression = fts5_expression(lookup)
-        return await self.fts(expression, limit, exclude) if expression else []
+        """The curated sections that best match a lookup, at most `limit`, leaving out those
+        in `exclude` (a server's replaced or hidden ones), each read whole in the same query:
+        what the search reads of the curated index (`bot.search.FullText`). Ranked by bm25
+        on SQLite, by ts_rank_cd over the weighted tsvector on PostgreSQL, weighted alike; a
+        hit's `bm25` is lower for a better match on both. Only curated sections are indexed:
+        no server's rows can take a place."""
+        rows = await self.text.matching(lookup, limit, exclude)
+        return [_hit(row) for row in rows or ()]
 
     async def fts(self, match: str, limit: int, exclude: Sequence[int] = ()) -> list[FtsHit]:
-        """Best bm25 matches in the curated pack for an FTS5 expression (`fts5_expression`
-        of a lookup: never user text), leaving out the sections in `exclude` (those a server
-        replaced or hid), each read whole in the same query. Only curated sections are
-        indexed: no server's rows can take a place.
-        """
-        args = (match, json.dumps(list(exclude)), limit)
-        async with self.db.conn.execute(_FTS, args) as cursor:
-            rows = await cursor.fetchall()
-        return [
-            FtsHit(section_of_row(row, tuple(json.loads(row["aliases"]))), row["score"])
-            for row in rows
-        ]
+        """SQLite only: best bm25 matches in the curated pack for an FTS5 expression
+        (`fts5_expression` of a lookup: never user text), as `matching` reads them."""
+        if not isinstance(self.text, SqliteFullText):
+            raise TypeError("an FTS5 expression is SQLite's: use matching() with a Lookup")
+        return [_hit(row) for row in await self.text.fts(match, limit, exclude)]
 
     async def curated_index_rows(self, batch: int = INDEX_BATCH) -> AsyncIterator[list[IndexRow]]:
         """The active curated sections in rotation order, `batch` at a time, as the search
         index needs them: a large pack is never held in memory as whole sections."""
-        sql = (
-            "SELECT s.id, s.slug, s.title, s.position, s.tags, s.body, "
-            "(SELECT group_concat(alias, char(31)) FROM "
-            "(SELECT alias FROM section_aliases AS a WHERE a.section_id = s.id "
-            "ORDER BY a.position)) "
-            "FROM sections AS s WHERE s.guild_id IS NULL AND s.status = 'active' "
-            "ORDER BY s.position, s.slug"
-        )
-        async with self.db.conn.execute(sql) as cursor:
-            while rows := await cursor.fetchmany(batch):
-                yield [
-                    IndexRow(
-                        id=r[0],
-                        slug=r[1],
-                        title=r[2],
-                        position=r[3],
-                        aliases=tuple(r[6].split("\x1f")) if r[6] else (),
-                        tags=tuple(json.loads(r[4])),
-                        body=r[5],
-                    )
-                    for r in rows
-                ]
+        async for rows in self.text.index_rows(batch):
+            yield [
+                IndexRow(
+                    id=r[0],
+                    slug=r[1],
+                    title=r[2],
+                    position=r[3],
+                    aliases=tuple(r[6]),
+                    tags=tuple(json.loads(r[4])),
+                    body=r[5],
+                )
+                for r in rows
+            ]
 
     async def server_sections(self, guild_ids: Iterable[int] | None = None) -> list[Section]:
         """Every section of the given servers (None: of every server), whatever its status."""
         if guild_ids is None:
             return await self._fetch("WHERE s.guild_id IS NOT NULL ORDER BY s.guild_id, s.id", ())
         return await self._fetch(
-            "WHERE s.guild_id IN (SELECT value FROM json_each(?)) ORDER BY s.guild_id, s.id",
-            [json.dumps(list(guild_ids))],
+            f"WHERE {self.db.dialect.any_of('s.guild_id')} ORDER BY s.guild_id, s.id",
+            [self.db.dialect.values(guild_ids)],
         )
 
     async def curated_by_slugs(self, slugs: Iterable[str]) -> list[Section]:
         """The active curated sections under these slugs (those servers replaced or hid)."""
+        # Slugs are ASCII (`bot.sections.SLUG_RE`): Python's lower() is SQL's.
         return await self._fetch(
-            "WHERE ifnull(s.guild_id, 0) = 0 AND s.guild_id IS NULL AND s.status = 'active' "
-            "AND lower(s.slug) IN (SELECT lower(value) FROM json_each(?))",
-            [json.dumps(sorted(set(slugs)))],
+            f"WHERE {self.text.scope} AND s.guild_id IS NULL AND s.status = 'active' "
+            f"AND {self.db.dialect.any_of('lower(s.slug)')}",
+            [None, self.db.dialect.values(sorted({slug.lower() for slug in slugs}))],
         )
 
     async def visible_sections(
@@ -306,10 +394,11 @@ class SectionStore:
         database: its own active sections and the curated ones it has not replaced or hidden.
         With `updated_before`, only the sections last updated on or before that day."""
         return await self._fetch(
-            "WHERE s.status = 'active' AND s.updated <= ? AND (s.guild_id IS ? OR "
-            "(s.guild_id IS NULL AND ? IS NOT NULL AND lower(s.slug) NOT IN "
+            "WHERE s.status = 'active' AND s.updated <= ? "  # noqa: S608 - the dialect's
+            f"AND ({self.db.dialect.same('s.guild_id')} OR (s.guild_id IS NULL "
+            "AND CAST(? AS bigint) IS NOT NULL AND lower(s.slug) NOT IN "
             "(SELECT lower(slug) FROM sections WHERE guild_id = ?))) "
-            "ORDER BY s.position, s.slug",
+            f"ORDER BY s.position, {self.text.slug_order}",
             (
                 (updated_before or date.max).isoformat(),
                 guild_id,
@@ -322,7 +411,8 @@ class SectionStore:
         """The newest revision id and the scopes (CURATED or a server) written after
         `revision_id`: every write adds a revision, so this is what another process changed."""
         async with self.db.conn.execute(
-            "SELECT coalesce(max(r.id), ?), json_group_array(DISTINCT s.guild_id) "
+            "SELECT coalesce(max(r.id), ?), "  # noqa: S608 - the dialect's fragment
+            f"{self.db.dialect.json_array('DISTINCT s.guild_id')} "
             "FROM revisions AS r JOIN sections AS s ON s.id = r.section_id WHERE r.id > ?",
             (revision_id, revision_id),
         ) as cursor:
@@ -338,7 +428,7 @@ class SectionStore:
         async with self.db.conn.execute(
             "SELECT section_id, number, author, author_id, created_at, action, changed, snapshot "
             "FROM revisions WHERE section_id = ? ORDER BY number DESC LIMIT ? OFFSET ?",
-            (section_id, -1 if limit is None else limit, offset),
+            (section_id, self.text.no_limit if limit is None else limit, offset),
         ) as cursor:
             rows = await cursor.fetchall()
         found = []
@@ -479,43 +569,41 @@ class SectionStore:
     async def _save_many(self, conn: Connection, changes: Sequence[Change]) -> list[int]:
         """Write section states with their aliases, index rows and revisions, in bulk.
 
-        New sections get ids assigned here so that every table is written with one
-        `executemany` (one trip to SQLite's thread each, not one per section). The caller's
-        transaction makes it all or nothing.
+        New sections get their ids first (`FullText.new_ids`), so that every table is written
+        with one `executemany` (one trip to SQLite's thread each, not one per section). The
+        caller's transaction makes it all or nothing.
         """
         if not changes:
             return []
-        async with conn.execute("SELECT coalesce(max(id), 0) FROM sections") as cursor:
-            row = await cursor.fetchone()
-        next_id = int(row[0]) + 1 if row else 1
+        added = sum(1 for change in changes if change.old is None)
+        new_ids = iter(await self.text.new_ids(conn, added) if added else ())
         now = self.db.now()
         ids: list[int] = []
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         aliases: list[tuple[int, int, str]] = []
-        index: list[tuple[int, str, str, str]] = []
+        index: list[tuple[int, bool, str, str, str]] = []
         revisions: list[tuple[Any, ...]] = []
         for change in changes:
             content = change.content
             fields = section_fields(change)
             if change.old is None:
-                section_id = next_id
-                next_id += 1
+                section_id = next(new_ids)
                 inserts.append((section_id, change.guild_id, *fields))
             else:
                 section_id = change.old.id
                 updates.append((*fields, change.old.revision + 1, section_id))
             ids.append(section_id)
             aliases.extend((section_id, i, alias) for i, alias in enumerate(content.aliases))
-            if change.status == "active" and change.guild_id is CURATED:
-                index.append(
-                    (
-                        section_id,
-                        content.title,
-                        fts_aliases(content.aliases, content.tags),
-                        content.body,
-                    )
+            index.append(
+                (
+                    section_id,
+                    change.status == "active" and change.guild_id is CURATED,
+                    content.title,
+                    fts_aliases(content.aliases, content.tags),
+                    content.body,
                 )
+            )
             revisions.append((section_id, *revision_fields(change, now)))
         await conn.executemany(
             "INSERT INTO sections (id, guild_id, slug, title, body, tags, sources, updated, "
@@ -532,10 +620,7 @@ class SectionStore:
         await conn.executemany(
             "INSERT INTO section_aliases (section_id, position, alias) VALUES (?, ?, ?)", aliases
         )
-        await conn.executemany("DELETE FROM sections_fts WHERE rowid = ?", touched)
-        await conn.executemany(
-            "INSERT INTO sections_fts (rowid, title, aliases, body) VALUES (?, ?, ?, ?)", index
-        )
+        await self.text.write(conn, index)
         await conn.executemany(
             "INSERT INTO revisions (section_id, number, author, author_id, created_at, action, "
             "changed, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

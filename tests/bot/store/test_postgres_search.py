@@ -1,11 +1,12 @@
 """The search on PostgreSQL (bot/store/postgres/sections.py): the same answers as on SQLite.
 
-The curated pack is imported into both stores, a `Searcher` is built over each exactly as the
-service builds its own (the shared index from the store's `curated_index_rows`, the store's
-`matching` as the full text), and every question of the three evaluation sets is asked of
-both: each set's right first answers and off-topic answers on PostgreSQL must be within one
-question of SQLite's. Both tables are printed (the `report` fixture). Then what the lookups
-must never do: let a member's word become tsquery syntax, or return a row the search must not
+The curated pack is imported into both databases through the one `SectionStore`, a
+`Searcher` is built over each exactly as the service builds its own (the shared index from the
+store's `curated_index_rows`, the store's `matching` as the full text), and every question of
+the three evaluation sets is asked of both: each set's right first answers and off-topic
+answers on PostgreSQL must be within one question of SQLite's. Both tables are printed (the
+`report` fixture). Then what the lookups must never do: let a member's word become tsquery
+syntax, or return a row the search must not
 see. Skipped without PostgreSQL, except under CI (tests/postgres.py).
 """
 
@@ -16,7 +17,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from bot.lookup import Lookup, LookupWord
@@ -24,12 +24,12 @@ from bot.pack import load_pack
 from bot.search import Catalog, Searcher, SharedIndex
 from bot.sections import Section
 from bot.service import BriefingService
-from bot.store.postgres.schema import migrate
-from bot.store.postgres.sections import _MATCHING, PgSectionStore, tsquery
-from bot.store.sections import FtsHit, IndexRow
+from bot.store.backends import open_database
+from bot.store.postgres.database import PostgresDatabase, numbered
+from bot.store.postgres.sections import matching_sql, tsquery
+from bot.store.sections import FtsHit, IndexRow, SectionStore
 from bot.text import clean
 from tests.bot.test_search_quality import EVAL_SETS, Figures, expected, load_questions
-from tests.postgres import PostgresServer
 
 KNOWLEDGE = Path(__file__).resolve().parents[3] / "knowledge"
 # Words a member may type that mean something to tsquery, SQL or C.
@@ -60,21 +60,18 @@ GUILD = 42
 
 
 @pytest.fixture
-async def pool(postgres_db: Any, postgres_server: PostgresServer) -> AsyncIterator[Any]:
-    """A pool on the test's database, with the schema applied."""
-    await migrate(postgres_db)
-    name = await postgres_db.fetchval("SELECT current_database()")
-    created = await asyncpg.create_pool(postgres_server.dsn, database=name, min_size=1, max_size=2)
-    try:
-        yield created
-    finally:
-        await created.close()
+async def db(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
+    """The test's PostgreSQL database, with the schema applied."""
+    opened = await open_database(postgres_url)
+    assert isinstance(opened, PostgresDatabase)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture
-async def store(pool: Any) -> PgSectionStore:
-    """The PostgreSQL store holding the curated pack."""
-    pg = PgSectionStore(pool)
+async def store(db: PostgresDatabase) -> SectionStore:
+    """The store on PostgreSQL, holding the curated pack."""
+    pg = SectionStore(db)
     await pg.import_curated(load_pack(KNOWLEDGE))
     return pg
 
@@ -137,7 +134,7 @@ def word(text: str, *forms: str) -> Lookup:
     return Lookup((LookupWord(text, 1.0, forms),))
 
 
-async def slugs(store: PgSectionStore, lookup: Lookup) -> set[str]:
+async def slugs(store: SectionStore, lookup: Lookup) -> set[str]:
     return {hit.section.slug for hit in await store.matching(lookup, 50, [])}
 
 
@@ -204,7 +201,7 @@ async def test_the_searcher_over_sqlite_answers_as_the_service_does(sqlite):
 # --- the store holds what SQLite holds ---------------------------------------------------------
 
 
-async def test_the_pack_is_imported_as_sqlite_imports_it(store, sqlite, pool):
+async def test_the_pack_is_imported_as_sqlite_imports_it(store, sqlite, db):
     pack = load_pack(KNOWLEDGE)
     assert await store.count() == len(pack) == await sqlite.sections.count()
     lite_rows = await index_rows(sqlite.sections)
@@ -214,11 +211,11 @@ async def test_the_pack_is_imported_as_sqlite_imports_it(store, sqlite, pool):
     assert all(s is not None for s in sections)
     assert by_slug([s for s in sections if s]) == by_slug(await sqlite.sections.all())
     assert await store.by_id(max(r.id for r in post_rows) + 1) is None
-    async with pool.acquire() as conn:
-        revisions = await conn.fetch(
-            "SELECT number, author, action, changed::text, snapshot->>'status' AS status "
-            "FROM revisions ORDER BY section_id"
-        )
+    async with db.conn.execute(
+        "SELECT number, author, action, changed::text, snapshot->>'status' AS status "
+        "FROM revisions ORDER BY section_id"
+    ) as cursor:
+        revisions = await cursor.fetchall()
     assert [tuple(r) for r in revisions] == [
         (1, "knowledge pack", "created", '["created"]', "active")
     ] * len(pack)
@@ -251,12 +248,10 @@ def test_the_tsquery_holds_placeholders_only_whatever_the_words():
                 (LookupWord(hostile, 1.0, ("form",)), LookupWord("nato", 0.5)), every=every
             )
             benign = Lookup((LookupWord("w", 1.0, ("form",)), LookupWord("nato", 0.5)), every)
-            expression, args = tsquery(lookup, first=3)
-            assert (expression, len(args)) == (tsquery(benign, first=3)[0], 3), hostile
+            expression, args = tsquery(lookup)
+            assert (expression, len(args)) == (tsquery(benign)[0], 3), hostile
             assert "\x00" not in "".join(args)
-            assert re.fullmatch(
-                r"[()|& ]*(phraseto_tsquery\('english', \$\d+\)[()|& ]*)+", expression
-            )
+            assert re.fullmatch(r"[()|& ]*(phraseto_tsquery\('english', \?\)[()|& ]*)+", expression)
     assert tsquery(Lookup(())) == ("", [])
 
 
@@ -291,20 +286,17 @@ async def test_every_word_must_match_when_the_lookup_says_so(store):
     assert await slugs(store, either) == nato | russia
 
 
-async def test_excluded_and_servers_sections_are_left_out(store, pool):
+async def test_excluded_and_servers_sections_are_left_out(store, db):
     hits = await store.matching(word("nato"), 50, [])
     assert len(hits) >= 2
     ranks = [hit.bm25 for hit in hits]
     assert ranks == sorted(ranks) and all(rank < 0 for rank in ranks)  # lower is better
     first = hits[0].section
-    async with pool.acquire() as conn:
+    async with db.transaction() as conn:
         await conn.execute(
-            "INSERT INTO sections (guild_id, slug, title, body, updated) "
-            "VALUES ($1, $2, $3, $4, '2026-11-28')",
-            GUILD,
-            first.slug,
-            "NATO NATO NATO",
-            "NATO, NATO and NATO again.",
+            "INSERT INTO sections (guild_id, slug, title, body, updated, search_aliases) "
+            "VALUES (?, ?, ?, ?, '2026-11-28', 'nato')",
+            (GUILD, first.slug, "NATO NATO NATO", "NATO, NATO and NATO again."),
         )
     again = await store.matching(word("nato"), 50, [])
     assert [h.section for h in again] == [h.section for h in hits]
@@ -316,14 +308,10 @@ async def test_excluded_and_servers_sections_are_left_out(store, pool):
     assert len(await store.matching(word("nato"), 1, [])) == 1
 
 
-async def test_the_lookup_can_use_the_partial_gin_index(store, pool):
-    expression, args = tsquery(word("nato", "natos"), first=3)
-    async with pool.acquire() as conn, conn.transaction():
+async def test_the_lookup_can_use_the_partial_gin_index(store, db):
+    expression, args = tsquery(word("nato", "natos"))
+    query = numbered("EXPLAIN " + matching_sql(expression))
+    async with db.pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(
-            row[0]
-            for row in await conn.fetch(
-                "EXPLAIN " + _MATCHING.format(tsquery=expression), [], 12, *args
-            )
-        )
+        plan = "\n".join(row[0] for row in await conn.fetch(query, *args, [], 12))
     assert "sections_search" in plan, plan

@@ -1,33 +1,65 @@
-"""Sections in the store: idempotent import, revisions, retiring, restoring, atomicity."""
+"""Sections in the store: idempotent import, revisions, retiring, restoring, atomicity.
+
+Every test runs on SQLite and again on PostgreSQL (`database_location`, tests/postgres.py).
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import asyncpg
 import pytest
 
 from bot.errors import PackError, SectionNotFound
+from bot.lookup import Lookup, LookupWord
 from bot.pack import load_pack
 from bot.sections import SectionContent
 from bot.store import Database, SectionStore, SqliteDatabase
-from bot.store.sections import CURATED_AUTHOR
+from bot.store.backends import open_database
+from bot.store.sections import CURATED_AUTHOR, fts_aliases
 
-TABLES = ("sections", "section_aliases", "revisions", "sections_fts")
+# Each table of sections with the columns that identify a row, in order.
+TABLES = {
+    "sections": "id",
+    "section_aliases": "section_id, position",
+    "revisions": "id",
+}
+# What each backend indexes for the full text: SQLite's FTS5 table, PostgreSQL's columns the
+# tsvector is generated from (a server's sections have none: `search` is NULL).
+INDEXED = {
+    "sqlite": "SELECT rowid, title, aliases, body FROM sections_fts ORDER BY rowid",
+    "postgresql": "SELECT id, title, search_aliases, body FROM sections "
+    "WHERE search IS NOT NULL AND status = 'active' ORDER BY id",
+}
+# What a write the database refuses raises, on either backend.
+REFUSED = (sqlite3.DatabaseError, asyncpg.PostgresError)
+
+
+async def rows(db: Database, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    async with db.conn.execute(sql, params) as cursor:
+        return [tuple(row) for row in await cursor.fetchall()]
 
 
 async def dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every section table, to compare a database before and after."""
+    """Every row of every section table, and the full-text index, to compare a database
+    before and after."""
     state = {}
-    for table in TABLES:
-        rows = await db.conn.execute_fetchall(f"SELECT rowid, * FROM {table} ORDER BY rowid")  # noqa: S608
-        state[table] = [tuple(row) for row in rows]
+    for table, key in TABLES.items():
+        # Table names and keys are this module's constants.
+        state[table] = await rows(db, f"SELECT * FROM {table} ORDER BY {key}")  # noqa: S608
+    if db.dialect.name == "postgresql":
+        state["search"] = await rows(db, "SELECT id, search::text FROM sections ORDER BY id")
+    state["index"] = await rows(db, INDEXED[db.dialect.name])
     return state
 
 
 async def revisions(db: Database, slug: str) -> list[dict[str, object]]:
-    rows = await db.conn.execute_fetchall(
+    found = await rows(
+        db,
         "SELECT r.number, r.action, r.changed, r.author, r.created_at, r.snapshot "
         "FROM revisions r JOIN sections s ON s.id = r.section_id "
         "WHERE s.slug = ? AND s.guild_id IS NULL ORDER BY r.number",
@@ -37,29 +69,61 @@ async def revisions(db: Database, slug: str) -> list[dict[str, object]]:
         {
             "number": r[0],
             "action": r[1],
-            "changed": json.loads(r[2]),
+            "changed": json.loads(str(r[2])),
             "author": r[3],
             "created_at": r[4],
-            "snapshot": json.loads(r[5]),
+            "snapshot": json.loads(str(r[5])),
         }
-        for r in rows
+        for r in found
     ]
 
 
 async def revision_count(db: Database) -> int:
-    [(count,)] = await db.conn.execute_fetchall("SELECT count(*) FROM revisions")
-    return int(count)
+    [(count,)] = await rows(db, "SELECT count(*) FROM revisions")
+    return int(str(count))
 
 
 async def fts_ids(store: SectionStore, word: str) -> set[int]:
-    return {hit.section_id for hit in await store.fts(f'"{word}"', 50)}
+    lookup = Lookup((LookupWord(word, 1.0),))
+    return {hit.section_id for hit in await store.matching(lookup, 50)}
+
+
+@asynccontextmanager
+async def failing_update(db: Database, slug: str) -> AsyncIterator[None]:
+    """Make the database itself refuse to update the section `slug`, while the block runs."""
+    if db.dialect.name == "sqlite":
+        await db.conn.execute(
+            "CREATE TEMP TRIGGER fail_slug BEFORE UPDATE ON sections "
+            f"WHEN NEW.slug = '{slug}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )
+        yield
+        await db.conn.execute("DROP TRIGGER fail_slug")
+        return
+    async with db.transaction() as conn:
+        await conn.execute(
+            "CREATE FUNCTION fail_slug() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'injected failure'; END $$"
+        )
+        await conn.execute(
+            "CREATE TRIGGER fail_slug BEFORE UPDATE ON sections FOR EACH ROW "
+            f"WHEN (NEW.slug = '{slug}') EXECUTE FUNCTION fail_slug()"
+        )
+    yield
+    async with db.transaction() as conn:
+        await conn.execute("DROP TRIGGER fail_slug ON sections")
+        await conn.execute("DROP FUNCTION fail_slug()")
 
 
 @pytest.fixture
-async def db(tmp_path, clock):
-    opened = await SqliteDatabase.open(tmp_path / "store.sqlite3", clock=clock)
+async def db(database_location, clock):
+    opened = await open_database(database_location, clock=clock)
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+def service_location(database_location: str) -> str:
+    return database_location
 
 
 @pytest.fixture
@@ -156,10 +220,7 @@ async def test_updated_body_replaces_the_index_row(store, db, pack):
         [replace(c, body=new_body) if c.slug == "us-role" else c for c in pack]
     )
     assert await fts_ids(store, "zanzibarian") == {us_role.id}
-    rows = await db.conn.execute_fetchall(
-        "SELECT body FROM sections_fts WHERE rowid = ?", (us_role.id,)
-    )
-    assert [r[0] for r in rows] == [new_body]
+    assert [row[3] for row in (await dump(db))["index"] if row[0] == us_role.id] == [new_body]
 
 
 async def test_removed_section_is_retired_kept_and_unsearchable(store, db, pack):
@@ -214,24 +275,21 @@ async def test_import_is_one_transaction_when_a_write_fails(store, db, pack):
     await store.import_curated(pack)
     before = await dump(db)
     fifth = pack[4].slug
-    # Fail in the database itself when the fifth section is written, whatever the code's batching.
-    await db.conn.execute(
-        "CREATE TEMP TRIGGER fail_fifth BEFORE UPDATE ON sections "
-        f"WHEN NEW.slug = '{fifth}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-    )
     edited = [replace(c, body=c.body + " Edited.") for c in pack]
-    with pytest.raises(sqlite3.DatabaseError, match="injected failure"):
-        await store.import_curated(edited)
-    assert not db.conn.in_transaction
-    assert await dump(db) == before
-    await db.conn.execute("DROP TRIGGER fail_fifth")
+    # Fail in the database itself when the fifth section is written, whatever the code's batching.
+    async with failing_update(db, fifth):
+        with pytest.raises(REFUSED, match="injected failure"):
+            await store.import_curated(edited)
+        if isinstance(db, SqliteDatabase):
+            assert not db.conn.in_transaction
+        assert await dump(db) == before
     report = await store.import_curated(edited)
     assert report.updated == [c.slug for c in pack]
 
 
 async def test_import_violating_a_check_constraint_leaves_an_empty_store_empty(store, db, pack):
     unchecked = SectionContent(slug="zz-too-long", title="Too long", body="x" * 4001, position=99)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.CheckViolationError)):
         await store.import_curated([*pack, unchecked])
     state = await dump(db)
     assert all(rows == [] for rows in state.values()), state
@@ -261,7 +319,10 @@ async def test_service_import_reloads_the_catalog(open_service, pack_dir):
     assert "berlin-talks" not in [s.slug for s in service.topics(None)]
 
 
-async def test_backup_holds_the_same_sections_and_history(store, db, pack, tmp_path):
+async def test_backup_holds_the_same_sections_and_history(pack, tmp_path, clock):
+    # SQLite only: its backup is a file copy (PostgreSQL's is pg_dump, tested with the database).
+    db = await SqliteDatabase.open(tmp_path / "store.sqlite3", clock=clock)
+    store = SectionStore(db)
     await store.import_curated(pack)
     await store.import_curated([c for c in pack if c.slug != "us-role"])
     target = await db.backup(tmp_path / "backup.sqlite3")
@@ -273,3 +334,52 @@ async def test_backup_holds_the_same_sections_and_history(store, db, pack, tmp_p
         assert await dump(copy) == await dump(db)
     finally:
         await copy.close()
+        await db.close()
+
+
+async def test_the_index_holds_titles_aliases_tags_and_bodies_of_active_curated_sections(
+    store, db, pack
+):
+    await store.import_curated(pack)
+    await store.import_curated([c for c in pack if c.slug != "berlin-talks"])
+    await store.save_for_guild(
+        42,
+        replace(pack[0], slug="our-own", title="Our own"),
+        opened=None,
+        author="m",
+        author_id=7,
+    )
+    active = {s.id: s.content for s in await store.all() if s.guild_id is None}
+    assert (await dump(db))["index"] == [
+        (i, c.title, fts_aliases(c.aliases, c.tags), c.body) for i, c in sorted(active.items())
+    ]
+    # A tag is searched as the aliases are, on both backends.
+    tagged = next(c for c in pack if c.tags and c.slug != "berlin-talks")
+    word = tagged.tags[0].split("-")[0]
+    section = await store.get(None, tagged.slug)
+    assert section is not None and section.id in await fts_ids(store, word)
+
+
+async def test_new_sections_take_fresh_ids_and_a_server_sees_its_own(store, pack):
+    await store.import_curated(pack)
+    curated = {s.id for s in await store.all()}
+    mine = await store.save_for_guild(
+        42,
+        replace(pack[0], title="Ours"),
+        opened=(await store.get(None, pack[0].slug)).version,
+        author="m",
+        author_id=7,
+    )
+    assert mine.id not in curated and mine.guild_id == 42
+    seen = await store.visible_sections(42)
+    assert [s.id for s in seen if s.slug == pack[0].slug] == [mine.id]
+    assert [s.slug for s in seen] == [s.slug for s in await store.visible_sections(None)]
+    assert await store.curated_by_slugs([pack[0].slug.upper()]) == [
+        await store.get(None, pack[0].slug)
+    ]
+    newest, scopes = await store.changes_since(0)
+    assert scopes == {None, 42} and newest == (await store.fingerprint())[0]
+    assert await store.changes_since(newest) == (newest, set())
+    assert [r.number for r in await store.revisions(mine.id)] == [1]
+    assert [s.id for s in await store.server_sections([42])] == [mine.id]
+    assert await store.server_sections([43]) == []
