@@ -95,14 +95,14 @@ _COLUMNS = {
     ),
 }
 
-# The curated sections to index, a batch after the id bound to the first `?`.
-_CURATED = (
-    "SELECT id, title, body, tags FROM sections WHERE guild_id IS NULL AND id > ? "
-    "ORDER BY id LIMIT ?"
+# The sections search data is derived from, a batch after the id bound to the first `?`:
+# every one (PostgreSQL's search_aliases), or the curated, active ones (SQLite's FTS5 rows).
+_SECTIONS = (
+    "SELECT id, guild_id, status, title, body, tags FROM sections WHERE id > ? ORDER BY id LIMIT ?"
 )
-_CURATED_ACTIVE = (
-    "SELECT id, title, body, tags FROM sections WHERE guild_id IS NULL AND id > ? "
-    "AND status = 'active' ORDER BY id LIMIT ?"
+_INDEXED = (
+    "SELECT id, guild_id, status, title, body, tags FROM sections WHERE id > ? "
+    "AND guild_id IS NULL AND status = 'active' ORDER BY id LIMIT ?"
 )
 
 
@@ -268,50 +268,48 @@ async def write_batch(conn: Connection, insert: str, rows: Sequence[tuple[Any, .
 
 
 async def _derive_search(target: Database, conn: Connection, batch: int) -> int:
-    """Index the copied curated sections as `SectionStore._save_many` does: SQLite's FTS5 rows
-    (title, `fts_aliases`, body) for the active ones; on PostgreSQL `search_aliases`, from which
-    the generated `search` column follows. How many sections were indexed."""
+    """Derive the search data from the copied sections as `SectionStore._save_many` writes it:
+    SQLite's FTS5 rows (title, `fts_aliases`, body) for the active curated sections; on
+    PostgreSQL every section's `search_aliases` (the same `fts_aliases` text), from which the
+    generated `search` column follows for curated ones. How many curated sections are now
+    searchable (active)."""
     sqlite = target.dialect.name == "sqlite"
-    # FTS5 holds the active sections only; `search` is computed for every curated row.
-    select = _CURATED_ACTIVE if sqlite else _CURATED
+    select = _INDEXED if sqlite else _SECTIONS
     # The dialect's fragment is the store's own SQL; the ids are bound.
     listed = target.dialect.any_of("section_id")
     aliases_of = (
         f"SELECT section_id, alias FROM section_aliases WHERE {listed} "  # noqa: S608
         "ORDER BY section_id, position"
     )
-    indexed = 0
+    searchable = 0
     last = 0
     while True:
         async with conn.execute(select, (last, batch)) as cursor:
             sections = list(await cursor.fetchall())
         if not sections:
-            return indexed
-        ids = [int(row[0]) for row in sections]
+            return searchable
+        ids = [int(row["id"]) for row in sections]
         aliases: dict[int, list[str]] = {section_id: [] for section_id in ids}
         async with conn.execute(aliases_of, (target.dialect.values(ids),)) as cursor:
             for row in await cursor.fetchall():
                 aliases[int(row[0])].append(str(row[1]))
         texts = [
-            (
-                int(row[0]),
-                str(row[1]),
-                fts_aliases(aliases[int(row[0])], json.loads(row[3])),
-                row[2],
-            )
+            (row["id"], row["title"], fts_aliases(aliases[row["id"]], json.loads(row["tags"])))
             for row in sections
         ]
         if sqlite:
             await conn.executemany(
                 "INSERT INTO sections_fts (rowid, title, aliases, body) VALUES (?, ?, ?, ?)",
-                texts,
+                [(*text, row["body"]) for text, row in zip(texts, sections, strict=True)],
             )
         else:
             await conn.executemany(
                 "UPDATE sections SET search_aliases = ? WHERE id = ?",
                 [(text[2], text[0]) for text in texts],
             )
-        indexed += len(sections)
+        searchable += sum(
+            1 for row in sections if row["guild_id"] is None and row["status"] == "active"
+        )
         last = ids[-1]
 
 

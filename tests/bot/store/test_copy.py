@@ -36,6 +36,7 @@ from bot.store.database import Database
 from bot.store.follows import FollowStore
 from bot.store.guilds import GuildData
 from bot.store.moderation import ModerationStore
+from bot.store.sections import fts_aliases
 
 GUILDS = (111_111_111_111_111_111, 222_222_222_222_222_222, 333_333_333_333_333_333)
 NOW = datetime.fromisoformat("2026-11-28T09:30:15+00:00")
@@ -276,8 +277,26 @@ async def test_the_postgresql_copy_searches_and_hands_out_new_ids(
     await fill(first, knowledge_dir)
     await copied(first, postgres_url, batch=copy.BATCH_ROWS)
 
+    sqlite_db = await open_database(first, clock=clock)
+    try:
+        indexed = {row[0]: row[2] for row in await fts_rows(sqlite_db)}
+    finally:
+        await sqlite_db.close()
     db = await open_database(postgres_url, clock=clock)
     try:
+        # search_aliases holds what the store writes: the FTS5 aliases text for every section.
+        async with db.conn.execute(
+            "SELECT s.id, s.guild_id, s.status, s.tags::text, s.search_aliases, "
+            "coalesce((SELECT json_agg(alias ORDER BY position) FROM section_aliases "
+            "WHERE section_id = s.id), '[]')::text FROM sections AS s"
+        ) as cursor:
+            sections = list(await cursor.fetchall())
+        assert sections
+        for section_id, guild, status, tags, search_aliases, aliases in sections:
+            assert search_aliases == fts_aliases(json.loads(aliases), json.loads(tags))
+            if guild is None and status == "active":
+                assert search_aliases == indexed.pop(section_id)
+        assert not indexed
         # The generated tsvector over title, aliases and tags, body is there for curated rows.
         async with db.conn.execute(
             "SELECT slug FROM sections, plainto_tsquery('english', ?) AS query "
