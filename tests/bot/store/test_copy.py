@@ -381,20 +381,20 @@ async def test_a_copy_failing_midway_leaves_the_target_empty(
     first = str(tmp_path / "first.sqlite3")
     await fill(first, knowledge_dir)
     target = str(tmp_path / "target.sqlite3") if kind == "sqlite" else await postgres_urls()
-    written = 0
+    sizes: list[int] = []
     real = copy.write_batch
 
     async def failing(conn: Any, insert: str, rows: Any) -> None:
-        nonlocal written
         if insert.startswith("INSERT INTO asks"):
             raise OSError("the disk went away")
         await real(conn, insert, rows)
-        written += len(rows)
+        sizes.append(len(rows))
 
     monkeypatch.setattr(copy, "write_batch", failing)
     with pytest.raises(OSError, match="the disk went away"):
         await copied(first, target)
-    assert written > SMALL_BATCH, "sections and revisions were written before the failure"
+    assert sum(sizes) > SMALL_BATCH, "sections and revisions were written before the failure"
+    assert max(sizes) == SMALL_BATCH, "rows are read and written a batch at a time"
 
     db = await open_database(target, clock=clock)
     try:
