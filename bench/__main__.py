@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 
 from bench import (
+    backends_bench,
     fanout_bench,
     follow_bench,
     gaps_bench,
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "gaps": gaps_bench.run,
     "learning": learning_bench.run,
     "follow": follow_bench.run,
+    "backends": backends_bench.run,
 }
 
 

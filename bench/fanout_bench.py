@@ -10,15 +10,19 @@ fake, the bot and the load generator share one process and one event loop). One
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.core import PROFILE_NOTE, Clock, Options, check, counting_logs, profiling, table
-from bot.briefing import CONCURRENCY
+from bot.briefing import CONCURRENCY, Scheduler
 from tests.discord_support import running_bot
 from tests.fakediscord import FakeDiscord
 
@@ -51,17 +55,83 @@ class FanoutRun:
     exactly_one: int
     messages: int
     second_tick_posted: int
+    # Per server posted: from its first store call in the tick to its post recorded, and the
+    # part of that spent in the store (seconds).
+    post_s: list[float] = field(default_factory=list)
+    store_s: list[float] = field(default_factory=list)
+
+
+class StoreTimer:
+    """Stands in for the scheduler's store: times every call, by the server it is about."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.spent: Counter[int] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if not inspect.iscoroutinefunction(method):
+            return method
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                guild = _guild_of(args)
+                if guild is not None:
+                    ended = time.perf_counter()
+                    self.first.setdefault(guild, started)
+                    self.last[guild] = ended
+                    self.spent[guild] += ended - started
+
+        return timed
+
+
+def _guild_of(args: Sequence[Any]) -> int | None:
+    """The server a store call is about: its first argument, a guild id or a schedule."""
+    if not args:
+        return None
+    first = args[0]
+    if isinstance(first, int):
+        return first
+    guild = getattr(first, "guild_id", None)
+    return guild if isinstance(guild, int) else None
+
+
+@contextlib.contextmanager
+def timing_store(scheduler: Scheduler) -> Iterator[StoreTimer]:
+    """Time the scheduler's store calls in the block."""
+    store = scheduler.store
+    timer = StoreTimer(store)
+    scheduler.store = timer  # type: ignore[assignment]  # the same methods, timed
+    try:
+        yield timer
+    finally:
+        scheduler.store = store
 
 
 async def _fanout_once(
-    label: str, servers: int, injected: int, options: Options, profiles: list[str]
+    label: str,
+    servers: int,
+    injected: int,
+    options: Options,
+    profiles: list[str],
+    *,
+    location: str | None = None,
 ) -> FanoutRun:
+    """One fan-out on a fresh database: a SQLite file in a temporary folder, unless
+    `location` names an empty one (a path or a PostgreSQL URL) the caller owns."""
     clock = Clock(SET_AT)
     with tempfile.TemporaryDirectory(prefix="briefbot-bench-") as folder:
+        # running_bot passes its database on to BriefingService.open, which takes either.
+        database: Any = location or Path(folder) / "bench.sqlite3"
         async with FakeDiscord() as fake:
             guilds = [fake.add_guild(name=f"Server {i}") for i in range(servers)]
             started = time.perf_counter()
-            async with running_bot(fake, Path(folder) / "bench.sqlite3", clock=clock) as bot:
+            async with running_bot(fake, database, clock=clock) as bot:
                 for g in guilds:
                     await bot.service.set_schedule(g.id, g.text_channel_id, "08:00", "UTC", clock())
                 setup_s = time.perf_counter() - started
@@ -83,7 +153,8 @@ async def _fanout_once(
                     ),
                 ):
                     tick_start = loop.time()
-                    report = await asyncio.wait_for(bot.scheduler.tick(), TICK_TIMEOUT_S)
+                    with timing_store(bot.scheduler) as timer:
+                        report = await asyncio.wait_for(bot.scheduler.tick(), TICK_TIMEOUT_S)
                     tick_s = loop.time() - tick_start
                 second = await asyncio.wait_for(bot.scheduler.tick(), TICK_TIMEOUT_S)
                 posts = [
@@ -117,6 +188,8 @@ async def _fanout_once(
         exactly_one=exactly_one,
         messages=messages,
         second_tick_posted=second.posted,
+        post_s=[timer.last[g] - timer.first[g] for g in timer.last],
+        store_s=[timer.spent[g] for g in timer.last],
     )
 
 

@@ -13,6 +13,7 @@ Every loop has a fixed number of samples, and the naive baseline also stops afte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import json
@@ -33,7 +34,7 @@ from bench import synthetic
 from bench.core import ROOT, Options, load_questions, percentile, table
 from bot.sections import SectionContent
 from bot.service import Answer, BriefingService
-from bot.store import SqliteDatabase
+from bot.store.backends import open_database
 
 FULL_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (200,)
@@ -114,7 +115,9 @@ async def _seed_servers(
     service: BriefingService, pack: Sequence[SectionContent], count: int
 ) -> list[int]:
     """`count` servers with a topic of their own; every tenth also replaces a curated one."""
-    await service.db.conn.execute("PRAGMA synchronous = OFF")  # seeding only, not measured
+    sqlite = service.db.dialect.name == "sqlite"
+    if sqlite:
+        await service.db.conn.execute("PRAGMA synchronous = OFF")  # seeding only, not measured
     servers = []
     for n in range(count):
         server = FIRST_SERVER + n
@@ -139,7 +142,8 @@ async def _seed_servers(
                 author_id=None,
             )
         servers.append(server)
-    await service.db.conn.execute("PRAGMA synchronous = NORMAL")
+    if sqlite:
+        await service.db.conn.execute("PRAGMA synchronous = NORMAL")
     return servers
 
 
@@ -159,6 +163,23 @@ def _bot_process(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+async def fill(
+    location: str | Path, pack: list[SectionContent], servers: int
+) -> tuple[float, list[int]]:
+    """Import `pack` into the database at `location` (and `servers` servers' own topics): the
+    import's seconds and the servers."""
+    db = await open_database(location)
+    try:
+        service = BriefingService(db, None)
+        started = time.perf_counter()
+        await service.sections.import_curated(pack)
+        import_s = time.perf_counter() - started
+        seeded = await _seed_servers(service, pack, servers) if servers else []
+    finally:
+        await db.close()
+    return import_s, seeded
+
+
 async def measure(
     label: str,
     pack: list[SectionContent],
@@ -166,36 +187,41 @@ async def measure(
     generate_s: float | None,
     *,
     servers: int = 0,
+    location: str | None = None,
+    baseline: bool = True,
+    recorded: bool = False,
 ) -> SizeResult:
-    """Import `pack` (and `servers` servers' own topics), then time the bot's side apart."""
+    """Import `pack` (and `servers` servers' own topics), then time the bot's side apart.
+
+    The database is a fresh SQLite file in a temporary folder unless `location` names an empty
+    one (a path or a PostgreSQL URL) the caller owns. `baseline` also times the rapidfuzz
+    baseline; `recorded` also times as many other questions asked with the ask log written.
+    """
     quick = options.quick
     samples = QUICK_SAMPLES if quick else QUESTIONS
-    questions = synthetic.make_questions(pack, samples + WARMUP, options.seed)
+    asked = samples * 2 if recorded else samples
+    questions = synthetic.make_questions(pack, asked + WARMUP, options.seed)
     partials = synthetic.make_partials(pack, QUICK_SAMPLES if quick else PARTIALS, options.seed)
     words, chars = synthetic.body_lengths(pack)
-    with tempfile.TemporaryDirectory(prefix="briefbot-bench-") as folder:
-        path = Path(folder) / "bench.sqlite3"
-        db = await SqliteDatabase.open(path)
-        try:
-            service = BriefingService(db, None)
-            started = time.perf_counter()
-            await service.sections.import_curated(pack)
-            import_s = time.perf_counter() - started
-            seeded = await _seed_servers(service, pack, servers) if servers else []
-        finally:
-            await db.close()
+    with contextlib.ExitStack() as stack:
+        if location is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="briefbot-bench-"))
+            location = str(Path(folder) / "bench.sqlite3")
+        import_s, seeded = await fill(location, pack, servers)
         edits = QUICK_EDITS if quick else EDITS
         step = max(1, len(seeded) // edits) if seeded else 1
+        timed = questions[WARMUP : WARMUP + samples]
         job = {
-            "db": str(path),
+            "db": location,
             "warmup": [q.text for q in questions[:WARMUP]],
-            "questions": [q.text for q in questions[WARMUP:]],
+            "questions": [q.text for q in timed],
+            "recorded": [q.text for q in questions[WARMUP + samples :]],
             "partials": partials,
             "edit_guilds": seeded[::step][:edits],
         }
         bot = await asyncio.to_thread(_bot_process, job)
     right: dict[str, tuple[int, int]] = {}
-    for question, got in zip(questions[WARMUP:], bot["answers"], strict=True):
+    for question, got in zip(timed, bot["answers"], strict=True):
         good, total = right.get(question.kind, (0, 0))
         right[question.kind] = (good + (got == question.expect), total + 1)
 
@@ -206,7 +232,7 @@ async def measure(
 
     naive_ms: list[float] = []
     deadline = time.perf_counter() + NAIVE_BUDGET_S
-    for question in questions[WARMUP : WARMUP + naive_count(len(pack), quick)]:
+    for question in timed[: naive_count(len(pack), quick) if baseline else 0]:
         naive_ms.append(_time_ms(naive, question.text))
         if len(naive_ms) >= NAIVE_MIN_QUESTIONS and time.perf_counter() > deadline:
             break

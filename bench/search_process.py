@@ -1,10 +1,10 @@
 """The bot's side of the search benchmark, run in a process of its own.
 
-Reads a JSON job on stdin (a database already filled by the benchmark, the questions and
-autocomplete inputs to time, the servers to edit in), opens the database the way the bot does
-(`BriefingService` + `reload`), times what it was asked to, and prints one JSON object. Run
-apart from the benchmark so that its memory is what a bot holding that database holds, not the
-benchmark's own copies of the pack.
+Reads a JSON job on stdin (a database already filled by the benchmark, a SQLite path or a
+PostgreSQL URL; the questions and autocomplete inputs to time, the servers to edit in), opens
+the database the way the bot does (`BriefingService` + `reload`), times what it was asked to,
+and prints one JSON object. Run apart from the benchmark so that its memory is what a bot
+holding that database holds, not the benchmark's own copies of the pack.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bench.core import current_rss_mb, peak_rss_mb
 from bot.client import settle_heap
 from bot.sections import SectionContent
 from bot.service import BriefingService
-from bot.store import SqliteDatabase
+from bot.store.backends import open_database
 
 
 def _ms(started: float) -> float:
@@ -39,7 +39,7 @@ def edit_content(number: int) -> SectionContent:
 
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
-    db = await SqliteDatabase.open(job["db"])
+    db = await open_database(job["db"])
     service = BriefingService(db, None)
     service.after_reload = settle_heap  # as the bot's process does
     try:
@@ -52,11 +52,20 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             await service.ask(question, None, record=False)
         ask_ms: list[float] = []
         answers: list[str | None] = []
+        # Asks with the ask log written, as the bot's own are, when the job has them: taken
+        # in turn with the others, so that both find the process equally warm.
+        recorded = iter(job.get("recorded", []))
+        ask_recorded_ms: list[float] = []
         for question in job["questions"]:
             started = time.perf_counter()
             answer = await service.ask(question, None, record=False)
             ask_ms.append(_ms(started))
             answers.append(answer.section.slug if answer.section else None)
+            other = next(recorded, None)
+            if other is not None:
+                started = time.perf_counter()
+                await service.ask(other, None, record=True)
+                ask_recorded_ms.append(_ms(started))
         autocomplete_ms = []
         for partial in job["partials"]:
             started = time.perf_counter()
@@ -90,6 +99,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             "rss_loaded_mb": rss_loaded,
             "ask_ms": ask_ms,
             "answers": answers,
+            "ask_recorded_ms": ask_recorded_ms,
             "autocomplete_ms": autocomplete_ms,
             "edit_ms": edit_ms,
             "refresh_ms": refresh_ms,

@@ -1,0 +1,151 @@
+"""The backends benchmark runs end to end in --quick mode, on SQLite and on PostgreSQL when
+there is one, and prints one table with a column per backend.
+
+Only correctness and the report's shape are checked, never speed: the figures come from
+`python -m bench --only backends`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import backends_bench, fanout_bench
+from bench import postgres as bench_postgres
+from bench.__main__ import BENCHMARKS
+from bench.core import Options
+from tests.postgres import ENV, PostgresServer, find_binaries
+
+QUICK = Options(quick=True)
+COLUMNS = ["", "SQLite", "PostgreSQL", "PostgreSQL / SQLite"]
+TIMED = (
+    "ask, record=False: p50 ms",
+    "ask, record=False: p99 ms",
+    "ask, record=True: p50 ms",
+    "ask, record=True: p99 ms",
+    "bot RSS after load MB",
+    "database on disk after the asks MB",
+    "fan-out: tick → last post s",
+    "fan-out: per post p50 ms",
+    "fan-out: per post p99 ms",
+    "fan-out: store time per post p99 ms",
+)
+
+
+def postgres_expected() -> bool:
+    return bool(os.environ.get(ENV, "").strip()) or find_binaries() is not None
+
+
+def table(report: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The report's one table: its header and each row's cells by the row's label."""
+    lines = [line for line in report.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    header, _rule, *rows = cells
+    return header, {row[0]: row[1:] for row in rows}
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def report() -> str:
+    return backends_bench.run(QUICK)
+
+
+def test_the_benchmark_is_registered() -> None:
+    assert BENCHMARKS["backends"] is backends_bench.run
+
+
+def test_one_table_with_a_column_per_backend_and_their_ratio(report: str) -> None:
+    assert report.startswith("## SQLite and PostgreSQL side by side")
+    header, rows = table(report)
+    assert header == COLUMNS
+    sqlite = {label: cells[0] for label, cells in rows.items()}
+    assert sqlite["runs on"].startswith("SQLite 3.")
+    assert sqlite["ask, record=False: asks"] == sqlite["ask, record=True: asks"] == "40"
+    for label in TIMED:
+        assert number(sqlite[label]) > 0, label
+    servers = f"{backends_bench.QUICK_SERVERS}"
+    assert sqlite["fan-out: servers"] == servers
+    assert sqlite["fan-out: posted / failed / retry later"] == f"{servers} / 0 / 0"
+    assert sqlite["fan-out: servers with exactly one post"] == f"{servers} ✓"
+    assert sqlite["fan-out: 2nd tick posted"] == "0"
+
+
+@pytest.mark.skipif(not postgres_expected(), reason="no PostgreSQL on this machine")
+def test_postgresql_ran_beside_sqlite_and_answered_the_same(report: str) -> None:
+    _header, rows = table(report)
+    assert "PostgreSQL figures" not in rows, rows.get("PostgreSQL figures")
+    postgres = {label: cells[1] for label, cells in rows.items()}
+    assert postgres["runs on"].startswith("PostgreSQL ")
+    for label in TIMED:
+        assert number(postgres[label]) > 0, label
+        assert number(rows[label][2]) > 0, label  # the ratio
+    servers = f"{backends_bench.QUICK_SERVERS}"
+    assert postgres["fan-out: posted / failed / retry later"] == f"{servers} / 0 / 0"
+    assert postgres["fan-out: servers with exactly one post"] == f"{servers} ✓"
+    same, asked = rows["ask: the same answer on both"][0].split("/")
+    assert asked == "40" and int(same) >= 38  # the same search on both: ties may fall apart
+    assert "- PostgreSQL: " in report and "Unix socket" in report
+
+
+def test_without_postgresql_the_table_says_why_and_shows_sqlite_alone() -> None:
+    columns, where = asyncio.run(
+        backends_bench._run_all(QUICK, bench_postgres.Unavailable("no server in this test"))
+    )
+    assert where == ""
+    text = backends_bench.render(columns, where, QUICK)
+    header, rows = table(text)
+    assert header == COLUMNS
+    assert rows["runs on"][1] == "-"
+    assert rows["PostgreSQL figures"][1] == "skipped: no server in this test"
+    assert number(rows["ask, record=False: p50 ms"][0]) > 0
+    assert rows["ask, record=False: p50 ms"][1:] == ["-", "-"]
+    assert "ask: the same answer on both" not in rows
+
+
+def test_no_server_is_found_without_the_setting_or_the_programs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setattr(bench_postgres, "find_binaries", lambda: None)
+    with bench_postgres.postgres_server() as server:
+        assert isinstance(server, bench_postgres.Unavailable)
+        assert ENV in server.reason and "initdb" in server.reason
+
+
+def test_the_named_server_is_used_as_is_and_its_password_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ENV, "postgresql://bench:secret@/postgres?host=/nowhere")
+    with bench_postgres.postgres_server() as server:
+        assert isinstance(server, PostgresServer) and not server.throwaway
+        assert server.dsn.endswith("host=/nowhere")
+        assert "secret" not in server.description
+
+
+@pytest.mark.skipif(find_binaries() is None, reason="no initdb/pg_ctl on this machine")
+def test_the_throwaway_cluster_is_stopped_and_deleted_also_after_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    folder: Path | None = None
+    with pytest.raises(RuntimeError, match="the benchmark broke"):
+        with bench_postgres.postgres_server() as server:
+            assert isinstance(server, PostgresServer) and server.throwaway
+            folder = Path(server.dsn.split("host=")[1].split("&")[0])
+            assert (folder / "data" / "postmaster.pid").is_file()
+            raise RuntimeError("the benchmark broke")
+    assert folder is not None and not folder.exists()
+
+
+async def test_the_fanout_times_each_servers_post_and_its_store_calls() -> None:
+    servers = 8
+    run = await fanout_bench._fanout_once("no 429s", servers, 0, QUICK, [])
+    assert run.posted == run.exactly_one == servers
+    assert len(run.post_s) == len(run.store_s) == servers
+    assert all(0 < store <= post for store, post in zip(run.store_s, run.post_s, strict=True))
