@@ -40,12 +40,18 @@ _OWE_SERVER = _OWE.format(reached="f.guild_id = ? AND f.slug = ?")
 
 def _owe_curated(dialect: Dialect) -> str:
     """A curated change reaches the topic's followers in servers without a copy of their own.
-    The scope is spelt as the unique index on (scope, slug) is, so that it is used (SQLite
-    uses an indexed expression only when it is spelt the same)."""
-    scope = "ifnull(s.guild_id, 0)" if dialect.name == "sqlite" else "coalesce(s.guild_id, 0)"
+
+    The copy is looked up through the unique index on (scope, slug), spelt as each backend's
+    index is. On SQLite the follower's columns are compared as `+f.guild_id` and `+f.slug`:
+    the unary plus drops their column affinity, without which SQLite cannot compare them
+    with the index's expressions and scanned every section for every follower.
+    """
+    if dialect.name == "sqlite":
+        copy = "ifnull(s.guild_id, 0) = +f.guild_id AND lower(s.slug) = +f.slug"
+    else:
+        copy = "coalesce(s.guild_id, 0) = f.guild_id AND lower(s.slug) = f.slug"
     return _OWE.format(
-        reached="f.slug = ? AND NOT EXISTS (SELECT 1 FROM sections AS s "  # noqa: S608
-        f"WHERE {scope} = f.guild_id AND lower(s.slug) = f.slug)"
+        reached=f"f.slug = ? AND NOT EXISTS (SELECT 1 FROM sections AS s WHERE {copy})"  # noqa: S608
     )
 
 

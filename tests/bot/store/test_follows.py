@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from bot.scope import CURATED
 from bot.service import BriefingService
-from bot.store.follows import CURSOR_KEY, FollowStore
+from bot.store.database import SQLITE, SqliteDatabase
+from bot.store.follows import CURSOR_KEY, FollowStore, _owe_curated
 from bot.store.guilds import GuildData
 from tests.clock import Clock
 from tests.conftest import KNOWLEDGE
@@ -241,3 +243,20 @@ async def test_a_purged_servers_follows_and_send_records_go_with_it_and_no_one_e
     assert await store.of_member(GUILD, ALICE) == []
     assert await store.of_member(OTHER, ALICE) == [TOPIC]
     assert [o.guild_id for o in await store.due(clock.iso(), "0000", 10)] == [OTHER]
+
+
+async def test_a_curated_change_finds_each_followers_own_copy_through_the_scope_index(
+    tmp_path: Path,
+) -> None:
+    """SQLite only: the plan is SQLite's (PostgreSQL's planner chooses by its statistics)."""
+    db = await SqliteDatabase.open(tmp_path / "plan.sqlite3")
+    try:
+        async with db.conn.execute(
+            f"EXPLAIN QUERY PLAN {_owe_curated(SQLITE)}", (1, None, "t", "t", TOPIC, 1)
+        ) as cursor:
+            plan = [str(row[3]) for row in await cursor.fetchall()]
+    finally:
+        await db.close()
+    # Not a scan of every section for every follower.
+    assert any("SEARCH s USING INDEX sections_scope_slug" in step for step in plan), plan
+    assert not any(step.startswith("SCAN s") for step in plan), plan
