@@ -22,7 +22,7 @@ import pytest
 from bot.lookup import Lookup, LookupWord
 from bot.pack import load_pack
 from bot.search import Catalog, Searcher, SharedIndex
-from bot.sections import Section
+from bot.sections import Section, SectionContent
 from bot.service import BriefingService
 from bot.store.backends import open_database
 from bot.store.postgres.database import PostgresDatabase, numbered
@@ -315,3 +315,43 @@ async def test_the_lookup_can_use_the_partial_gin_index(store, db):
         await conn.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(row[0] for row in await conn.fetch(query, *args, [], 12))
     assert "sections_search" in plan, plan
+
+
+async def test_a_topic_is_found_by_scope_and_slug_through_the_unique_index(store, db):
+    """`get` spells the scope as the unique index (coalesce(guild_id, 0), lower(slug)) does."""
+    where = (
+        f"WHERE {store.text.scope} AND {db.dialect.same('s.guild_id')} AND lower(s.slug) = lower(?)"
+    )
+    query = numbered("EXPLAIN " + store._select + where)
+    async with db.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(row[0] for row in await conn.fetch(query, GUILD, GUILD, "Berlin-Talks"))
+    assert "sections_scope_slug" in plan, plan
+    assert await store.get(GUILD, "berlin-talks") is None
+    found = await store.get(None, "Berlin-Talks")
+    assert found is not None and found.slug == "berlin-talks"
+
+
+async def test_rotation_order_is_sqlites_whatever_the_collation(db):
+    """Slugs are ordered by bytes, as SQLite orders them, even where the database's collation
+    would not (a locale's collation puts 'a-c' after 'ab': it ignores the hyphen at first)."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT collname FROM pg_collation WHERE collname = 'und-x-icu'"
+        ) as cursor:
+            if await cursor.fetchone() is None:
+                pytest.skip("this PostgreSQL has no ICU collations")
+        # As glibc's en_US does: punctuation ignored at first (ICU's "alternate shifted").
+        await conn.execute("CREATE COLLATION shifted (provider = icu, locale = 'und-u-ka-shifted')")
+        await conn.execute("ALTER TABLE sections ALTER COLUMN slug TYPE text COLLATE shifted")
+    store = SectionStore(db)
+    slugs = ["ab", "a-c", "a", "a-b-c", "b1", "b-1"]
+    await store.import_curated(
+        [SectionContent(slug=s, title=f"Title {s}", body="Body.") for s in slugs]
+    )
+    async with db.conn.execute("SELECT slug FROM sections ORDER BY slug") as cursor:
+        assert [row[0] for row in await cursor.fetchall()] != sorted(slugs)  # the locale's
+    assert [s.slug for s in await store.all()] == sorted(slugs)
+    assert [s.slug for s in await store.in_scope(None)] == sorted(slugs)
+    rows = [row.slug async for batch in store.curated_index_rows(batch=2) for row in batch]
+    assert rows == sorted(slugs)

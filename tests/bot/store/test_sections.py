@@ -383,3 +383,22 @@ async def test_new_sections_take_fresh_ids_and_a_server_sees_its_own(store, pack
     assert [r.number for r in await store.revisions(mine.id)] == [1]
     assert [s.id for s in await store.server_sections([42])] == [mine.id]
     assert await store.server_sections([43]) == []
+
+
+async def test_rotation_order_is_by_position_then_slug_bytes_in_any_batch_size(store):
+    # Slugs a locale's collation would order otherwise ('-' sorts before letters by bytes only).
+    slugs = ["ab", "a-c", "a", "b-1", "b1", "a-b-c", "zz", "z-z"]
+    pack = [
+        SectionContent(
+            slug=slug, title=f"Title {slug}", body="Body.", position=1 if slug == "zz" else 0
+        )
+        for slug in slugs
+    ]
+    await store.import_curated(pack)
+    expected = sorted(slugs, key=lambda slug: (slug == "zz", slug.encode()))
+    assert [s.slug for s in await store.all()] == expected
+    assert [s.slug for s in await store.visible_sections(None)] == expected
+    for batch in (1, 3, 8, 100):
+        batches = [[row.slug for row in rows] async for rows in store.curated_index_rows(batch)]
+        assert [slug for rows in batches for slug in rows] == expected
+        assert all(len(rows) <= batch for rows in batches)
