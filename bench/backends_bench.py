@@ -31,6 +31,7 @@ from bench.fanout_bench import FanoutRun, _fanout_once
 from bench.postgres import Unavailable, database_mb, fresh_database, postgres_server, server_facts
 from bench.search_bench import WARMUP, SizeResult, measure
 from bot.sections import SectionContent
+from bot.store.asks import FLUSH_AT, FLUSH_SECONDS
 from tests.postgres import PostgresServer
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,11 @@ def _rows(run: BackendRun) -> list[tuple[str, Figure, str]]:
         ("ask, record=True: mean ms", recorded.get("mean"), "ms"),
         ("ask, record=True: p50 ms", recorded.get("p50"), "ms"),
         ("ask, record=True: p99 ms", recorded.get("p99"), "ms"),
+        ("ask, record=True: rows in the ask log", bot["asks_logged"], "n"),
+        ("ask, record=True: the log's last flush ms", bot["ask_log_flush_ms"], "ms"),
+        ("ask: on-topic answered right", _share(run.search.right.get("on-topic")), ""),
+        ("ask: typo'd answered right", _share(run.search.right.get("typo")), ""),
+        ("ask: off-topic declined", _share(run.search.right.get("off-topic")), ""),
         ("bot RSS after load MB", bot["rss_loaded_mb"], "mb"),
         ("bot max RSS MB", bot["max_rss_mb"], "mb"),
         ("database on disk after the asks MB", run.database_mb, "mb"),
@@ -201,6 +207,11 @@ def _rows(run: BackendRun) -> list[tuple[str, Figure, str]]:
         ("fan-out: 2nd tick posted", fan.second_tick_posted, "n"),
         ("fan-out: setup s", fan.setup_s, "s"),
     ]
+
+
+def _share(counts: tuple[int, int] | None) -> str:
+    good, total = counts or (0, 0)
+    return f"{good}/{total}" if total else "-"
 
 
 def _show(value: Figure, kind: str) -> str:
@@ -279,10 +290,15 @@ def render(columns: Sequence[Column], where: str, options: Options) -> str:
             "- import: `SectionStore.import_curated(pack)` into an empty database; load:",
             "  `BriefingService.reload()` in the bot's process (`bench.search_process`).",
             "- ask: `BriefingService.ask(question, None, record=...)` in that process after",
-            f"  {WARMUP} warm-up asks; record=False is the search alone (what the `search`",
-            "  benchmark times), record=True other questions of the same kinds, asked in turn",
-            "  with those, with the ask log written (one write transaction per ask, as in the",
-            "  bot). p99 is nearest-rank.",
+            f"  {WARMUP} warm-up asks. record=False: the search alone (what the `search`",
+            "  benchmark times). record=True: as many other questions of the same kinds, asked",
+            "  in turn with those in a server with no topics of its own (an ask outside a server",
+            "  is not logged), and logged as the bot logs them: queued, and written by a",
+            f"  background task in one transaction every {FLUSH_SECONDS:g} s or {FLUSH_AT}",
+            "  questions, in the same event loop, so what that costs lands on the asks timed",
+            "  meanwhile; the last flush writes what was still queued at the end. p99 is",
+            "  nearest-rank.",
+            "- right: the section the question was made from; declined: no confident answer.",
             "- RSS: the bot's process (the catalog lives there on both backends; PostgreSQL's",
             "  own memory is the server's). Database on disk: the SQLite file with its WAL, or",
             "  `pg_database_size`, after the import and the recorded asks.",

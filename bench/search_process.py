@@ -21,10 +21,22 @@ from bot.client import settle_heap
 from bot.sections import SectionContent
 from bot.service import BriefingService
 from bot.store.backends import open_database
+from bot.store.database import Database
+
+# The server the logged asks are asked in: one with no topics of its own, so it is answered
+# from the shared pack alone (an ask outside any server is never logged).
+RECORDED_IN = 1
 
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+async def _logged(db: Database) -> int:
+    """The rows of the ask log."""
+    async with db.conn.execute("SELECT count(*) FROM asks") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def edit_content(number: int) -> SectionContent:
@@ -52,8 +64,9 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             await service.ask(question, None, record=False)
         ask_ms: list[float] = []
         answers: list[str | None] = []
-        # Asks with the ask log written, as the bot's own are, when the job has them: taken
-        # in turn with the others, so that both find the process equally warm.
+        # Asks logged as the bot's own are (queued, written in batches in the background),
+        # when the job has them: taken in turn with the others, so that both find the process
+        # equally warm.
         recorded = iter(job.get("recorded", []))
         ask_recorded_ms: list[float] = []
         for question in job["questions"]:
@@ -64,8 +77,13 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             other = next(recorded, None)
             if other is not None:
                 started = time.perf_counter()
-                await service.ask(other, None, record=True)
+                await service.ask(other, RECORDED_IN, record=True)
                 ask_recorded_ms.append(_ms(started))
+        log_flush_ms = None
+        if ask_recorded_ms:
+            started = time.perf_counter()
+            await service.asks.flush()  # what is still queued
+            log_flush_ms = _ms(started)
         autocomplete_ms = []
         for partial in job["partials"]:
             started = time.perf_counter()
@@ -100,6 +118,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             "ask_ms": ask_ms,
             "answers": answers,
             "ask_recorded_ms": ask_recorded_ms,
+            "ask_log_flush_ms": log_flush_ms,
+            "asks_logged": await _logged(db) if ask_recorded_ms else 0,
             "autocomplete_ms": autocomplete_ms,
             "edit_ms": edit_ms,
             "refresh_ms": refresh_ms,

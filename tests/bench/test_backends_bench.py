@@ -67,6 +67,10 @@ def test_one_table_with_a_column_per_backend_and_their_ratio(report: str) -> Non
     sqlite = {label: cells[0] for label, cells in rows.items()}
     assert sqlite["runs on"].startswith("SQLite 3.")
     assert sqlite["ask, record=False: asks"] == sqlite["ask, record=True: asks"] == "40"
+    assert sqlite["ask, record=True: rows in the ask log"] == "40"
+    assert number(sqlite["ask, record=True: the log's last flush ms"]) >= 0  # may be empty
+    right, asked = sqlite["ask: on-topic answered right"].split("/")
+    assert 0 < int(right) <= int(asked) < 40
     for label in TIMED:
         assert number(sqlite[label]) > 0, label
     servers = f"{backends_bench.QUICK_SERVERS}"
@@ -85,11 +89,13 @@ def test_postgresql_ran_beside_sqlite_and_answered_the_same(report: str) -> None
     for label in TIMED:
         assert number(postgres[label]) > 0, label
         assert number(rows[label][2]) > 0, label  # the ratio
+    assert postgres["ask, record=True: rows in the ask log"] == "40"
     servers = f"{backends_bench.QUICK_SERVERS}"
     assert postgres["fan-out: posted / failed / retry later"] == f"{servers} / 0 / 0"
     assert postgres["fan-out: servers with exactly one post"] == f"{servers} ✓"
     same, asked = rows["ask: the same answer on both"][0].split("/")
-    assert asked == "40" and int(same) >= 38  # the same search on both: ties may fall apart
+    # Each backend finds its candidates by its own full-text search: nearly always the same.
+    assert asked == "40" and int(same) >= 36
     assert "- PostgreSQL: " in report and "Unix socket" in report
 
 
