@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import os
 import platform
 import sqlite3
 import statistics
+import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
@@ -33,8 +33,6 @@ from bench.search_bench import WARMUP, SizeResult, measure
 from bot.sections import SectionContent
 from bot.store.asks import FLUSH_AT, FLUSH_SECONDS
 from tests.postgres import PostgresServer
-
-log = logging.getLogger(__name__)
 
 SECTIONS = 10_000
 QUICK_SECTIONS = 200
@@ -109,7 +107,8 @@ async def _on_postgres(
 
 
 def _failure(exc: BaseException) -> str:
-    log.error("the PostgreSQL run failed", exc_info=exc)
+    """The table's line for a PostgreSQL run that failed; its traceback goes to stderr."""
+    print("The PostgreSQL run failed:", file=sys.stderr)
     traceback.print_exception(exc)
     return f"the run failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
 
@@ -124,15 +123,15 @@ async def _run_all(
     if isinstance(server, Unavailable):
         postgres = Column(POSTGRESQL, "-", "-", missing=f"skipped: {server.reason}")
         return [sqlite, postgres], ""
-    facts = await server_facts(server)
-    postgres = Column(
-        POSTGRESQL,
-        f"PostgreSQL {facts['version']}",
-        f"fsync={facts['fsync']}, synchronous_commit={facts['synchronous_commit']}",
-    )
-    try:
+    postgres = Column(POSTGRESQL, "-", "-")
+    try:  # the SQLite figures stand whatever happens here; the table says what failed
+        facts = await server_facts(server)
+        postgres.runs_on = f"PostgreSQL {facts['version']}"
+        postgres.commits = (
+            f"fsync={facts['fsync']}, synchronous_commit={facts['synchronous_commit']}"
+        )
         postgres.run = await _on_postgres(server, pack, options, servers)
-    except Exception as exc:  # the SQLite figures still stand; the table says what failed
+    except Exception as exc:
         postgres.missing = _failure(exc)
     return [sqlite, postgres], server.description
 
@@ -289,16 +288,18 @@ def render(columns: Sequence[Column], where: str, options: Options) -> str:
             "  cost less than a production server's would.",
             "- import: `SectionStore.import_curated(pack)` into an empty database; load:",
             "  `BriefingService.reload()` in the bot's process (`bench.search_process`).",
-            "- ask: `BriefingService.ask(question, None, record=...)` in that process after",
-            f"  {WARMUP} warm-up asks. record=False: the search alone (what the `search`",
+            "- ask: `BriefingService.ask` in that process after "
+            f"{WARMUP} warm-up asks. record=False:",
+            "  `ask(question, None, record=False)`, the search alone (what the `search`",
             "  benchmark times). record=True: as many other questions of the same kinds, asked",
             "  in turn with those in a server with no topics of its own (an ask outside a server",
-            "  is not logged), and logged as the bot logs them: queued, and written by a",
-            f"  background task in one transaction every {FLUSH_SECONDS:g} s or {FLUSH_AT}",
-            "  questions, in the same event loop, so what that costs lands on the asks timed",
-            "  meanwhile; the last flush writes what was still queued at the end. p99 is",
-            "  nearest-rank.",
-            "- right: the section the question was made from; declined: no confident answer.",
+            "  is never logged) and logged as the bot logs them: queued, and written by a",
+            f"  background task in one transaction every {FLUSH_SECONDS:g} s or {FLUSH_AT} "
+            "questions, in the",
+            "  same event loop, so what the writes cost lands on the asks timed meanwhile; the",
+            "  last flush writes what was still queued at the end. p99 is nearest-rank.",
+            "- right: the section the question was made from (synthetic sections share words,",
+            "  so another can fairly win); declined: no confident answer.",
             "- RSS: the bot's process (the catalog lives there on both backends; PostgreSQL's",
             "  own memory is the server's). Database on disk: the SQLite file with its WAL, or",
             "  `pg_database_size`, after the import and the recorded asks.",

@@ -114,6 +114,18 @@ def test_without_postgresql_the_table_says_why_and_shows_sqlite_alone() -> None:
     assert "ask: the same answer on both" not in rows
 
 
+def test_a_postgresql_run_that_fails_is_reported_in_the_table_beside_sqlites_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nowhere = PostgresServer(f"postgresql://bench@/postgres?host={tmp_path}", "nowhere", False)
+    columns, where = asyncio.run(backends_bench._run_all(QUICK, nowhere))
+    _header, rows = table(backends_bench.render(columns, where, QUICK))
+    assert rows["PostgreSQL figures"][1].startswith("the run failed: ")
+    assert number(rows["ask, record=False: p50 ms"][0]) > 0
+    assert rows["ask, record=False: p50 ms"][1] == "-"
+    assert "The PostgreSQL run failed:" in capsys.readouterr().err
+
+
 def test_no_server_is_found_without_the_setting_or_the_programs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
