@@ -6,7 +6,7 @@ aliases, its index entry and its revision row are written together or not at all
 One store runs on both backends. Its SQL is written once; where the two must differ it asks
 `db.dialect` for the fragment, and the full text (SQLite's FTS5 table, PostgreSQL's weighted
 tsvector) with the few spellings that follow from it is a small strategy `SectionStore` picks
-by `db.dialect.name`: `SqliteFullText` here, `PostgresFullText` in bot/store/postgres/sections.py.
+by `db.dialect.name`: `Fts5Index` here, `TsvectorIndex` in bot/store/postgres/sections.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bot.lookup import Lookup
 from bot.scope import CURATED
 from bot.sections import Section, SectionContent, Source, Status, Version
 from bot.store.database import Connection, Database
-from bot.store.postgres.sections import PostgresFullText
+from bot.store.postgres.sections import TsvectorIndex
 
 CURATED_AUTHOR = "knowledge pack"
 # Curated sections read per trip when the search index is built.
@@ -191,7 +191,7 @@ def fts_aliases(aliases: Sequence[str], tags: Sequence[str]) -> str:
     return " ; ".join([*aliases, *(t.replace("-", " ") for t in tags)])
 
 
-class FullText(Protocol):
+class TextIndex(Protocol):
     """What the store does differently on each backend: the full-text index of the curated
     pack, new sections' ids, and the few spellings that follow (see the module's docstring)."""
 
@@ -213,7 +213,7 @@ class FullText(Protocol):
     def index_rows(self, batch: int) -> AsyncIterator[list[Any]]: ...
 
 
-class SqliteFullText:
+class Fts5Index:
     """SQLite's: the FTS5 table `sections_fts`, written by the store beside each section."""
 
     aliases: ClassVar[str] = _ALIASES
@@ -277,11 +277,11 @@ class SectionStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.text: FullText = (
-            PostgresFullText(db) if db.dialect.name == "postgresql" else SqliteFullText(db)
+        self.text_index: TextIndex = (
+            TsvectorIndex(db) if db.dialect.name == "postgresql" else Fts5Index(db)
         )
         self._select = (
-            f"SELECT {_COLUMNS},\n       {self.text.aliases} AS aliases\nFROM sections AS s\n"
+            f"SELECT {_COLUMNS},\n       {self.text_index.aliases} AS aliases\nFROM sections AS s\n"
         )
 
     async def _fetch(self, where: str, params: Sequence[Any]) -> list[Section]:
@@ -294,13 +294,14 @@ class SectionStore:
         """Every section of every scope with one of `statuses`, in rotation order."""
         dialect = self.db.dialect
         return await self._fetch(
-            f"WHERE {dialect.any_of('s.status')} ORDER BY s.position, {self.text.slug_order}, s.id",
+            f"WHERE {dialect.any_of('s.status')} "
+            f"ORDER BY s.position, {self.text_index.slug_order}, s.id",
             [dialect.values(statuses)],
         )
 
     async def in_scope(self, guild_id: int | None) -> list[Section]:
         """Every section of one scope (CURATED: the curated pack), whatever its status."""
-        order = f"ORDER BY s.position, {self.text.slug_order}"
+        order = f"ORDER BY s.position, {self.text_index.slug_order}"
         if guild_id is CURATED:
             return await self._fetch(f"WHERE s.guild_id IS NULL {order}", ())
         # `=` (not `IS`) so that the index on a server's rows is used.
@@ -309,7 +310,7 @@ class SectionStore:
     async def get(self, guild_id: int | None, slug: str) -> Section | None:
         found = await self._fetch(
             # Spelt as the unique index on (scope, slug) is, so that it finds the row directly.
-            f"WHERE {self.text.scope} AND {self.db.dialect.same('s.guild_id')} "
+            f"WHERE {self.text_index.scope} AND {self.db.dialect.same('s.guild_id')} "
             "AND lower(s.slug) = lower(?)",
             (guild_id, guild_id, slug),
         )
@@ -342,20 +343,20 @@ class SectionStore:
         on SQLite, by ts_rank_cd over the weighted tsvector on PostgreSQL, weighted alike; a
         hit's `bm25` is lower for a better match on both. Only curated sections are indexed:
         no server's rows can take a place."""
-        rows = await self.text.matching(lookup, limit, exclude)
+        rows = await self.text_index.matching(lookup, limit, exclude)
         return [_hit(row) for row in rows or ()]
 
     async def fts(self, match: str, limit: int, exclude: Sequence[int] = ()) -> list[FtsHit]:
         """SQLite only: best bm25 matches in the curated pack for an FTS5 expression
         (`fts5_expression` of a lookup: never user text), as `matching` reads them."""
-        if not isinstance(self.text, SqliteFullText):
+        if not isinstance(self.text_index, Fts5Index):
             raise TypeError("an FTS5 expression is SQLite's: use matching() with a Lookup")
-        return [_hit(row) for row in await self.text.fts(match, limit, exclude)]
+        return [_hit(row) for row in await self.text_index.fts(match, limit, exclude)]
 
     async def curated_index_rows(self, batch: int = INDEX_BATCH) -> AsyncIterator[list[IndexRow]]:
         """The active curated sections in rotation order, `batch` at a time, as the search
         index needs them: a large pack is never held in memory as whole sections."""
-        async for rows in self.text.index_rows(batch):
+        async for rows in self.text_index.index_rows(batch):
             yield [
                 IndexRow(
                     id=r[0],
@@ -382,7 +383,7 @@ class SectionStore:
         """The active curated sections under these slugs (those servers replaced or hid)."""
         # Slugs are ASCII (`bot.sections.SLUG_RE`): Python's lower() is SQL's.
         return await self._fetch(
-            f"WHERE {self.text.scope} AND s.guild_id IS NULL AND s.status = 'active' "
+            f"WHERE {self.text_index.scope} AND s.guild_id IS NULL AND s.status = 'active' "
             f"AND {self.db.dialect.any_of('lower(s.slug)')}",
             [None, self.db.dialect.values(sorted({slug.lower() for slug in slugs}))],
         )
@@ -398,7 +399,7 @@ class SectionStore:
             f"AND ({self.db.dialect.same('s.guild_id')} OR (s.guild_id IS NULL "
             "AND CAST(? AS bigint) IS NOT NULL AND lower(s.slug) NOT IN "
             "(SELECT lower(slug) FROM sections WHERE guild_id = ?))) "
-            f"ORDER BY s.position, {self.text.slug_order}",
+            f"ORDER BY s.position, {self.text_index.slug_order}",
             (
                 (updated_before or date.max).isoformat(),
                 guild_id,
@@ -428,7 +429,7 @@ class SectionStore:
         async with self.db.conn.execute(
             "SELECT section_id, number, author, author_id, created_at, action, changed, snapshot "
             "FROM revisions WHERE section_id = ? ORDER BY number DESC LIMIT ? OFFSET ?",
-            (section_id, self.text.no_limit if limit is None else limit, offset),
+            (section_id, self.text_index.no_limit if limit is None else limit, offset),
         ) as cursor:
             rows = await cursor.fetchall()
         found = []
@@ -569,14 +570,14 @@ class SectionStore:
     async def _save_many(self, conn: Connection, changes: Sequence[Change]) -> list[int]:
         """Write section states with their aliases, index rows and revisions, in bulk.
 
-        New sections get their ids first (`FullText.new_ids`), so that every table is written
+        New sections get their ids first (`TextIndex.new_ids`), so that every table is written
         with one `executemany` (one trip to SQLite's thread each, not one per section). The
         caller's transaction makes it all or nothing.
         """
         if not changes:
             return []
         added = sum(1 for change in changes if change.old is None)
-        new_ids = iter(await self.text.new_ids(conn, added) if added else ())
+        new_ids = iter(await self.text_index.new_ids(conn, added) if added else ())
         now = self.db.now()
         ids: list[int] = []
         inserts: list[tuple[Any, ...]] = []
@@ -620,7 +621,7 @@ class SectionStore:
         await conn.executemany(
             "INSERT INTO section_aliases (section_id, position, alias) VALUES (?, ?, ?)", aliases
         )
-        await self.text.write(conn, index)
+        await self.text_index.write(conn, index)
         await conn.executemany(
             "INSERT INTO revisions (section_id, number, author, author_id, created_at, action, "
             "changed, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -98,7 +98,7 @@ def matching_sql(expression: str, aliases: str = ALIASES) -> str:
     return _MATCHING.format(tsquery=expression, aliases=aliases)
 
 
-class PostgresFullText:
+class TsvectorIndex:
     """The sections store's full text and ids on PostgreSQL (see the module's docstring)."""
 
     aliases: ClassVar[str] = ALIASES
