@@ -206,9 +206,7 @@ class TextIndex(Protocol):
         self, conn: Connection, entries: Sequence[tuple[int, bool, str, str, str]]
     ) -> None: ...
 
-    async def matching(
-        self, lookup: Lookup, limit: int, exclude: Sequence[int]
-    ) -> list[Any] | None: ...
+    async def matching(self, lookup: Lookup, limit: int, exclude: Sequence[int]) -> list[Any]: ...
 
     def index_rows(self, batch: int) -> AsyncIterator[list[Any]]: ...
 
@@ -245,11 +243,9 @@ class Fts5Index:
             [(i, title, aliases, body) for i, indexed, title, aliases, body in entries if indexed],
         )
 
-    async def matching(
-        self, lookup: Lookup, limit: int, exclude: Sequence[int]
-    ) -> list[Any] | None:
+    async def matching(self, lookup: Lookup, limit: int, exclude: Sequence[int]) -> list[Any]:
         expression = fts5_expression(lookup)
-        return await self.fts(expression, limit, exclude) if expression else None
+        return await self.fts(expression, limit, exclude) if expression else []
 
     async def fts(self, match: str, limit: int, exclude: Sequence[int]) -> list[Any]:
         args = (match, json.dumps(list(exclude)), limit)
@@ -280,8 +276,11 @@ class SectionStore:
         self.text_index: TextIndex = (
             TsvectorIndex(db) if db.dialect.name == "postgresql" else Fts5Index(db)
         )
+        # Every section read: its columns and its aliases (the backend's own SQL), then the
+        # caller's WHERE.
         self._select = (
-            f"SELECT {_COLUMNS},\n       {self.text_index.aliases} AS aliases\nFROM sections AS s\n"
+            f"SELECT {_COLUMNS}, {self.text_index.aliases} AS aliases "  # noqa: S608
+            "FROM sections AS s "
         )
 
     async def _fetch(self, where: str, params: Sequence[Any]) -> list[Section]:
@@ -344,7 +343,7 @@ class SectionStore:
         hit's `bm25` is lower for a better match on both. Only curated sections are indexed:
         no server's rows can take a place."""
         rows = await self.text_index.matching(lookup, limit, exclude)
-        return [_hit(row) for row in rows or ()]
+        return [_hit(row) for row in rows]
 
     async def fts(self, match: str, limit: int, exclude: Sequence[int] = ()) -> list[FtsHit]:
         """SQLite only: best bm25 matches in the curated pack for an FTS5 expression

@@ -132,14 +132,12 @@ class TsvectorIndex:
             [(aliases, section_id) for section_id, _, _, aliases, _ in entries],
         )
 
-    async def matching(
-        self, lookup: Lookup, limit: int, exclude: Sequence[int]
-    ) -> list[Any] | None:
+    async def matching(self, lookup: Lookup, limit: int, exclude: Sequence[int]) -> list[Any]:
         """The rows of the best matches, each a whole section with its `score` (the rank
-        negated: lower is better, as bm25); None when the lookup holds nothing to look up."""
+        negated: lower is better, as bm25); none when the lookup holds nothing to look up."""
         expression, words = tsquery(lookup)
         if not expression:
-            return None
+            return []
         # The tsquery is placeholders and operators only (see `tsquery`); the words are bound.
         async with self.db.conn.execute(
             matching_sql(expression), (*words, list(exclude), limit)
