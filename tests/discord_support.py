@@ -26,9 +26,16 @@ class FastBriefbot(Briefbot):
         return None
 
 
-def settings_for(fake: FakeDiscord, db_path: Path, **overrides: Any) -> Settings:
+def settings_for(fake: FakeDiscord, db_path: Path | str, **overrides: Any) -> Settings:
+    """Settings for a bot on the fake: `db_path` a SQLite file or a PostgreSQL URL."""
+    location = str(db_path)
+    database: dict[str, Any] = (
+        {"db_url": Secret(location)}
+        if location.startswith("postgresql")
+        else {"db_path": Path(location)}
+    )
     base = Settings(
-        db_path=db_path,
+        **database,
         knowledge_dir=KNOWLEDGE,
         token=Secret(fake.token),
         api_base=fake.api_base,
@@ -50,7 +57,7 @@ def modal_values(modal: dict[str, Any]) -> dict[str, str]:
 @asynccontextmanager
 async def running_bot(
     fake: FakeDiscord,
-    db_path: Path,
+    db_path: Path | str,
     *,
     clock: Callable[[], datetime] = lambda: FIXED_NOW,
     poll_seconds: float | None = None,
@@ -58,7 +65,7 @@ async def running_bot(
 ) -> AsyncIterator[Briefbot]:
     """Open the service and start the bot on the fake; wait for ready; always close both."""
     settings = settings_for(fake, db_path, **overrides)
-    service = await BriefingService.open(settings.db_path, settings.knowledge_dir, clock=clock)
+    service = await BriefingService.open(settings.database, settings.knowledge_dir, clock=clock)
     bot = create_bot(
         service, settings, clock=clock, poll_seconds=poll_seconds, guild_ready_timeout=0.05
     )
