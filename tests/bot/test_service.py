@@ -8,6 +8,7 @@ import gc
 import re
 import weakref
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from bot.client import Briefbot, settle_heap
 from bot.config import Settings
 from bot.errors import BriefbotError, PackError, SectionNotFound
 from bot.pack import load_pack, parse_section, render_section, zip_pack
+from bot.sections import SectionContent
 from bot.service import MAX_RELATED, BriefingService
 from bot.store.asks import MAX_LOGGED_QUESTION
 from bot.text import content_words, stem
@@ -28,30 +30,33 @@ def service_location(database_location: str) -> str:
 
 
 async def add_server_section(service: BriefingService, guild_id: int, slug: str, title: str) -> int:
-    """A server's own section, written through the schema (no public API creates one yet)."""
-    body = f"{title}: this server's own notes."
-    async with service.db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO sections (guild_id, slug, title, body, updated, position) "
-            "VALUES (?, ?, ?, ?, '2026-11-28', 50)",
-            (guild_id, slug, title, body),
-        )
-        section_id = int(cursor.lastrowid or 0)
-        await conn.execute(
-            "INSERT INTO sections_fts (rowid, title, aliases, body) VALUES (?, ?, '', ?)",
-            (section_id, title, body),
-        )
-    await service.reload()
-    return section_id
+    """A server's own section (or its override of a curated one), saved as /kb saves one."""
+    curated = await service.sections.get(None, slug)
+    content = SectionContent(
+        slug=slug,
+        title=title,
+        body=f"{title}: this server's own notes.",
+        updated=date(2026, 11, 28),
+        position=50,
+    )
+    saved = await service.sections.save_for_guild(
+        guild_id,
+        content,
+        opened=curated.version if curated is not None else None,
+        author="a moderator",
+        author_id=None,
+    )
+    await service.refresh(guild_id)
+    return saved.id
 
 
 async def asks_rows(service: BriefingService) -> list[tuple[object, ...]]:
     """The asks table as written (asks are written in batches: what is queued is written first)."""
     await service.asks.flush()
-    rows = await service.db.conn.execute_fetchall(
+    async with service.db.conn.execute(
         "SELECT guild_id, question, answered, score, asked_at FROM asks ORDER BY id"
-    )
-    return [tuple(r) for r in rows]
+    ) as cursor:
+        return [tuple(r) for r in await cursor.fetchall()]
 
 
 # -- explain ----------------------------------------------------------------------------------

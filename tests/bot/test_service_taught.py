@@ -274,8 +274,9 @@ async def test_a_record_keeps_its_reference_and_kind(service: BriefingService) -
     await service.record(GUILD, answer, ref=99, kind="explain")
     await service.explain("how do I bake bread", GUILD, record=False)
     await service.asks.flush()
-    rows = await service.db.conn.execute_fetchall("SELECT guild_id, answered, ref, kind FROM asks")
-    assert [tuple(r) for r in rows] == [(GUILD, "berlin-talks", 99, "explain")]
+    async with service.db.conn.execute("SELECT guild_id, answered, ref, kind FROM asks") as cursor:
+        rows = [tuple(r) for r in await cursor.fetchall()]
+    assert rows == [(GUILD, "berlin-talks", 99, "explain")]
 
 
 async def test_a_question_saying_only_part_of_a_taught_one_keeps_its_own_answer(
