@@ -34,9 +34,8 @@ UNANSWERED_COUNTS = _UNANSWERED_COUNTS.format(asks="asks INDEXED BY asks_unanswe
 
 
 def _asks(db: Database, index: str) -> str:
-    """The asks table read along `index`: SQLite is told (its planner can pick a worse one);
-    PostgreSQL takes no hints, and picks by its statistics."""
-    return f"asks INDEXED BY {index}" if db.dialect.name == "sqlite" else "asks"
+    """The asks table read along `index` (see `Dialect.indexed`)."""
+    return db.dialect.indexed("asks", index)
 
 
 class Asked(NamedTuple):
@@ -244,11 +243,7 @@ class AskLog:
         """When any of these wordings (case aside) was last asked since `since` (ISO time)."""
         # The wordings are lowered by the database, as the logged questions are: its lower()
         # and Python's disagree beyond ASCII.
-        wordings = (
-            "SELECT lower(value) FROM json_each(?)"
-            if self.db.dialect.name == "sqlite"
-            else "SELECT lower(value) FROM unnest(?::text[]) AS value"
-        )
+        wordings = self.db.dialect.lowered()
         async with self.db.conn.execute(
             f"SELECT max(asked_at) FROM {_asks(self.db, 'asks_guild_time')} "  # noqa: S608
             f"WHERE guild_id = ? AND asked_at >= ? AND lower(question) IN ({wordings})",

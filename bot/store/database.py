@@ -121,6 +121,25 @@ class Dialect:
         """`expression` equals the value bound to the one `?` this adds, NULL equalling NULL."""
         return f"{expression} IS ?"
 
+    def scope(self, column: str) -> str:
+        """A section's scope, the curated pack's being 0, spelt as the unique index on (scope,
+        slug) is: SQLite uses an indexed expression only when it is spelt the same."""
+        return f"ifnull({column}, 0)"
+
+    def plain(self, column: str) -> str:
+        """A column compared with an indexed expression: SQLite's unary plus drops its
+        affinity, without which SQLite cannot use the expression's index for it."""
+        return f"+{column}"
+
+    def lowered(self) -> str:
+        """A subquery of the values bound to its one `?` (`values`), each lowered by the
+        database (whose lower() and Python's disagree beyond ASCII)."""
+        return "SELECT lower(value) FROM json_each(?)"
+
+    def indexed(self, table: str, index: str) -> str:
+        """`table` read along `index`: SQLite is told (its planner can pick a worse one)."""
+        return f"{table} INDEXED BY {index}"
+
     # The tables holding a column named by the one `?` (a store's purge reads the schema).
     tables_with_column = (
         "SELECT m.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS c "

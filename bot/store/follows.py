@@ -46,10 +46,10 @@ def _owe_curated(dialect: Dialect) -> str:
     the unary plus drops their column affinity, without which SQLite cannot compare them
     with the index's expressions and scanned every section for every follower.
     """
-    if dialect.name == "sqlite":
-        copy = "ifnull(s.guild_id, 0) = +f.guild_id AND lower(s.slug) = +f.slug"
-    else:
-        copy = "coalesce(s.guild_id, 0) = f.guild_id AND lower(s.slug) = f.slug"
+    copy = (
+        f"{dialect.scope('s.guild_id')} = {dialect.plain('f.guild_id')} "
+        f"AND lower(s.slug) = {dialect.plain('f.slug')}"
+    )
     return _OWE.format(
         reached=f"f.slug = ? AND NOT EXISTS (SELECT 1 FROM sections AS s WHERE {copy})"  # noqa: S608
     )

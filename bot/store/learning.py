@@ -82,12 +82,6 @@ class ItemState(NamedTuple):
     settled: str | None
 
 
-def _scope(db: Database, column: str) -> str:
-    """A section's scope (the curated pack's is 0), spelt as the unique index on (scope,
-    slug) is on this backend: SQLite uses an indexed expression only when spelt the same."""
-    return f"{'ifnull' if db.dialect.name == 'sqlite' else 'coalesce'}({column}, 0)"
-
-
 class LearningStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -173,7 +167,7 @@ class LearningStore:
         (ISO time; "" if never): the server's own copy's newest revision, else the curated
         one's, or the server's newest standing review if later."""
         # Spelt as the unique index on (scope, slug) is, so that it is used.
-        scope = _scope(self.db, "s.guild_id")
+        scope = self.db.dialect.scope("s.guild_id")
         async with self.db.conn.execute(
             "SELECT max(r.created_at) FROM revisions AS r JOIN sections AS s "  # noqa: S608
             f"ON s.id = r.section_id WHERE {scope} = ? AND lower(s.slug) = ?",
@@ -241,11 +235,7 @@ class LearningStore:
         opened from the closest ones after no answer), most picked first."""
         # The wordings are lowered by the database, as the signals' are: its lower() and
         # Python's disagree beyond ASCII.
-        wordings = (
-            "SELECT lower(value) FROM json_each(?)"
-            if self.db.dialect.name == "sqlite"
-            else "SELECT lower(value) FROM unnest(?::text[]) AS value"
-        )
+        wordings = self.db.dialect.lowered()
         async with self.db.conn.execute(
             "SELECT picked, count(*) FROM signals WHERE guild_id = ? AND kind IN ('wrong', "  # noqa: S608
             "'pick') AND picked IS NOT NULL AND created_at >= ? AND lower(question) IN "

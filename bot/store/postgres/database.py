@@ -93,6 +93,19 @@ class PgDialect(Dialect):
     def same(self, expression: str) -> str:
         return f"{expression} IS NOT DISTINCT FROM ?"
 
+    def scope(self, column: str) -> str:
+        return f"coalesce({column}, 0)"
+
+    def plain(self, column: str) -> str:
+        return column
+
+    def lowered(self) -> str:
+        return "SELECT lower(value) FROM unnest(?::text[]) AS value"
+
+    def indexed(self, table: str, index: str) -> str:
+        # PostgreSQL takes no hints: it picks by its statistics.
+        return table
+
     tables_with_column = (
         "SELECT c.table_name::text FROM information_schema.columns AS c "
         "JOIN information_schema.tables AS t "
