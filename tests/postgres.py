@@ -13,10 +13,10 @@ Where the server comes from, in order:
 
 Loaded by tests/conftest.py as a plugin: the fixtures `postgres_server` (the session's server),
 `postgres_db` (an asyncpg connection to a new, empty database, dropped after the test),
-`postgres_url` (the URL of a new database with Briefbot's schema, dropped after the test) and
+`postgres_url` (the URL of a new database with Briefbot's schema, dropped after the test),
 `database_location` (parametrized: a SQLite file, then a PostgreSQL URL: the store and service
-suites run once on each backend), and a line in pytest's summary saying whether the PostgreSQL
-tests ran, and where, or why not.
+suites run once on each backend) and `db` (the database there, opened on the test's clock), and
+a line in pytest's summary saying whether the PostgreSQL tests ran, and where, or why not.
 """
 
 from __future__ import annotations
@@ -362,6 +362,17 @@ async def database_location(request: pytest.FixtureRequest, tmp_path: Path) -> A
     server = request.getfixturevalue("postgres_server")
     async with _databases(server) as make:
         yield await make()
+
+
+@pytest.fixture
+async def db(database_location: str, clock: Any) -> AsyncIterator[Any]:
+    """The database at `database_location`, on the test's `clock`: a store test asking for it
+    runs on SQLite, then on PostgreSQL. A module needing another database defines its own."""
+    from bot.store.backends import open_database
+
+    opened = await open_database(database_location, clock=clock)
+    yield opened
+    await opened.close()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from bot.editing import Author, Editor
 from bot.retention import REMOVED_GUILD_DAYS, Retention, RetentionReport
 from bot.service import BriefingService
 from bot.store.asks import AskLog
-from bot.store.backends import open_database
 from bot.store.database import Database
 from bot.store.guilds import GuildData
 from bot.store.learning import LearningStore
@@ -30,14 +28,6 @@ START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def clock() -> Clock:
     return Clock(START)
-
-
-@pytest.fixture
-async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
-    """The test runs on SQLite, then on PostgreSQL."""
-    opened = await open_database(database_location, clock=clock)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from bot.store.asks import AskLog, read_unanswered_counts
-from bot.store.backends import open_database
 from bot.store.database import Database, SqliteDatabase, connect_read_only
 from tests.clock import Clock
 
@@ -23,14 +22,6 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def clock() -> Clock:
     return Clock(START)
-
-
-@pytest.fixture
-async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
-    """The test runs on SQLite, then on PostgreSQL."""
-    opened = await open_database(database_location, clock=clock)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

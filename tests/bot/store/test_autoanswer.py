@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
 from bot.store.autoanswer import CLAIM_LIFETIME, AutoanswerStore, HelpChannel
-from bot.store.backends import open_database
 from bot.store.database import Database
 from tests.clock import Clock
 
@@ -22,14 +20,6 @@ SNOWFLAKE = 1_300_000_000_000_000_000  # ids are this large: bigint, not integer
 @pytest.fixture
 def clock() -> Clock:
     return Clock(START)
-
-
-@pytest.fixture
-async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
-    """The test runs on SQLite, then on PostgreSQL."""
-    opened = await open_database(database_location, clock=clock)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 
 from bot.sections import SectionContent
 from bot.store.asks import AskLog
-from bot.store.backends import open_database
 from bot.store.database import Database, SqliteDatabase
 from bot.store.guilds import GuildData, guild_tables
 from bot.store.moderation import ModerationStore
@@ -40,14 +39,6 @@ KNOWN_GUILD_TABLES = {
     "signals",
     "topic_additions",
 }
-
-
-@pytest.fixture
-async def db(database_location: str, clock: Callable[[], datetime]) -> AsyncIterator[Database]:
-    """The test runs on SQLite, then on PostgreSQL."""
-    opened = await open_database(database_location, clock=clock)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

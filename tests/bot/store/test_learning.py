@@ -16,7 +16,6 @@ import pytest
 from bot.editing import Author, Editor, content_to_form
 from bot.service import BriefingService
 from bot.store.asks import AskLog
-from bot.store.backends import open_database
 from bot.store.database import Database
 from bot.store.learning import (
     AlreadyTaught,
@@ -40,14 +39,6 @@ MOD = Author(7, "mod")
 @pytest.fixture
 def clock() -> Clock:
     return Clock(START)
-
-
-@pytest.fixture
-async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
-    """A SQLite file, then a PostgreSQL database: each test runs on both."""
-    opened = await open_database(database_location, clock=clock)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

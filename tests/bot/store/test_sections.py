@@ -19,7 +19,6 @@ from bot.lookup import Lookup, LookupWord
 from bot.pack import load_pack
 from bot.sections import SectionContent
 from bot.store import Database, SectionStore, SqliteDatabase
-from bot.store.backends import open_database
 from bot.store.sections import CURATED_AUTHOR, fts_aliases
 
 # Each table of sections with the columns that identify a row, in order.
@@ -112,13 +111,6 @@ async def failing_update(db: Database, slug: str) -> AsyncIterator[None]:
     async with db.transaction() as conn:
         await conn.execute("DROP TRIGGER fail_slug ON sections")
         await conn.execute("DROP FUNCTION fail_slug()")
-
-
-@pytest.fixture
-async def db(database_location, clock):
-    opened = await open_database(database_location, clock=clock)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.store.asks import AskLog
-from bot.store.backends import open_database
 from bot.store.database import Database
 from bot.store.stats import DayAsks, StatsStore
 from tests.clock import Clock
@@ -20,14 +18,6 @@ GUILDS = (1001, 1002, 1003, 1004)
 @pytest.fixture
 def clock() -> Clock:
     return Clock(NOW)
-
-
-@pytest.fixture
-async def db(database_location: str, clock: Clock) -> AsyncIterator[Database]:
-    """The test runs on SQLite, then on PostgreSQL."""
-    opened = await open_database(database_location, clock=clock)
-    yield opened
-    await opened.close()
 
 
 async def add_post(db: Database, guild_id: int, local_date: str, status: str, at: str) -> None:
