@@ -210,28 +210,46 @@ def read_sections(conn: sqlite3.Connection, guild_id: int | None) -> dict[str, S
         "SELECT section_id, number, action, snapshot FROM revisions ORDER BY section_id, number"
     ):
         history.setdefault(section_id, []).append((number, action, json.loads(snapshot)))
-    found = {}
-    for row in rows:
-        content = SectionContent(
-            slug=row["slug"],
-            title=row["title"],
-            body=row["body"],
-            aliases=tuple(aliases.get(row["id"], ())),
-            tags=tuple(json.loads(row["tags"])),
-            sources=tuple(Source(s["title"], s["url"]) for s in json.loads(row["sources"])),
-            updated=date.fromisoformat(row["updated"]),
-            position=row["position"],
+    return {
+        row["slug"]: stored(
+            row,
+            guild_id is None,
+            aliases.get(row["id"], []),
+            index.get(row["id"], []),
+            history.get(row["id"], []),
         )
-        found[row["slug"]] = Stored(
-            id=row["id"],
-            curated=guild_id is None,
-            status=row["status"],
-            revision=row["revision"],
-            content=content,
-            index_rows=index.get(row["id"], []),
-            revisions=history.get(row["id"], []),
-        )
-    return found
+        for row in rows
+    }
+
+
+def stored(
+    row: Any,
+    curated: bool,
+    aliases: list[str],
+    index_rows: list[tuple[str, str, str]],
+    revisions: list[tuple[int, str, dict[str, Any]]],
+) -> Stored:
+    """One section from its row of `sections` (either backend's, read by column name) and
+    what other tables hold of it."""
+    content = SectionContent(
+        slug=row["slug"],
+        title=row["title"],
+        body=row["body"],
+        aliases=tuple(aliases),
+        tags=tuple(json.loads(row["tags"])),
+        sources=tuple(Source(s["title"], s["url"]) for s in json.loads(row["sources"])),
+        updated=date.fromisoformat(row["updated"]),
+        position=row["position"],
+    )
+    return Stored(
+        id=row["id"],
+        curated=curated,
+        status=row["status"],
+        revision=row["revision"],
+        content=content,
+        index_rows=index_rows,
+        revisions=revisions,
+    )
 
 
 def disagreements(stored: Stored) -> list[str]:
@@ -267,7 +285,7 @@ def differences(actual: dict[str, Any], expected: dict[str, Any]) -> Counter[str
     return seen
 
 
-async def _ask(db_path: Path, questions: list[tuple[str, int | None]]) -> list[Any]:
+async def _ask(db_path: Path | str, questions: list[tuple[str, int | None]]) -> list[Any]:
     service = await BriefingService.open(db_path, None, clock=lambda: w.FIXED_NOW)
     try:
         answers: list[Any] = [len(service.topics(None))]
@@ -315,47 +333,63 @@ def version_of(stored: Stored) -> str:
     return "mixed"
 
 
+def judge_import(sections: dict[str, Stored], revisions: int) -> str:
+    """What a killed import left, read by either backend's reader: 'old' (not committed) or
+    'new' (committed); fails on anything between."""
+    assert_wholly_written(sections)
+    state = {
+        slug: _summary(version_of(s), s.status, [action for _, action, _ in s.revisions])
+        for slug, s in sections.items()
+    }
+    mixed = [slug for slug, (version, _, _) in state.items() if version == "mixed"]
+    assert not mixed, f"{len(mixed)} sections mix old and new fields, e.g. {mixed[:5]}"
+    if state == OLD_STATE:
+        assert revisions == w.PACK_SIZE
+        return "old"
+    versions = Counter(version for version, _, _ in state.values())
+    assert state == NEW_STATE, (
+        f"neither wholly before nor wholly after the import ({dict(versions)}): "
+        f"{differences(state, NEW_STATE).most_common(4)}"
+    )
+    assert revisions == w.PACK_SIZE + (w.PACK_SIZE - w.REMOVED) + w.REMOVED + w.ADDED
+    return "new"
+
+
 def check_import(db_path: Path) -> str:
     """Check the database a killed import left; 'old' (not committed) or 'new' (committed)."""
     conn = open_plain(db_path)
     try:
         check_integrity(conn)
-        sections = read_sections(conn, None)
-        assert_wholly_written(sections)
-        state = {
-            slug: _summary(version_of(s), s.status, [action for _, action, _ in s.revisions])
-            for slug, s in sections.items()
-        }
-        mixed = [slug for slug, (version, _, _) in state.items() if version == "mixed"]
-        assert not mixed, f"{len(mixed)} sections mix old and new fields, e.g. {mixed[:5]}"
-        versions = Counter(version for version, _, _ in state.values())
-        if state == OLD_STATE:
-            return "old"
-        assert state == NEW_STATE, (
-            f"neither wholly before nor wholly after the import ({dict(versions)}): "
-            f"{differences(state, NEW_STATE).most_common(4)}"
-        )
         [(revisions,)] = conn.execute("SELECT count(*) FROM revisions").fetchall()
-        assert revisions == w.PACK_SIZE + (w.PACK_SIZE - w.REMOVED) + w.REMOVED + w.ADDED
-        return "new"
+        return judge_import(read_sections(conn, None), revisions)
     finally:
         conn.close()
 
 
-def check_service_after_import(db_path: Path, outcome: str) -> None:
-    kept, retired, added = w.REMOVED + 7, 3, w.PACK_SIZE + 5
+KEPT, RETIRED, ADDED = w.REMOVED + 7, 3, w.PACK_SIZE + 5
+# Asked after an import was killed: a kept, a retired and an added section's word.
+IMPORT_QUESTIONS: list[tuple[str, int | None]] = [
+    (f"what is {w.word(i)}?", None) for i in (KEPT, RETIRED, ADDED)
+]
+
+
+def judge_import_answers(outcome: str, answers: list[Any]) -> None:
+    """What Briefbot answers `IMPORT_QUESTIONS` with, [topics, *answers], after the import
+    was ('new') or was not ('old') committed."""
+    topics, kept, retired, added = answers
     version = "v1" if outcome == "old" else "v2"
-    topics, *answers = ask(
-        db_path, [(f"what is {w.word(i)}?", None) for i in (kept, retired, added)]
-    )
     assert topics == (w.PACK_SIZE if outcome == "old" else w.PACK_SIZE - w.REMOVED + w.ADDED)
-    assert answers[0] == (w.slug(kept), w.pack_section(kept, version).title)
+    assert kept == (w.slug(KEPT), w.pack_section(KEPT, version).title)
     if outcome == "old":
-        assert answers[1] == (w.slug(retired), w.pack_section(retired, "v1").title)
-        assert answers[2] is None or answers[2][0] != w.slug(added)
+        assert retired == (w.slug(RETIRED), w.pack_section(RETIRED, "v1").title)
+        assert added is None or added[0] != w.slug(ADDED)
     else:
-        assert answers[1] is None or answers[1][0] != w.slug(retired)
-        assert answers[2] == (w.slug(added), w.pack_section(added, "v2").title)
+        assert retired is None or retired[0] != w.slug(RETIRED)
+        assert added == (w.slug(ADDED), w.pack_section(ADDED, "v2").title)
+
+
+def check_service_after_import(db_path: Path, outcome: str) -> None:
+    judge_import_answers(outcome, ask(db_path, IMPORT_QUESTIONS))
 
 
 @pytest.fixture(scope="module")
@@ -441,55 +475,71 @@ def edit_number(snapshot: dict[str, Any]) -> int:
     return int(str(snapshot["title"]).rsplit(" e", 1)[1])
 
 
-def check_edits(db_path: Path, lines: list[str]) -> int:
-    """Check the database a killed burst left; returns the number of the last edit in it."""
+def judge_edits(curated: dict[str, Stored], own: dict[str, Stored], lines: list[str]) -> int:
+    """What a killed burst of edits left, read by either backend's reader (the curated pack
+    and the server's own sections), against the lines the worker printed; the number of the
+    last edit stored."""
     reported = [
         (int(n), slug, int(revision))
         for n, slug, revision in (line.split()[1:] for line in lines if line.startswith("EDIT "))
     ]
+    assert_wholly_written(curated)
+    assert {slug: (s.content, s.status, s.revision) for slug, s in curated.items()} == {
+        content.slug: (content, "active", 1) for content in w.edit_pack()
+    }
+    assert_wholly_written(own)
+    # Every edit in the database, from every revision of every section.
+    found: dict[int, tuple[str, int]] = {}
+    for slug, stored in own.items():
+        for number, _, snapshot in stored.revisions:
+            n = edit_number(snapshot)
+            assert snapshot == {**w.edit_section(n).to_json(), "status": "active"}, (slug, n)
+            assert w.slug(w.edit_target(n)) == slug
+            assert n not in found, f"edit {n} stored twice"
+            found[n] = (slug, number)
+    last = max(found, default=0)
+    # Edits commit one after another, so what survives is exactly edits 1..last.
+    assert sorted(found) == list(range(1, last + 1)), "a committed edit is missing"
+    lost = [(n, slug, rev) for n, slug, rev in reported if found.get(n) != (slug, rev)]
+    assert not lost, f"edits reported as committed but not stored: {lost[:5]}"
+    for slug, stored in own.items():
+        latest = max(n for n, (s, _) in found.items() if s == slug)
+        assert stored.content == w.edit_section(latest), f"{slug} is not its latest edit"
+        assert stored.revision == found[latest][1]
+    return last
+
+
+def check_edits(db_path: Path, lines: list[str]) -> int:
+    """Check the database a killed burst left; returns the number of the last edit in it."""
     conn = open_plain(db_path)
     try:
         check_integrity(conn)
-        curated = read_sections(conn, None)
-        assert_wholly_written(curated)
-        assert {slug: (s.content, s.status, s.revision) for slug, s in curated.items()} == {
-            content.slug: (content, "active", 1) for content in w.edit_pack()
-        }
-        own = read_sections(conn, w.GUILD)
-        assert_wholly_written(own)
-        # Every edit in the database, from every revision of every section.
-        found: dict[int, tuple[str, int]] = {}
-        for slug, stored in own.items():
-            for number, _, snapshot in stored.revisions:
-                n = edit_number(snapshot)
-                assert snapshot == {**w.edit_section(n).to_json(), "status": "active"}, (slug, n)
-                assert w.slug(w.edit_target(n)) == slug
-                assert n not in found, f"edit {n} stored twice"
-                found[n] = (slug, number)
-        last = max(found, default=0)
-        # Edits commit one after another, so what survives is exactly edits 1..last.
-        assert sorted(found) == list(range(1, last + 1)), "a committed edit is missing"
-        lost = [(n, slug, rev) for n, slug, rev in reported if found.get(n) != (slug, rev)]
-        assert not lost, f"edits reported as committed but not stored: {lost[:5]}"
-        for slug, stored in own.items():
-            latest = max(n for n, (s, _) in found.items() if s == slug)
-            assert stored.content == w.edit_section(latest), f"{slug} is not its latest edit"
-            assert stored.revision == found[latest][1]
-        return last
+        return judge_edits(read_sections(conn, None), read_sections(conn, w.GUILD), lines)
     finally:
         conn.close()
 
 
-def check_service_after_edits(db_path: Path, last: int) -> None:
+def edit_questions(last: int) -> list[tuple[str, int | None]]:
+    """Asked after a burst was killed at edit `last`: each edited topic in the server, then
+    each curated topic outside it."""
     targets = range(min(last, w.EDIT_SECTIONS))
-    questions = [(f"what is {w.word(i)}?", w.GUILD) for i in targets]
-    questions += [(f"what is {w.word(i)}?", None) for i in range(w.EDIT_SECTIONS)]
-    topics, *answers = ask(db_path, questions)
+    questions: list[tuple[str, int | None]] = [(f"what is {w.word(i)}?", w.GUILD) for i in targets]
+    return questions + [(f"what is {w.word(i)}?", None) for i in range(w.EDIT_SECTIONS)]
+
+
+def judge_edit_answers(last: int, answers: list[Any]) -> None:
+    """What Briefbot answers `edit_questions(last)` with, [topics, *answers]."""
+    topics, *found = answers
+    targets = range(min(last, w.EDIT_SECTIONS))
     assert topics == w.EDIT_SECTIONS
     latest = {i: max(n for n in range(1, last + 1) if w.edit_target(n) == i) for i in targets}
     expected = [(w.slug(i), w.edit_section(latest[i]).title) for i in targets]
     expected += [(w.slug(i), w.pack_section(i, "v1").title) for i in range(w.EDIT_SECTIONS)]
-    assert answers == expected
+    assert found == expected
+
+
+def check_service_after_edits(db_path: Path, last: int) -> None:
+    judge_edit_answers(last, ask(db_path, edit_questions(last)))
 
 
 @pytest.mark.parametrize("after", [1, 40, 250])

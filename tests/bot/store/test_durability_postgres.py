@@ -20,28 +20,25 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from bot.sections import SectionContent, Source
 from tests.bot.store.test_durability import (
-    NEW_STATE,
-    OLD_STATE,
+    IMPORT_QUESTIONS,
     REPO_ROOT,
     WORKER,
     Stored,
     Worker,
     _ask,
-    _summary,
-    assert_wholly_written,
-    differences,
-    edit_number,
-    version_of,
+    edit_questions,
+    judge_edit_answers,
+    judge_edits,
+    judge_import,
+    judge_import_answers,
+    stored,
     w,
 )
 
@@ -87,64 +84,19 @@ async def read_sections(url: str, guild_id: int | None) -> tuple[dict[str, Store
         await conn.close()
     found = {}
     for row in rows:
-        content = SectionContent(
-            slug=row["slug"],
-            title=row["title"],
-            body=row["body"],
-            aliases=tuple(aliases.get(row["id"], ())),
-            tags=tuple(json.loads(row["tags"])),
-            sources=tuple(Source(s["title"], s["url"]) for s in json.loads(row["sources"])),
-            updated=date.fromisoformat(row["updated"]),
-            position=row["position"],
-        )
         # What the full-text search reads of the row: its text, when it is indexed at all
         # (the generated vector exists for curated rows only, and is read for active ones).
         indexed = row["indexed"] and row["status"] == "active"
-        found[row["slug"]] = Stored(
-            id=row["id"],
-            curated=guild_id is None,
-            status=row["status"],
-            revision=row["revision"],
-            content=content,
-            index_rows=[(row["title"], row["search_aliases"], row["body"])] if indexed else [],
-            revisions=history.get(row["id"], []),
+        text = [(row["title"], row["search_aliases"], row["body"])] if indexed else []
+        found[row["slug"]] = stored(
+            row, guild_id is None, aliases.get(row["id"], []), text, history.get(row["id"], [])
         )
     return found, revisions
 
 
 async def check_import(url: str) -> str:
     """Check what a killed import left: 'old' (not committed) or 'new' (committed)."""
-    sections, revisions = await read_sections(url, None)
-    assert_wholly_written(sections)
-    state = {
-        slug: _summary(version_of(s), s.status, [action for _, action, _ in s.revisions])
-        for slug, s in sections.items()
-    }
-    mixed = [slug for slug, (version, _, _) in state.items() if version == "mixed"]
-    assert not mixed, f"{len(mixed)} sections mix old and new fields, e.g. {mixed[:5]}"
-    if state == OLD_STATE:
-        assert revisions == w.PACK_SIZE
-        return "old"
-    versions = Counter(version for version, _, _ in state.values())
-    assert state == NEW_STATE, (
-        f"neither wholly before nor wholly after the import ({dict(versions)}): "
-        f"{differences(state, NEW_STATE).most_common(4)}"
-    )
-    assert revisions == w.PACK_SIZE + (w.PACK_SIZE - w.REMOVED) + w.REMOVED + w.ADDED
-    return "new"
-
-
-async def check_service_after_import(url: str, outcome: str) -> None:
-    kept, retired, added = w.REMOVED + 7, 3, w.PACK_SIZE + 5
-    version = "v1" if outcome == "old" else "v2"
-    questions: list[tuple[str, int | None]] = [
-        (f"what is {w.word(i)}?", None) for i in (kept, retired, added)
-    ]
-    topics, *answers = await _ask(url, questions)  # type: ignore[arg-type]
-    assert topics == (w.PACK_SIZE if outcome == "old" else w.PACK_SIZE - w.REMOVED + w.ADDED)
-    assert answers[0] == (w.slug(kept), w.pack_section(kept, version).title)
-    if outcome == "new":
-        assert answers[2] == (w.slug(added), w.pack_section(added, "v2").title)
+    return judge_import(*await read_sections(url, None))
 
 
 # The import takes about 2 s here (1.7 s to seed pack A): the early delays land while it reads
@@ -162,37 +114,13 @@ async def test_kill_at_a_moment_during_a_pack_import(
     outcome = await check_import(postgres_url)
     if any(line.startswith("COMMITTED") for line in lines):
         assert outcome == "new", "the import said it committed, but its changes are gone"
-    await check_service_after_import(postgres_url, outcome)
+    judge_import_answers(outcome, await _ask(postgres_url, IMPORT_QUESTIONS))
 
 
 async def check_edits(url: str, lines: list[str]) -> int:
     """Check what a killed burst of edits left; the number of the last edit in it."""
-    reported = [
-        (int(n), slug, int(revision))
-        for n, slug, revision in (line.split()[1:] for line in lines if line.startswith("EDIT "))
-    ]
-    curated, _ = await read_sections(url, None)
-    assert_wholly_written(curated)
-    assert {slug: (s.content, s.status, s.revision) for slug, s in curated.items()} == {
-        content.slug: (content, "active", 1) for content in w.edit_pack()
-    }
-    own, _ = await read_sections(url, w.GUILD)
-    assert_wholly_written(own)
-    found: dict[int, tuple[str, int]] = {}
-    for slug, stored in own.items():
-        for number, _, snapshot in stored.revisions:
-            n = edit_number(snapshot)
-            assert snapshot == {**w.edit_section(n).to_json(), "status": "active"}, (slug, n)
-            assert n not in found, f"edit {n} stored twice"
-            found[n] = (slug, number)
-    last = max(found, default=0)
-    assert sorted(found) == list(range(1, last + 1)), "a committed edit is missing"
-    lost = [(n, slug, rev) for n, slug, rev in reported if found.get(n) != (slug, rev)]
-    assert not lost, f"edits reported as committed but not stored: {lost[:5]}"
-    for slug, stored in own.items():
-        latest = max(n for n, (s, _) in found.items() if s == slug)
-        assert stored.content == w.edit_section(latest), f"{slug} is not its latest edit"
-    return last
+    (curated, _), (own, _) = await read_sections(url, None), await read_sections(url, w.GUILD)
+    return judge_edits(curated, own, lines)
 
 
 @pytest.mark.parametrize("after", [1, 40])
@@ -206,11 +134,4 @@ async def test_kill_in_the_middle_of_a_burst_of_edits(
     assert "BURST OVER" not in lines
     last = await check_edits(postgres_url, lines)
     assert last >= after
-    targets = range(min(last, w.EDIT_SECTIONS))
-    topics, *answers = await _ask(
-        postgres_url,  # type: ignore[arg-type]
-        [(f"what is {w.word(i)}?", w.GUILD) for i in targets],
-    )
-    assert topics == w.EDIT_SECTIONS
-    latest = {i: max(n for n in range(1, last + 1) if w.edit_target(n) == i) for i in targets}
-    assert answers == [(w.slug(i), w.edit_section(latest[i]).title) for i in targets]
+    judge_edit_answers(last, await _ask(postgres_url, edit_questions(last)))
