@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bot.errors import ConfigError
 
@@ -284,6 +284,19 @@ class Settings:
     @property
     def database_password(self) -> str | None:
         return self.db_password.reveal() if self.db_password else None
+
+    @property
+    def secrets(self) -> list[str]:
+        """What no log line may show: the token, and the database's password wherever it
+        came from (the URL, or its file)."""
+        found = [self.token.reveal()] if self.token else []
+        if self.db_password:
+            found.append(self.db_password.reveal())
+        if self.db_url:
+            password = urlsplit(self.db_url.reveal()).password
+            if password:
+                found.extend({password, unquote(password)})
+        return [s for s in found if s]
 
     @property
     def database_shown(self) -> str:

@@ -97,7 +97,7 @@ def setup_logging(settings: Settings, stream: TextIO | None = None) -> logging.H
     """One handler on the root logger, in the configured format and level."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
-    handler.addFilter(RedactSecrets([settings.token.reveal()] if settings.token else []))
+    handler.addFilter(RedactSecrets(settings.secrets))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -48,6 +48,33 @@ def test_json_lines_carry_extras_and_never_the_token(restore_logging) -> None:
     assert TOKEN not in out.getvalue()
 
 
+def test_the_database_password_never_reaches_the_log(restore_logging, tmp_path: Path) -> None:
+    """From the URL (percent-encoded or not) or from its file: scrubbed like the token."""
+    out = io.StringIO()
+    settings = Settings(
+        db_url=Secret("postgresql://briefbot:p%40ss-in-url@db:5432/briefbot"), log_format="json"
+    )
+    setup_logging(settings, out)
+    logging.getLogger("bot.test").warning("connecting with p@ss-in-url and p%40ss-in-url")
+    assert "ss-in-url" not in out.getvalue()
+    secret = tmp_path / "password"
+    secret.write_text("from-the-file\n", encoding="utf-8")
+    from_file = Settings.from_env(
+        {
+            "BRIEFBOT_DB": "postgresql://briefbot@db/briefbot",
+            "BRIEFBOT_DB_PASSWORD_FILE": str(secret),
+        }
+    )
+    out = io.StringIO()
+    setup_logging(from_file, out)
+    try:
+        raise RuntimeError("auth failed for from-the-file")
+    except RuntimeError:
+        logging.getLogger("bot.test").exception("the password from-the-file was refused")
+    assert "from-the-file" not in out.getvalue()
+    assert out.getvalue().count(REDACTED) >= 2
+
+
 def test_text_format_and_level(restore_logging) -> None:
     out = io.StringIO()
     setup_logging(Settings(log_format="text", log_level="WARNING"), out)
