@@ -5,7 +5,8 @@ Store modules write their SQL once, with `?` placeholders, and run it on either 
 text), `execute` returns a cursor with `fetchone`/`fetchall`/`fetchmany` and `rowcount`, and
 the few fragments that differ come from `PG_DIALECT`.
 
-Writers take turns, as SQLite's one writer does: every write transaction first takes one
+Writers take turns, as SQLite's one writer does: within a process on an asyncio lock (so a
+waiting writer holds no pooled connection), across processes and hosts on one
 transaction-level advisory lock (`WRITE_LOCK`), held until it commits or rolls back. What a
 store reads inside its transaction (a topic's revision before an edit, a server's count before
 a cap, a claim) therefore stays true until it commits, in every process on every host: two
@@ -218,6 +219,10 @@ class PostgresDatabase(Database):
         self._listener: Any = None
         self._heard = 0
         self._closed = False
+        # This process's writers wait here, holding no connection, before they borrow one
+        # and wait for WRITE_LOCK: were they to wait holding connections, a transaction
+        # reading through `conn` (another connection) could find the pool empty for good.
+        self._write_turn = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -290,7 +295,7 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[PgConnection]:
         """One write transaction, after the writers' lock; other processes hear of it when it
         commits."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._write_turn, self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
             yield PgConnection(conn)
             await conn.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, self._token)

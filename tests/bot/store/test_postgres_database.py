@@ -17,7 +17,7 @@ import pytest
 
 from bot.errors import StorageError
 from bot.store.backends import open_database
-from bot.store.postgres.database import PostgresDatabase, numbered
+from bot.store.postgres.database import POOL_MAX, PostgresDatabase, numbered
 
 FIXED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -172,3 +172,21 @@ async def test_backup_runs_pg_dump_when_it_is_installed(databases, tmp_path: Pat
     listing = listed.stdout
     assert "TABLE DATA public meta" in listing
     assert not written.with_name(written.name + ".partial").exists()
+
+
+async def test_many_writers_at_once_that_also_read_never_empty_the_pool(databases) -> None:
+    """More concurrent write transactions than the pool has connections, each reading through
+    `conn` (another connection) while it holds the writers' lock: all finish."""
+    db = await databases()
+    await db.set_meta("counter", "0")
+
+    async def increment() -> None:
+        async with db.transaction() as conn:
+            value = await db.get_meta("counter")  # a read on a second pooled connection
+            assert value is not None
+            await conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'counter'", (str(int(value) + 1),)
+            )
+
+    await asyncio.wait_for(asyncio.gather(*(increment() for _ in range(3 * POOL_MAX))), 30)
+    assert await db.get_meta("counter") == str(3 * POOL_MAX)
