@@ -38,7 +38,8 @@ RUN pip install --no-compile --require-hashes --only-binary :all: -r /tmp/runtim
     && rm /tmp/runtime.lock
 
 # The source last. It runs from /app (PYTHONPATH), not installed, so `python -m bot` works
-# from any directory; the migrations are read from bot/store/migrations.
+# from any directory; the migrations are read from bot/store/migrations and
+# bot/store/postgres/migrations.
 COPY bot ./bot
 COPY knowledge ./knowledge
 

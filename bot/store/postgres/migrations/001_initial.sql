@@ -21,7 +21,8 @@
 -- * No constraint is stricter than SQLite's: every row SQLite accepted can be copied here.
 -- * Full-text search: instead of the FTS5 table `sections_fts`, the sections table carries a
 --   generated, weighted tsvector `search` (title A, aliases B, body C; the 'english'
---   configuration, which stems like FTS5's porter tokenizer). As in SQLite only the curated
+--   configuration: Snowball's English stemmer, close to FTS5's porter, and English stop words
+--   dropped). As in SQLite only the curated
 --   pack is indexed: a server's own sections are searched in memory, in its own overlay, so
 --   `search` is NULL for them and the GIN index is partial (WHERE guild_id IS NULL). A generated
 --   column can read only its own row, so the store writes the aliases part, `search_aliases`,
