@@ -15,16 +15,14 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
-from urllib.parse import urlsplit
 
-from bot.config import Settings, shown_url
+from bot.config import Settings, check_postgres_url, shown_url, url_password
 from bot.console import Console, stdin_lines
 from bot.errors import BriefbotError, ConfigError, PackError, StorageError
 from bot.logs import setup_logging
 from bot.service import Answer, BriefingService
-from bot.store.backends import open_database
+from bot.store.backends import is_postgres, open_database
 from bot.store.database import Database
-from bot.store.postgres.database import is_postgres
 
 log = logging.getLogger("bot")
 
@@ -249,15 +247,18 @@ async def _copy(settings: Settings, source: str, target: str) -> None:
     """`db copy`: every row of SOURCE into the empty TARGET (see bot/store/copy.py)."""
     from bot.store.copy import copy_database
 
-    def password(location: str) -> str | None:
+    def password(location: str, name: str) -> str | None:
         # A PostgreSQL URL without a password takes BRIEFBOT_DB_PASSWORD_FILE's.
-        if is_postgres(location) and urlsplit(location).password is None:
-            return settings.database_password
-        return None
+        if not is_postgres(location):
+            return None
+        check_postgres_url(location, name)
+        return settings.database_password if url_password(location) is None else None
 
-    reading = await open_database(source, password=password(source))
+    passwords = password(source, "SOURCE"), password(target, "TARGET")
+
+    reading = await open_database(source, password=passwords[0])
     try:
-        writing = await open_database(target, password=password(target))
+        writing = await open_database(target, password=passwords[1])
         try:
             report = await copy_database(reading, writing)
         finally:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bot.errors import ConfigError
 
@@ -113,12 +113,52 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def shown_url(url: str) -> str:
-    """A database URL as messages and logs may show it: any password replaced by stars."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """A database URL as messages and logs may show it: whatever stands between `://` and the
+    last `@` after the user's name replaced by stars (read as text, so that a password that
+    would confuse a URL parser is hidden too)."""
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not separator or not at or ":" not in userinfo:
         return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def url_password(url: str) -> str | None:
+    """The password a database URL holds (as `shown_url` finds it), or None."""
+    _, separator, rest = url.partition("://")
+    userinfo, at, _ = rest.rpartition("@")
+    if not separator or not at or ":" not in userinfo:
+        return None
+    return userinfo.split(":", 1)[1] or None
+
+
+def check_postgres_url(raw: str, name: str) -> None:
+    """Refuse a PostgreSQL URL (the setting or argument `name`) that would be misread, or
+    would put its password where it can be seen; the message never shows the URL."""
+    userinfo = raw.split("://", 1)[1].rpartition("@")[0]
+    if any(c in userinfo for c in "/?#[]"):
+        raise ConfigError(
+            f"{name}'s user or password holds a character a URL reserves (/ ? # [ ]): "
+            "percent-encode it (%2F %3F %23 %5B %5D), or put the password in "
+            "BRIEFBOT_DB_PASSWORD_FILE."
+        )
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(
+            f"{name} is not a valid PostgreSQL URL (its host or port cannot be read): "
+            "expected postgresql://user@host:port/database."
+        ) from None
+    if any(key.lower() in {"password", "passfile"} for key, _ in parse_qsl(parts.query)):
+        raise ConfigError(
+            f"{name} sets a password in its query (?password=): put it in "
+            "BRIEFBOT_DB_PASSWORD_FILE instead (or in the URL's user part)."
+        )
+    if not parts.path.strip("/") or not (parts.hostname or "host=" in parts.query):
+        raise ConfigError(
+            f"{name} must name the server and the database: postgresql://user@host:port/database."
+        )
 
 
 def _database(env: Mapping[str, str]) -> dict[str, Any]:
@@ -139,22 +179,10 @@ def _database(env: Mapping[str, str]) -> dict[str, Any]:
             f"BRIEFBOT_DB must be a SQLite file path or a postgresql://user@host:port/database "
             f"URL, not a {scheme}:// URL."
         )
-    try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        raise ConfigError(
-            f"BRIEFBOT_DB is not a valid PostgreSQL URL ({shown_url(raw)[:80]}): expected "
-            "postgresql://user@host:port/database."
-        ) from None
-    if not parts.path.strip("/") or not (parts.hostname or "host=" in parts.query):
-        raise ConfigError(
-            "BRIEFBOT_DB must name the server and the database: "
-            "postgresql://user@host:port/database."
-        )
+    check_postgres_url(raw, "BRIEFBOT_DB")
     password: Secret | None = None
     if password_file:
-        if parts.password is not None:
+        if url_password(raw) is not None:
             raise ConfigError(
                 "BRIEFBOT_DB holds a password and BRIEFBOT_DB_PASSWORD_FILE names another: "
                 "keep the password in one place."
@@ -293,7 +321,7 @@ class Settings:
         if self.db_password:
             found.append(self.db_password.reveal())
         if self.db_url:
-            password = urlsplit(self.db_url.reveal()).password
+            password = url_password(self.db_url.reveal())
             if password:
                 found.extend({password, unquote(password)})
         return [s for s in found if s]

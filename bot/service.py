@@ -213,8 +213,10 @@ class BriefingService:
     async def follow_changes(self, interval: float = FOLLOW_SECONDS) -> None:
         """Show what another process committed (a CLI import, another shard): run as a task.
 
-        `PRAGMA data_version` moves only when another connection commits, and costs no I/O;
-        then `catch_up` finds out what changed.
+        `Database.data_version` moves only when another process commits (SQLite's
+        `PRAGMA data_version`, which costs no I/O; PostgreSQL's notifications, heard on a
+        connection of their own); then `catch_up` finds out what changed. A look that fails
+        (the database restarting) is made again next time.
         """
         seen = await self.db.data_version()
         while True:
@@ -223,8 +225,8 @@ class BriefingService:
                 version = await self.db.data_version()
                 if version == seen:
                     continue
-                seen = version
                 await self.catch_up()
+                seen = version
             except Exception:
                 log.exception("could not check the database for changed sections")
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from bot.store.database import Clock, Database, SqliteDatabase, utcnow
 from bot.store.postgres.database import PostgresDatabase, is_postgres
 
+__all__ = ["is_postgres", "open_database"]
+
 
 async def open_database(
     location: str | Path,

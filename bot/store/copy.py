@@ -139,7 +139,7 @@ async def copy_database(
     source: Database, target: Database, *, batch: int = BATCH_ROWS
 ) -> CopyReport:
     """Copy every row of `source` into the empty `target`, in one transaction on the target."""
-    if _same(source, target):
+    if await source.same_as(target):
         raise CopyRefused(f"SOURCE and TARGET are the same database ({source.location}).")
     plan = await _plan(source, target)
     report = CopyReport()
@@ -177,13 +177,6 @@ def _database_errors() -> tuple[type[Exception], ...]:
         return tuple(errors)
     errors.append(asyncpg.PostgresError)
     return tuple(errors)
-
-
-def _same(source: Database, target: Database) -> bool:
-    files = source.database_file, target.database_file
-    if files[0] is not None and files[1] is not None:
-        return files[0].resolve() == files[1].resolve()
-    return source.location == target.location
 
 
 async def _plan(source: Database, target: Database) -> dict[str, list[str]]:

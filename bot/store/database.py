@@ -201,6 +201,13 @@ class Database(ABC):
         """The file another process may open read-only (SQLite on disk), else None."""
         return None
 
+    async def same_as(self, other: Database) -> bool:
+        """Whether `other` is this very database (opened again, perhaps spelt otherwise)."""
+        mine, theirs = self.database_file, other.database_file
+        if mine is not None and theirs is not None:
+            return mine.resolve() == theirs.resolve()
+        return self.location == other.location
+
     async def get_meta(self, key: str) -> str | None:
         async with self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
             row = await cursor.fetchone()

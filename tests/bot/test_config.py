@@ -303,3 +303,36 @@ def test_an_unreadable_or_empty_password_file_is_named(tmp_path):
     empty.write_text("\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="is empty"):
         Settings.from_env({"BRIEFBOT_DB": url, "BRIEFBOT_DB_PASSWORD_FILE": str(empty)})
+
+
+def test_the_scheme_is_read_whatever_its_case():
+    url = "PostgreSQL://briefbot@db.internal:5432/briefbot"
+    settings = Settings.from_env({"BRIEFBOT_DB": url})
+    assert settings.db_url is not None and settings.database == url
+    from bot.store.backends import is_postgres
+
+    assert is_postgres(settings.database)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://bot:pa#ss@db/briefbot", "percent-encode it"),
+        ("postgresql://bot:pa/ss@db/briefbot", "percent-encode it"),
+        ("postgresql://bot:pw@[::1/briefbot", "host or port cannot be read"),
+        ("postgresql://bot@[::1/briefbot", "host or port cannot be read"),
+        ("postgresql://bot@db/briefbot?password=hunter2", "password in its query"),
+        ("postgresql://bot@db/briefbot?sslmode=require&PassFile=/x", "password in its query"),
+    ],
+)
+def test_a_url_that_would_be_misread_or_show_its_password_is_refused(url, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        Settings.from_env({"BRIEFBOT_DB": url})
+    for secret in ("pa#ss", "pa/ss", "hunter2", "pw@"):
+        assert secret not in str(caught.value)
+
+
+def test_a_password_with_reserved_characters_percent_encoded_is_hidden_everywhere():
+    settings = Settings.from_env({"BRIEFBOT_DB": "postgresql://bot:pa%23ss%2F1@db:5432/briefbot"})
+    assert settings.database_shown == "postgresql://bot:***@db:5432/briefbot"
+    assert set(settings.secrets) == {"pa%23ss%2F1", "pa#ss/1"}

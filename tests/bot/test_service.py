@@ -15,7 +15,7 @@ import pytest
 
 from bot.client import Briefbot, settle_heap
 from bot.config import Settings
-from bot.errors import BriefbotError, PackError, SectionNotFound
+from bot.errors import BriefbotError, PackError, SectionNotFound, StorageError
 from bot.pack import load_pack, parse_section, render_section, zip_pack
 from bot.sections import SectionContent
 from bot.service import MAX_RELATED, BriefingService
@@ -417,3 +417,35 @@ async def test_what_a_reload_froze_is_collected_once_it_is_garbage(service, tmp_
     await service.reload()
     gc.collect()
     assert alive() is None
+
+
+async def test_a_look_at_another_process_change_that_fails_is_made_again(
+    open_service, service_location, pack_dir
+):
+    """The database restarting under the change follower: the change is shown at the next
+    look, though no further commit moves the database's version."""
+    running = await open_service(service_location)
+    other = await open_service(service_location)
+    real_catch_up = running.catch_up
+    calls = 0
+    shown = asyncio.Event()
+
+    async def failing_once() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StorageError("the database is restarting")
+        await real_catch_up()
+        if running.find("us-role", None).title.startswith("Imported"):
+            shown.set()
+
+    running.catch_up = failing_once  # type: ignore[method-assign]
+    follower = asyncio.create_task(running.follow_changes(interval=0.01))
+    try:
+        retitled(pack_dir / "us-role.md", "Imported while the database restarted")
+        await other.import_pack(pack_dir)
+        await asyncio.wait_for(shown.wait(), 5)
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+    assert calls >= 2

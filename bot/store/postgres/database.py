@@ -27,7 +27,9 @@ import asyncio
 import logging
 import os
 import re
+import secrets
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -53,6 +55,10 @@ CHANGES_CHANNEL = "briefbot_changes"
 POOL_MIN = 1
 POOL_MAX = 5
 CONNECT_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 10.0
+# The listening connection is asked to answer when it has been quiet this long.
+LISTEN_PROBE_S = 30.0
+PROBE_TIMEOUT_S = 5.0
 SCHEMES = ("postgresql://", "postgres://")
 
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
@@ -60,7 +66,7 @@ _ROWS = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
 
 
 def is_postgres(location: str | Path) -> bool:
-    return str(location).startswith(SCHEMES)
+    return str(location).lower().startswith(SCHEMES)
 
 
 @lru_cache(maxsize=1024)
@@ -120,7 +126,7 @@ PG_DIALECT = PgDialect()
 
 
 @dataclass(slots=True)
-class Cursor:
+class PgCursor:
     """The rows (or the row count) of one statement, as an aiosqlite cursor reads them."""
 
     rows: list[Any]
@@ -153,22 +159,22 @@ class _Statement:
     def __await__(self) -> Any:
         return self._run.__await__()
 
-    async def __aenter__(self) -> Cursor:
-        cursor: Cursor = await self._run
+    async def __aenter__(self) -> PgCursor:
+        cursor: PgCursor = await self._run
         return cursor
 
     async def __aexit__(self, *exc: object) -> None:
         return None
 
 
-async def _run(conn: Any, sql: str, params: Sequence[Any]) -> Cursor:
+async def _run(conn: Any, sql: str, params: Sequence[Any]) -> PgCursor:
     query = numbered(sql)
     if _ROWS.search(query):
         rows = list(await conn.fetch(query, *params))
-        return Cursor(rows, len(rows))
+        return PgCursor(rows, len(rows))
     status = await conn.execute(query, *params)
     tail = status.rsplit(" ", 1)[-1] if status else ""
-    return Cursor([], int(tail) if tail.isdigit() else -1)
+    return PgCursor([], int(tail) if tail.isdigit() else -1)
 
 
 class PgConnection:
@@ -199,7 +205,7 @@ class PgReader:
         async with self._pool.acquire() as conn:
             await PgConnection(conn).executemany(sql, rows)
 
-    async def _read(self, sql: str, params: Sequence[Any]) -> Cursor:
+    async def _read(self, sql: str, params: Sequence[Any]) -> PgCursor:
         async with self._pool.acquire() as conn:
             return await _run(conn, sql, params)
 
@@ -219,6 +225,7 @@ class PostgresDatabase(Database):
         self._listener: Any = None
         self._heard = 0
         self._closed = False
+        self._probed = 0.0  # when the listening connection last answered
         # This process's writers wait here, holding no connection, before they borrow one
         # and wait for WRITE_LOCK: were they to wait holding connections, a transaction
         # reading through `conn` (another connection) could find the pool empty for good.
@@ -242,6 +249,8 @@ class PostgresDatabase(Database):
                 "Briefbot with its `postgres` extra (pip install '.[postgres]')."
             ) from None
         shown = shown_url(dsn)
+        refused: tuple[type[BaseException], ...] = (TimeoutError, OSError, *_driver_errors(asyncpg))
+        malformed: tuple[type[BaseException], ...] = (*refused, ValueError)  # an unreadable DSN
         try:
             pool = await asyncpg.create_pool(
                 dsn,
@@ -250,7 +259,7 @@ class PostgresDatabase(Database):
                 max_size=pool_max,
                 timeout=CONNECT_TIMEOUT_S,
             )
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        except malformed as exc:
             raise StorageError(
                 f"Cannot connect to the PostgreSQL database {shown}: {_reason(exc)}. Check "
                 "BRIEFBOT_DB (and BRIEFBOT_DB_PASSWORD_FILE), and that the server is running."
@@ -260,6 +269,11 @@ class PostgresDatabase(Database):
             if migrate:
                 await db.migrate()
             await db._listen()
+        except refused as exc:
+            await db.close()
+            raise StorageError(
+                f"The PostgreSQL database {shown} could not be prepared: {_reason(exc)}."
+            ) from None
         except BaseException:
             await db.close()
             raise
@@ -277,7 +291,12 @@ class PostgresDatabase(Database):
                 await listener.close(timeout=2)
             except Exception:
                 listener.terminate()
-        await self.pool.close()
+        try:
+            # Borrowed connections are waited for, a while: a stuck one must not hold the exit.
+            await asyncio.wait_for(self.pool.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("closing the PostgreSQL pool took over %s s: cut", CLOSE_TIMEOUT_S)
+            self.pool.terminate()
 
     async def schema_version(self) -> int:
         async with self.pool.acquire() as conn:
@@ -341,24 +360,59 @@ class PostgresDatabase(Database):
         await asyncio.to_thread(partial.replace, destination)
         return destination
 
+    async def same_as(self, other: Database) -> bool:
+        """Another URL (`localhost` or `127.0.0.1`, with a password or without) may name this
+        same database: it is the same when it cannot take an advisory lock this one holds
+        (advisory locks belong to one database of one server)."""
+        if not isinstance(other, PostgresDatabase):
+            return False
+        key = secrets.randbits(62)
+        async with self.pool.acquire() as mine:
+            await mine.execute("SELECT pg_advisory_lock($1)", key)
+            try:
+                async with other.pool.acquire() as theirs:
+                    taken = await theirs.fetchval("SELECT pg_try_advisory_lock($1)", key)
+                    if taken:
+                        await theirs.execute("SELECT pg_advisory_unlock($1)", key)
+            finally:
+                await mine.execute("SELECT pg_advisory_unlock($1)", key)
+        return not taken
+
     async def data_version(self) -> int:
         """How many commits of other processes this one has heard of. A lost listening
-        connection is opened again, and counts as a change (what was missed is unknown)."""
-        if not self._closed and (self._listener is None or self._listener.is_closed()):
+        connection is opened again, and counts as a change (what was missed is unknown); one
+        that has been quiet for LISTEN_PROBE_S is asked to answer, so that a connection a
+        network fault left half open is found out too."""
+        if self._closed:
+            return self._heard
+        listener = self._listener
+        if listener is not None and not listener.is_closed():
+            if time.monotonic() - self._probed < LISTEN_PROBE_S:
+                return self._heard
             try:
-                await self._listen()
-                self._heard += 1
+                await listener.fetchval("SELECT 1", timeout=PROBE_TIMEOUT_S)
+                self._probed = time.monotonic()
+                return self._heard
             except Exception:
-                log.warning("cannot listen for other processes' changes yet; trying again")
+                listener.terminate()
+        try:
+            await self._listen()
+            self._heard += 1
+        except Exception:
+            log.warning("cannot listen for other processes' changes yet; trying again")
         return self._heard
 
     async def _listen(self) -> None:
         import asyncpg
 
-        self._listener = await asyncpg.connect(
+        listener = await asyncpg.connect(
             self._dsn, password=self._password, timeout=CONNECT_TIMEOUT_S
         )
-        await self._listener.add_listener(CHANGES_CHANNEL, self._heard_of)
+        if self._closed:  # closed while it connected: nobody else would close it
+            await listener.close()
+            return
+        await listener.add_listener(CHANGES_CHANNEL, self._heard_of)
+        self._listener, self._probed = listener, time.monotonic()
 
     def _heard_of(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         if payload != self._token:
@@ -373,6 +427,11 @@ def _without_password(dsn: str) -> tuple[str, str | None]:
     host = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}@" if parts.username else ""
     return urlunsplit(parts._replace(netloc=f"{user}{host}")), unquote(parts.password)
+
+
+def _driver_errors(asyncpg: Any) -> tuple[type[Exception], ...]:
+    """What asyncpg raises for a server's refusal or a connection's failure."""
+    return (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _reason(exc: BaseException) -> str:

@@ -69,12 +69,29 @@ async def schema_version(conn: Connection) -> int:
     return 0 if version is None else int(version)
 
 
+async def _refuse_a_stranger(conn: Connection) -> None:
+    """A database with tables but no `schema_version` belongs to something else: Briefbot's
+    migrations would collide with its tables (or, worse, fill them). Refuse it."""
+    if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
+        return
+    tables = await conn.fetchval(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+    )
+    if tables:
+        raise StorageError(
+            f"The PostgreSQL database holds {tables} table(s) but none of Briefbot's records "
+            "(no schema_version table): it is not a Briefbot database. Give Briefbot an empty "
+            "database of its own."
+        )
+
+
 async def migrate(conn: Connection, known: Sequence[Migration] | None = None) -> tuple[int, int]:
     """Apply every migration above the recorded version, each in its own transaction.
 
     Returns the versions before and after. `known` replaces the packaged migrations (tests).
     A migration that fails is rolled back whole, version included, and its error raised."""
     plan = migrations() if known is None else list(known)
+    await _refuse_a_stranger(conn)
     before: int | None = None
     while True:
         async with conn.transaction():

@@ -11,6 +11,7 @@ table the copy does not name.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import filecmp
 import json
@@ -523,3 +524,12 @@ async def test_a_database_is_not_copied_onto_itself(tmp_path: Path) -> None:
     path = tmp_path / "same.sqlite3"
     with pytest.raises(CopyRefused, match="the same database"):
         await copied(str(path), str(tmp_path / "." / "same.sqlite3"))
+
+
+async def test_a_postgresql_database_spelt_another_way_is_not_copied_onto_itself(
+    postgres_url: str,
+) -> None:
+    """Without the check it would wait forever: the copy's target transaction holds the
+    writers' lock the source's would then wait for, on one database."""
+    with pytest.raises(CopyRefused, match="the same database"):
+        await asyncio.wait_for(copied(postgres_url, postgres_url + "&application_name=x"), 30)

@@ -18,6 +18,7 @@ import pytest
 from bot.errors import StorageError
 from bot.store.backends import open_database
 from bot.store.postgres.database import POOL_MAX, PostgresDatabase, numbered
+from tests.postgres import PostgresServer, database_url
 
 FIXED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -190,3 +191,33 @@ async def test_many_writers_at_once_that_also_read_never_empty_the_pool(database
 
     await asyncio.wait_for(asyncio.gather(*(increment() for _ in range(3 * POOL_MAX))), 30)
     assert await db.get_meta("counter") == str(3 * POOL_MAX)
+
+
+async def test_a_database_holding_other_tables_is_refused_untouched(
+    postgres_db, postgres_server: PostgresServer
+) -> None:
+    """Not Briefbot's: its migrations would collide with (or fill) another program's tables."""
+    await postgres_db.execute("CREATE TABLE sections (id int PRIMARY KEY, note text)")
+    url = database_url(postgres_server, await postgres_db.fetchval("SELECT current_database()"))
+    with pytest.raises(StorageError, match="not a Briefbot database"):
+        await open_database(url)
+    tables = await postgres_db.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    )
+    assert [t["table_name"] for t in tables] == ["sections"]
+
+
+async def test_one_database_spelt_two_ways_is_the_same_and_another_is_not(
+    postgres_url: str, postgres_urls
+) -> None:
+    first = await open_database(postgres_url)
+    again = await open_database(postgres_url + "&application_name=briefbot-cli")
+    other = await open_database(await postgres_urls())
+    try:
+        assert first.location != again.location
+        assert await first.same_as(again)
+        assert await again.same_as(first)
+        assert not await first.same_as(other)
+    finally:
+        for db in (first, again, other):
+            await db.close()
