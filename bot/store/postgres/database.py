@@ -61,7 +61,10 @@ LISTEN_PROBE_S = 30.0
 PROBE_TIMEOUT_S = 5.0
 SCHEMES = ("postgresql://", "postgres://")
 
-_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
+# What a `?` inside is not a placeholder: quoted text, a quoted name, a comment.
+_PLACEHOLDER = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?""", re.DOTALL)
+# A statement that returns rows (its cursor is read) rather than a count of rows changed. The
+# store's SQL keeps to these shapes: a data-modifying WITH ends in RETURNING, or is not used.
 _ROWS = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
 
 
@@ -71,7 +74,8 @@ def is_postgres(location: str | Path) -> bool:
 
 @lru_cache(maxsize=1024)
 def numbered(sql: str) -> str:
-    """`?` placeholders as PostgreSQL's `$1, $2...`; a `?` inside quoted text is left alone."""
+    """`?` placeholders as PostgreSQL's `$1, $2...`; a `?` inside quoted text, a quoted name
+    or a comment is left alone."""
     count = 0
 
     def number(match: re.Match[str]) -> str:

@@ -44,6 +44,9 @@ async def databases(
 def test_placeholders_are_numbered_outside_quoted_text() -> None:
     assert numbered("SELECT ? , '?' , 'it''s ?', ?") == "SELECT $1 , '?' , 'it''s ?', $2"
     assert numbered("UPDATE t SET a = ? WHERE b = ?") == "UPDATE t SET a = $1 WHERE b = $2"
+    assert numbered('SELECT "a?b", ? -- why?\n/* and? */ FROM t WHERE c = ?') == (
+        'SELECT "a?b", $1 -- why?\n/* and? */ FROM t WHERE c = $2'
+    )
 
 
 async def test_reads_writes_and_row_counts_as_sqlite_reports_them(databases) -> None:
