@@ -389,7 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="copy every row into an empty database, SQLite or PostgreSQL either way "
         "(stop the bot first)",
     )
-    db_copy.add_argument("source", metavar="SOURCE", help="a SQLite file or a postgresql:// URL")
+    db_copy.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a SQLite file or a postgresql:// URL (leave its password out: a command line is "
+        "seen by others; BRIEFBOT_DB_PASSWORD_FILE gives it)",
+    )
     db_copy.add_argument(
         "target", metavar="TARGET", help="an empty (or new) SQLite file or PostgreSQL database"
     )
