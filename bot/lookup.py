@@ -27,3 +27,18 @@ class Lookup(NamedTuple):
 
     words: tuple[LookupWord, ...]
     every: bool = False
+
+    def spellings(self) -> list[list[str]]:
+        """Each word's spellings to look for (the word, then its forms), words with none left
+        out. Any word may match: a spelling an earlier word brought adds nothing, so each is
+        looked for once, where it first comes. Every word must match: each keeps all its
+        spellings, or a shared one would make two words one."""
+        seen: set[str] = set()
+        groups: list[list[str]] = []
+        for word in self.words:
+            spelled = [w for w in dict.fromkeys((word.word, *word.forms)) if w and w not in seen]
+            if not self.every:
+                seen.update(spelled)
+            if spelled:
+                groups.append(spelled)
+        return groups

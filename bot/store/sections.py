@@ -161,18 +161,9 @@ def _hit(row: SectionRow) -> FtsHit:
 def fts5_expression(lookup: Lookup) -> str:
     """The FTS5 query of a lookup: each word and form an FTS5 string (quoted, so no word is
     ever FTS syntax, whatever it holds), a word's forms OR'd with it, the words OR'd, or
-    AND'ed when a section must hold every one. Of any word, each spelling is looked for once,
-    where it first comes; "" when there is nothing to look for."""
-    seen: set[str] = set()
-    groups: list[list[str]] = []
-    for word in lookup.words:
-        spelled = [w for w in dict.fromkeys((word.word, *word.forms)) if w and w not in seen]
-        # Any word may match: a spelling an earlier word brought adds nothing. Every word must
-        # match: each keeps all its spellings, or a shared one would make two words one.
-        if not lookup.every:
-            seen.update(spelled)
-        if spelled:
-            groups.append([_fts5_string(w) for w in spelled])
+    AND'ed when a section must hold every one (`Lookup.spellings`); "" when there is nothing
+    to look for."""
+    groups = [[_fts5_string(w) for w in spelled] for spelled in lookup.spellings()]
     if not lookup.every:
         return " OR ".join(w for group in groups for w in group)
     return " AND ".join(

@@ -66,18 +66,11 @@ def tsquery(lookup: Lookup) -> tuple[str, list[str]]:
     Each spelling of each word is one bound argument read by `phraseto_tsquery` (plain text:
     no character of it is tsquery syntax; a word of several tokens is a phrase, as an FTS5
     string is), a word's spellings OR'd, the words OR'd, or AND'ed when a section must hold
-    every one; of any word each spelling is looked up once, where it first comes, as in
-    `fts5_expression`. The SQL holds placeholders only. ("", []) when there is nothing to look
-    up. PostgreSQL's text is never NUL: a NUL becomes a space (no token holds one).
+    every one (`Lookup.spellings`, as `fts5_expression` reads it). The SQL holds placeholders
+    only. ("", []) when there is nothing to look up. PostgreSQL's text is never NUL: a NUL
+    becomes a space (no token holds one).
     """
-    seen: set[str] = set()
-    groups: list[list[str]] = []
-    for word in lookup.words:
-        spelled = [w for w in dict.fromkeys((word.word, *word.forms)) if w and w not in seen]
-        if not lookup.every:
-            seen.update(spelled)
-        if spelled:
-            groups.append(spelled)
+    groups = lookup.spellings()
     args: list[str] = []
 
     def bound(spelling: str) -> str:
