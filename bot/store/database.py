@@ -126,6 +126,13 @@ class Dialect:
         slug) is: SQLite uses an indexed expression only when it is spelt the same."""
         return f"ifnull({column}, 0)"
 
+    def text_order(self, expression: str) -> str:
+        """`expression` ordered as SQLite orders text: by its bytes."""
+        return expression
+
+    # What a LIMIT is bound to for no limit.
+    no_limit: ClassVar[int | None] = -1
+
     def plain(self, column: str) -> str:
         """A column compared with an indexed expression: SQLite's unary plus drops its
         affinity, without which SQLite cannot use the expression's index for it."""

@@ -187,9 +187,6 @@ class TextIndex(Protocol):
     pack, new sections' ids, and the few spellings that follow (see the module's docstring)."""
 
     aliases: ClassVar[str]  # the aliases of section `s`, in order, as JSON text
-    scope: ClassVar[str]  # `s` is in the scope bound to its one `?`, spelt as the unique index
-    slug_order: ClassVar[str]  # `s.slug` ordered as SQLite orders text (byte order)
-    no_limit: ClassVar[int | None]  # what a LIMIT is bound to for no limit
 
     async def new_ids(self, conn: Connection, count: int) -> list[int]: ...
 
@@ -206,9 +203,6 @@ class Fts5Index:
     """SQLite's: the FTS5 table `sections_fts`, written by the store beside each section."""
 
     aliases: ClassVar[str] = _ALIASES
-    scope: ClassVar[str] = "ifnull(s.guild_id, 0) = ifnull(?, 0)"
-    slug_order: ClassVar[str] = "s.slug"
-    no_limit: ClassVar[int | None] = -1
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -267,6 +261,11 @@ class SectionStore:
         self.text_index: TextIndex = (
             TsvectorIndex(db) if db.dialect.name == "postgresql" else Fts5Index(db)
         )
+        dialect = db.dialect
+        # Section `s` is in the scope bound to the one `?`, spelt as the unique index on
+        # (scope, slug) is, so that the index finds it (the id read as bigint on PostgreSQL).
+        self._scope = f"{dialect.scope('s.guild_id')} = {dialect.scope('CAST(? AS bigint)')}"
+        self._slug_order = dialect.text_order("s.slug")
         # Every section read: its columns and its aliases (the backend's own SQL), then the
         # caller's WHERE.
         self._select = (
@@ -284,14 +283,13 @@ class SectionStore:
         """Every section of every scope with one of `statuses`, in rotation order."""
         dialect = self.db.dialect
         return await self._fetch(
-            f"WHERE {dialect.any_of('s.status')} "
-            f"ORDER BY s.position, {self.text_index.slug_order}, s.id",
+            f"WHERE {dialect.any_of('s.status')} ORDER BY s.position, {self._slug_order}, s.id",
             [dialect.values(statuses)],
         )
 
     async def in_scope(self, guild_id: int | None) -> list[Section]:
         """Every section of one scope (CURATED: the curated pack), whatever its status."""
-        order = f"ORDER BY s.position, {self.text_index.slug_order}"
+        order = f"ORDER BY s.position, {self._slug_order}"
         if guild_id is CURATED:
             return await self._fetch(f"WHERE s.guild_id IS NULL {order}", ())
         # `=` (not `IS`) so that the index on a server's rows is used.
@@ -300,7 +298,7 @@ class SectionStore:
     async def get(self, guild_id: int | None, slug: str) -> Section | None:
         found = await self._fetch(
             # Spelt as the unique index on (scope, slug) is, so that it finds the row directly.
-            f"WHERE {self.text_index.scope} AND {self.db.dialect.same('s.guild_id')} "
+            f"WHERE {self._scope} AND {self.db.dialect.same('s.guild_id')} "
             "AND lower(s.slug) = lower(?)",
             (guild_id, guild_id, slug),
         )
@@ -373,7 +371,7 @@ class SectionStore:
         """The active curated sections under these slugs (those servers replaced or hid)."""
         # Slugs are ASCII (`bot.sections.SLUG_RE`): Python's lower() is SQL's.
         return await self._fetch(
-            f"WHERE {self.text_index.scope} AND s.guild_id IS NULL AND s.status = 'active' "
+            f"WHERE {self._scope} AND s.guild_id IS NULL AND s.status = 'active' "
             f"AND {self.db.dialect.any_of('lower(s.slug)')}",
             [None, self.db.dialect.values(sorted({slug.lower() for slug in slugs}))],
         )
@@ -389,7 +387,7 @@ class SectionStore:
             f"AND ({self.db.dialect.same('s.guild_id')} OR (s.guild_id IS NULL "
             "AND CAST(? AS bigint) IS NOT NULL AND lower(s.slug) NOT IN "
             "(SELECT lower(slug) FROM sections WHERE guild_id = ?))) "
-            f"ORDER BY s.position, {self.text_index.slug_order}",
+            f"ORDER BY s.position, {self._slug_order}",
             (
                 (updated_before or date.max).isoformat(),
                 guild_id,
@@ -419,7 +417,7 @@ class SectionStore:
         async with self.db.conn.execute(
             "SELECT section_id, number, author, author_id, created_at, action, changed, snapshot "
             "FROM revisions WHERE section_id = ? ORDER BY number DESC LIMIT ? OFFSET ?",
-            (section_id, self.text_index.no_limit if limit is None else limit, offset),
+            (section_id, self.db.dialect.no_limit if limit is None else limit, offset),
         ) as cursor:
             rows = await cursor.fetchall()
         found = []

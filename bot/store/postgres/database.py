@@ -107,6 +107,13 @@ class PgDialect(Dialect):
     def scope(self, column: str) -> str:
         return f"coalesce({column}, 0)"
 
+    def text_order(self, expression: str) -> str:
+        # Byte order whatever the database's collation.
+        return f'{expression} COLLATE "C"'
+
+    # LIMIT NULL is no limit here (SQLite wants -1).
+    no_limit: ClassVar[int | None] = None
+
     def plain(self, column: str) -> str:
         return column
 

@@ -95,12 +95,6 @@ class TsvectorIndex:
     """The sections store's full text and ids on PostgreSQL (see the module's docstring)."""
 
     aliases: ClassVar[str] = ALIASES
-    # The curated scope is guild 0 in the unique index; the bound id is read as bigint.
-    scope: ClassVar[str] = "coalesce(s.guild_id, 0) = coalesce(CAST(? AS bigint), 0)"
-    # Slugs in byte order, as SQLite orders them, whatever the database's collation.
-    slug_order: ClassVar[str] = 's.slug COLLATE "C"'
-    # LIMIT NULL is no limit here (SQLite wants -1).
-    no_limit: ClassVar[int | None] = None
 
     def __init__(self, db: Database) -> None:
         self.db = db
