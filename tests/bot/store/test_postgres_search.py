@@ -320,7 +320,7 @@ async def test_the_lookup_can_use_the_partial_gin_index(store, db):
 async def test_a_topic_is_found_by_scope_and_slug_through_the_unique_index(store, db):
     """`get` spells the scope as the unique index (coalesce(guild_id, 0), lower(slug)) does."""
     same = db.dialect.same("s.guild_id")
-    where = f"WHERE {store.text_index.scope} AND {same} AND lower(s.slug) = lower(?)"
+    where = f"WHERE {store._scope} AND {same} AND lower(s.slug) = lower(?)"
     query = numbered("EXPLAIN " + store._select + where)
     async with db.pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off")
