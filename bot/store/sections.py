@@ -49,6 +49,24 @@ ORDER BY hits.score
 """
 
 
+# A section's row written (INSERT, UPDATE), without or with `search_aliases` (`TextIndex.in_row`).
+_INSERT = (
+    "INSERT INTO sections (id, guild_id, slug, title, body, tags, sources, updated, position, "
+    "status, revision{column}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1{value})"
+)
+_UPDATE = (
+    "UPDATE sections SET slug = ?, title = ?, body = ?, tags = ?, sources = ?, updated = ?, "
+    "position = ?, status = ?, revision = ?{column} WHERE id = ?"
+)
+_WRITES = {
+    False: (_INSERT.format(column="", value=""), _UPDATE.format(column="")),
+    True: (
+        _INSERT.format(column=", search_aliases", value=", ?"),
+        _UPDATE.format(column=", search_aliases = ?"),
+    ),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class FtsHit:
     """A curated section the full-text index matched, whole (so showing it needs no more
@@ -187,6 +205,9 @@ class TextIndex(Protocol):
     pack, new sections' ids, and the few spellings that follow (see the module's docstring)."""
 
     aliases: ClassVar[str]  # the aliases of section `s`, in order, as JSON text
+    # Whether the full text reads the aliases text (`fts_aliases`) from the section's own row,
+    # its column `search_aliases`, written with the row; else `write` keeps an index of its own.
+    in_row: ClassVar[bool]
 
     async def new_ids(self, conn: Connection, count: int) -> list[int]: ...
 
@@ -203,6 +224,7 @@ class Fts5Index:
     """SQLite's: the FTS5 table `sections_fts`, written by the store beside each section."""
 
     aliases: ClassVar[str] = _ALIASES
+    in_row: ClassVar[bool] = False
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -266,6 +288,8 @@ class SectionStore:
         # (scope, slug) is, so that the index finds it (the id read as bigint on PostgreSQL).
         self._scope = f"{dialect.scope('s.guild_id')} = {dialect.scope('CAST(? AS bigint)')}"
         self._slug_order = dialect.text_order("s.slug")
+        # A section written, with its full text's aliases text when the row holds it.
+        self._insert, self._update = _WRITES[self.text_index.in_row]
         # Every section read: its columns and its aliases (the backend's own SQL), then the
         # caller's WHERE.
         self._select = (
@@ -573,43 +597,33 @@ class SectionStore:
         aliases: list[tuple[int, int, str]] = []
         index: list[tuple[int, bool, str, str, str]] = []
         revisions: list[tuple[Any, ...]] = []
+        in_row = self.text_index.in_row
         for change in changes:
             content = change.content
             fields = section_fields(change)
+            text = fts_aliases(content.aliases, content.tags)
+            row_text = (text,) if in_row else ()
             if change.old is None:
                 section_id = next(new_ids)
-                inserts.append((section_id, change.guild_id, *fields))
+                inserts.append((section_id, change.guild_id, *fields, *row_text))
             else:
                 section_id = change.old.id
-                updates.append((*fields, change.old.revision + 1, section_id))
+                updates.append((*fields, change.old.revision + 1, *row_text, section_id))
             ids.append(section_id)
             aliases.extend((section_id, i, alias) for i, alias in enumerate(content.aliases))
-            index.append(
-                (
-                    section_id,
-                    change.status == "active" and change.guild_id is CURATED,
-                    content.title,
-                    fts_aliases(content.aliases, content.tags),
-                    content.body,
-                )
-            )
+            if not in_row:
+                indexed = change.status == "active" and change.guild_id is CURATED
+                index.append((section_id, indexed, content.title, text, content.body))
             revisions.append((section_id, *revision_fields(change, now)))
-        await conn.executemany(
-            "INSERT INTO sections (id, guild_id, slug, title, body, tags, sources, updated, "
-            "position, status, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-            inserts,
-        )
-        await conn.executemany(
-            "UPDATE sections SET slug = ?, title = ?, body = ?, tags = ?, sources = ?, "
-            "updated = ?, position = ?, status = ?, revision = ? WHERE id = ?",
-            updates,
-        )
+        await conn.executemany(self._insert, inserts)
+        await conn.executemany(self._update, updates)
         touched = [(section_id,) for section_id in ids]
         await conn.executemany("DELETE FROM section_aliases WHERE section_id = ?", touched)
         await conn.executemany(
             "INSERT INTO section_aliases (section_id, position, alias) VALUES (?, ?, ?)", aliases
         )
-        await self.text_index.write(conn, index)
+        if not in_row:
+            await self.text_index.write(conn, index)
         await conn.executemany(
             "INSERT INTO revisions (section_id, number, author, author_id, created_at, action, "
             "changed, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

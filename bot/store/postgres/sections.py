@@ -95,6 +95,7 @@ class TsvectorIndex:
     """The sections store's full text and ids on PostgreSQL (see the module's docstring)."""
 
     aliases: ClassVar[str] = ALIASES
+    in_row: ClassVar[bool] = True
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -111,13 +112,8 @@ class TsvectorIndex:
     async def write(
         self, conn: Connection, entries: Sequence[tuple[int, bool, str, str, str]]
     ) -> None:
-        """Keep the index in step with sections just written, each (id, indexed, title,
-        aliases text, body): the tsvector is generated from the row, its aliases part from
-        `search_aliases`, written here for every section (a server's has no vector at all)."""
-        await conn.executemany(
-            "UPDATE sections SET search_aliases = ? WHERE id = ?",
-            [(aliases, section_id) for section_id, _, _, aliases, _ in entries],
-        )
+        """Nothing to keep apart: the tsvector is generated from the row, its aliases part
+        from `search_aliases`, which the store writes with the row (`in_row`)."""
 
     async def matching(self, lookup: Lookup, limit: int, exclude: Sequence[int]) -> list[Any]:
         """The rows of the best matches, each a whole section with its `score` (the rank
