@@ -103,11 +103,27 @@ async def test_writers_take_turns_so_a_read_check_write_holds(databases) -> None
     holder = asyncio.create_task(increment(first, hold=True))
     await inside.wait()
     waiter = asyncio.create_task(increment(second, hold=False))
-    await asyncio.sleep(0)  # the second writer is now waiting for the lock, not done
+    # The second writer is seen waiting for the writers' lock (without it, it never waits:
+    # it reads 0 and writes 1, and this look times out).
+    await asyncio.wait_for(_waiting_for_a_lock(first), timeout=10)
     assert not waiter.done()
     release.set()
     await asyncio.wait_for(asyncio.gather(holder, waiter), timeout=10)
     assert await first.get_meta("counter") == "2"
+
+
+async def _waiting_for_a_lock(db: PostgresDatabase) -> None:
+    """Until another session of this database waits for an advisory lock."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    )
+    while True:
+        async with db.conn.execute(query) as cursor:
+            row = await cursor.fetchone()
+        if row[0]:
+            return
+        await asyncio.sleep(0.01)  # a bounded poll (wait_for) of the server's own view
 
 
 async def test_another_processes_commit_moves_data_version_and_its_own_does_not(
@@ -125,7 +141,7 @@ async def test_another_processes_commit_moves_data_version_and_its_own_does_not(
 async def _moved(db: PostgresDatabase, before: int) -> None:
     """Look as the service's change follower looks (data_version is polled by design)."""
     while await db.data_version() == before:  # noqa: ASYNC110 - bounded by wait_for
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # a bounded poll (wait_for) of the server's own view
 
 
 async def test_a_lost_listening_connection_is_reopened_and_counts_as_a_change(
