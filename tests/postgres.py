@@ -15,7 +15,8 @@ Loaded by tests/conftest.py as a plugin: the fixtures `postgres_server` (the ses
 `postgres_db` (an asyncpg connection to a new, empty database, dropped after the test),
 `postgres_url` (the URL of a new database with Briefbot's schema, dropped after the test),
 `database_location` (parametrized: a SQLite file, then a PostgreSQL URL: the store and service
-suites run once on each backend) and `db` (the database there, opened on the test's clock), and
+suites run once on each backend), `db` (the database there, on the test's clock) and `open_db`
+(more handles on it, as other processes would open it), and
 a line in pytest's summary saying whether the PostgreSQL tests ran, and where, or why not.
 """
 
@@ -373,6 +374,26 @@ async def db(database_location: str, clock: Any) -> AsyncIterator[Any]:
     opened = await open_database(database_location, clock=clock)
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+async def open_db(
+    database_location: str, clock: Any
+) -> AsyncIterator[Callable[[], Awaitable[Any]]]:
+    """Open the test's database (`database_location`) as many times as asked, as separate
+    processes would; all are closed after the test."""
+    from bot.store.backends import open_database
+
+    opened: list[Any] = []
+
+    async def factory() -> Any:
+        db = await open_database(database_location, clock=clock)
+        opened.append(db)
+        return db
+
+    yield factory
+    for db in opened:
+        await db.close()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

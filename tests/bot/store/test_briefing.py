@@ -8,14 +8,13 @@ make one post, and many servers claimed together each get exactly their own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from bot.store.backends import open_database
 from bot.store.briefing import TAKEN_WINDOW, BriefingStore, ClaimResult, Schedule, ThreadRequest
 from bot.store.database import Database
 from tests.clock import Clock
@@ -29,24 +28,6 @@ LEASE = timedelta(minutes=10)
 @pytest.fixture
 def clock() -> Clock:
     return Clock(START)
-
-
-@pytest.fixture
-async def open_db(
-    database_location: str, clock: Clock
-) -> AsyncIterator[Callable[[], Awaitable[Database]]]:
-    """Open the test's database (a SQLite file, then PostgreSQL) as many times as asked, as
-    separate processes would; all are closed after the test."""
-    opened: list[Database] = []
-
-    async def factory() -> Database:
-        db = await open_database(database_location, clock=clock)
-        opened.append(db)
-        return db
-
-    yield factory
-    for db in opened:
-        await db.close()
 
 
 @pytest.fixture
