@@ -22,6 +22,7 @@ a line in pytest's summary saying whether the PostgreSQL tests ran, and where, o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -221,7 +222,11 @@ def postgres_server() -> Iterator[PostgresServer]:
         shown = re.sub(r"//[^@/]*@", "//…@", dsn)  # no password in the summary
         server = PostgresServer(dsn, f"the server {ENV} names ({shown})", throwaway=False)
         _OUTCOME.server = server.description
-        yield server
+        try:
+            yield server
+        finally:
+            if server.dsn in _template_ready:
+                asyncio.run(_drop_template(server))
         return
     binaries = find_binaries()
     if binaries is None:
@@ -273,7 +278,9 @@ async def postgres_db(postgres_server: PostgresServer) -> AsyncIterator[Any]:
 
 # A database holding Briefbot's schema, made once per session; each test's database is a copy
 # of it (CREATE DATABASE ... TEMPLATE), which is much faster than migrating each one.
-_TEMPLATE = "briefbot_template"
+# Named for this session, so that sessions sharing a server never drop each other's; dropped
+# when the session ends (a throwaway cluster goes whole anyway).
+_TEMPLATE = f"briefbot_template_{uuid.uuid4().hex[:12]}"
 _template_ready: set[str] = set()
 
 
@@ -286,7 +293,6 @@ async def _schema_template(server: PostgresServer) -> str:
         return _TEMPLATE
     admin = await asyncpg.connect(server.dsn)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{_TEMPLATE}"')
     finally:
         await admin.close()
@@ -297,6 +303,16 @@ async def _schema_template(server: PostgresServer) -> str:
         await conn.close()
     _template_ready.add(server.dsn)
     return _TEMPLATE
+
+
+async def _drop_template(server: PostgresServer) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(server.dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def database_url(server: PostgresServer, name: str) -> str:
