@@ -28,7 +28,7 @@ from pathlib import Path
 from bench import synthetic
 from bench.core import Options, check, percentile, table
 from bench.fanout_bench import FanoutRun, _fanout_once
-from bench.postgres import Unavailable, database_mb, fresh_database, postgres_server, server_facts
+from bench.postgres import NoServer, database_mb, fresh_database, postgres_server, server_facts
 from bench.search_bench import WARMUP, SizeResult, measure
 from bot.sections import SectionContent
 from bot.store.asks import FLUSH_AT, FLUSH_SECONDS
@@ -110,17 +110,16 @@ def _failure(exc: BaseException) -> str:
     """The table's line for a PostgreSQL run that failed; its traceback goes to stderr."""
     print("The PostgreSQL run failed:", file=sys.stderr)
     traceback.print_exception(exc)
-    return f"the run failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"the run failed: {type(exc).__name__}: {first[:200]}"
 
 
-async def _run_all(
-    options: Options, server: PostgresServer | Unavailable
-) -> tuple[list[Column], str]:
+async def _run_all(options: Options, server: PostgresServer | NoServer) -> tuple[list[Column], str]:
     sections, servers = _sizes(options)
     pack = synthetic.PackGenerator(options.seed, synthetic.curated_pack()).generate(sections)
     sqlite = Column(SQLITE, f"SQLite {sqlite3.sqlite_version}", SQLITE_COMMITS)
     sqlite.run = await _on_sqlite(pack, options, servers)
-    if isinstance(server, Unavailable):
+    if isinstance(server, NoServer):
         postgres = Column(POSTGRESQL, "-", "-", missing=f"skipped: {server.reason}")
         return [sqlite, postgres], ""
     postgres = Column(POSTGRESQL, "-", "-")
@@ -232,7 +231,7 @@ def _show(value: Figure, kind: str) -> str:
 def _ratio(sqlite: Figure, postgres: Figure, kind: str) -> str:
     """PostgreSQL's figure over SQLite's, for measured quantities (not counts or text)."""
     if (
-        kind in ("", "n")
+        kind in ("", "n", "rate")  # a rate above 1 is faster: no "slower" ratio for it
         or not isinstance(sqlite, float | int)
         or not isinstance(postgres, float | int)
     ):
@@ -249,7 +248,7 @@ def _same_answers(columns: Sequence[Column]) -> str | None:
     return f"{same}/{len(first)}"
 
 
-def render(columns: Sequence[Column], where: str, options: Options) -> str:
+def render(columns: Sequence[Column], where: str, options: Options, throwaway: bool = True) -> str:
     """The section: one table, a column per backend and their ratio, then what it means."""
     sqlite, postgres = columns
     assert sqlite.run is not None
@@ -282,17 +281,22 @@ def render(columns: Sequence[Column], where: str, options: Options) -> str:
             table(["", SQLITE, POSTGRESQL, "PostgreSQL / SQLite"], [*head, *body]),
             "",
             f"- PostgreSQL: {ran_on}. SQLite: a file in a temporary folder.",
-            f"- machine: {os.cpu_count()} CPUs, {platform.platform()}; the bot, the benchmark",
-            "  and PostgreSQL share it, and PostgreSQL is reached over its Unix socket, never",
-            "  TCP. A throwaway cluster does not wait for the disk (fsync=off), so its commits",
-            "  cost less than a production server's would.",
+            f"- machine: {os.cpu_count()} CPUs, {platform.platform()}; "
+            + (
+                "the bot, the benchmark\n  and PostgreSQL share it, and PostgreSQL is reached "
+                "over its Unix socket, never\n  TCP. A throwaway cluster does not wait for the "
+                "disk (fsync=off), so its commits\n  cost less than a production server's would."
+                if throwaway
+                else "the bot and the benchmark\n  run on it; PostgreSQL is the server named "
+                "above, with the commit settings the\n  table shows."
+            ),
             "- import: `SectionStore.import_curated(pack)` into an empty database; load:",
             "  `BriefingService.reload()` in the bot's process (`bench.search_process`).",
             "- ask: `BriefingService.ask` in that process after "
             f"{WARMUP} warm-up asks. record=False:",
             "  `ask(question, None, record=False)`, the search alone (what the `search`",
             "  benchmark times). record=True: as many other questions of the same kinds, asked",
-            "  in turn with those in a server with no topics of its own (an ask outside a server",
+            "  after those in a server with no topics of its own (an ask outside a server",
             "  is never logged) and logged as the bot logs them: queued, and written by a",
             f"  background task in one transaction every {FLUSH_SECONDS:g} s or {FLUSH_AT} "
             "questions, in the",
@@ -320,4 +324,5 @@ def run(options: Options) -> str:
     options = dataclasses.replace(options, profile=False)
     with postgres_server() as server:
         columns, where = asyncio.run(_run_all(options, server))
-    return render(columns, where, options)
+        throwaway = not isinstance(server, PostgresServer) or server.throwaway
+    return render(columns, where, options, throwaway)

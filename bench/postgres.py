@@ -10,77 +10,28 @@ instead of a server, for the report to say.
 from __future__ import annotations
 
 import contextlib
-import os
-import pwd
-import re
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterator
 
-from tests.postgres import (
-    DEBIAN_BINARIES,
-    ENV,
-    UNPRIVILEGED_USER,
-    PostgresServer,
-    ThrowawayCluster,
-    database_url,
-    find_binaries,
-)
+from tests.postgres import NoServer, PostgresServer, empty_database, find_server
 
 # A benchmark's database name: recognisable in the server's list if a run is killed.
 DATABASE_PREFIX = "briefbot_bench_"
 # The server settings the report shows: they decide what a commit costs.
-SHOWN_SETTINGS = ("fsync", "synchronous_commit", "shared_buffers")
-
-
-@dataclass(frozen=True, slots=True)
-class Unavailable:
-    """Why the benchmark has no PostgreSQL."""
-
-    reason: str
-
-
-def _named_server(dsn: str) -> PostgresServer:
-    shown = re.sub(r"//[^@/]*@", "//…@", dsn)  # no password in the report
-    return PostgresServer(dsn, f"the server {ENV} names ({shown})", throwaway=False)
+SHOWN_SETTINGS = ("fsync", "synchronous_commit")
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer | Unavailable]:
-    """The server named by `BRIEFBOT_TEST_POSTGRES`, else a throwaway cluster for the block."""
-    try:
-        import asyncpg  # noqa: F401 (the optional extra)
-    except ImportError:
-        yield Unavailable("asyncpg (the `postgres` extra) is not installed")
-        return
-    dsn = os.environ.get(ENV, "").strip()
-    if dsn:
-        yield _named_server(dsn)
-        return
-    binaries = find_binaries()
-    if binaries is None:
-        yield Unavailable(
-            f"{ENV} is not set and initdb/pg_ctl are neither on the PATH nor under "
-            f"{DEBIAN_BINARIES}"
-        )
-        return
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam(UNPRIVILEGED_USER)
-        except KeyError:
-            yield Unavailable(f"running as root and there is no user {UNPRIVILEGED_USER!r}")
-            return
-    cluster = ThrowawayCluster(binaries)
-    try:
-        try:
-            cluster.start()  # inside the try: a half-started cluster is stopped and deleted too
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            yield Unavailable(f"the throwaway cluster in {cluster.folder} did not start: {first}")
-            return
-        yield PostgresServer(cluster.dsn, cluster.description, throwaway=True)
-    finally:
-        cluster.stop()
+def postgres_server() -> Iterator[PostgresServer | NoServer]:
+    """The server the tests would use (`tests.postgres.find_server`), for the benchmark's
+    length; what went wrong stopping a throwaway cluster is said on stderr."""
+
+    def stopped(failures: list[str]) -> None:
+        for failure in failures:
+            print(f"PostgreSQL: {failure}", file=sys.stderr)
+
+    with find_server(stopped) as server:
+        yield server
 
 
 async def server_facts(server: PostgresServer) -> dict[str, str]:
@@ -97,25 +48,9 @@ async def server_facts(server: PostgresServer) -> dict[str, str]:
     return facts
 
 
-@contextlib.asynccontextmanager
-async def fresh_database(server: PostgresServer) -> AsyncIterator[str]:
+def fresh_database(server: PostgresServer) -> contextlib.AbstractAsyncContextManager[str]:
     """The URL of a new, empty database (Briefbot migrates it on open), dropped afterwards."""
-    import asyncpg
-
-    name = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server.dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield database_url(server, name)
-    finally:
-        admin = await asyncpg.connect(server.dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    return empty_database(server, DATABASE_PREFIX)
 
 
 async def database_mb(url: str) -> float:

@@ -64,21 +64,19 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             await service.ask(question, None, record=False)
         ask_ms: list[float] = []
         answers: list[str | None] = []
-        # Asks logged as the bot's own are (queued, written in batches in the background),
-        # when the job has them: taken in turn with the others, so that both find the process
-        # equally warm.
-        recorded = iter(job.get("recorded", []))
-        ask_recorded_ms: list[float] = []
         for question in job["questions"]:
             started = time.perf_counter()
             answer = await service.ask(question, None, record=False)
             ask_ms.append(_ms(started))
             answers.append(answer.section.slug if answer.section else None)
-            other = next(recorded, None)
-            if other is not None:
-                started = time.perf_counter()
-                await service.ask(other, RECORDED_IN, record=True)
-                ask_recorded_ms.append(_ms(started))
+        # Then, when the job has them, asks logged as the bot's own are (queued, written in
+        # batches in the background): after the others, so that no write of theirs lands on
+        # the search alone.
+        ask_recorded_ms: list[float] = []
+        for other in job.get("recorded", []):
+            started = time.perf_counter()
+            await service.ask(other, RECORDED_IN, record=True)
+            ask_recorded_ms.append(_ms(started))
         log_flush_ms = None
         if ask_recorded_ms:
             started = time.perf_counter()

@@ -186,8 +186,10 @@ class ThrowawayCluster:
             raise RuntimeError(f"{exc}\nserver log:\n{self._server_log()}") from None
         self.started = True
 
-    def stop(self) -> None:
-        """Stop the server (if it started) and delete the folder; never raises."""
+    def stop(self) -> list[str]:
+        """Stop the server (if it started) and delete the folder; never raises: what went
+        wrong is returned, for the caller to say."""
+        failures = []
         if self.started or (self.data / "postmaster.pid").exists():
             for mode in ("fast", "immediate"):
                 try:
@@ -196,9 +198,10 @@ class ThrowawayCluster:
                     )
                     break
                 except RuntimeError as exc:
-                    _OUTCOME.failures.append(f"stopping the cluster ({mode}): {exc}")
+                    failures.append(f"stopping the cluster ({mode}): {exc}")
         self.started = False
         shutil.rmtree(self.folder, ignore_errors=True)
+        return failures
 
     def _server_log(self) -> str:
         with contextlib.suppress(OSError):
@@ -213,67 +216,109 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """The session's PostgreSQL server (see the module's docstring for where it comes from)."""
-    pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
+@dataclass(frozen=True)
+class NoServer:
+    """Why there is no PostgreSQL server: none to be found (`broken` False), or one that
+    would not start (`broken` True)."""
+
+    reason: str
+    broken: bool = False
+
+
+@contextlib.contextmanager
+def find_server(stopped: Callable[[list[str]], None]) -> Iterator[PostgresServer | NoServer]:
+    """The server `BRIEFBOT_TEST_POSTGRES` names, else a throwaway cluster for the block
+    (stopped and deleted after it, also when it fails; `stopped` is told what went wrong
+    stopping it), else why there is none. The tests' fixture and the benchmarks use it."""
+    try:
+        import asyncpg  # noqa: F401 - the optional extra
+    except ImportError:
+        yield NoServer("asyncpg (the `postgres` extra) is not installed")
+        return
     dsn = os.environ.get(ENV, "").strip()
     if dsn:
-        shown = re.sub(r"//[^@/]*@", "//…@", dsn)  # no password in the summary
-        server = PostgresServer(dsn, f"the server {ENV} names ({shown})", throwaway=False)
-        _OUTCOME.server = server.description
-        try:
-            yield server
-        finally:
-            if server.dsn in _template_ready:
-                asyncio.run(_drop_template(server))
+        shown = re.sub(r"//[^@/]*@", "//…@", dsn)  # no password in a summary or report
+        yield PostgresServer(dsn, f"the server {ENV} names ({shown})", throwaway=False)
         return
     binaries = find_binaries()
     if binaries is None:
-        _unavailable(
+        yield NoServer(
             f"no PostgreSQL: {ENV} is not set and initdb/pg_ctl are neither on the PATH nor "
             f"under {DEBIAN_BINARIES} (install PostgreSQL, e.g. apt-get install postgresql)"
         )
+        return
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(UNPRIVILEGED_USER)
         except KeyError:
-            _unavailable(
+            yield NoServer(
                 f"running as root and there is no user {UNPRIVILEGED_USER!r} to own the cluster"
             )
+            return
     cluster = ThrowawayCluster(binaries)
     try:
         try:
-            cluster.start()
+            cluster.start()  # inside the try: a half-started cluster is stopped and deleted too
         except Exception as exc:
-            _OUTCOME.broken = f"the throwaway cluster in {cluster.folder} did not start: {exc}"
-            raise
-        server = PostgresServer(cluster.dsn, cluster.description, throwaway=True)
-        _OUTCOME.server = server.description
-        yield server
+            yield NoServer(f"the throwaway cluster in {cluster.folder} did not start: {exc}", True)
+            return
+        yield PostgresServer(cluster.dsn, cluster.description, throwaway=True)
     finally:
-        cluster.stop()
+        stopped(cluster.stop())
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server (see the module's docstring for where it comes from)."""
+    with find_server(_OUTCOME.failures.extend) as server:
+        if isinstance(server, NoServer):
+            if server.broken:
+                _OUTCOME.broken = server.reason
+                raise RuntimeError(server.reason)
+            _unavailable(server.reason)
+        _OUTCOME.server = server.description
+        try:
+            yield server
+        finally:
+            if not server.throwaway and server.dsn in _template_ready:
+                asyncio.run(_drop_template(server))
+
+
+@contextlib.asynccontextmanager
+async def empty_database(
+    server: PostgresServer, prefix: str = "briefbot_test_"
+) -> AsyncIterator[str]:
+    """The URL of a new, empty database on the server, dropped (connections and all) after."""
+    import asyncpg  # the optional extra: imported only once a server was found
+
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server.dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield database_url(server, name)
+    finally:
+        admin = await asyncpg.connect(server.dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @pytest.fixture
 async def postgres_db(postgres_server: PostgresServer) -> AsyncIterator[Any]:
     """An asyncpg connection to a new, empty database, dropped (connections and all) after."""
-    import asyncpg  # the optional extra: imported only once postgres_server found it
+    import asyncpg
 
-    name = f"briefbot_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server.dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with empty_database(postgres_server) as url:
         _OUTCOME.databases += 1
-        conn = await asyncpg.connect(postgres_server.dsn, database=name)
+        conn = await asyncpg.connect(url)
         try:
             yield conn
         finally:
             await conn.close()
-    finally:
-        with contextlib.suppress(asyncpg.InvalidCatalogNameError):
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 # A database holding Briefbot's schema, made once per session; each test's database is a copy

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+import tests.postgres
 from bench import backends_bench, fanout_bench
 from bench import postgres as bench_postgres
 from bench.__main__ import BENCHMARKS
 from bench.core import Options
-from tests.postgres import ENV, PostgresServer, find_binaries, under_ci
+from tests.postgres import ENV, NoServer, PostgresServer, find_binaries, under_ci
 
 QUICK = Options(quick=True)
 COLUMNS = ["", "SQLite", "PostgreSQL", "PostgreSQL / SQLite"]
@@ -102,9 +103,7 @@ def test_postgresql_ran_beside_sqlite_and_answered_the_same(side_by_side: str) -
 
 
 def test_without_postgresql_the_table_says_why_and_shows_sqlite_alone() -> None:
-    columns, where = asyncio.run(
-        backends_bench._run_all(QUICK, bench_postgres.Unavailable("no server in this test"))
-    )
+    columns, where = asyncio.run(backends_bench._run_all(QUICK, NoServer("no server in this test")))
     assert where == ""
     text = backends_bench.render(columns, where, QUICK)
     header, rows = table(text)
@@ -132,9 +131,9 @@ def test_no_server_is_found_without_the_setting_or_the_programs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(ENV, raising=False)
-    monkeypatch.setattr(bench_postgres, "find_binaries", lambda: None)
+    monkeypatch.setattr(tests.postgres, "find_binaries", lambda: None)
     with bench_postgres.postgres_server() as server:
-        assert isinstance(server, bench_postgres.Unavailable)
+        assert isinstance(server, NoServer)
         assert ENV in server.reason and "initdb" in server.reason
 
 
