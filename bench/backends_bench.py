@@ -85,7 +85,7 @@ async def _measure(pack: list[SectionContent], options: Options, location: str) 
 
 
 async def _fanout(options: Options, servers: int, location: str | None) -> FanoutRun:
-    return await _fanout_once("no 429s", servers, 0, options, [], location=location)
+    return await _fanout_once("no 429s", servers, 0, options, [], location=location, timed=True)
 
 
 async def _on_sqlite(pack: list[SectionContent], options: Options, servers: int) -> BackendRun:

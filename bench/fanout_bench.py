@@ -102,9 +102,13 @@ def _guild_of(args: Sequence[Any]) -> int | None:
 
 
 @contextlib.contextmanager
-def timing_store(scheduler: Scheduler) -> Iterator[StoreTimer]:
-    """Time the scheduler's store calls in the block."""
+def timing_store(scheduler: Scheduler, timed: bool = True) -> Iterator[StoreTimer]:
+    """Time the scheduler's store calls in the block (when `timed`; else the timer stays
+    empty and the store is left alone)."""
     store = scheduler.store
+    if not timed:
+        yield StoreTimer(store)
+        return
     timer = StoreTimer(store)
     scheduler.store = timer  # type: ignore[assignment]  # the same methods, timed
     try:
@@ -121,9 +125,11 @@ async def _fanout_once(
     profiles: list[str],
     *,
     location: str | None = None,
+    timed: bool = False,
 ) -> FanoutRun:
     """One fan-out on a fresh database: a SQLite file in a temporary folder, unless
-    `location` names an empty one (a path or a PostgreSQL URL) the caller owns."""
+    `location` names an empty one (a path or a PostgreSQL URL) the caller owns. With `timed`,
+    each server's store calls are timed too (`post_s`, `store_s`)."""
     clock = Clock(SET_AT)
     with tempfile.TemporaryDirectory(prefix="briefbot-bench-") as folder:
         # running_bot passes its database on to BriefingService.open, which takes either.
@@ -153,7 +159,7 @@ async def _fanout_once(
                     ),
                 ):
                     tick_start = loop.time()
-                    with timing_store(bot.scheduler) as timer:
+                    with timing_store(bot.scheduler, timed) as timer:
                         report = await asyncio.wait_for(bot.scheduler.tick(), TICK_TIMEOUT_S)
                     tick_s = loop.time() - tick_start
                 second = await asyncio.wait_for(bot.scheduler.tick(), TICK_TIMEOUT_S)
