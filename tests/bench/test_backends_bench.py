@@ -164,7 +164,9 @@ def test_the_throwaway_cluster_is_stopped_and_deleted_also_after_an_error(
 
 async def test_the_fanout_times_each_servers_post_and_its_store_calls() -> None:
     servers = 8
-    run = await fanout_bench._fanout_once("no 429s", servers, 0, QUICK, [])
+    run = await fanout_bench._fanout_once("no 429s", servers, 0, QUICK, [], timed=True)
     assert run.posted == run.exactly_one == servers
     assert len(run.post_s) == len(run.store_s) == servers
+    untimed = await fanout_bench._fanout_once("no 429s", servers, 0, QUICK, [])
+    assert untimed.posted == servers and untimed.post_s == untimed.store_s == []
     assert all(0 < store <= post for store, post in zip(run.store_s, run.post_s, strict=True))
